@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .architecture import ModelArchitecture, architecture_from_config_file
 from .errors import CatalogError, InputError, Issue, did_you_mean, read_text_file
 from .units import BYTES_PER_MIB
+
+
+DEFAULT_NODE_NETWORK_GB_PER_S = 12.5
+"""100 Gb/s Ethernet, the scale-out network assumed for a catalog entry that names none."""
 
 
 class GpuSpec(BaseModel):
@@ -41,6 +45,19 @@ class GpuSpec(BaseModel):
     supports_fp8: bool
     nvlink_domain_size: int = Field(..., ge=1)
     gpus_per_node: int = Field(..., ge=1)
+    scale_up_link: Literal["nvswitch", "nvlink-bridge", "xgmi", "none"] | None = Field(
+        None, description="GPU-to-GPU link inside the NVLink (or Infinity Fabric) domain; 'none' = PCIe only "
+                          "(default: nvswitch for domains of 8 or more, nvlink-bridge for 2-4, none for 1)")
+    scale_up_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, description="Scale-up link bandwidth per GPU, one direction, GB/s (datasheet bidirectional / 2)")
+    pcie_gen: int = Field(4, ge=3, le=7, description="Host interface PCIe generation (x16)")
+    pcie_peer_to_peer: bool = Field(True, description="GPUs exchange data over PCIe directly (False on GeForce 40/50)")
+    inter_node_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, description="Network bandwidth per GPU between nodes, one direction, GB/s "
+                                "(default: 100 Gb/s Ethernet per node, shared by its GPUs, marked estimated)")
+    inter_node_estimated: bool = False
+    inter_node_network: str | None = Field(None, description="The network behind inter_node_bandwidth_gb_per_s, with its source")
+    instance_gpus: int = Field(1, ge=1, description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
     tdp_watts: float | None = Field(None, gt=0)
     price_usd_per_gpu_hour: float = Field(..., gt=0)
     spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0)
@@ -50,6 +67,22 @@ class GpuSpec(BaseModel):
     purchase_price_source: str | None = None
     release_year: int | None = None
     source_url: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_topology(cls, data: Any) -> Any:
+        """Fill the topology a user catalog leaves out, saying so (assumptions are marked, never silent)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        domain = data.get("nvlink_domain_size", 1)
+        if data.get("scale_up_link") is None and isinstance(domain, int):
+            data["scale_up_link"] = "nvswitch" if domain >= 8 else "nvlink-bridge" if domain > 1 else "none"
+        if data.get("inter_node_bandwidth_gb_per_s") is None and isinstance(data.get("gpus_per_node"), int) and data["gpus_per_node"] > 0:
+            data["inter_node_bandwidth_gb_per_s"] = DEFAULT_NODE_NETWORK_GB_PER_S / data["gpus_per_node"]
+            data["inter_node_estimated"] = True
+            data.setdefault("inter_node_network", "assumed: 100 Gb/s Ethernet per node (no figure in the catalog entry)")
+        return data
 
     @property
     def capacity_bytes(self) -> int:

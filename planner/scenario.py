@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from .architecture import ModelArchitecture
 from .errors import Issue, ScenarioError, did_you_mean
 from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format
+from .performance.topology import TopologyOverride
 from .pricing import PricingOptions, source_inventory
 from .yaml_io import Locator, load_yaml_file
 
@@ -74,10 +75,18 @@ class Workload(_Strict):
 
 
 class GpuOverride(_Strict):
-    """Per-GPU changes to the catalog for this scenario."""
+    """Per-GPU changes to the catalog for this scenario: price, stock and the cluster's own topology."""
 
     price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000)
     inventory: int | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
+    gpus_per_node: int | None = Field(None, ge=1, le=1024, description="GPUs per node in your cluster", strict=True)
+    scale_up_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, le=100_000, description="NVLink / Infinity Fabric bandwidth per GPU, one direction, GB/s")
+    inter_node_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, le=100_000, description="Network bandwidth per GPU between nodes, one direction, GB/s")
+
+    def topology_override(self) -> TopologyOverride:
+        return TopologyOverride(self.gpus_per_node, self.scale_up_bandwidth_gb_per_s, self.inter_node_bandwidth_gb_per_s)
 
 
 class GpuChoices(_Strict):
@@ -109,6 +118,10 @@ class GpuChoices(_Strict):
     def inventory_of(self, gpu_id: str) -> int | None:
         override = self.gpu_override(gpu_id).inventory
         return override if override is not None else getattr(self, "inventory", {}).get(gpu_id)
+
+    def topology_override(self, gpu_id: str) -> TopologyOverride:
+        """The scenario's own node size and bandwidths for ``gpu_id`` (``planner.performance.topology``)."""
+        return self.gpu_override(gpu_id.partition("@")[0]).topology_override()
 
 
 class Budget(_Strict):

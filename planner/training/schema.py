@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ..errors import did_you_mean
 from ..memory.training import CONVENTIONS, LORA_TARGETS, METHODS, OFFLOADS, OPTIMIZERS, PRECISIONS, RECOMPUTE
-from ..scenario import CatalogPaths, GpuChoices, ModelRef, _model_ref, _Strict
+from ..scenario import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, _Strict
 from .timing import DEFAULT_MFU
 
 MAX_TRAINING_TOKENS = 10**15
@@ -137,11 +137,9 @@ class TrainingParallelism(_Strict):
         return sorted(set(values))
 
 
-class TrainingGpuOverride(_Strict):
-    """Per-GPU changes to the catalog for this scenario."""
+class TrainingGpuOverride(GpuOverride):
+    """Per-GPU changes to the catalog for this scenario (serving's, plus an assumed utilisation)."""
 
-    price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000)
-    inventory: int | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
     mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation on this GPU")
 
 

@@ -1,0 +1,124 @@
+"""Where a GPU group's traffic flows: the scale-up domain, PCIe inside a node, or the network between nodes.
+
+A node holds ``gpus_per_node`` GPUs; inside it, groups of up to ``nvlink_domain_size`` GPUs share the scale-up
+link (NVSwitch, an NVLink bridge, AMD Infinity Fabric); larger groups inside the node talk over PCIe (through a
+PCIe switch, or host memory where the cards have no peer-to-peer); groups that span nodes cross the scale-out
+network, one NIC share per GPU. A collective over a group runs at the speed of the slowest link it crosses,
+which is how NCCL's ring and tree algorithms behave when every GPU has its own path to the next tier
+(NCCL rail-optimised topologies; Jeaugey, "NCCL 2.0", GTC 2017).
+
+Figures come from the catalog (``catalogs/gpus.yaml``, per GPU, one direction) and can be overridden by a
+scenario for its own cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..catalog import DEFAULT_NODE_NETWORK_GB_PER_S, GpuSpec
+
+LinkKind = Literal["nvswitch", "nvlink-bridge", "xgmi", "pcie", "pcie-host", "network"]
+
+PCIE_X16_GB_PER_S = {3: 15.75, 4: 31.5, 5: 63.0, 6: 121.0, 7: 242.0}
+"""PCIe x16 payload bandwidth per direction by generation, GB/s (PCI-SIG: 8, 16, 32, 64, 128 GT/s per lane with
+128b/130b encoding; Gen 6/7 FLIT mode ~ same ratio)."""
+
+LINK_EFFICIENCY: dict[str, float] = {
+    "nvswitch": 0.80,
+    "nvlink-bridge": 0.80,
+    "xgmi": 0.70,
+    "pcie": 0.70,
+    "pcie-host": 0.35,
+    "network": 0.90,
+}
+"""Achievable bus bandwidth as a fraction of the link's peak (nccl-tests' ``busbw``, NVIDIA nccl-tests
+doc/PERFORMANCE.md, which normalises every collective to the link speed). Defaults from published nccl-tests
+runs: 8 x A100 SXM all-reduce ~230-240 GB/s of 300 and 8 x H100 SXM ~360-370 GB/s of 450 without NVLS (0.8);
+rail-optimised InfiniBand ~0.9 of the NIC rate; PCIe peer-to-peer about 0.7 of x16; GeForce cards without
+peer-to-peer stage every transfer through host memory (half again). The serving and training performance
+models calibrate these against measured runs (see benchmarks/)."""
+
+LINK_LATENCY_S: dict[str, float] = {
+    "nvswitch": 2.0e-6,
+    "nvlink-bridge": 2.0e-6,
+    "xgmi": 3.0e-6,
+    "pcie": 5.0e-6,
+    "pcie-host": 10.0e-6,
+    "network": 6.0e-6,
+}
+"""Per-step start-up latency (the alpha of the alpha-beta model, Hockney 1994), seconds: NCCL's small-message
+all-reduce takes roughly 10-20 us on an 8-GPU NVLink node (14 ring steps) and a few microseconds more per
+network hop (nccl-tests small-size rows)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One tier of the topology: peak bandwidth per GPU and direction, achievable fraction, per-step latency."""
+
+    kind: LinkKind
+    peak_gb_per_s: float
+    efficiency: float
+    latency_s: float
+
+    @property
+    def bytes_per_s(self) -> float:
+        """Achievable bandwidth per GPU and direction (bus bandwidth), bytes per second."""
+        return self.peak_gb_per_s * 1e9 * self.efficiency
+
+
+def _link(kind: LinkKind, peak_gb_per_s: float) -> Link:
+    return Link(kind, peak_gb_per_s, LINK_EFFICIENCY[kind], LINK_LATENCY_S[kind])
+
+
+@dataclass(frozen=True)
+class NodeTopology:
+    """The three tiers a GPU type's groups can use, and how many GPUs each tier spans."""
+
+    gpus_per_node: int
+    scale_up_domain: int
+    scale_up: Link | None
+    pcie: Link
+    network: Link
+
+    def link_for_group(self, group_size: int) -> Link:
+        """The slowest link a group of ``group_size`` GPUs, packed into as few domains and nodes as possible,
+        crosses; a group of one needs no link (callers skip the collective)."""
+        if group_size <= self.scale_up_domain and self.scale_up is not None:
+            return self.scale_up
+        if group_size <= self.max_group_without_network:
+            return self.pcie
+        return self.network
+
+    @property
+    def max_group_without_network(self) -> int:
+        """The largest group that never crosses the scale-out network: a node, or a rack-scale NVLink domain
+        (GB200/GB300 NVL72) that spans several nodes."""
+        return max(self.gpus_per_node, self.scale_up_domain if self.scale_up is not None else 1)
+
+    def crosses_network(self, group_size: int) -> bool:
+        return group_size > self.max_group_without_network
+
+
+@dataclass(frozen=True)
+class TopologyOverride:
+    """A scenario's own cluster figures; ``None`` keeps the catalog's."""
+
+    gpus_per_node: int | None = None
+    scale_up_bandwidth_gb_per_s: float | None = None
+    inter_node_bandwidth_gb_per_s: float | None = None
+
+
+def node_topology(gpu: GpuSpec, override: TopologyOverride | None = None) -> NodeTopology:
+    """The topology of nodes of ``gpu``, from the catalog entry and an optional scenario override."""
+    override = override or TopologyOverride()
+    gpus_per_node = override.gpus_per_node or gpu.gpus_per_node
+    domain = min(gpu.nvlink_domain_size, gpus_per_node) if gpu.nvlink_domain_size <= gpu.gpus_per_node else gpu.nvlink_domain_size
+    scale_up_gb = override.scale_up_bandwidth_gb_per_s or gpu.scale_up_bandwidth_gb_per_s
+    scale_up = None
+    if domain > 1 and scale_up_gb is not None and gpu.scale_up_link not in (None, "none"):
+        scale_up = _link(gpu.scale_up_link, scale_up_gb)  # type: ignore[arg-type]
+    pcie = _link("pcie" if gpu.pcie_peer_to_peer else "pcie-host", PCIE_X16_GB_PER_S[gpu.pcie_gen])
+    network_gb = override.inter_node_bandwidth_gb_per_s or gpu.inter_node_bandwidth_gb_per_s or DEFAULT_NODE_NETWORK_GB_PER_S / gpus_per_node
+    network = _link("network", network_gb)
+    return NodeTopology(gpus_per_node, domain, scale_up, pcie, network)
