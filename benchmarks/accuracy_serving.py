@@ -17,15 +17,14 @@ from typing import Any
 from planner.architecture import ModelArchitecture, architecture_from_hf_config
 from planner.catalog import default_catalog
 from planner.formats import kv_cache_dtype, weight_format
+from planner.engines import EngineChoice, GpuFacts, engine_settings
 from planner.memory.serving import (
     EngineSettings,
-    EngineVersion,
     ServingLayout,
     activation_peak_bytes,
     kv_cache_bytes_per_sequence,
     rotary_cache_bytes,
     serving_memory,
-    vllm_default_batching,
     weight_bytes_by_stage,
 )
 from planner.units import BYTES_PER_GIB, BYTES_PER_MIB
@@ -46,7 +45,7 @@ class ServingCase:
     model: str  # catalog id, or a key of ARCHITECTURES
     weight_format: str = "bf16"
     tp: int = 1
-    engine_version: EngineVersion = "vllm-v0"
+    engine_version: str = "vllm-v0"  # engine name or alias (vllm-v0 / vllm-v1 / sglang / trtllm / llamacpp)
     capacity_gib: float | None = None  # total the engine logged; None = catalog GPU's usable memory
     gpu: str | None = None
     gpu_memory_utilization: float = 0.9
@@ -127,7 +126,7 @@ CASES: tuple[ServingCase, ...] = (
         "sglang-qwq32b-l4", "didier-durand/llms-in-clouds docs/sglang.md",
         ("Load weight end. type=Qwen2ForCausalLM, dtype=torch.bfloat16, avail mem=6.09 GB, mem usage=15.54 GB.",
          "KV Cache is allocated. #tokens: 46611, K size: 1.42 GB, V size: 1.42 GB"),
-        model="qwen2.5-32b", tp=4, engine_version="vllm-v1", gpu="l4",
+        model="qwen2.5-32b", tp=4, engine_version="sglang", gpu="l4",
         measured={"weights_gib": 15.54, "k_cache_gib": 1.42, "kv_cache_gib": 2.84, "kv_tokens_logged": 46611},
         assumptions="QwQ-32B has the Qwen2.5-32B architecture; SGLang 'GB' = GiB",
     ),
@@ -189,9 +188,9 @@ def case_rows(case: ServingCase) -> list[dict[str, Any]]:
     layout = ServingLayout(tp=case.tp, weight_format=weight_format(case.weight_format), kv_cache_dtype=kv_cache_dtype("fp16"))
     capacity = _capacity_bytes(case)
     max_len = case.max_model_len or arch.max_position_embeddings or 4096
-    tokens, seqs = vllm_default_batching(case.engine_version, max_len, capacity)
-    engine = EngineSettings(gpu_memory_utilization=case.gpu_memory_utilization, max_num_batched_tokens=tokens,
-                            max_num_seqs=seqs, engine_version=case.engine_version)
+    vllm = case.engine_version.startswith("vllm")
+    choice = EngineChoice(name=case.engine_version, gpu_memory_utilization=case.gpu_memory_utilization if vllm else None)
+    engine = engine_settings(choice, GpuFacts(capacity), case.tp, 1, max_len)
     bill = serving_memory(arch, layout, engine, capacity, 0, max_len)
     gib = lambda b: b / BYTES_PER_GIB  # noqa: E731
     rows = []

@@ -6,7 +6,7 @@ under ``memory_per_gpu_gib``; KV-cache sizes per token and per sequence stay in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .architecture import (ModelArchitecture, architecture_from_config_file, architecture_from_mapping_file,
@@ -15,7 +15,9 @@ from .catalog import Catalog
 from .errors import InputError, Issue, did_you_mean
 from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, kv_cache_dtype, weight_format
 from .memory.parameters import count_parameters
-from .memory.serving import EngineSettings, EngineVersion, ServingLayout, ServingMemory, serving_memory, vllm_default_batching
+from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
+from .memory.llamacpp import GgufWeights
+from .memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
 from .units import BYTES_PER_GIB
 
 DEFAULT_CAPACITY_GIB = 80
@@ -48,10 +50,13 @@ class ServingBill:
             "pp": self.layout.pp,
             "ep": self.layout.ep,
             "dp": self.layout.dp,
-            "weight_format": self.layout.weight_format.name,
+            "weight_format": _format_label(self.layout),
+            "gpu_layers": self.layout.offload_layers,
             "kv_cache_dtype": self.layout.kv_cache_dtype.name if self.layout.kv_cache_dtype else "fp16",
             "memory_mode": self.engine.mode,
-            "engine_version": self.engine.engine_version,
+            "engine": self.engine.engine,
+            "engine_version": self.engine.version,
+            "engine_settings": engine_knobs(self.engine),
             "max_num_batched_tokens": self.engine.max_num_batched_tokens,
             "max_num_seqs": self.engine.max_num_seqs,
             "gpu_memory_utilization": self.engine.gpu_memory_utilization,
@@ -71,6 +76,7 @@ class ServingBill:
                 "kv_cache_budget": gib(max(0, mem.kv_budget_bytes)),
                 "cuda_graphs": gib(mem.cuda_graph_bytes),
                 "cuda_graphs_outside_budget": gib(0 if mem.cuda_graphs_in_budget else mem.cuda_graph_bytes),
+                "outside_budget": gib(mem.outside_budget_bytes),
             },
             "explain": dict(mem.explanations),
         }
@@ -83,6 +89,28 @@ def serving_bill(model_name: str, arch: ModelArchitecture, layout: ServingLayout
     return ServingBill(model_name, arch, layout, gpu_id, memory, max_model_len or context_tokens, engine)
 
 
+def _format_label(layout: ServingLayout) -> str:
+    """The weight format, or a .gguf file's ggml types with their tensor counts."""
+    if layout.gguf is None:
+        return layout.weight_format.name
+    types = ", ".join(f"{name} x{count}" for name, count in layout.gguf.type_counts)
+    return f"gguf file ({layout.gguf.bits_per_weight:.3f} bits/weight: {types})"
+
+
+def engine_knobs(engine: EngineSettings) -> dict[str, Any]:
+    """The resolved knobs of the engine, in its own names (what it would run with)."""
+    tokens, seqs = engine.max_num_batched_tokens, engine.max_num_seqs
+    return {
+        "vllm": {"gpu_memory_utilization": engine.gpu_memory_utilization, "max_num_batched_tokens": tokens,
+                 "max_num_seqs": seqs, "block_size": engine.block_size, "profile": engine.engine_version},
+        "sglang": {"mem_fraction_static": engine.mem_fraction_static, "chunked_prefill_size": tokens,
+                   "cuda_graph_max_bs": seqs, "page_size": engine.block_size},
+        "trtllm": {"free_gpu_memory_fraction": engine.free_gpu_memory_fraction, "max_num_tokens": tokens,
+                   "max_batch_size": seqs, "tokens_per_block": engine.block_size},
+        "llamacpp": {"n_ubatch": tokens},
+    }[engine.engine]
+
+
 @dataclass(frozen=True)
 class MemoryRequest:
     """One ``planner memory`` question: a model in one of three forms, a layout, an engine and a GPU size."""
@@ -92,7 +120,7 @@ class MemoryRequest:
     architecture_path: str | None = None
     gpu_id: str | None = None
     gpu_memory_gib: float | None = None
-    gpu_memory_utilization: float = 0.9
+    gpu_memory_utilization: float | None = None
     precision: str | None = None
     kv_cache_dtype: str = "fp16"
     tp: int = 1
@@ -105,20 +133,40 @@ class MemoryRequest:
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None
     memory_mode: str = "engine"
-    engine_version: EngineVersion = "vllm-v1"
+    engine: str | None = None  # default vllm; llamacpp with --gguf
+    engine_version: str | None = None
     cuda_graphs_in_budget: bool = False
+    mem_fraction_static: float | None = None
+    chunked_prefill_size: int | None = None
+    free_gpu_memory_fraction: float | None = None
+    max_num_tokens: int | None = None
+    max_batch_size: int | None = None
+    n_gpu_layers: int | None = None
+    n_ubatch: int | None = None
+    gguf_path: str | None = None
+
+    def engine_choice(self) -> EngineChoice:
+        """The engine these flags ask for (bad input when a flag belongs to another engine)."""
+        return EngineChoice(name=self.engine or "vllm", version=self.engine_version, gpu_memory_utilization=self.gpu_memory_utilization,
+                            max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
+                            mem_fraction_static=self.mem_fraction_static, chunked_prefill_size=self.chunked_prefill_size,
+                            free_gpu_memory_fraction=self.free_gpu_memory_fraction, max_num_tokens=self.max_num_tokens,
+                            max_batch_size=self.max_batch_size, n_gpu_layers=self.n_gpu_layers, n_ubatch=self.n_ubatch,
+                            memory_mode=self.memory_mode, cuda_graphs_in_budget=self.cuda_graphs_in_budget).check()  # type: ignore[arg-type]
 
 
 def resolve_bill_model(request: MemoryRequest, catalog: Catalog) -> tuple[ModelArchitecture, str, str]:
-    """(architecture, name, default weight format) from a catalog id, a config.json or an architecture file.
+    """(architecture, name, default weight format) from a catalog id, a config.json, an architecture file or
+    a .gguf file's header.
 
     The default format is the checkpoint's; fp32 checkpoints are served in bf16, as vLLM's ``dtype=auto``
     does (``_get_and_verify_dtype`` casts float32 to 16-bit).
     """
     given = [flag for flag, value in (("--model", request.model_id), ("--config", request.config_path),
-                                      ("--architecture", request.architecture_path)) if value is not None]
+                                      ("--architecture", request.architecture_path), ("--gguf", request.gguf_path))
+             if value is not None]
     if len(given) != 1:
-        raise InputError("give exactly one of --model, --config or --architecture",
+        raise InputError("give exactly one of --model, --config, --architecture or --gguf",
                          [Issue(f"given: {', '.join(given) or 'none'}", field_path="--model", suggestion="e.g. --model llama-3.1-8b")])
     if request.model_id is not None:
         entry = catalog.model(request.model_id)
@@ -126,6 +174,11 @@ def resolve_bill_model(request: MemoryRequest, catalog: Catalog) -> tuple[ModelA
     elif request.config_path is not None:
         arch = architecture_from_config_file(request.config_path)
         name, checkpoint = arch.name, checkpoint_weight_format(load_hf_config(request.config_path), request.config_path) or "bf16"
+    elif request.gguf_path is not None:
+        from .gguf import load_gguf
+
+        arch = load_gguf(request.gguf_path).architecture  # cached: memory_bill reads the weights from the same header
+        name, checkpoint = arch.name, "bf16"
     else:
         arch = architecture_from_mapping_file(str(request.architecture_path))
         name, checkpoint = arch.name, "bf16"
@@ -154,32 +207,46 @@ def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str
                          kv_cache_dtype=kv_cache_dtype(kv_name))
 
 
-def memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
-    """The bill ``planner memory`` prints: resolve the model, the GPU's capacity and vLLM's defaults.
-
-    Capacity: ``--gpu-memory-gib`` (the total an engine logs), else the catalog GPU's usable memory, else
-    80 GiB. Unset ``max_num_batched_tokens`` / ``max_num_seqs`` take vLLM's defaults for the engine version.
-    """
-    arch, name, default_format = resolve_bill_model(request, catalog)
-    layout = _layout(request, arch, default_format)
+def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Catalog) -> tuple[int, str]:
+    """(capacity bytes, GPU name): ``--gpu-memory-gib`` (the total an engine logs), else the catalog GPU's
+    memory, else 80 GiB."""
     if request.gpu_memory_gib is not None:
-        capacity = int(request.gpu_memory_gib * BYTES_PER_GIB)
-    elif request.gpu_id is not None:
+        name = catalog.gpu(request.gpu_id).name if request.gpu_id is not None else ""
+        return int(request.gpu_memory_gib * BYTES_PER_GIB), name
+    if request.gpu_id is not None:
         gpu = catalog.gpu(request.gpu_id)
         fmt = layout.weight_format
         if (fmt.needs_fp8_hardware and not gpu.supports_fp8) or (fmt.needs_bf16_hardware and not gpu.supports_bf16):
             raise InputError("weight format not supported by the GPU", [Issue(
                 f"{gpu.id} has no {'FP8' if fmt.needs_fp8_hardware else 'BF16'} support for {fmt.name} weights",
                 field_path="--precision", suggestion="use fp16" if fmt.needs_bf16_hardware else "use int8 or int4-awq")])
-        capacity = gpu.capacity_bytes
-    else:
-        capacity = DEFAULT_CAPACITY_GIB * BYTES_PER_GIB
+        return gpu.capacity_bytes, gpu.name
+    return DEFAULT_CAPACITY_GIB * BYTES_PER_GIB, ""
+
+
+def memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
+    """The bill ``planner memory`` prints: the model, the GPU's capacity and the engine's settings for them,
+    resolved by ``planner.engines.engine_settings`` exactly as ``planner solve`` resolves them."""
+    if request.gguf_path is not None and request.engine is None:
+        request = replace(request, engine="llamacpp")
+    choice = request.engine_choice()
+    arch, name, default_format = resolve_bill_model(request, catalog)
+    gguf: GgufWeights | None = None
+    if request.gguf_path is not None:
+        if choice.engine != "llamacpp":
+            raise InputError("a .gguf file is served by llama.cpp", [Issue(f"--engine {request.engine} with --gguf",
+                                                                            field_path="--engine", suggestion="--engine llamacpp")])
+        from .gguf import load_gguf
+
+        gguf = load_gguf(request.gguf_path).weights
+    layout = engine_layout(choice, _layout(request, arch, default_format), gguf)
+    refusal = unsupported_by_engine(choice, layout)
+    if refusal:
+        raise InputError("the engine cannot run this configuration", [Issue(refusal, field_path="--engine")])
+    capacity, gpu_name = _capacity_and_gpu(request, layout, catalog)
     max_model_len = request.max_model_len or request.context
-    tokens, seqs = vllm_default_batching(request.engine_version, max_model_len, capacity)
-    engine = EngineSettings(gpu_memory_utilization=request.gpu_memory_utilization,
-                            max_num_batched_tokens=request.max_num_batched_tokens or tokens,
-                            max_num_seqs=request.max_num_seqs or seqs, mode=request.memory_mode,  # type: ignore[arg-type]
-                            engine_version=request.engine_version, cuda_graphs_in_budget=request.cuda_graphs_in_budget)
+    engine = engine_settings(choice, GpuFacts(capacity, gpu_name), layout.tp, layout.pp, max_model_len,
+                             arch.sliding_window is not None)
     return serving_bill(name, arch, layout, engine, capacity, request.batch, request.context, request.gpu_id, max_model_len)
 
 
@@ -188,11 +255,13 @@ def bill_rows(data: dict[str, Any]) -> list[tuple[str, float, str]]:
     mem, explain = data["memory_per_gpu_gib"], data["explain"]
     rows = [(line, mem[line], explain[line]) for line in BILL_LINES]
     rows += [
-        ("total", mem["total"], "weights + kv_cache + activations + overhead"
-         + (" + cuda graphs" if not mem["cuda_graphs_outside_budget"] and mem["cuda_graphs"] else "")),
-        ("usable", mem["usable"], f"capacity {mem['capacity']:.2f} GiB x gpu_memory_utilization {data['gpu_memory_utilization']:g}"),
-        ("free", mem["free"], "capacity - total - cuda graphs outside the budget"),
+        ("total", mem["total"], "what the engine charges: " + explain["kv_cache_budget"].split(" - ", 1)[-1].replace(" - ", " + ")
+         + " + kv_cache"),
+        ("usable", mem["usable"], explain["usable"]),
+        ("free", mem["free"], "capacity - total - what the engine keeps outside its budget"),
         ("kv_cache_budget", mem["kv_cache_budget"], explain["kv_cache_budget"]),
         ("cuda_graphs", mem["cuda_graphs"], explain["cuda_graphs"]),
     ]
+    if "host" in mem:
+        rows.append(("host RAM", mem["host"], explain["host"]))
     return rows

@@ -18,7 +18,9 @@ from functools import cached_property, lru_cache
 from .architecture import ModelArchitecture
 from .catalog import Catalog, GpuSpec
 from .errors import CatalogError, InputError, Issue, did_you_mean
-from .formats import kv_cache_dtype, weight_format
+from .formats import KvCacheDtype, WeightFormat, kv_cache_dtype, weight_format
+from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
+from .memory.llamacpp import GgufWeights
 from .memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
 from .units import BYTES_PER_MIB, bytes_to_mib_ceil, usd_to_milli_usd_ceil
 
@@ -31,6 +33,7 @@ class RejectReason(str, Enum):
     FORMAT_UNSUPPORTED = "weight format not supported by the GPU"
     KV_DTYPE_UNSUPPORTED = "KV-cache dtype not supported by the GPU"
     DOES_NOT_FIT = "weights, activations and overhead leave no room for one sequence"
+    ENGINE_UNSUPPORTED = "the serving engine does not run this layout, format or KV-cache dtype"
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,19 @@ class ServingContext:
     """Everything the memory model needs besides the layout, resolved from a scenario."""
 
     arch: ModelArchitecture
-    engine: EngineSettings
+    engine: EngineChoice
     context_tokens: int
     min_headroom: float
+    gguf: GgufWeights | None = None  # a .gguf model: its tensors' own sizes
+
+    def engine_for(self, gpu: GpuSpec, layout: ServingLayout) -> EngineSettings:
+        """The engine's settings on this GPU and layout: its defaults depend on both (``planner.engines``)."""
+        return engine_settings(self.engine, GpuFacts(gpu.capacity_bytes, gpu.name), layout.tp, layout.pp,
+                               self.context_tokens, self.arch.sliding_window is not None)
+
+    def layout(self, tp: int, pp: int, ep: int, fmt: WeightFormat, kv: KvCacheDtype) -> ServingLayout:
+        """A replica layout; under llama.cpp the layers are placed with ``-ngl`` (token embedding in host RAM)."""
+        return engine_layout(self.engine, ServingLayout(tp=tp, pp=pp, ep=ep, weight_format=fmt, kv_cache_dtype=kv), self.gguf)
 
 
 @dataclass(frozen=True)
@@ -85,8 +98,9 @@ class Candidate:
 
     @property
     def graphs_mib(self) -> int:
-        """CUDA graphs captured outside the engine's budget, per GPU: they count against the headroom."""
-        return bytes_to_mib_ceil(self.memory.graphs_outside_budget_bytes)
+        """What the engine keeps outside its budget (CUDA graphs, SGLang's activations), per GPU: it counts
+        against the headroom."""
+        return bytes_to_mib_ceil(self.memory.outside_budget_bytes)
 
     @cached_property
     def limit_mib(self) -> int:
@@ -128,7 +142,7 @@ class Enumeration(Generic[CandidateT]):
 def per_gpu_limit_bytes(memory: ServingMemory, min_headroom: float) -> int:
     """The most one GPU may hold: the engine's usable memory, and ``capacity x (1 - min_headroom)`` less the CUDA
     graphs the engine captures outside its budget (they occupy the headroom too)."""
-    graphs_bytes = bytes_to_mib_ceil(memory.graphs_outside_budget_bytes) * BYTES_PER_MIB
+    graphs_bytes = bytes_to_mib_ceil(memory.outside_budget_bytes) * BYTES_PER_MIB
     return min(memory.usable_bytes, int(memory.capacity_bytes * (1.0 - min_headroom)) - graphs_bytes)
 
 
@@ -210,8 +224,12 @@ def enumerate_candidates(
                             continue
                         for kv_name in kv_dtypes:
                             kv = kv_cache_dtype(kv_name)
-                            layout = ServingLayout(tp=tp, pp=pp, ep=ep, weight_format=fmt, kv_cache_dtype=kv)
-                            bill = _empty_bill(arch, layout, context.engine, gpu.capacity_bytes, context.context_tokens)
+                            layout = context.layout(tp, pp, ep, fmt, kv)
+                            refusal = unsupported_by_engine(context.engine, layout)
+                            if refusal:
+                                result.rejections.append(Rejection(f"{key}/{fmt.name}/kv-{kv.name}", RejectReason.ENGINE_UNSUPPORTED, refusal))
+                                continue
+                            bill = _empty_bill(arch, layout, context.engine_for(gpu, layout), gpu.capacity_bytes, context.context_tokens)
                             limit = per_gpu_limit_bytes(bill, context.min_headroom)
                             candidate = Candidate(gpu, layout, prices[gpu.id], bill, limit, rank)
                             rank += 1

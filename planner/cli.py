@@ -254,7 +254,7 @@ def validate(scenario_path: str) -> None:
               help="YAML/JSON file holding an architecture mapping (the fields of 'planner schema models' architecture).")
 @click.option("--gpu", "gpu_id", help="Catalog GPU id (its usable memory is the capacity).")
 @click.option("--gpu-memory-gib", type=click.FloatRange(0.1, 100_000), help="Total GPU memory as the engine reports it, GiB.")
-@click.option("--gpu-memory-utilization", type=click.FloatRange(0.05, 1.0), default=0.9, show_default=True)
+@click.option("--gpu-memory-utilization", type=click.FloatRange(0.05, 1.0), default=None, help="vLLM [0.9].")
 @click.option("--precision", default=None, help="Weight format (see 'planner catalog formats'); default: the checkpoint's.")
 @click.option("--kv-cache-dtype", default="fp16", show_default=True)
 @click.option("--tp", type=click.IntRange(1, 1024), default=1, show_default=True)
@@ -264,11 +264,22 @@ def validate(scenario_path: str) -> None:
 @click.option("--batch", type=click.IntRange(0, 10_000_000), default=1, show_default=True, help="Concurrent sequences.")
 @click.option("--context", type=click.IntRange(1, 10_000_000), default=4096, show_default=True, help="Tokens per sequence.")
 @click.option("--max-model-len", type=click.IntRange(1, 10_000_000), default=None, help="For vLLM's max-concurrency figure (default: --context).")
-@click.option("--max-num-batched-tokens", type=click.IntRange(16, 1_048_576), default=None, help="Default: vLLM's for --engine.")
-@click.option("--max-num-seqs", type=click.IntRange(1, 65_536), default=None, help="Default: vLLM's for --engine.")
-@click.option("--engine", "engine_version", type=click.Choice(["vllm-v1", "vllm-v0"]), default="vllm-v1", show_default=True,
-              help="Whose profiling run and defaults to model.")
-@click.option("--cuda-graphs-in-budget", is_flag=True, help="Charge CUDA graphs to the KV budget (newer vLLM estimates them).")
+@click.option("--max-num-batched-tokens", type=click.IntRange(16, 1_048_576), default=None, help="vLLM; default: its own for the GPU.")
+@click.option("--max-num-seqs", type=click.IntRange(1, 65_536), default=None, help="vLLM; default: its own for the GPU.")
+@click.option("--engine", default=None, metavar="NAME",
+              help="vllm (default), sglang, trtllm, llamacpp; also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp.")
+@click.option("--engine-version", default=None, metavar="RELEASE", help="Release whose defaults apply, e.g. 0.6.3, 0.4.6, b4500.")
+@click.option("--mem-fraction-static", type=click.FloatRange(0.05, 0.99), default=None, help="SGLang; default: its own rule.")
+@click.option("--chunked-prefill-size", type=click.IntRange(16, 1_048_576), default=None, help="SGLang.")
+@click.option("--free-gpu-memory-fraction", type=click.FloatRange(0.01, 1.0), default=None, help="TensorRT-LLM [0.9].")
+@click.option("--max-num-tokens", type=click.IntRange(16, 1_048_576), default=None, help="TensorRT-LLM [8192].")
+@click.option("--max-batch-size", type=click.IntRange(1, 65_536), default=None, help="TensorRT-LLM [2048].")
+@click.option("--n-gpu-layers", "--ngl", "n_gpu_layers", type=click.IntRange(0, 100_000), default=None,
+              help="llama.cpp -ngl: blocks on the GPU, the rest in host RAM [all].")
+@click.option("--n-ubatch", type=click.IntRange(1, 1_048_576), default=None, help="llama.cpp physical batch [512].")
+@click.option("--gguf", "gguf_path", type=click.Path(dir_okay=False), default=None,
+              help="A .gguf model file: its header's tensor types give the weights (engine: llamacpp).")
+@click.option("--cuda-graphs-in-budget", is_flag=True, help="vLLM: charge CUDA graphs to the KV budget (newer vLLM estimates them).")
 @click.option("--memory-mode", type=click.Choice(["engine", "formula"]), default="engine", show_default=True)
 @click.option("--explain", is_flag=True, help="Show the formula behind each line.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -295,6 +306,8 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
     Example:
       planner memory --model llama-3.1-70b --gpu h100-sxm --precision bf16 --tp 4 --batch 32 --context 8192
       planner memory --config config.json --gpu-memory-gib 23.58 --max-model-len 20000 --engine vllm-v0 --json
+      planner memory --model qwen2.5-32b --gpu l4 --tp 4 --engine sglang --explain
+      planner memory --gguf model-Q4_K_M.gguf --gpu rtx-4090 --n-gpu-layers 20 --kv-cache-dtype q8_0
       planner memory --architecture my-model.yaml --gpu l40s --explain
       planner memory --training --model llama-3.1-8b --dp 8 --zero 3 --precision bf16-mixed --sequence-length 4096 --json
     """
@@ -303,7 +316,9 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
     training_options = {key: options.pop(key) for key in training_keys}
     if training:
         serving_only = ("gpu_memory_utilization", "kv_cache_dtype", "ep", "batch", "context", "max_model_len",
-                        "max_num_batched_tokens", "max_num_seqs", "engine_version", "cuda_graphs_in_budget", "memory_mode")
+                        "max_num_batched_tokens", "max_num_seqs", "engine", "engine_version", "cuda_graphs_in_budget",
+                        "memory_mode", "mem_fraction_static", "chunked_prefill_size", "free_gpu_memory_fraction",
+                        "max_num_tokens", "max_batch_size", "n_gpu_layers", "n_ubatch", "gguf_path")
         context = click.get_current_context()
         explicit = [key for key in serving_only if context.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT]
         if plot_path is not None:
@@ -311,7 +326,7 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
         if explicit:
             from .errors import InputError, Issue
 
-            flags = {"engine_version": "--engine", "plot_path": "--plot"}
+            flags = {"plot_path": "--plot", "gguf_path": "--gguf", "n_gpu_layers": "--n-gpu-layers"}
             named = ", ".join(flags.get(key, "--" + key.replace("_", "-")) for key in explicit)
             raise InputError("serving options do not apply with --training",
                              [Issue(f"given: {named}", field_path="--training",
@@ -342,7 +357,8 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
         return
     heading = (f"{data['model']} ({data['attention']}, {data['parameter_count'] / 1e9:.2f}B params) — {data['weight_format']}, "
                f"KV {data['kv_cache_dtype']}, TP={data['tp']} PP={data['pp']} EP={data['ep']} DP={data['dp']}, "
-               f"{data['batch']} × {data['context_tokens']:,} tokens, per GPU ({data['engine_version']}, {data['memory_mode']} mode)")
+               f"{data['batch']} × {data['context_tokens']:,} tokens, per GPU ({data['engine']} {data['engine_version']}, "
+               f"{data['memory_mode']} mode)")
     table = Table()
     table.add_column("line")
     table.add_column("GiB", justify="right")

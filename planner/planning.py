@@ -13,7 +13,7 @@ from .architecture import ModelArchitecture, architecture_from_config_file, chec
 from .candidates import Candidate, Enumeration, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
-from .memory.serving import EngineSettings, serving_memory
+from .memory.serving import serving_memory
 from .plan import Plan, ReplicaGroup, SolveReport
 from .pricing import priced_sources
 from .scenario import ModelRef, ServingScenario
@@ -40,12 +40,6 @@ def resolve_model(ref: ModelRef, catalog: Catalog) -> tuple[ModelArchitecture, s
         return arch, arch.name, checkpoint_weight_format(config) or "bf16"
     assert ref.architecture is not None
     return ref.architecture, ref.architecture.name, "bf16"
-
-
-def engine_settings(scenario: ServingScenario) -> EngineSettings:
-    e = scenario.engine
-    return EngineSettings(gpu_memory_utilization=e.gpu_memory_utilization, max_num_batched_tokens=e.max_num_batched_tokens,
-                          max_num_seqs=e.max_num_seqs, block_size=e.block_size, mode=e.memory_mode)
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
     # fp32 checkpoints (gemma-2-9b) are served in 16 bits by every engine (vLLM's dtype='auto' downcasts them).
     formats = scenario.precisions or ["bf16" if checkpoint_format == "fp32" else checkpoint_format]
-    context = ServingContext(arch, engine_settings(scenario), scenario.workload.tokens_per_sequence, scenario.min_headroom)
+    context = ServingContext(arch, scenario.engine.choice(), scenario.workload.tokens_per_sequence, scenario.min_headroom)
     prices = {g.id: scenario.gpu_override(g.id).price_usd_per_gpu_hour or g.price_usd_per_gpu_hour for g in gpus}
     gpus, prices = priced_sources(scenario, catalog, gpus, prices)  # rent / buy / owned sources (pricing section)
     p = scenario.parallelism
@@ -108,7 +102,8 @@ def build_plan(prepared: PreparedScenario, assignment: Assignment, status: str) 
         sequences = assignment.sequences[key]
         per_replica = -(-sequences // count)
         ctx = prepared.context
-        memory = serving_memory(ctx.arch, candidate.layout, ctx.engine, candidate.gpu.capacity_bytes, per_replica, ctx.context_tokens)
+        memory = serving_memory(ctx.arch, candidate.layout, ctx.engine_for(candidate.gpu, candidate.layout),
+                                candidate.gpu.capacity_bytes, per_replica, ctx.context_tokens)
         groups.append(ReplicaGroup(candidate, count, sequences, memory))
     return Plan(tuple(groups), status)
 

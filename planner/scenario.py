@@ -129,15 +129,41 @@ class Budget(_Strict):
 
 
 class EngineOptions(_Strict):
-    """Serving-engine memory settings (vLLM names and defaults)."""
+    """The serving engine and its memory knobs, in the engine's own names; an unset knob takes the engine's
+    default for each GPU and layout (``planner.engines``, docs/engines.md)."""
 
-    gpu_memory_utilization: float = Field(0.9, gt=0.05, le=1.0, description="Fraction of GPU memory the engine may use")
-    max_num_batched_tokens: int = Field(8192, ge=16, le=1_048_576, description="Tokens per forward pass (profiling peak)")
-    max_num_seqs: int = Field(256, ge=1, le=65_536)
-    block_size: int = Field(16, ge=1, le=1024, description="Paged-KV block size in tokens")
+    name: str = Field("vllm", description="vllm | sglang | trtllm | llamacpp (also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp)")
+    version: str | None = Field(None, description="Release whose defaults apply, e.g. 0.6.3 (vLLM), 0.4.6 (SGLang), b4500")
+    entrypoint: Literal["server", "offline"] = Field("server", description="vLLM: OpenAI server or LLM class defaults")
+    gpu_memory_utilization: float | None = Field(None, gt=0.05, le=1.0, description="vLLM: fraction of GPU memory [0.9]")
+    max_num_batched_tokens: int | None = Field(None, ge=16, le=1_048_576, description="vLLM: tokens per forward pass")
+    max_num_seqs: int | None = Field(None, ge=1, le=65_536, description="vLLM: sequences per batch")
+    block_size: int | None = Field(None, ge=1, le=1024, description="Paged-KV block size in tokens")
+    mem_fraction_static: float | None = Field(None, gt=0.05, lt=1.0, description="SGLang: weights + KV pool fraction")
+    chunked_prefill_size: int | None = Field(None, ge=16, le=1_048_576, description="SGLang")
+    cuda_graph_max_bs: int | None = Field(None, ge=1, le=65_536, description="SGLang")
+    free_gpu_memory_fraction: float | None = Field(None, gt=0.0, le=1.0, description="TensorRT-LLM: KV share of free memory [0.9]")
+    max_num_tokens: int | None = Field(None, ge=16, le=1_048_576, description="TensorRT-LLM [8192]")
+    max_batch_size: int | None = Field(None, ge=1, le=65_536, description="TensorRT-LLM [2048]")
+    n_gpu_layers: int | None = Field(None, ge=0, le=100_000, description="llama.cpp -ngl: blocks on the GPU [all]")
+    n_ubatch: int | None = Field(None, ge=1, le=1_048_576, description="llama.cpp physical batch [512]")
+    cuda_graphs_in_budget: bool = Field(False, description="vLLM: charge CUDA graphs to the KV budget")
     memory_mode: Literal["engine", "formula"] = Field(
-        "engine", description="'engine': vLLM's budget; 'formula': weights x 1.2 + KV + 1 GiB rule of thumb"
+        "engine", description="'engine': the engine's budget; 'formula': weights x 1.2 + KV + 1 GiB rule of thumb"
     )
+
+    @model_validator(mode="after")
+    def _known_engine(self) -> "EngineOptions":
+        from .engines import check_choice
+
+        check_choice(self.choice())
+        return self
+
+    def choice(self):  # type: ignore[no-untyped-def]
+        """The ``planner.engines.EngineChoice`` these options ask for."""
+        from .engines import EngineChoice
+
+        return EngineChoice(**self.model_dump())
 
 
 class ParallelismOptions(_Strict):

@@ -44,7 +44,8 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
             violations.append(Violation(f"{cand.key}: format supported by the GPU", f"{fmt.name} on {cand.gpu.id}", "unsupported"))
         if group.count < 1 or group.concurrency < group.count:
             violations.append(Violation(f"{cand.key}: every replica serves", f">= {group.count} sequences", str(group.concurrency)))
-        bill = serving_memory(arch, lay, context.engine, cand.gpu.capacity_bytes, group.concurrency_per_replica, context.context_tokens)
+        bill = serving_memory(arch, lay, context.engine_for(cand.gpu, lay), cand.gpu.capacity_bytes,
+                              group.concurrency_per_replica, context.context_tokens)
         if bill.total_bytes > bill.usable_bytes:
             violations.append(Violation(f"{cand.key}: memory within usable", f"<= {bill.usable_bytes} B", f"{bill.total_bytes} B"))
         if bill.headroom_fraction + 1e-12 < context.min_headroom:

@@ -309,14 +309,6 @@ def test_cuda_graphs_charged_to_the_budget_shrink_the_kv_cache_by_their_size(cat
     assert free.kv_budget_bytes - charged.kv_budget_bytes == free.cuda_graph_bytes > 0
 
 
-def test_vllm_defaults_depend_on_engine_version_and_gpu_size():
-    from planner.memory.serving import vllm_default_batching
-
-    assert vllm_default_batching("vllm-v0", 20000, 24 * GIB) == (20000, 256)
-    assert vllm_default_batching("vllm-v1", 8192, 44 * GIB) == (2048, 256)
-    assert vllm_default_batching("vllm-v1", 8192, 80 * GIB) == (8192, 1024)
-
-
 def test_every_bill_line_explains_its_formula(catalog):
     bill = serving_memory(catalog.architecture("mixtral-8x7b"), ServingLayout(tp=2), EngineSettings(), 80 * GIB, 4, 4096)
     assert {"weights", "kv_cache", "activations", "overhead", "cuda_graphs"} <= set(bill.explanations)

@@ -20,7 +20,7 @@ def test_minimal_scenario_is_valid_with_documented_defaults():
     data, locator = parse_yaml(GOOD, "s.yaml")
     scenario = validate_scenario(data, locator, "s.yaml")
     assert scenario.model.id == "llama-3.1-8b"
-    assert scenario.engine.gpu_memory_utilization == 0.9
+    assert scenario.engine.name == "vllm" and scenario.engine.gpu_memory_utilization is None  # the engine's own default
     assert scenario.kv_cache_dtypes == ["fp16"]
     assert scenario.workload.tokens_per_sequence == 2048
 

@@ -15,30 +15,28 @@ sequences, which is what the solver's linear constraint needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
 from ..architecture import ModelArchitecture
 from ..formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div
+from .engine_budgets import ACTIVATIONS_IN_BUDGET, budget_bytes, non_torch_bytes
+from .llamacpp import GgufWeights, compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import Role, Split, Tensor, embedding_tensors, layer_tensors
 
 EngineVersion = Literal["vllm-v1", "vllm-v0"]
+EngineName = Literal["vllm", "sglang", "trtllm", "llamacpp"]
 
 VOCAB_PADDING = 64
 """vLLM pads the vocabulary to a multiple of 64 before splitting it (``DEFAULT_VOCAB_PADDING_SIZE``)."""
 
-NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * BYTES_PER_GIB)
-"""CUDA context, cuBLAS workspaces and allocator slack outside PyTorch. vLLM logs 0.10-0.35 GiB on one GPU
-(shared reference cases vllm-10517-a 0.35, vllm-12330 0.10, vllm-phi4-gptq 0.26; mean 0.24)."""
-
-NON_TORCH_BYTES_PER_COLLECTIVE_GROUP = int(0.25 * BYTES_PER_GIB)
-"""Extra non-torch memory with TP/PP > 1: NCCL communicator buffers and custom all-reduce IPC buffers."""
-
-CUDA_GRAPH_BYTES_PER_LAYER = {"vllm-v0": 7 * BYTES_PER_MIB, "vllm-v1": 34 * BYTES_PER_MIB}
+CUDA_GRAPH_BYTES_PER_LAYER = {"vllm-v0": 7 * BYTES_PER_MIB, "vllm-v1": 34 * BYTES_PER_MIB, "sglang": 15 * BYTES_PER_MIB}
 """CUDA-graph pool per layer on a stage: V0 case vllm-phi4-gptq logs 0.27 GiB for 40 layers (6.9 MiB/layer);
-V1's piecewise graphs (capture sizes up to 512) log 2.62 GiB for 80 layers (vllm-qwen25-72b-tp4-l40s)."""
+V1's piecewise graphs (capture sizes up to 512) log 2.62 GiB for 80 layers (vllm-qwen25-72b-tp4-l40s); SGLang
+case sglang-qwq32b-l4 logs 0.93 GiB for 64 layers (cuda_graph_max_bs 80). TensorRT-LLM counts its graphs in the
+profiled peak and llama.cpp keeps none worth a line: 0."""
 
 SAMPLER_FP32_LOGIT_COPIES = {"vllm-v0": 9.5, "vllm-v1": 3.5}
 """Logit-sized fp32 buffers alive at the sampler's peak during profiling, per ``max_num_seqs x vocab``.
@@ -65,6 +63,8 @@ class ServingLayout:
     weight_format: WeightFormat = SIXTEEN_BIT
     kv_cache_dtype: KvCacheDtype | None = None
     dp: int = 1
+    offload_layers: int | None = None  # llama.cpp -ngl: token embedding in host RAM, the last blocks on the GPUs
+    gguf: GgufWeights | None = None  # a .gguf file's own tensor sizes, in place of the weight format's
 
     def __post_init__(self) -> None:
         if min(self.tp, self.pp, self.ep, self.dp) < 1:
@@ -83,8 +83,13 @@ class ServingLayout:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """The serving engine's memory knobs (vLLM names and defaults).
+    """The concrete memory knobs of one engine for one replica shape (``planner.engines.engine_settings`` fills
+    them with the engine's defaults).
 
+    ``max_num_batched_tokens`` is the tokens of one forward pass the engine sizes its activations for (vLLM
+    ``max_num_batched_tokens``, SGLang ``chunked_prefill_size``, TensorRT-LLM ``max_num_tokens``, llama.cpp
+    ``n_ubatch``); ``max_num_seqs`` the sequences of one decode batch (vLLM ``max_num_seqs``, SGLang
+    ``cuda_graph_max_bs``, TensorRT-LLM ``max_batch_size``). ``engine_version`` is vLLM's profiling generation.
     ``activation_peak_bytes`` / ``non_torch_bytes`` replace the modelled values with ones an engine logged.
     """
 
@@ -98,18 +103,10 @@ class EngineSettings:
     cuda_graphs_in_budget: bool = False
     activation_peak_bytes: int | None = None
     non_torch_bytes: int | None = None
-
-
-def vllm_default_batching(engine_version: EngineVersion, max_model_len: int, capacity_bytes: int) -> tuple[int, int]:
-    """(max_num_batched_tokens, max_num_seqs) vLLM's OpenAI server picks when they are not given.
-
-    V0 without chunked prefill: ``max(max_model_len, 2048)`` tokens and 256 sequences (``SchedulerConfig``).
-    V1 (``EngineArgs._set_default_args_v1``): 8192 tokens / 1024 sequences on GPUs with >= 70 GiB, else
-    2048 / 256.
-    """
-    if engine_version == "vllm-v0":
-        return max(max_model_len, 2048), 256
-    return (8192, 1024) if capacity_bytes >= 70 * BYTES_PER_GIB else (2048, 256)
+    engine: EngineName = "vllm"
+    version: str = ""
+    mem_fraction_static: float = 0.88
+    free_gpu_memory_fraction: float = 0.9
 
 
 def stage_layer_ranges(num_layers: int, pp: int) -> list[range]:
@@ -123,6 +120,20 @@ def stage_layer_ranges(num_layers: int, pp: int) -> list[range]:
         ranges.append(range(start, start + size))
         start += size
     return ranges
+
+
+def device_stage_layers(arch: ModelArchitecture, layout: ServingLayout) -> list[range]:
+    """Blocks on each GPU stage: all of them split over PP, or with llama.cpp's ``-ngl`` only the offloaded ones."""
+    if layout.offload_layers is None:
+        return stage_layer_ranges(arch.num_layers, layout.pp)
+    on_gpu = offloaded_layers(arch.num_layers, layout.offload_layers)
+    if len(on_gpu) < layout.pp:
+        return [on_gpu] + [range(0)] * (layout.pp - 1)
+    return [range(on_gpu.start + r.start, on_gpu.start + r.stop) for r in stage_layer_ranges(len(on_gpu), layout.pp)]
+
+
+def _worst_stage_layers(arch: ModelArchitecture, layout: ServingLayout) -> int:
+    return max(len(r) for r in device_stage_layers(arch, layout))
 
 
 def _quantizes(fmt: WeightFormat, tensor: Tensor, edge_block: bool) -> bool:
@@ -205,11 +216,20 @@ def weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> lis
 @lru_cache(maxsize=4096)
 def _weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> tuple[int, ...]:
     per_stage = []
-    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
-    fmt = layout.weight_format
+    ranges = device_stage_layers(arch, layout)
+    fmt, gguf, llama = layout.weight_format, layout.gguf, layout.offload_layers is not None
     for stage, layers in enumerate(ranges):
-        total = sum(_layer_bytes(arch, layout, arch.is_moe_layer(i), _is_edge_block(arch, fmt, i)) for i in layers)
+        if gguf is not None:
+            total = sum(gguf.layer_bytes[i] for i in layers)
+        else:
+            total = sum(_layer_bytes(arch, layout, arch.is_moe_layer(i), _is_edge_block(arch, fmt, i)) for i in layers)
         first, last = stage == 0, stage == len(ranges) - 1
+        if llama:  # token embedding in host RAM; the output layer on the last GPU once offloaded
+            if last and output_on_gpu(arch.num_layers, layout.offload_layers or 0):
+                total += gguf.gpu_output_bytes if gguf is not None else sum(
+                    tensor_bytes_per_gpu(t, arch, layout) for t in _output_layer(arch))
+            per_stage.append(total)
+            continue
         for tensor in embedding_tensors(arch):
             holds = (tensor.role is Role.EMBEDDING and (first or (last and arch.tie_word_embeddings))) or (
                 tensor.role is not Role.EMBEDDING and last
@@ -218,6 +238,52 @@ def _weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> tu
                 total += tensor_bytes_per_gpu(tensor, arch, layout)
         per_stage.append(total + rotary_cache_bytes(arch))
     return tuple(per_stage)
+
+
+def _output_layer(arch: ModelArchitecture) -> list[Tensor]:
+    """Final norm and LM head (the embedding matrix again when tied), as llama.cpp offloads them."""
+    tensors = embedding_tensors(arch)
+    head = [t for t in tensors if t.role is Role.LM_HEAD] or [t for t in tensors if t.role is Role.EMBEDDING]
+    return [t for t in tensors if t.role is Role.VECTOR] + head
+
+
+def host_bytes(arch: ModelArchitecture, layout: ServingLayout, context_tokens: int, concurrency: int) -> tuple[int, int]:
+    """(weights, KV cache) llama.cpp keeps in host RAM: the token embedding, blocks not offloaded and their KV
+    cells, and the output layer while ``-ngl`` does not reach it."""
+    if layout.offload_layers is None:
+        return 0, 0
+    gguf, ngl = layout.gguf, layout.offload_layers
+    host_layers = range(0, offloaded_layers(arch.num_layers, ngl).start)
+    host_only = ServingLayout(weight_format=layout.weight_format, kv_cache_dtype=layout.kv_cache_dtype)
+    if gguf is not None:
+        weights = gguf.token_embd_bytes + sum(gguf.layer_bytes[i] for i in host_layers)
+        if not output_on_gpu(arch.num_layers, ngl):
+            weights += gguf.output_bytes + gguf.output_norm_bytes
+    else:
+        embed = [t for t in embedding_tensors(arch) if t.role is Role.EMBEDDING]
+        tensors = embed + (_output_layer(arch) if not output_on_gpu(arch.num_layers, ngl) else [])
+        weights = sum(tensor_bytes_per_gpu(t, arch, host_only) for t in tensors)
+        weights += sum(_layer_bytes(arch, host_only, arch.is_moe_layer(i), False) for i in host_layers)
+    kv = int(round(len(host_layers) * kv_cache_bytes_per_token_per_layer(arch, host_only) * context_tokens * concurrency))
+    return weights, kv
+
+
+def mla_decode_copy_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings) -> int:
+    """16-bit copies of MLA's absorbed up-projections ``W_UK`` / ``W_UV`` kept for decode, on the worst stage.
+
+    vLLM's ``MLACommonImpl.process_weights_after_loading`` splits ``kv_b_proj`` into ``W_UK_T`` and ``W_UV``:
+    views of a 16-bit checkpoint's weight, but a dequantized bf16 copy when ``kv_b_proj`` is quantized ("we
+    just store fp16/bf16 copies"). SGLang's ``DeepseekV2ForCausalLM.post_load_weights`` makes contiguous
+    ``w_kc`` / ``w_vc`` copies in every case. Per layer: ``heads / TP x kv_lora_rank x (qk_nope + v_head) x 2``
+    bytes (4 MiB for DeepSeek-V3 at TP = 8).
+    """
+    if not arch.uses_mla or engine.engine not in ("vllm", "sglang"):
+        return 0
+    kv_b = next(t for t in layer_tensors(arch, 0) if t.name == "kv_b_proj")
+    if engine.engine == "vllm" and not _quantizes(layout.weight_format, kv_b, False):
+        return 0
+    per_layer = ceil_div(kv_b.rows, layout.tp) * kv_b.cols * 2
+    return _worst_stage_layers(arch, layout) * per_layer
 
 
 def kv_cache_bytes_per_token_per_layer(arch: ModelArchitecture, layout: ServingLayout) -> float:
@@ -238,8 +304,7 @@ def kv_cache_bytes_per_token_per_layer(arch: ModelArchitecture, layout: ServingL
 
 def kv_cache_bytes_per_token(arch: ModelArchitecture, layout: ServingLayout) -> int:
     """KV bytes per token on one GPU of the worst stage, every layer of the stage caching the token."""
-    layers = max(len(r) for r in stage_layer_ranges(arch.num_layers, layout.pp))
-    return int(round(layers * kv_cache_bytes_per_token_per_layer(arch, layout)))
+    return int(round(_worst_stage_layers(arch, layout) * kv_cache_bytes_per_token_per_layer(arch, layout)))
 
 
 @lru_cache(maxsize=4096)  # GPU-independent: candidate enumeration asks the same question for every GPU type
@@ -253,7 +318,7 @@ def kv_cache_bytes_per_sequence(arch: ModelArchitecture, layout: ServingLayout, 
     per_layer = kv_cache_bytes_per_token_per_layer(arch, layout)
     full_tokens = ceil_div(context_tokens, block_size) * block_size
     worst = 0.0
-    for layers in stage_layer_ranges(arch.num_layers, layout.pp):
+    for layers in device_stage_layers(arch, layout):
         stage_bytes = 0.0
         for index in layers:
             tokens = full_tokens
@@ -295,33 +360,40 @@ def sampler_peak_bytes(arch: ModelArchitecture, engine: EngineSettings) -> int:
 
 
 def activation_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, weight_bytes: int = 0) -> int:
-    """Peak activation memory of the engine's profiling run on one GPU: forward pass or sampler, whichever
-    is larger (they run one after the other), or the engine's own logged figure when given.
+    """Peak activation memory on one GPU, or the engine's own logged figure when given.
 
-    In ``formula`` mode the seeds' rule of thumb is used instead: activations = 20 % of the weights.
+    vLLM: its profiling run's forward pass or sampler, whichever is larger (they run one after the other).
+    SGLang (``chunked_prefill_size``) and TensorRT-LLM (``max_num_tokens``): the forward pass. llama.cpp: its
+    compute buffer (``llamacpp.compute_buffer_bytes``). In ``formula`` mode the seeds' rule of thumb is used
+    instead: activations = 20 % of the weights.
     """
     if engine.mode == "formula":
         return weight_bytes // 5
     if engine.activation_peak_bytes is not None:
         return engine.activation_peak_bytes
+    if engine.engine == "llamacpp":
+        holds_output = layout.offload_layers is None or output_on_gpu(arch.num_layers, layout.offload_layers)
+        width = arch.expert_intermediate_size * arch.experts_per_token if arch.is_moe else arch.intermediate_size
+        return compute_buffer_bytes(engine.max_num_batched_tokens, arch.hidden_size, width, arch.vocab_size, holds_output)
+    if engine.engine != "vllm":
+        return forward_peak_bytes(arch, layout, engine)
     return max(forward_peak_bytes(arch, layout, engine), sampler_peak_bytes(arch, engine))
 
 
 def runtime_overhead_bytes(layout: ServingLayout, engine: EngineSettings) -> int:
-    """Non-torch memory charged to the budget; in ``formula`` mode a flat 1 GiB margin."""
+    """Non-torch memory charged to the budget (``engine_budgets.non_torch_bytes``); ``formula`` mode: 1 GiB."""
     if engine.mode == "formula":
         return BYTES_PER_GIB
     if engine.non_torch_bytes is not None:
         return engine.non_torch_bytes
-    extra = NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus_per_replica > 1 else 0
-    return NON_TORCH_BYTES_SINGLE_GPU + extra
+    return non_torch_bytes(engine.engine, layout.gpus_per_replica)
 
 
 def cuda_graph_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> int:
-    """CUDA-graph pool of the stage with the most layers (per-layer constant per engine version)."""
-    version = engine.engine_version if engine else "vllm-v1"
-    layers = max(len(r) for r in stage_layer_ranges(arch.num_layers, layout.pp))
-    return layers * CUDA_GRAPH_BYTES_PER_LAYER[version]
+    """CUDA-graph pool of the stage with the most layers (per-layer constant per engine)."""
+    engine = engine or EngineSettings()
+    key = engine.engine_version if engine.engine == "vllm" else engine.engine
+    return _worst_stage_layers(arch, layout) * CUDA_GRAPH_BYTES_PER_LAYER.get(key, 0)
 
 
 @dataclass(frozen=True)
@@ -343,12 +415,17 @@ class ServingMemory:
     block_size: int = 16
     cuda_graphs_in_budget: bool = False
     dp: int = 1
+    activations_in_budget: bool = True
+    engine: str = "vllm"
+    host_weights_bytes: int = 0
+    host_kv_cache_bytes: int = 0
 
     @property
     def fixed_bytes(self) -> int:
-        """Memory that does not grow with the number of sequences."""
+        """Memory the engine charges to its budget that does not grow with the number of sequences."""
         graphs = self.cuda_graph_bytes if self.cuda_graphs_in_budget else 0
-        return self.weights_bytes + self.activations_bytes + self.overhead_bytes + graphs
+        activations = self.activations_bytes if self.activations_in_budget else 0
+        return self.weights_bytes + activations + self.overhead_bytes + graphs
 
     @property
     def total_bytes(self) -> int:
@@ -360,9 +437,19 @@ class ServingMemory:
         return 0 if self.cuda_graphs_in_budget else self.cuda_graph_bytes
 
     @property
+    def outside_budget_bytes(self) -> int:
+        """What occupies the card outside the engine's budget: CUDA graphs, and SGLang's activations."""
+        return self.graphs_outside_budget_bytes + (0 if self.activations_in_budget else self.activations_bytes)
+
+    @property
     def free_bytes(self) -> int:
-        """What is really left on the card: capacity minus the bill and the CUDA graphs outside the budget."""
-        return self.capacity_bytes - self.total_bytes - self.graphs_outside_budget_bytes
+        """What is really left on the card: capacity minus the bill and what the engine keeps outside its budget."""
+        return self.capacity_bytes - self.total_bytes - self.outside_budget_bytes
+
+    @property
+    def host_bytes(self) -> int:
+        """Host RAM the replica needs per GPU: llama.cpp's layers (and their KV cells) not offloaded to the GPU."""
+        return self.host_weights_bytes + self.host_kv_cache_bytes
 
     @property
     def headroom_fraction(self) -> float:
@@ -390,6 +477,8 @@ class ServingMemory:
         lines = {"weights": self.weights_bytes, "kv_cache": self.kv_cache_bytes, "activations": self.activations_bytes,
                  "overhead": self.overhead_bytes, "total": self.total_bytes, "free": self.free_bytes,
                  "capacity": self.capacity_bytes, "usable": self.usable_bytes}
+        if self.host_bytes:
+            lines |= {"host_weights": self.host_weights_bytes, "host_kv_cache": self.host_kv_cache_bytes, "host": self.host_bytes}
         return {name: round(value / BYTES_PER_GIB, digits) for name, value in lines.items()}
 
     def max_concurrency(self, limit_bytes: int | None = None) -> int:
@@ -399,49 +488,6 @@ class ServingMemory:
         if room < 0 or self.kv_cache_bytes_per_sequence <= 0:
             return 0
         return room // self.kv_cache_bytes_per_sequence * self.dp
-
-
-def _explain(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, concurrency: int,
-             per_sequence: int, weights: int) -> dict[str, str]:
-    fmt, gib = layout.weight_format, lambda b: f"{b / BYTES_PER_GIB:.3f} GiB"  # noqa: E731
-    kv_note = (
-        f"MLA latent ({arch.kv_lora_rank} + {arch.qk_rope_head_dim} rope) x {layout.kv_bytes_per_element:g} B, replicated over TP"
-        if arch.uses_mla else f"2 (K,V) x {kv_heads_per_gpu(arch, layout.tp)} KV heads/GPU x {arch.attention_head_dim} "
-        f"head_dim x {layout.kv_bytes_per_element:g} B"
-    )
-    per_layer = kv_cache_bytes_per_token_per_layer(arch, layout)
-    window = f"; {len(arch.sliding_window_layers or range(arch.num_layers))} local layers capped at " \
-             f"{arch.sliding_window} tokens" if arch.sliding_window else ""
-    scope = {QuantScope.NONE: "every matrix", QuantScope.LINEAR: "block linears (embeddings, LM head, norms, router 16-bit)",
-             QuantScope.MLP: "MLP only (attention, first/last block, embeddings 16-bit)",
-             QuantScope.EXPERTS: "routed experts only (rest 16-bit)", QuantScope.ALL_MATRICES: "all matrices incl. embeddings"}
-    layers = max(len(r) for r in stage_layer_ranges(arch.num_layers, layout.pp))
-    graphs = "charged to the budget (cuda_graphs_in_budget)" if engine.cuda_graphs_in_budget else \
-        "captured after the budget, inside capacity x (1 - gpu_memory_utilization); not charged"
-    if engine.mode == "formula":
-        activations, overhead = "formula mode: 0.2 x weights (seeds' rule of thumb)", "formula mode: flat 1 GiB margin"
-    elif engine.activation_peak_bytes is not None:
-        activations = "given: the engine's logged activation peak"
-    else:
-        fwd, smp = forward_peak_bytes(arch, layout, engine), sampler_peak_bytes(arch, engine)
-        activations = (f"max(forward over max_num_batched_tokens={engine.max_num_batched_tokens}: {gib(fwd)}, sampler "
-                       f"{SAMPLER_FP32_LOGIT_COPIES[engine.engine_version]:g} x {min(engine.max_num_seqs, engine.max_num_batched_tokens)}"
-                       f" seqs x {arch.vocab_size} vocab x 4 B: {gib(smp)}); {engine.engine_version} profile")
-    if engine.mode != "formula":
-        overhead = "given: the engine's logged non-torch memory" if engine.non_torch_bytes is not None else (
-            "non-torch: CUDA context + cuBLAS 0.25 GiB" + (" + NCCL/all-reduce buffers 0.25 GiB" if layout.gpus_per_replica > 1 else ""))
-    return {
-        "weights": f"{fmt.name} ({fmt.effective_bits_per_weight:.4g} bits/weight incl. scales) on {scope[fmt.scope]}; "
-                   f"TP={layout.tp} (column/row splits, vocab-parallel embeddings padded to {VOCAB_PADDING}), "
-                   f"PP={layout.pp} worst stage ({layers} layers), EP={layout.ep}; = {gib(weights)}",
-        "kv_cache": f"ceil({concurrency} seq / DP={layout.dp}) x {per_sequence:,} B/seq; per token per layer {kv_note} = "
-                    f"{per_layer:g} B x {layers} layers; blocks of {engine.block_size} tokens{window}",
-        "activations": activations,
-        "overhead": overhead,
-        "cuda_graphs": graphs,
-        "usable": f"capacity x gpu_memory_utilization {engine.gpu_memory_utilization:g}",
-        "kv_cache_budget": "usable - weights - activations - overhead" + (" - cuda graphs" if engine.cuda_graphs_in_budget else ""),
-    }
 
 
 def serving_memory(
@@ -457,22 +503,40 @@ def serving_memory(
 
     ``explain=False`` leaves ``explanations`` empty: candidate enumeration builds thousands of bills and never
     shows their formulas (the text was 20 % of enumeration time)."""
-    weights = max(weight_bytes_by_stage(arch, layout))
+    weights = max(weight_bytes_by_stage(arch, layout)) + mla_decode_copy_bytes(arch, layout, engine)
     per_sequence = kv_cache_bytes_per_sequence(arch, layout, context_tokens, engine.block_size)
-    return ServingMemory(
+    activations = activation_peak_bytes(arch, layout, engine, weights)
+    overhead = runtime_overhead_bytes(layout, engine)
+    graphs = cuda_graph_bytes(arch, layout, engine)
+    in_budget = engine.mode == "formula" or ACTIVATIONS_IN_BUDGET[engine.engine]
+    graphs_in_budget = engine.mode == "engine" and (engine.cuda_graphs_in_budget or engine.engine == "trtllm")
+    charged = weights + overhead + (activations if in_budget else 0) + (graphs if graphs_in_budget else 0)
+    usable = (int(capacity_bytes * engine.gpu_memory_utilization) if engine.mode == "formula" else
+              budget_bytes(engine.engine, capacity_bytes, charged, overhead, engine.gpu_memory_utilization,
+                           engine.mem_fraction_static, engine.free_gpu_memory_fraction))
+    host_weights, host_kv = host_bytes(arch, layout, context_tokens, concurrency)
+    memory = ServingMemory(
         weights_bytes=weights,
         kv_cache_bytes=per_sequence * ceil_div(concurrency, layout.dp),
-        activations_bytes=activation_peak_bytes(arch, layout, engine, weights),
-        overhead_bytes=runtime_overhead_bytes(layout, engine),
-        cuda_graph_bytes=cuda_graph_bytes(arch, layout, engine),
+        activations_bytes=activations,
+        overhead_bytes=overhead,
+        cuda_graph_bytes=graphs,
         capacity_bytes=capacity_bytes,
-        usable_bytes=int(capacity_bytes * engine.gpu_memory_utilization),
+        usable_bytes=usable,
         kv_cache_bytes_per_token=kv_cache_bytes_per_token(arch, layout),
         kv_cache_bytes_per_sequence=per_sequence,
         concurrency=concurrency,
         context_tokens=context_tokens,
-        explanations=_explain(arch, layout, engine, concurrency, per_sequence, weights) if explain else {},
         block_size=engine.block_size,
-        cuda_graphs_in_budget=engine.cuda_graphs_in_budget and engine.mode == "engine",
+        cuda_graphs_in_budget=graphs_in_budget,
         dp=layout.dp,
+        activations_in_budget=in_budget,
+        engine=engine.engine,
+        host_weights_bytes=host_weights,
+        host_kv_cache_bytes=host_kv,
     )
+    if explain:
+        from .serving_explain import explain_bill
+
+        memory = replace(memory, explanations=explain_bill(arch, layout, engine, memory))
+    return memory

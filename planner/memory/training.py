@@ -23,8 +23,8 @@ from ..architecture import ModelArchitecture
 from ..formats import SIXTEEN_BIT, WEIGHT_FORMATS
 from ..units import BYTES_PER_MIB, ceil_div
 from .parameters import Role, Split, Tensor, count_parameters, embedding_tensors, largest_layer_parameters, layer_tensors
-from .serving import (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, ServingLayout,
-                      stage_layer_ranges, tensor_bytes_per_gpu)
+from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU
+from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms,  # noqa: F401 (re-exported)
                                    loss_activation_bytes, stored_layer_bytes)
 

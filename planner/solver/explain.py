@@ -153,7 +153,7 @@ def _enumerate(prepared: PreparedScenario, *, gpus: list[GpuSpec] | None = None,
     s, ctx, p = prepared.scenario, prepared.context, prepared.scenario.parallelism
     gpus = gpus or prepared.gpus
     context = ServingContext(ctx.arch, ctx.engine, context_tokens or ctx.context_tokens,
-                             ctx.min_headroom if headroom is None else headroom)
+                             ctx.min_headroom if headroom is None else headroom, ctx.gguf)
     return enumerate_candidates(context, gpus, formats or prepared.weight_formats, kv_dtypes or s.kv_cache_dtypes,
                                 tp or p.tp, pp or p.pp, p.expert_parallel, max_gpus or p.max_gpus_per_replica,
                                 {g.id: _price(prepared, g) for g in gpus})
@@ -186,13 +186,15 @@ def _nothing_fits(prepared: PreparedScenario) -> Explanation:
     bills: list[tuple[Candidate, GpuSpec, ServingMemory]] = []
     for c in _enumerate(prepared, gpus=roomy, headroom=0.0).candidates:
         gpu = real[c.gpu.id]
-        bills.append((c, gpu, serving_memory(ctx.arch, c.layout, ctx.engine, gpu.capacity_bytes, 0, ctx.context_tokens)))
+        bills.append((c, gpu, serving_memory(ctx.arch, c.layout, ctx.engine_for(gpu, c.layout), gpu.capacity_bytes, 0,
+                                             ctx.context_tokens)))
     if not bills:
         return Explanation("no replica shape is possible for this model with these options", "nothing_fits")
-    util = ctx.engine.gpu_memory_utilization
-
-    def usable(gpu: GpuSpec, bill: ServingMemory) -> str:
-        return f"the {_gib(bill.usable_bytes)} usable on {gpu.id} ({_gib(gpu.capacity_bytes)} x {util:g})"
+    def usable(gpu: GpuSpec, bill: ServingMemory, c: Candidate) -> str:
+        engine = ctx.engine_for(gpu, c.layout)
+        if engine.engine == "vllm" or engine.mode == "formula":
+            return f"the {_gib(bill.usable_bytes)} usable on {gpu.id} ({_gib(gpu.capacity_bytes)} x {engine.gpu_memory_utilization:g})"
+        return f"the {_gib(bill.usable_bytes)} {engine.engine} may use on {gpu.id} ({_gib(gpu.capacity_bytes)})"
 
     if all(b.weights_bytes > b.usable_bytes for _, _, b in bills):
         c, gpu, bill = min(bills, key=lambda t: (t[2].weights_bytes / t[2].usable_bytes, t[0].rank))
@@ -200,19 +202,19 @@ def _nothing_fits(prepared: PreparedScenario) -> Explanation:
         whole = sum(weight_bytes_by_stage(ctx.arch, ServingLayout(weight_format=lay.weight_format, kv_cache_dtype=lay.kv_cache_dtype)))
         split = f"even split TP={lay.tp} x PP={lay.pp} ({_gib(whole)} per replica)" if lay.gpus_per_replica > 1 else "on one GPU"
         message = (f"no replica shape fits: the weights alone need {_gib(bill.weights_bytes)} per GPU in "
-                   f"{lay.weight_format.name} {split}, more than {usable(gpu, bill)}; "
+                   f"{lay.weight_format.name} {split}, more than {usable(gpu, bill, c)}; "
                    f"{_gib(bill.weights_bytes - bill.usable_bytes)} more per GPU")
     elif all(b.fixed_bytes > b.usable_bytes for _, _, b in bills):
         c, gpu, bill = min(bills, key=lambda t: (t[2].fixed_bytes - t[2].usable_bytes, t[0].rank))
         message = (f"no replica shape fits: on the closest shape, {_describe(c)}, weights ({_gib(bill.weights_bytes)}) + "
                    f"activations ({_gib(bill.activations_bytes)}) + engine overhead ({_gib(bill.overhead_bytes)}) need "
-                   f"{_gib(bill.fixed_bytes)} per GPU, more than {usable(gpu, bill)}; "
+                   f"{_gib(bill.fixed_bytes)} per GPU, more than {usable(gpu, bill, c)}; "
                    f"{_gib(bill.fixed_bytes - bill.usable_bytes)} more per GPU")
     else:
         c, gpu, bill = min(bills, key=lambda t: (t[2].fixed_bytes + t[2].kv_cache_bytes_per_sequence - t[2].usable_bytes, t[0].rank))
         message = (f"no replica shape fits: one sequence of {ctx.context_tokens:,} tokens needs "
                    f"{_gib(bill.kv_cache_bytes_per_sequence)} of KV cache per GPU on the closest shape, {_describe(c)}, "
-                   f"but only {_gib(max(0, bill.kv_budget_bytes))} of {usable(gpu, bill)} is left after the weights, "
+                   f"but only {_gib(max(0, bill.kv_budget_bytes))} of {usable(gpu, bill, c)} is left after the weights, "
                    f"activations and overhead; {_gib(bill.kv_cache_bytes_per_sequence - max(0, bill.kv_budget_bytes))} "
                    "more per GPU")
     relaxations = _fitting_changes(prepared, kv_binds=any(b.fixed_bytes <= b.usable_bytes for _, _, b in bills))
