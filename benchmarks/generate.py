@@ -75,7 +75,8 @@ def inventory_caps(gpus: list[GpuSpec], seed: int = DEFAULT_SEED) -> dict[str, i
 
 def _case(name: str, description: str, gpu_count: int, seed: int, capped: bool, fields: dict[str, Any]) -> Case:
     catalog = synthetic_catalog(gpu_count, seed)
-    data = {"name": name, "solver": {"time_limit_s": 10.0, "workers": 1, "seed": 0}, **fields}
+    # synthetic prices are marked estimated; the solver benchmarks keep every type, so they allow estimates
+    data = {"name": name, "solver": {"time_limit_s": 10.0, "workers": 1, "seed": 0}, "pricing": {"allow_estimated": True}, **fields}
     if capped:
         data["inventory"] = inventory_caps(catalog.gpus, seed)
     return Case(name, description, validate_scenario(data), catalog)

@@ -419,6 +419,37 @@ def catalog_gpus(as_json: bool) -> None:
     console.print("* estimated (see the catalog entry's source)")
 
 
+@catalog.command("offers")
+@click.option("--gpu", "gpu_id", default=None, help="Only this GPU's offers.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def catalog_offers(gpu_id: str | None, as_json: bool) -> None:
+    """Rental offers: instance, GPUs, on-demand and spot price, market tier, date and source of every price."""
+    from rich.table import Table
+
+    from .catalog import default_catalog
+    from .offers import builtin_offers, default_offer
+
+    cat = default_catalog()
+    offers = builtin_offers()
+    specs = [cat.gpu(gpu_id)] if gpu_id else cat.gpus
+    rows = [(default_offer(spec, offers), True) for spec in specs]
+    rows += [(o, False) for o in offers if o.gpu in {s.id for s in specs} and
+             all((o.provider, o.instance) != (d.provider, d.instance) for d, _ in rows if d.gpu == o.gpu)]
+    rows.sort(key=lambda item: ([s.id for s in specs].index(item[0].gpu), not item[1], item[0].usd_per_gpu_hour("on_demand") or 1e9))
+    if as_json:
+        click.echo(json.dumps([{**o.model_dump(), "default": default} for o, default in rows], indent=2))
+        return
+    table = Table(title="Rental offers (USD per GPU-hour; * default offer, the catalog's price)", title_justify="left")
+    for column in ("GPU", "provider", "instance", "GPUs", "on demand", "spot", "tier", "as of"):
+        table.add_column(column)
+    for o, default in rows:
+        money = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        table.add_row(o.gpu + ("*" if default else ""), o.provider, o.instance, str(o.instance_gpus), money(o.usd_per_gpu_hour("on_demand")),
+                      money(o.usd_per_gpu_hour("spot")), "ESTIMATED" if o.estimated else (o.tier or "-"), o.as_of or "-")
+    _console().print(table)
+
+
 @catalog.command("models")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors

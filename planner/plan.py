@@ -45,6 +45,9 @@ class ReplicaGroup:
             "concurrency_per_replica": self.concurrency_per_replica,
             "max_concurrency": self.candidate.max_sequences,
             "cost_usd_per_hour": round(self.cost_usd_per_hour, 4),
+            "price_usd_per_gpu_hour": round(self.candidate.price_usd_per_gpu_hour, 6),
+            "price_source": self.candidate.gpu.price_source,
+            "price_estimated": self.candidate.gpu.price_estimated,
             "headroom_fraction": round(mem.headroom_fraction, 4),
             "memory_per_gpu_gib": mem.per_gpu_gib(),
         }
@@ -103,6 +106,7 @@ class SolveReport:
     candidates_total: int
     candidates_after_pruning: int
     solver: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # e.g. GPUs left out because their only price is estimated
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,5 +116,6 @@ class SolveReport:
             "demand": {"concurrency": self.demand_sequences, "context_tokens": self.context_tokens},
             "candidates": {"total": self.candidates_total, "after_pruning": self.candidates_after_pruning},
             "solver": self.solver,
+            "notes": list(self.notes),
             "plans": [p.to_dict() for p in self.plans],
         }

@@ -15,7 +15,7 @@ from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
 from .memory.serving import serving_memory
 from .plan import Plan, ReplicaGroup, SolveReport
-from .pricing import priced_sources
+from .pricing import priced_sources, rental_prices
 from .scenario import ModelRef, ServingScenario
 from .solver.problem import Assignment, Problem, Row, SolveOutcome
 from .units import usd_to_milli_usd_floor
@@ -54,6 +54,7 @@ class PreparedScenario:
     weight_formats: list[str]
     enumeration: Enumeration
     candidates: list[Candidate]  # after pruning
+    notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.pricing.rental_prices)
 
     @property
     def inventory(self) -> dict[str, int | None]:
@@ -80,14 +81,14 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     # fp32 checkpoints (gemma-2-9b) are served in 16 bits by every engine (vLLM's dtype='auto' downcasts them).
     formats = scenario.precisions or ["bf16" if checkpoint_format == "fp32" else checkpoint_format]
     context = ServingContext(arch, scenario.engine.choice(), scenario.workload.tokens_per_sequence, scenario.min_headroom)
-    prices = {g.id: scenario.gpu_override(g.id).price_usd_per_gpu_hour or g.price_usd_per_gpu_hour for g in gpus}
+    gpus, prices, notes = rental_prices(scenario, catalog, gpus)  # offers: tiers; estimated prices only when allowed
     gpus, prices = priced_sources(scenario, catalog, gpus, prices)  # rent / buy / owned sources (pricing section)
     p = scenario.parallelism
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
                                        p.max_gpus_per_replica, prices)
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
     candidates = prune_dominated(enumeration.candidates, uncapped) if prune else list(enumeration.candidates)
-    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates)
+    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes)
     from .solver.explain import check_options
 
     check_options(prepared)  # options that allow no replica shape at all are bad input (exit 2), not infeasible
@@ -157,4 +158,5 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
                 "objective_usd_per_hour": outcome.objective_milli_usd / 1000 if outcome.objective_milli_usd is not None else None,
                 "best_bound_usd_per_hour": outcome.best_bound_milli_usd / 1000 if outcome.best_bound_milli_usd is not None else None,
                 "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4)},
+        notes=prepared.notes,
     )

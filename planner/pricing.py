@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import InputError, Issue, did_you_mean
+from .offers import Tier, allowed_offers, catalog_offers
 from .units import usd_to_milli_usd_ceil
 
 if TYPE_CHECKING:
@@ -82,6 +83,10 @@ class PricingOptions(_Strict):
     amortisation_years: float = Field(DEFAULT_AMORTISATION_YEARS, gt=0, le=30)
     lead_time_weeks: float = Field(0.0, ge=0, le=520, description="Weeks until bought GPUs arrive; on-demand rentals bridge the gap")
     gpus: dict[str, GpuPricing] = Field(default_factory=dict, description="Per-GPU reserved/spot/purchase prices and TDP")
+    allow_estimated: bool = Field(False, description="Use rental prices derived rather than quoted (marked in every output)")
+    offers: Literal["default", "all"] = Field("default", description="'default': the catalog's price per GPU; 'all': the "
+                                                                      "cheapest offer of catalogs/offers.yaml per GPU-hour")
+    tiers: list[Tier] | None = Field(None, description="Market tiers to rent from (default: all): hyperscaler, gpu_cloud, marketplace")
 
     @field_validator("rent")
     @classmethod
@@ -177,6 +182,38 @@ def rent_vs_buy(scenario: "ServingScenario", catalog: "Catalog", gpu_ids: list[s
         even = break_even_utilisation(rent, purchase, power, options.amortisation_years) if purchase and power is not None else None
         rows.append(RentVsBuy(gpu_id, rent, purchase, power, amortised, even, options.utilisation))
     return rows
+
+
+def rental_prices(scenario: "ServingScenario", catalog: "Catalog", gpus: list["GpuSpec"]
+                  ) -> tuple[list["GpuSpec"], dict[str, float], tuple[str, ...]]:
+    """Each allowed GPU at its cheapest allowed on-demand offer (``planner.offers``), the spot price likewise.
+
+    GPUs left with no allowed on-demand price (an estimated price without ``allow_estimated``, a tier not listed)
+    are left out and named in the returned notes; when none is left the scenario cannot be planned (bad input).
+    """
+    offers = catalog_offers(catalog, getattr(scenario.catalog, "offers", None))
+    kept: list[GpuSpec] = []
+    prices: dict[str, float] = {}
+    left_out: dict[str, list[str]] = {}
+    for spec in gpus:
+        choice = allowed_offers(scenario, spec, offers)
+        on_demand, spot = choice.cheapest("on_demand"), choice.cheapest("spot")
+        if on_demand is None:
+            reasons = "; ".join(sorted({reason for _, reason in choice.excluded})) or "no on-demand price"
+            left_out.setdefault(reasons, []).append(spec.id)
+            continue
+        price = on_demand.usd_per_gpu_hour("on_demand")
+        assert price is not None
+        kept.append(spec.model_copy(update={
+            "price_usd_per_gpu_hour": price, "price_source": on_demand.source if on_demand.provider in ("catalog", "scenario")
+            else f"{on_demand.label}: {on_demand.source}", "price_estimated": on_demand.estimated,
+            "spot_price_usd_per_gpu_hour": spot.usd_per_gpu_hour("spot") if spot is not None else None}))
+        prices[spec.id] = price
+    notes = tuple(f"left out, {reason}: {', '.join(ids)}" for reason, ids in left_out.items())
+    owned = scenario.pricing.owned if scenario.pricing is not None else {}
+    if not kept and not any(owned.values()):
+        raise InputError("no GPU has a usable rental price", [Issue(note, field_path="gpus") for note in notes])
+    return kept, prices, notes
 
 
 def priced_sources(scenario: "ServingScenario", catalog: "Catalog", gpus: list["GpuSpec"],

@@ -59,6 +59,8 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         f"seed={solver.get('random_seed', '-')} ortools {solver.get('ortools', '-')}"
     )
     console.print("Memory per GPU of the busiest replica, GiB (2^30 bytes); free = capacity − weights − KV − activations − overhead − CUDA graphs.")
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False)
 
 
 def solve_csv(report: SolveReport) -> str:
@@ -66,7 +68,7 @@ def solve_csv(report: SolveReport) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["plan", "gpu", "count", "tp", "pp", "ep", "weight_format", "kv_cache_dtype", "gpus_per_replica",
                      "concurrency", "max_concurrency", "weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib",
-                     "total_gib", "capacity_gib", "cost_usd_per_hour"])
+                     "total_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated"])
     for index, plan in enumerate(report.plans, start=1):
         for group in plan.groups:
             row = group.to_dict()
@@ -74,7 +76,7 @@ def solve_csv(report: SolveReport) -> str:
             writer.writerow([index, row["gpu"], row["count"], row["tp"], row["pp"], row["ep"], row["weight_format"],
                              row["kv_cache_dtype"], row["gpus_per_replica"], row["concurrency"], row["max_concurrency"],
                              mem["weights"], mem["kv_cache"], mem["activations"], mem["overhead"], mem["total"],
-                             mem["capacity"], row["cost_usd_per_hour"]])
+                             mem["capacity"], row["cost_usd_per_hour"], row["price_estimated"]])
     return buffer.getvalue()
 
 

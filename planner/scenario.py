@@ -193,6 +193,7 @@ class SolverOptions(_Strict):
 class CatalogPaths(_Strict):
     gpus: str | None = Field(None, description="Path of a GPU catalog YAML (relative to the scenario)")
     models: str | None = Field(None, description="Path of a model catalog YAML (relative to the scenario)")
+    offers: str | None = Field(None, description="Path of a rental-offers YAML (relative to the scenario; see catalogs/offers.yaml)")
 
 
 class ServingScenario(GpuChoices):
@@ -372,8 +373,9 @@ def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
     update: dict[str, Any] = {}
     if scenario.model.config is not None:
         update["model"] = scenario.model.model_copy(update={"config": absolute(scenario.model.config)})
-    if scenario.catalog.gpus or scenario.catalog.models:
-        update["catalog"] = CatalogPaths(gpus=absolute(scenario.catalog.gpus), models=absolute(scenario.catalog.models))
+    if scenario.catalog.gpus or scenario.catalog.models or scenario.catalog.offers:
+        update["catalog"] = CatalogPaths(gpus=absolute(scenario.catalog.gpus), models=absolute(scenario.catalog.models),
+                                         offers=absolute(scenario.catalog.offers))
     return scenario.model_copy(update=update) if update else scenario
 
 
