@@ -8,7 +8,7 @@ model, so the solver only sees integer constants per candidate.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Iterable, TypeVar
 from enum import Enum
@@ -22,11 +22,12 @@ from .formats import KvCacheDtype, WeightFormat, kv_cache_dtype, weight_format
 from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
 from .memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
+from .performance.topology import NodeTopology, node_topology
 from .units import BYTES_PER_MIB, bytes_to_mib_ceil, usd_to_milli_usd_ceil
 
 
 class RejectReason(str, Enum):
-    TP_EXCEEDS_NVLINK = "tensor-parallel degree exceeds the GPU's NVLink domain"
+    TP_CROSSES_NETWORK = "tensor-parallel group larger than a node (TP stays inside a node or NVLink domain)"
     TP_DOES_NOT_DIVIDE_HEADS = "tensor-parallel degree does not divide the attention heads"
     PP_EXCEEDS_LAYERS = "pipeline degree exceeds the number of layers"
     TOO_MANY_GPUS = "more GPUs per replica than allowed"
@@ -76,6 +77,21 @@ class Candidate:
     memory: ServingMemory  # the bill with zero sequences: fixed part and per-sequence KV
     limit_bytes: int  # per-GPU ceiling: min(usable, capacity x (1 - min_headroom) - CUDA graphs outside the budget)
     rank: int  # preference order among equal-cost shapes (lower = preferred)
+    topology: NodeTopology | None = None  # the nodes of this GPU type (catalog + scenario overrides)
+
+    @cached_property
+    def node_topology(self) -> NodeTopology:
+        return self.topology or node_topology(self.gpu)
+
+    @property
+    def tp_link(self) -> str:
+        """The link the TP all-reduces use: 'nvswitch', 'nvlink-bridge', 'xgmi', 'pcie', 'pcie-host' (none: '-')."""
+        return self.node_topology.link_for_group(self.layout.tp).kind if self.layout.tp > 1 else "-"
+
+    @property
+    def crosses_network(self) -> bool:
+        """Whether the replica spans nodes (its pipeline stages then hand off over the network)."""
+        return self.node_topology.crosses_network(self.gpus_per_replica)
 
     @cached_property
     def key(self) -> str:
@@ -139,6 +155,14 @@ class Enumeration(Generic[CandidateT]):
         return min(misses, key=lambda r: (r.shortfall_bytes, r.key)) if misses else None
 
 
+def tp_crosses_network(topology: NodeTopology, tp: int) -> bool:
+    """The placement rule for tensor parallelism: its per-layer all-reduces stay inside one node (or one rack-scale
+    NVLink domain), on NVLink, Infinity Fabric or PCIe at that link's cost, never over the scale-out network
+    (vLLM and Megatron-LM both place TP inside a node and pipeline stages across nodes: vLLM docs, "Distributed
+    inference and serving"; Narayanan et al., SC'21, Sec. 3.3). Pipeline stages may span nodes."""
+    return topology.crosses_network(tp)
+
+
 def per_gpu_limit_bytes(memory: ServingMemory, min_headroom: float) -> int:
     """The most one GPU may hold: the engine's usable memory, and ``capacity x (1 - min_headroom)`` less the CUDA
     graphs the engine captures outside its budget (they occupy the headroom too)."""
@@ -190,17 +214,24 @@ def enumerate_candidates(
     expert_parallel_options: list[bool],
     max_gpus_per_replica: int,
     prices: dict[str, float],
+    topologies: Mapping[str, NodeTopology] | None = None,
 ) -> Enumeration:
-    """All structurally valid shapes that fit at least one sequence, and why the rest were rejected."""
+    """All structurally valid shapes that fit at least one sequence, and why the rest were rejected.
+
+    ``topologies`` gives each GPU id's nodes (default: the catalog's); a TP group must stay inside one node or
+    rack-scale NVLink domain (``tp_crosses_network``), over whatever link joins the GPUs there.
+    """
     arch = context.arch
     result: Enumeration[Candidate] = Enumeration(candidates=[])
     rank = 0
     for gpu in gpus:
+        topology = (topologies or {}).get(gpu.id) or node_topology(gpu)
         for tp in tp_options:
             for pp in pp_options:
                 key = f"{gpu.id}/tp{tp}/pp{pp}"
-                if tp > gpu.nvlink_domain_size:
-                    result.rejections.append(Rejection(key, RejectReason.TP_EXCEEDS_NVLINK, f"NVLink domain {gpu.nvlink_domain_size}"))
+                if tp_crosses_network(topology, tp):
+                    result.rejections.append(Rejection(key, RejectReason.TP_CROSSES_NETWORK,
+                                                       f"{topology.max_group_without_network} GPUs per node"))
                     continue
                 if not arch.tp_is_valid(tp):
                     result.rejections.append(Rejection(key, RejectReason.TP_DOES_NOT_DIVIDE_HEADS,
@@ -231,7 +262,7 @@ def enumerate_candidates(
                                 continue
                             bill = _empty_bill(arch, layout, context.engine_for(gpu, layout), gpu.capacity_bytes, context.context_tokens)
                             limit = per_gpu_limit_bytes(bill, context.min_headroom)
-                            candidate = Candidate(gpu, layout, prices[gpu.id], bill, limit, rank)
+                            candidate = Candidate(gpu, layout, prices[gpu.id], bill, limit, rank, topology)
                             rank += 1
                             if candidate.max_sequences < 1:
                                 shortfall = bill.fixed_bytes + bill.kv_cache_bytes_per_sequence - limit

@@ -14,6 +14,7 @@ from .candidates import Candidate, Enumeration, ServingContext, enumerate_candid
 from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
 from .memory.serving import serving_memory
+from .performance.topology import NodeTopology, node_topology
 from .plan import Plan, ReplicaGroup, SolveReport
 from .pricing import priced_sources, rental_prices
 from .scenario import ModelRef, ServingScenario
@@ -56,6 +57,10 @@ class PreparedScenario:
     candidates: list[Candidate]  # after pruning
     notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.pricing.rental_prices)
 
+    def topology(self, gpu: GpuSpec) -> NodeTopology:
+        """The nodes of ``gpu``: the catalog's figures with the scenario's overrides."""
+        return node_topology(gpu, self.scenario.topology_override(gpu.id))
+
     @property
     def inventory(self) -> dict[str, int | None]:
         return {g.id: self.scenario.inventory_of(g.id) for g in self.gpus}
@@ -84,8 +89,9 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     gpus, prices, notes = rental_prices(scenario, catalog, gpus)  # offers: tiers; estimated prices only when allowed
     gpus, prices = priced_sources(scenario, catalog, gpus, prices)  # rent / buy / owned sources (pricing section)
     p = scenario.parallelism
+    topologies = {g.id: node_topology(g, scenario.topology_override(g.id)) for g in gpus}
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
-                                       p.max_gpus_per_replica, prices)
+                                       p.max_gpus_per_replica, prices, topologies)
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
     candidates = prune_dominated(enumeration.candidates, uncapped) if prune else list(enumeration.candidates)
     prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes)

@@ -21,10 +21,9 @@ from .errors import Issue, ScenarioError, did_you_mean
 from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format
 from .performance.topology import TopologyOverride
 from .pricing import PricingOptions, source_inventory
+from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
 from .yaml_io import Locator, load_yaml_file
 
-MAX_TOKENS = 10_000_000
-MAX_CONCURRENCY = 10_000_000
 
 
 class _Strict(BaseModel):
@@ -50,30 +49,6 @@ def _model_ref(value: Any) -> Any:
     return {"id": value} if isinstance(value, str) else value
 
 
-class Workload(_Strict):
-    """Serving demand: simultaneous sequences and the tokens each one holds."""
-
-    concurrency: int = Field(..., ge=1, le=MAX_CONCURRENCY, description="Simultaneous sequences to serve", strict=True)
-    context_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Tokens per sequence (prompt + output)", strict=True)
-    prompt_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, strict=True)
-    output_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, strict=True)
-
-    @model_validator(mode="after")
-    def _context(self) -> "Workload":
-        if self.context_tokens is None and (self.prompt_tokens is None or self.output_tokens is None):
-            raise ValueError("give context_tokens, or both prompt_tokens and output_tokens")
-        if self.context_tokens is not None and (self.prompt_tokens or self.output_tokens):
-            if (self.prompt_tokens or 0) + (self.output_tokens or 0) != self.context_tokens:
-                raise ValueError("context_tokens must equal prompt_tokens + output_tokens when all are given")
-        return self
-
-    @property
-    def tokens_per_sequence(self) -> int:
-        if self.context_tokens is not None:
-            return self.context_tokens
-        return int(self.prompt_tokens or 0) + int(self.output_tokens or 0)
-
-
 class GpuOverride(_Strict):
     """Per-GPU changes to the catalog for this scenario: price, stock and the cluster's own topology."""
 
@@ -84,6 +59,8 @@ class GpuOverride(_Strict):
         None, gt=0, le=100_000, description="NVLink / Infinity Fabric bandwidth per GPU, one direction, GB/s")
     inter_node_bandwidth_gb_per_s: float | None = Field(
         None, gt=0, le=100_000, description="Network bandwidth per GPU between nodes, one direction, GB/s")
+    instance_gpus: int | None = Field(None, ge=1, le=1024, strict=True,
+                                      description="GPUs per rented instance at this price (with whole_instances)")
 
     def topology_override(self) -> TopologyOverride:
         return TopologyOverride(self.gpus_per_node, self.scale_up_bandwidth_gb_per_s, self.inter_node_bandwidth_gb_per_s)
@@ -212,6 +189,8 @@ class ServingScenario(GpuChoices):
     inventory: dict[str, StrictInt] = Field(default_factory=dict, description="Max GPUs available per GPU id")
     budget: Budget = Field(default_factory=Budget)
     min_headroom: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
+    whole_instances: bool = Field(False, description="Rent whole instances of each GPU's catalog instance_gpus "
+                                                     "(idle GPUs in them are paid for); off: any number of GPUs")
     engine: EngineOptions = Field(default_factory=EngineOptions)
     parallelism: ParallelismOptions = Field(default_factory=ParallelismOptions)
     solver: SolverOptions = Field(default_factory=SolverOptions)

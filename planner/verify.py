@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .candidates import tp_crosses_network
 from .errors import Issue, VerificationError
 from .memory.serving import serving_memory
 from .plan import Plan
@@ -31,8 +32,8 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
     for group in plan.groups:
         cand = group.candidate
         lay = cand.layout
-        if lay.tp > cand.gpu.nvlink_domain_size:
-            violations.append(Violation(f"{cand.key}: tp inside NVLink domain", f"<= {cand.gpu.nvlink_domain_size}", str(lay.tp)))
+        if tp_crosses_network(cand.node_topology, lay.tp):
+            violations.append(Violation(f"{cand.key}: tp inside a node", f"<= {cand.node_topology.max_group_without_network}", str(lay.tp)))
         if not arch.tp_is_valid(lay.tp):
             violations.append(Violation(f"{cand.key}: tp divides heads", f"{arch.num_attention_heads} heads, {arch.kv_heads} KV heads", str(lay.tp)))
         if lay.pp > arch.num_layers:

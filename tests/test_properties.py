@@ -16,6 +16,7 @@ from planner.errors import InfeasibleError, InputError, PlannerError, ScenarioEr
 from planner.formats import weight_format
 from planner.memory.serving import serving_memory
 from planner.planning import prepare, solve_scenario
+from planner.performance.topology import node_topology
 from planner.scenario import validate_scenario
 from planner.solver.cpsat import solve_cpsat
 from planner.solver.enumerate import solve_enumerate
@@ -69,7 +70,8 @@ def assert_plan_meets_every_constraint(report, s, catalog=None):
         c, lay = group.candidate, group.candidate.layout
         gpu = catalog.gpu(c.gpu.id)
         assert lay.tp in s.parallelism.tp and lay.pp in s.parallelism.pp
-        assert lay.tp <= gpu.nvlink_domain_size and lay.tp * lay.pp <= s.parallelism.max_gpus_per_replica
+        assert lay.tp <= node_topology(gpu, s.topology_override(gpu.id)).max_group_without_network  # TP inside a node
+        assert lay.tp * lay.pp <= s.parallelism.max_gpus_per_replica
         assert arch.num_attention_heads % lay.tp == 0 and lay.pp <= arch.num_layers
         assert arch.uses_mla or arch.kv_heads % lay.tp == 0 or lay.tp % arch.kv_heads == 0
         assert lay.weight_format.name in s.precisions

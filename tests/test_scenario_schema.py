@@ -73,3 +73,56 @@ def test_malformed_yaml_reports_line_and_column():
         parse_yaml("model: [unclosed\nworkload: 1\n", "bad.yaml")
     issue = caught.value.issues[0]
     assert issue.source == "bad.yaml" and issue.line is not None and issue.column is not None
+
+
+TRAFFIC = "model: llama-3.1-8b\nworkload:\n  request_rate: 12.5\n  prompt_tokens: 1500\n  output_tokens: 300\n"
+
+
+def test_traffic_workload_states_rate_lengths_and_a_p99_slo_by_default():
+    data, _ = parse_yaml(TRAFFIC + "  slo: {ttft_ms: 800, tpot_ms: 40}\n", "s")
+    workload = validate_scenario(data).workload
+    assert workload.kind == "request_rate" and workload.is_traffic
+    assert workload.demand_requests_per_s == 12.5 and workload.tokens_per_sequence == 1800
+    assert workload.slo.percentile == "p99" and workload.slo.tpot_limit_ms == 40
+
+
+def test_min_output_speed_per_user_is_a_tpot_limit():
+    data, _ = parse_yaml(TRAFFIC + "  slo: {tpot_ms: 80, min_output_tokens_per_s_per_user: 25}\n", "s")
+    assert validate_scenario(data).workload.slo.tpot_limit_ms == 40
+
+
+def test_length_mix_weights_are_normalised_and_memory_uses_the_mean_length():
+    data, _ = parse_yaml("model: x\nworkload:\n  request_rate: 2\n  length_mix:\n"
+                         "    - {prompt_tokens: 500, output_tokens: 500, weight: 3}\n"
+                         "    - {prompt_tokens: 7000, output_tokens: 1000, weight: 1}\n", "s")
+    workload = validate_scenario(data).workload
+    assert [b.weight for b in workload.buckets] == [0.75, 0.25]
+    assert workload.tokens_per_sequence == 2750 and workload.longest_sequence_tokens == 8000
+
+
+def test_offline_job_in_tokens_becomes_requests_and_a_rate_over_the_deadline():
+    data, _ = parse_yaml("model: x\nworkload:\n  offline: {total_tokens: 3300000, deadline_hours: 2}\n"
+                         "  prompt_tokens: 3000\n  output_tokens: 300\n", "s")
+    workload = validate_scenario(data).workload
+    assert workload.offline_requests == 1000
+    assert workload.demand_requests_per_s == pytest.approx(1000 / 7200)
+
+
+@pytest.mark.parametrize("snippet, path, words", [
+    ("workload: {concurrency: 4, request_rate: 2, prompt_tokens: 1, output_tokens: 1}", "workload", "exactly one of"),
+    ("workload: {request_rate: 2, context_tokens: 100}", "workload", "prompt_tokens and output_tokens"),
+    ("workload: {request_rate: -1, prompt_tokens: 1, output_tokens: 1}", "workload.request_rate", "greater than 0"),
+    ("workload: {request_rate: 2, prompt_tokens: 1, output_tokens: 1, slo: {percentile: p95, tpot_ms: 5}}",
+     "workload.slo.percentile", "p50"),
+    ("workload: {request_rate: 2, prompt_tokens: 1, output_tokens: 1, slo: {percentile: p90}}", "workload.slo", "at least one target"),
+    ("workload: {concurrency: 2, context_tokens: 9, slo: {tpot_ms: 5}}", "workload", "slo needs request_rate"),
+    ("workload: {offline: {requests: 5}, prompt_tokens: 1, output_tokens: 1}", "workload.offline.deadline_hours", "required"),
+    ("workload: {offline: {requests: 5, total_tokens: 9, deadline_hours: 1}, prompt_tokens: 1, output_tokens: 1}",
+     "workload.offline", "exactly one of"),
+    ("workload: {request_rate: 2, prompt_tokens: 1, output_tokens: 1, prefix_cache_hit_rate: 30}",
+     "workload.prefix_cache_hit_rate", "less than 1"),
+    ("workload: {request_rate: 2, prompt_tokens: 1, output_tokens: 1, slo: {tpot: 5}}", "workload.slo.tpot", "unknown key"),
+])
+def test_bad_traffic_is_rejected_with_its_location(snippet, path, words):
+    issues = issues_of("model: llama-3.1-8b\n" + snippet + "\n")
+    assert any(i.field_path == path and words in i.message for i in issues), [(i.field_path, i.message) for i in issues]

@@ -111,11 +111,13 @@ def _structural_issues(prepared: PreparedScenario) -> list[Issue]:
     arch, p = prepared.context.arch, prepared.scenario.parallelism
     counts = prepared.enumeration.rejection_counts()
     issues = []
-    domain = max(g.nvlink_domain_size for g in prepared.gpus)
-    if counts[RejectReason.TP_EXCEEDS_NVLINK] and all(t > domain for t in p.tp):
-        issues.append(Issue(f"every tensor-parallel degree in {p.tp} exceeds the chosen GPUs' NVLink domain "
-                            f"({domain} GPU{'s' if domain != 1 else ''})", field_path="parallelism.tp",
-                            suggestion=f"use degrees up to {domain}" if domain > 1 else "use tp: [1], or GPUs joined by NVLink"))
+    domain = _largest_tp_group(prepared)
+    if counts[RejectReason.TP_CROSSES_NETWORK] and all(t > domain for t in p.tp):
+        issues.append(Issue(f"every tensor-parallel degree in {p.tp} exceeds the GPUs of one node of the chosen GPUs "
+                            f"({domain} GPU{'s' if domain != 1 else ''}); tensor parallelism stays inside a node",
+                            field_path="parallelism.tp",
+                            suggestion=f"use degrees up to {domain}, and pipeline parallelism across nodes" if domain > 1
+                            else "use tp: [1] with pipeline parallelism, or GPUs with more per node"))
     dividing = [t for t in p.tp if arch.tp_is_valid(t)]
     if not dividing:
         good = [t for t in range(1, min(domain, 64) + 1) if arch.tp_is_valid(t)]
@@ -156,7 +158,7 @@ def _enumerate(prepared: PreparedScenario, *, gpus: list[GpuSpec] | None = None,
                              ctx.min_headroom if headroom is None else headroom, ctx.gguf)
     return enumerate_candidates(context, gpus, formats or prepared.weight_formats, kv_dtypes or s.kv_cache_dtypes,
                                 tp or p.tp, pp or p.pp, p.expert_parallel, max_gpus or p.max_gpus_per_replica,
-                                {g.id: _price(prepared, g) for g in gpus})
+                                {g.id: _price(prepared, g) for g in gpus}, {g.id: prepared.topology(g) for g in gpus})
 
 
 def _price(prepared: PreparedScenario, gpu: GpuSpec) -> float:
@@ -238,7 +240,7 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
     if kv_binds and "fp8" not in s.kv_cache_dtypes and _enumerate(prepared, kv_dtypes=["fp8"]).candidates:
         found.append(Relaxation("kv_cache_dtypes", "kv_cache_dtypes", "fp8", "an fp8 KV cache would make a replica fit",
                                 f"kv_cache_dtypes: [{', '.join(s.kv_cache_dtypes + ['fp8'])}]"))
-    domain = max(g.nvlink_domain_size for g in prepared.gpus)
+    domain = _largest_tp_group(prepared)
     tp_options = [x for x in (2, 4, 8, 16, 32, 64, 72) if max(p.tp) < x <= domain and arch.tp_is_valid(x)]
     pp_options = [x for x in (2, 4, 8, 16, 32, 64, 128) if max(p.pp) < x <= arch.num_layers]
     for name, options, field_path in (("tp", tp_options, "parallelism.tp"), ("pp", pp_options, "parallelism.pp")):
@@ -263,6 +265,11 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
                                     f"at most {fitting_tokens:,} tokens per sequence fit with these options",
                                     f"context_tokens: {fitting_tokens}"))
     return found
+
+
+def _largest_tp_group(prepared: PreparedScenario) -> int:
+    """The largest TP group any chosen GPU allows: its node, or its rack-scale NVLink domain."""
+    return max(prepared.topology(g).max_group_without_network for g in prepared.gpus)
 
 
 def _degree_that_fits(prepared: PreparedScenario, name: str, degree: int) -> str | None:
