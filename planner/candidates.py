@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 from enum import Enum
 from fractions import Fraction
 from functools import cached_property, lru_cache
@@ -273,48 +273,63 @@ def enumerate_candidates(
     return result
 
 
-def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[str] = ()) -> list[Candidate]:
+def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[str] = (),
+                    whole_instance_types: Collection[str] = (), capacity: Callable[[Candidate], int] | None = None,
+                    latency_us: Callable[[Candidate], int] | None = None) -> list[Candidate]:
     """Drop every shape that some number of copies of another shape can replace in any plan.
 
-    ``k`` copies of A replace one B when they hold at least as many sequences (k x seq_A >= seq_B), need no
-    more GPUs (k x gpus_A <= gpus_B) and cost no more (k x price_A <= price_B, in the solver's integer
-    milli-USD, so the integer optimum is kept exactly, not just up to rounding). The smallest such k is
-    ceil(seq_B / seq_A). A may replace B when inventory cannot tell them apart: same GPU type (same stock),
-    or A's type has no inventory cap (``uncapped_gpu_types``). Replacing B never raises cost, GPUs or the
-    use of any capped stock, keeps the budget and a homogeneous plan homogeneous, and leaves every replica
-    at least one sequence (use ceil(s_B / seq_A) <= s_B copies), so one optimum of every model built from
-    the kept shapes is an optimum of the full model, also for the GPU-count tie-break and the Pareto sweeps
-    over GPUs and concurrency. The relation is transitive, so removing all replaceable shapes at once is
-    safe; among identical shapes the earlier (preferred) one is kept. Tested against no pruning on
-    generated problems with inventory caps (tests/test_solver_performance_model.py).
+    ``k`` copies of A replace one B when they serve at least as much (k x cap_A >= cap_B, where ``capacity`` is
+    the sequences a replica holds, or its sustainable request rate for traffic), need no more GPUs
+    (k x gpus_A <= gpus_B), cost no more (k x price_A <= price_B, in the solver's integer milli-USD, so the
+    integer optimum is kept exactly, not just up to rounding) and are no slower (latency_A <= latency_B, so
+    the latency tie-break at equal cost keeps its optimum too). The smallest such k is ceil(cap_B / cap_A).
+    A may replace B when inventory and instances cannot tell them apart: same GPU type (same stock, fewer
+    GPUs so never more whole instances), or A's type has no inventory cap (``uncapped_gpu_types``) and neither
+    type is rented as whole instances (``whole_instance_types``: freeing B's GPUs need not free an instance).
+    Replacing B never raises cost, GPUs, the worst latency or the use of any capped stock, keeps the budget
+    and a homogeneous plan homogeneous, and leaves every replica at least one unit of demand (use
+    ceil(x_B / cap_A) <= x_B copies), so one optimum of every model built from the kept shapes is an optimum
+    of the full model, also for the tie-breaks and the Pareto sweeps over GPUs and concurrency. The relation
+    is transitive, so removing all replaceable shapes at once is safe; among identical shapes the earlier
+    (preferred) one is kept. Tested against no pruning on generated problems with inventory caps
+    (tests/test_solver_performance_model.py).
 
     Compositional dominance of this kind is the "composite variable" reduction the CP-SAT primer suggests
-    (modelling.md, composite variables); the per-type step is a Pareto frontier over (GPUs, sequences).
+    (modelling.md, composite variables); the per-type step is a Pareto frontier over (GPUs, capacity).
     """
+    def shape(c: Candidate) -> _Shape:
+        return _Shape.of(c, capacity(c) if capacity else c.max_sequences, latency_us(c) if latency_us else 0)
+
     by_gpu: dict[str, list[_Shape]] = {}
     for candidate in candidates:
-        by_gpu.setdefault(candidate.gpu.id, []).append(_Shape.of(candidate))
+        by_gpu.setdefault(candidate.gpu.id, []).append(shape(candidate))
     survivors: list[_Shape] = []
     for group in by_gpu.values():
-        frontier, best_sequences = [], -1
-        for shape in sorted(group, key=lambda x: (x.gpus, -x.sequences, x.rank)):
-            if shape.sequences > best_sequences:
-                frontier.append(shape)
-                best_sequences = shape.sequences
+        frontier = _frontier(group)
         survivors += [b for b in frontier if not any(a is not b and a.dominates(b) for a in frontier)]
-    replacers = sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types), key=lambda x: x.price_per_sequence)
+    replacers = sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
+                       key=lambda x: x.price_per_unit)
     kept = []
     for b in survivors:
         dominated = False
-        for a in replacers:
-            if a.price_per_sequence > b.price_per_sequence:
-                break  # k x price_A >= price_A x seq_B / seq_A > price_B: no later shape can replace b
+        for a in replacers if b.gpu_type not in whole_instance_types else ():
+            if a.price_per_unit > b.price_per_unit:
+                break  # k x price_A >= price_A x cap_B / cap_A > price_B: no later shape can replace b
             if a is not b and a.dominates(b):
                 dominated = True
                 break
         if not dominated:
             kept.append(b.candidate)
     return sorted(kept, key=lambda c: c.rank)
+
+
+def _frontier(group: list["_Shape"]) -> list["_Shape"]:
+    """Shapes of one GPU type not beaten by one with fewer (or as many) GPUs, more capacity and no more latency."""
+    frontier: list[_Shape] = []
+    for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.latency_us, x.rank)):
+        if not any(kept.capacity >= shape.capacity and kept.latency_us <= shape.latency_us for kept in frontier):
+            frontier.append(shape)
+    return frontier
 
 
 @dataclass(frozen=True)
@@ -324,19 +339,21 @@ class _Shape:
     candidate: Candidate
     gpu_type: str
     gpus: int
-    sequences: int
+    capacity: int
     price: int
     rank: int
-    price_per_sequence: Fraction
+    latency_us: int
+    price_per_unit: Fraction
 
     @classmethod
-    def of(cls, c: Candidate) -> "_Shape":
-        sequences, price = c.max_sequences, c.price_milli_usd_per_hour
-        return cls(c, c.gpu.id, c.gpus_per_replica, sequences, price, c.rank, Fraction(price, sequences))
+    def of(cls, c: Candidate, capacity: int, latency_us: int = 0) -> "_Shape":
+        price = c.price_milli_usd_per_hour
+        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, latency_us, Fraction(price, max(1, capacity)))
 
     def replaces(self, other: "_Shape") -> bool:
-        copies = -(-other.sequences // self.sequences)
-        return copies * self.gpus <= other.gpus and copies * self.price <= other.price
+        copies = -(-other.capacity // self.capacity)
+        return (copies * self.gpus <= other.gpus and copies * self.price <= other.price
+                and self.latency_us <= other.latency_us)
 
     def dominates(self, other: "_Shape") -> bool:
         """Replaces ``other``, and when they replace each other (identical integers), comes first."""

@@ -54,17 +54,33 @@ class ReplicaGroup:
 
 
 @dataclass(frozen=True)
-class Plan:
-    groups: tuple[ReplicaGroup, ...]
-    status: str
+class IdleGpus:
+    """GPUs rented as part of whole instances that no replica uses: paid for, free for other work."""
+
+    gpu: str
+    count: int
+    instance_gpus: int
+    price_usd_per_gpu_hour: float
 
     @property
     def cost_usd_per_hour(self) -> float:
-        return sum(g.cost_usd_per_hour for g in self.groups)
+        return self.count * self.price_usd_per_gpu_hour
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[ReplicaGroup, ...]
+    status: str
+    idle: tuple[IdleGpus, ...] = ()
+
+    @property
+    def cost_usd_per_hour(self) -> float:
+        return sum(g.cost_usd_per_hour for g in self.groups) + sum(i.cost_usd_per_hour for i in self.idle)
 
     @property
     def total_gpus(self) -> int:
-        return sum(g.gpus for g in self.groups)
+        """GPUs paid for: the replicas' and the idle ones of whole instances."""
+        return sum(g.gpus for g in self.groups) + sum(i.count for i in self.idle)
 
     @property
     def concurrency(self) -> int:
@@ -79,6 +95,8 @@ class Plan:
         counts: dict[str, int] = {}
         for group in self.groups:
             counts[group.candidate.gpu.id] = counts.get(group.candidate.gpu.id, 0) + group.gpus
+        for idle in self.idle:
+            counts[idle.gpu] = counts.get(idle.gpu, 0) + idle.count
         return " + ".join(f"{n}x {gpu}" for gpu, n in sorted(counts.items()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +108,8 @@ class Plan:
             "min_headroom_fraction": round(self.min_headroom_fraction, 4),
             "gpu_mix": self.gpu_mix,
             "replicas": [g.to_dict() for g in self.groups],
+            **({"idle_gpus": [{"gpu": i.gpu, "count": i.count, "instance_gpus": i.instance_gpus,
+                               "cost_usd_per_hour": round(i.cost_usd_per_hour, 4)} for i in self.idle]} if self.idle else {}),
         }
 
 

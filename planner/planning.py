@@ -15,11 +15,11 @@ from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
 from .memory.serving import serving_memory
 from .performance.topology import NodeTopology, node_topology
-from .plan import Plan, ReplicaGroup, SolveReport
-from .pricing import priced_sources, rental_prices
+from .plan import IdleGpus, Plan, ReplicaGroup, SolveReport
+from .pricing import priced_sources, rental_prices, split_source
 from .scenario import ModelRef, ServingScenario
-from .solver.problem import Assignment, Problem, Row, SolveOutcome
-from .units import usd_to_milli_usd_floor
+from .solver.problem import Assignment, Instance, Problem, Row, SolveOutcome
+from .units import usd_to_milli_usd_ceil, usd_to_milli_usd_floor
 
 Method = Literal["cpsat", "enumerate"]
 
@@ -65,13 +65,34 @@ class PreparedScenario:
     def inventory(self) -> dict[str, int | None]:
         return {g.id: self.scenario.inventory_of(g.id) for g in self.gpus}
 
+    @property
+    def instance_sizes(self) -> dict[str, int]:
+        return whole_instance_sizes(self.scenario, self.gpus)
+
     def problem(self, mixed_fleet: bool | None = None) -> Problem:
         s = self.scenario
         budget = s.budget.max_usd_per_hour
         inventory = {gpu: n for gpu, n in self.inventory.items() if n is not None}
         rows = tuple(_row(c) for c in self.candidates)
+        price = {g.id: g.price_usd_per_gpu_hour for g in self.gpus}
+        instances = {gpu: Instance(size, usd_to_milli_usd_ceil(price[gpu] * size)) for gpu, size in self.instance_sizes.items()}
         return Problem(rows, s.workload.concurrency, usd_to_milli_usd_floor(budget) if budget is not None else None,
-                       inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet)
+                       inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet, instances=instances)
+
+
+def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict[str, int]:
+    """GPUs per instance of each GPU type the plan must rent whole (``whole_instances``): the scenario's
+    ``gpus.<id>.instance_gpus`` or the catalog's. Rented sources only: bought and owned GPUs come one by one."""
+    if not scenario.whole_instances:
+        return {}
+    sizes = {}
+    for gpu in gpus:
+        if split_source(gpu.id)[1] in ("buy", "owned"):
+            continue
+        size = scenario.gpu_override(gpu.id.partition("@")[0]).instance_gpus or gpu.instance_gpus
+        if size > 1:
+            sizes[gpu.id] = size
+    return sizes
 
 
 def _row(c: Candidate) -> Row:
@@ -93,7 +114,8 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
                                        p.max_gpus_per_replica, prices, topologies)
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
-    candidates = prune_dominated(enumeration.candidates, uncapped) if prune else list(enumeration.candidates)
+    candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus)) if prune
+                  else list(enumeration.candidates))
     prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes)
     from .solver.explain import check_options
 
@@ -104,6 +126,12 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
 def build_plan(prepared: PreparedScenario, assignment: Assignment, status: str) -> Plan:
     by_key = {c.key: c for c in prepared.candidates}
     groups = []
+    used: dict[str, int] = {}
+    for key, count in assignment.replicas.items():
+        used[by_key[key].gpu.id] = used.get(by_key[key].gpu.id, 0) + count * by_key[key].gpus_per_replica
+    price = {g.id: g.price_usd_per_gpu_hour for g in prepared.gpus}
+    idle = tuple(IdleGpus(gpu, -used[gpu] % size, size, price[gpu]) for gpu, size in sorted(prepared.instance_sizes.items())
+                 if used.get(gpu) and used[gpu] % size)
     for key in sorted(assignment.replicas, key=lambda k: by_key[k].rank):
         candidate, count = by_key[key], assignment.replicas[key]
         sequences = assignment.sequences[key]
@@ -112,13 +140,22 @@ def build_plan(prepared: PreparedScenario, assignment: Assignment, status: str) 
         memory = serving_memory(ctx.arch, candidate.layout, ctx.engine_for(candidate.gpu, candidate.layout),
                                 candidate.gpu.capacity_bytes, per_replica, ctx.context_tokens)
         groups.append(ReplicaGroup(candidate, count, sequences, memory))
-    return Plan(tuple(groups), status)
+    return Plan(tuple(groups), status, idle)
+
+
+def verify_prepared(prepared: PreparedScenario, plan: Plan, demand: int | None = None, mixed_fleet: bool | None = None) -> None:
+    """Re-check ``plan`` against the scenario independently of the solver (``verify``); raises on a violation."""
+    from .verify import verify_plan
+
+    s = prepared.scenario
+    verify_plan(plan, prepared.context, s.workload.concurrency if demand is None else demand, prepared.inventory,
+                s.budget.max_usd_per_hour, mixed_fleet=s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet,
+                max_gpus_per_replica=s.parallelism.max_gpus_per_replica, instance_sizes=prepared.instance_sizes)
 
 
 def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> tuple[SolveOutcome, Plan | None]:
     from .solver.cpsat import solve_cpsat
     from .solver.enumerate import solve_enumerate
-    from .verify import verify_plan
 
     settings = prepared.scenario.solver
     if method == "enumerate":
@@ -128,9 +165,7 @@ def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_li
     if outcome.assignment is None:
         return outcome, None
     plan = build_plan(prepared, outcome.assignment, outcome.status)
-    verify_plan(plan, prepared.context, prepared.scenario.workload.concurrency, prepared.inventory,
-                prepared.scenario.budget.max_usd_per_hour, mixed_fleet=method != "enumerate" and settings.mixed_fleet,
-                max_gpus_per_replica=prepared.scenario.parallelism.max_gpus_per_replica)
+    verify_prepared(prepared, plan, mixed_fleet=method != "enumerate" and settings.mixed_fleet)
     return outcome, plan
 
 

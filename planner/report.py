@@ -50,6 +50,9 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         title = f"Plan {index}: {plan.gpu_mix} — ${plan.cost_usd_per_hour:,.2f}/h, {plan.total_gpus} GPUs, " \
                 f"min headroom {plan.min_headroom_fraction:.1%}"
         console.print(plan_table(plan, title))
+        for idle in plan.idle:
+            console.print(f"whole instances of {idle.instance_gpus} {idle.gpu}: {idle.count} GPU{'s' if idle.count != 1 else ''} "
+                          f"rented but idle (${idle.cost_usd_per_hour:,.2f}/h, included above)")
     solver = report.solver
     gap = solver.get("gap")
     status = report.status if report.status != "feasible" else f"feasible (gap {gap:.1%}, not proven optimal)" if gap is not None else "feasible"

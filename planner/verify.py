@@ -24,7 +24,8 @@ class Violation:
 
 
 def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
-                    mixed_fleet: bool = True, max_gpus_per_replica: int | None = None) -> list[Violation]:
+                    mixed_fleet: bool = True, max_gpus_per_replica: int | None = None,
+                    instance_sizes: dict[str, int] | None = None) -> list[Violation]:
     violations: list[Violation] = []
     arch = context.arch
     if not mixed_fleet and len(plan.groups) > 1:
@@ -58,11 +59,18 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
     used: dict[str, int] = {}
     for group in plan.groups:
         used[group.candidate.gpu.id] = used.get(group.candidate.gpu.id, 0) + group.gpus
+    idle = {i.gpu: i.count for i in plan.idle}
     for gpu, count in used.items():
         stock = inventory.get(gpu)
-        if stock is not None and count > stock:
-            violations.append(Violation(f"inventory of {gpu}", f"<= {stock}", str(count)))
+        rented = count + idle.get(gpu, 0)
+        if stock is not None and rented > stock:
+            violations.append(Violation(f"inventory of {gpu}", f"<= {stock}", str(rented)))
+        size = (instance_sizes or {}).get(gpu)
+        if size is not None and (rented % size or idle.get(gpu, 0) >= size):
+            violations.append(Violation(f"whole instances of {gpu}", f"a multiple of {size} GPUs, fewer than {size} idle",
+                                        f"{count} used + {idle.get(gpu, 0)} idle"))
     cost = sum(g.count * g.candidate.gpus_per_replica * g.candidate.price_usd_per_gpu_hour for g in plan.groups)
+    cost += sum(i.count * i.price_usd_per_gpu_hour for i in plan.idle)
     if abs(cost - plan.cost_usd_per_hour) > 1e-6:
         violations.append(Violation("cost", f"{cost:.6f}", f"{plan.cost_usd_per_hour:.6f}"))
     if budget_usd_per_hour is not None and cost > budget_usd_per_hour + 1e-9:
@@ -71,8 +79,9 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
 
 
 def verify_plan(plan: Plan, context, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
-                mixed_fleet: bool = True, max_gpus_per_replica: int | None = None) -> None:
-    violations = plan_violations(plan, context, demand, inventory, budget_usd_per_hour, mixed_fleet, max_gpus_per_replica)
+                mixed_fleet: bool = True, max_gpus_per_replica: int | None = None, instance_sizes: dict[str, int] | None = None) -> None:
+    violations = plan_violations(plan, context, demand, inventory, budget_usd_per_hour, mixed_fleet, max_gpus_per_replica,
+                                 instance_sizes)
     if violations:
         raise VerificationError(
             f"internal error: plan {plan.gpu_mix} failed verification (this is a bug in planner)",

@@ -11,7 +11,17 @@ Formulation (c ranges over candidate rows, t over GPU types)::
     inventory   sum_{c in t} gpus_c * n[c] <= stock_t
     budget      sum_c price_c * n[c] <= B
     homogeneous n[c] = 0 unless u[c];  sum_c u[c] <= 1   (only when mixed fleets are disallowed)
-    minimise    sum_c price_c * n[c]; then, at that cost, the GPU count (lexicographic, hinted, budgeted)
+    minimise    sum_c price_c * n[c]; then, at that cost, the worst latency (TPOT at the operating point) of the
+                shapes used; then, at that latency, the GPU count (lexicographic phases, hinted, budgeted)
+
+Traffic scenarios (``Problem.demand_milli_rps``) cover a request rate instead: each shape's per-replica capacity
+is its sustainable rate within the SLO, ``rate_c`` milli-requests/s, and a load variable carries the demand::
+
+    load        r[c] <= rate_c * n[c];  n[c] <= r[c];  sum_c r[c] = D_rate      (cover cut with rate_c as above)
+    Little      rate_c * s[c] >= seq_c * r[c]   sequences held at load r (seq_c at the full rate), then the memory row
+
+GPU types rented as whole instances (``Problem.instances``) cost ``price_instance * k[t]`` with
+``sum_{c in t} gpus_c * n[c] <= gpus_instance * k[t]`` instead of a price per replica.
 
 The memory row is the per-GPU memory bill as a linear expression of the decisions: weights, activations and
 overhead (``fixed``) per replica plus KV cache per sequence assigned. With ``s`` sequences on ``n`` replicas
@@ -50,7 +60,7 @@ import time
 from fractions import Fraction
 
 from . import sat_api as cp_model
-from .problem import Assignment, Problem, SolveOutcome
+from .problem import Assignment, Instance, Problem, Row, SolveOutcome
 
 TIE_BREAK_MIN_DETERMINISTIC_S = 0.5
 TIE_BREAK_FACTOR = 2.0
@@ -78,26 +88,39 @@ class ServingModel:
         model = self.model
         self.replicas: dict[str, cp_model.IntVar] = {}
         self.sequences: dict[str, cp_model.IntVar] = {}
+        self.load: dict[str, cp_model.IntVar] = {}  # traffic only: milli-requests/s served by the shape
         self.used: dict[str, cp_model.IntVar] = {}  # only without mixed fleets
-        demand = problem.demand_sequences
+        self.instances: dict[str, cp_model.IntVar] = {}  # whole instances rented, per GPU type
+        demand = problem.demand
         for row in problem.rows:
             upper = problem.replica_upper_bound(row)
             n = self.replicas[row.key] = model.new_int_var(0, upper, f"replicas[{row.key}]")
-            s = self.sequences[row.key] = model.new_int_var(0, min(demand, upper * row.max_sequences), f"sequences[{row.key}]")
+            if problem.is_traffic:
+                self._traffic_rows(row, n, upper, demand)
+            else:
+                s = self.sequences[row.key] = model.new_int_var(0, min(demand, upper * row.max_sequences), f"sequences[{row.key}]")
+                model.add(n <= s)
             whole_mib = row.fixed_mib + row.kv_mib_per_sequence * row.max_sequences
-            model.add(row.fixed_mib * n + row.kv_mib_per_sequence * s <= whole_mib * n)
-            model.add(n <= s)
-        model.add(sum(self.sequences.values()) == demand)
-        model.add(sum(min(row.max_sequences, demand) * self.replicas[row.key] for row in problem.rows) >= demand)
+            model.add(row.fixed_mib * n + row.kv_mib_per_sequence * self.sequences[row.key] <= whole_mib * n)
+        served = self.load if problem.is_traffic else self.sequences
+        model.add(sum(served.values()) == demand)
+        model.add(sum(min(problem.capacity(row), demand) * self.replicas[row.key] for row in problem.rows) >= demand)
         model.add(sum(self.replicas.values()) <= demand)
         by_type: dict[str, list] = {}
         for row in problem.rows:
             by_type.setdefault(row.gpu_type, []).append(row.gpus_per_replica * self.replicas[row.key])
+        cost_terms = [row.price_milli_usd_per_hour * self.replicas[row.key] for row in problem.rows
+                      if row.gpu_type not in problem.instances]
         for gpu_type, terms in sorted(by_type.items()):
             stock = problem.inventory_by_gpu.get(gpu_type)
-            if stock is not None:
+            instance = problem.instances.get(gpu_type)
+            if instance is not None:
+                most = sum(problem.replica_upper_bound(r) * r.gpus_per_replica for r in problem.rows if r.gpu_type == gpu_type)
+                k = self.instances[gpu_type] = rent_whole_instances(model, gpu_type, sum(terms), instance, most)
+                cost_terms.append(instance.price_milli_usd_per_hour * k)
+            elif stock is not None:
                 model.add(sum(terms) <= stock)
-        self.cost = sum(row.price_milli_usd_per_hour * self.replicas[row.key] for row in problem.rows)
+        self.cost = sum(cost_terms)
         self.gpus = sum(row.gpus_per_replica * self.replicas[row.key] for row in problem.rows)
         if problem.budget_milli_usd_per_hour is not None:
             model.add(self.cost <= problem.budget_milli_usd_per_hour)
@@ -106,6 +129,41 @@ class ServingModel:
                 used = self.used[row.key] = model.new_bool_var(f"used[{row.key}]")
                 model.add(self.replicas[row.key] == 0).only_enforce_if(~used)
             model.add_at_most_one(self.used.values())
+
+    def _traffic_rows(self, row: Row, n: cp_model.IntVar, upper: int, demand: int) -> None:
+        """Load ``r`` within the replicas' sustainable rate, and the sequences it keeps in flight.
+
+        Little's law (Little 1961, "A proof for the queuing formula L = lambda W", Operations Research 9(3)):
+        a replica serving ``rate`` requests/s holds ``sequences_at_rate`` sequences at its operating point, and
+        at a lower load no more than ``load x sequences_at_rate / rate`` (latency only falls with load), so
+        ``rate x s >= sequences_at_rate x r`` keeps the memory row an upper bound on what the GPUs hold.
+        """
+        model = self.model
+        r = self.load[row.key] = model.new_int_var(0, min(demand, upper * row.rate_milli_rps), f"load[{row.key}]")
+        s = self.sequences[row.key] = model.new_int_var(0, upper * row.sequences_at_rate, f"sequences[{row.key}]")
+        model.add(r <= row.rate_milli_rps * n)
+        model.add(n <= r)
+        model.add(row.rate_milli_rps * s >= row.sequences_at_rate * r)
+
+    def worst_latency(self) -> cp_model.IntVar | None:
+        """The largest ``latency_us`` among the shapes the plan uses (None when no row has a latency).
+
+        One Boolean per row, ``used >= [n >= 1]``, and ``worst >= latency x used``; posted only for the tie-break
+        phase, so the cost phase keeps its lean model.
+        """
+        rows = [row for row in self.problem.rows if row.latency_us > 0]
+        if not rows:
+            return None
+        model = self.model
+        worst = model.new_int_var(0, max(row.latency_us for row in rows), "worst_latency_us")
+        for row in rows:
+            n = self.replicas[row.key]
+            used = self.used.get(row.key)
+            if used is None:
+                used = model.new_bool_var(f"in_plan[{row.key}]")
+                model.add(n == 0).only_enforce_if(~used)
+            model.add(worst >= row.latency_us * used)
+        return worst
 
     def hint_greedy(self) -> None:
         """Hint the greedy plan, mixed when stock forces it (primer: complete hints help pruning).
@@ -125,8 +183,15 @@ class ServingModel:
         for key, var in self.replicas.items():
             self.model.add_hint(var, assignment.replicas.get(key, 0))
             self.model.add_hint(self.sequences[key], assignment.sequences.get(key, 0))
+        for key, var in self.load.items():
+            self.model.add_hint(var, assignment.load_milli_rps.get(key, 0))
         for key, var in self.used.items():
             self.model.add_hint(var, 1 if assignment.replicas.get(key, 0) else 0)
+        for gpu_type, var in self.instances.items():
+            instance = self.problem.instances[gpu_type]
+            gpus = sum(n * row.gpus_per_replica for row in self.problem.rows if row.gpu_type == gpu_type
+                       for n in [assignment.replicas.get(row.key, 0)])
+            self.model.add_hint(var, -(-gpus // instance.gpus))
 
     def extract(self, solver: cp_model.CpSolver) -> Assignment:
         """Replicas as solved; sequences re-spread over them in proportion to capacity.
@@ -136,19 +201,39 @@ class ServingModel:
         headroom the report and the Pareto sweep read.
         """
         replicas = {k: int(solver.value(v)) for k, v in self.replicas.items() if solver.value(v) > 0}
-        return Assignment(replicas, spread_sequences(self.problem, replicas))
+        return assignment_for(self.problem, replicas)
+
+
+def rent_whole_instances(model: cp_model.CpModel, gpu_type: str, gpus: object, instance: Instance, most_gpus: int) -> cp_model.IntVar:
+    """Instances of ``gpu_type`` rented: enough whole instances for the GPUs the replicas use (idle ones paid)."""
+    k = model.new_int_var(0, -(-most_gpus // instance.gpus), f"instances[{gpu_type}]")
+    model.add(gpus <= instance.gpus * k)  # type: ignore[operator]
+    return k
+
+
+def assignment_for(problem: Problem, replicas: dict[str, int]) -> Assignment:
+    """The plan's load split for these replica counts: demand in proportion to capacity (``spread_sequences``);
+    for traffic, the sequences each shape then holds by Little's law (see ``ServingModel._traffic_rows``)."""
+    shares = spread_sequences(problem, replicas)
+    if not problem.is_traffic:
+        return Assignment(replicas, shares)
+    rows = {row.key: row for row in problem.rows}
+    sequences = {key: max(replicas[key], -(-load * rows[key].sequences_at_rate // rows[key].rate_milli_rps))
+                 for key, load in shares.items()}
+    return Assignment(replicas, sequences, shares)
 
 
 def spread_sequences(problem: Problem, replicas: dict[str, int]) -> dict[str, int]:
-    """Demand split over the chosen shapes in proportion to their capacity.
+    """Demand split over the chosen shapes in proportion to their capacity (sequences, or requests/s for traffic).
 
-    Each shape gets between one sequence per replica (no idle replica) and ``maxseq x replicas`` (its memory
-    limit); such a split exists exactly when the two cover rows hold. Proportional shares (largest remainder,
-    then row order) load every shape alike, so no GPU is fuller than it needs to be.
+    Each shape gets between one unit per replica (no idle replica) and ``capacity x replicas`` (its memory
+    limit, or its sustainable rate); such a split exists exactly when the two cover rows hold. Proportional
+    shares (largest remainder, then row order) load every shape alike, so no GPU is fuller than it needs to be
+    and every replica runs at the same load factor.
     """
-    demand = problem.demand_sequences
+    demand = problem.demand
     rows = [row for row in problem.rows if replicas.get(row.key, 0) > 0]
-    capacity = {row.key: min(row.max_sequences, demand) * replicas[row.key] for row in rows}
+    capacity = {row.key: min(problem.capacity(row), demand) * replicas[row.key] for row in rows}
     total = sum(capacity.values())
     if total == 0:
         return {}
@@ -200,7 +285,7 @@ def solve_cpsat(problem: Problem, time_limit_s: float = 10.0, workers: int = 1, 
     name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
     assignment = built.extract(solver)
     if name == "optimal":
-        assignment = _tie_break_on_gpus(built, solver, cost, assignment, time_limit_s - (time.perf_counter() - start))
+        assignment = _tie_breaks(built, solver, cost, assignment, start + time_limit_s)
     return SolveOutcome(name, assignment, cost, bound, time.perf_counter() - start, "cpsat", parameters)
 
 
@@ -224,31 +309,43 @@ def _greedy_outcome(built: ServingModel, solver: cp_model.CpSolver, start: float
 
 
 def _covering_bound(problem: Problem) -> int:
-    """A proven lower bound on cost: every sequence costs at least the cheapest shape's price per sequence.
+    """A proven lower bound on cost: every unit of demand costs at least the cheapest shape's price per unit.
 
-    cost = sum price_c n_c >= sum (price_c / maxseq_c) s_c >= D min_c (price_c / maxseq_c), since s_c <= maxseq_c n_c.
+    cost >= sum p_c n_c >= sum (p_c / cap_c) x_c >= D min_c (p_c / cap_c), since x_c <= cap_c n_c, with p_c the
+    least a replica adds to the cost (its price, or its share of a whole instance).
     """
-    rows = [row for row in problem.rows if row.max_sequences >= 1]
+    rows = [row for row in problem.rows if problem.capacity(row) >= 1]
     if not rows:
         return 0
-    cheapest = min(Fraction(row.price_milli_usd_per_hour, row.max_sequences) for row in rows)
-    return math.ceil(cheapest * problem.demand_sequences)
+    cheapest = min(Fraction(problem.least_price_per_replica(row), problem.capacity(row)) for row in rows)
+    return math.ceil(cheapest * problem.demand)
 
 
-def _tie_break_on_gpus(built: ServingModel, first: cp_model.CpSolver, cost: int, assignment: Assignment, time_left_s: float) -> Assignment:
-    """Second lexicographic phase: at the optimal cost, use the fewest GPUs (primer: lexicographic objectives)."""
+def _tie_breaks(built: ServingModel, first: cp_model.CpSolver, cost: int, assignment: Assignment, deadline: float) -> Assignment:
+    """Lexicographic phases at the optimal cost (primer: lexicographic objectives): first the lowest latency,
+    the worst TPOT among the shapes used (TP over PP inside a node at equal cost); then the fewest GPUs."""
     model = built.model
-    built.hint(assignment)
     model.add(built.cost == cost)
-    model.minimize(built.gpus)
-    solver = solver_parameters(max(0.1, time_left_s), first.parameters.num_workers, first.parameters.random_seed)
-    budget_s = max(TIE_BREAK_MIN_DETERMINISTIC_S, TIE_BREAK_FACTOR * first.deterministic_time)
-    solver.parameters.max_deterministic_time = budget_s
-    solver.parameters.catch_sigint_signal = True
-    status = solver.solve(model)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return built.extract(solver)
+    worst = built.worst_latency()
+    phases = ([worst] if worst is not None else []) + [built.gpus]
+    for index, objective in enumerate(phases):
+        built.hint(assignment)
+        model.minimize(objective)
+        solver = _phase_solver(first, deadline)
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        assignment = built.extract(solver)
+        if index + 1 < len(phases):
+            model.add(objective == int(solver.value(objective)))
     return assignment
+
+
+def _phase_solver(first: cp_model.CpSolver, deadline: float) -> cp_model.CpSolver:
+    solver = solver_parameters(max(0.1, deadline - time.perf_counter()), first.parameters.num_workers, first.parameters.random_seed)
+    solver.parameters.max_deterministic_time = max(TIE_BREAK_MIN_DETERMINISTIC_S, TIE_BREAK_FACTOR * first.deterministic_time)
+    solver.parameters.catch_sigint_signal = True
+    return solver
 
 
 def _ortools_version() -> str:

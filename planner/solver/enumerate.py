@@ -7,28 +7,25 @@ from __future__ import annotations
 
 import time
 
-from .problem import Assignment, Problem, SolveOutcome
+from .cpsat import assignment_for
+from .problem import Problem, SolveOutcome
 
 
 def solve_enumerate(problem: Problem) -> SolveOutcome:
     start = time.perf_counter()
     best: tuple[int, int, str, int] | None = None
     for row in problem.rows:
-        if row.max_sequences < 1:
+        if problem.capacity(row) < 1:
             continue
-        replicas = -(-problem.demand_sequences // row.max_sequences)
-        cost = replicas * row.price_milli_usd_per_hour
-        stock = problem.inventory_by_gpu.get(row.gpu_type)
-        if stock is not None and replicas * row.gpus_per_replica > stock:
+        replicas = -(-problem.demand // problem.capacity(row))
+        if not problem.within_limits({row.key: replicas}):
             continue
-        if problem.budget_milli_usd_per_hour is not None and cost > problem.budget_milli_usd_per_hour:
-            continue
-        candidate = (cost, replicas * row.gpus_per_replica, row.key, replicas)
+        candidate = (problem.cost({row.key: replicas}), replicas * row.gpus_per_replica, row.key, replicas)
         if best is None or candidate[:2] < best[:2]:
             best = candidate
     elapsed = time.perf_counter() - start
     if best is None:
         return SolveOutcome("infeasible", None, None, None, elapsed, "enumerate", {})
     cost, _, key, replicas = best
-    assignment = Assignment({key: replicas}, {key: problem.demand_sequences})
+    assignment = assignment_for(problem, {key: replicas})
     return SolveOutcome("optimal", assignment, cost, cost, elapsed, "enumerate", {})

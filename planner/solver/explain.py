@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from ..formats import WEIGHT_FORMATS, weight_format
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, usd_to_milli_usd_floor
 from . import sat_api as cp_model
+from .cpsat import rent_whole_instances
+from .problem import Instance
 
 if TYPE_CHECKING:
     from ..catalog import GpuSpec
@@ -344,7 +347,8 @@ class _GroupModel:
     """
 
     def __init__(self, shapes: list[Candidate], demand: int, budget: int | None, inventory: dict[str, int],
-                 headroom: float, mixed_fleet: bool, slack: frozenset[str] = frozenset()):
+                 headroom: float, mixed_fleet: bool, slack: frozenset[str] = frozenset(),
+                 instances: Mapping[str, Instance] | None = None):
         m = self.model = cp_model.CpModel()
         self.literals: dict[str, cp_model.IntVar] = {}
         self.slack: dict[str, cp_model.IntVar] = {}
@@ -367,7 +371,16 @@ class _GroupModel:
         self.served = sum(sequences)
         m.add(self.served <= demand)
         m.add(self.served >= demand).only_enforce_if(self._literal("demand"))
-        self.cost = sum(c.price_milli_usd_per_hour * n for c, n in replicas)
+        instances = instances or {}
+        cost_terms = [c.price_milli_usd_per_hour * n for c, n in replicas if c.gpu.id not in instances]
+        for gpu, instance in sorted(instances.items()):
+            terms = [c.gpus_per_replica * n for c, n in replicas if c.gpu.id == gpu]
+            if terms:
+                most = demand * max(c.gpus_per_replica for c, _ in replicas if c.gpu.id == gpu)
+                cost_terms.append(instance.price_milli_usd_per_hour * rent_whole_instances(m, gpu, sum(terms), instance, most))
+        self.cost = sum(cost_terms)
+        # whole instances: the GPUs rented, idle ones included, within stock = the used ones within whole instances of it
+        inventory = {gpu: n - n % instances[gpu].gpus if gpu in instances else n for gpu, n in inventory.items()}
         for gpu in sorted(inventory):
             terms = [c.gpus_per_replica * n for c, n in replicas if c.gpu.id == gpu]
             if not terms:
@@ -412,6 +425,7 @@ class _LimitConflict:
         self.budget_usd = s.budget.max_usd_per_hour
         self.budget = usd_to_milli_usd_floor(self.budget_usd) if self.budget_usd is not None else None
         self.inventory = {g: n for g, n in prepared.inventory.items() if n is not None}
+        self.instances = prepared.problem().instances
         self.headroom = s.min_headroom
         self.mixed_fleet = s.solver.mixed_fleet and method != "enumerate"
         self.method = method
@@ -422,7 +436,7 @@ class _LimitConflict:
 
     def _model(self, headroom: float | None = None, slack: frozenset[str] = frozenset()) -> _GroupModel:
         return _GroupModel(self.shapes, self.demand, self.budget, self.inventory,
-                           self.headroom if headroom is None else headroom, self.mixed_fleet, slack)
+                           self.headroom if headroom is None else headroom, self.mixed_fleet, slack, self.instances)
 
     def group(self, name: str) -> ConstraintGroup:
         s, ctx = self.prepared.scenario, self.prepared.context

@@ -16,56 +16,59 @@ from __future__ import annotations
 
 import time
 
+from .cpsat import assignment_for
 from .problem import Assignment, Problem, Row, SolveOutcome
 
 
 def _single_shape(problem: Problem) -> tuple[int, int, Assignment] | None:
     best: tuple[int, int, str, int] | None = None
     for row in problem.rows:
-        if row.max_sequences < 1:
+        capacity = problem.capacity(row)
+        if capacity < 1:
             continue
-        replicas = -(-problem.demand_sequences // row.max_sequences)
-        if replicas > problem.replica_upper_bound(row):
+        replicas = -(-problem.demand // capacity)
+        if replicas > problem.replica_upper_bound(row) or not problem.within_limits({row.key: replicas}):
             continue
-        candidate = (replicas * row.price_milli_usd_per_hour, replicas * row.gpus_per_replica, row.key, replicas)
+        candidate = (problem.cost({row.key: replicas}), replicas * row.gpus_per_replica, row.key, replicas)
         if best is None or candidate < best:
             best = candidate
     if best is None:
         return None
     cost, gpus, key, replicas = best
-    return cost, gpus, Assignment({key: replicas}, {key: problem.demand_sequences})
-
-
-def _density(row: Row) -> tuple[float, float, str]:
-    return (row.price_milli_usd_per_hour / row.max_sequences, row.gpus_per_replica / row.max_sequences, row.key)
+    return cost, gpus, assignment_for(problem, {key: replicas})
 
 
 def greedy_fill(problem: Problem) -> tuple[int, Assignment] | None:
-    """Cover demand from the cheapest shapes per sequence within stock; None if stock or budget run out.
+    """Cover demand from the cheapest shapes per unit of demand within stock; None if stock or budget run out.
 
-    Each replica serves at least one sequence (the solver's no-idle rule), so the fill is a valid plan.
+    Each replica serves at least one unit (the solver's no-idle rule), so the fill is a valid plan.
     """
-    remaining, stock = problem.demand_sequences, dict(problem.inventory_by_gpu)
+    remaining, stock = problem.demand, dict(problem.inventory_by_gpu)
+    for gpu_type, instance in problem.instances.items():
+        if gpu_type in stock:
+            stock[gpu_type] -= stock[gpu_type] % instance.gpus  # whole instances only
     replicas: dict[str, int] = {}
-    sequences: dict[str, int] = {}
-    cost = 0
-    for row in sorted((r for r in problem.rows if r.max_sequences >= 1), key=_density):
+
+    def density(row: Row) -> tuple[float, float, str]:
+        capacity = problem.capacity(row)
+        return (problem.least_price_per_replica(row) / capacity, row.gpus_per_replica / capacity, row.key)
+
+    for row in sorted((r for r in problem.rows if problem.capacity(r) >= 1), key=density):
+        capacity = problem.capacity(row)
         available = stock[row.gpu_type] // row.gpus_per_replica if row.gpu_type in stock else remaining
-        served = min(remaining, available * row.max_sequences)
+        served = min(remaining, available * capacity)
         if served <= 0:
             continue
-        count = -(-served // row.max_sequences)
-        replicas[row.key], sequences[row.key] = count, served
-        cost += count * row.price_milli_usd_per_hour
+        count = -(-served // capacity)
+        replicas[row.key] = count
         remaining -= served
         if row.gpu_type in stock:
             stock[row.gpu_type] -= count * row.gpus_per_replica
         if remaining == 0:
             break
-    budget = problem.budget_milli_usd_per_hour
-    if remaining > 0 or (budget is not None and cost > budget):
+    if remaining > 0 or not problem.within_limits(replicas):
         return None
-    return cost, Assignment(replicas, sequences)
+    return problem.cost(replicas), assignment_for(problem, replicas)
 
 
 def greedy_plan(problem: Problem) -> tuple[int, Assignment] | None:

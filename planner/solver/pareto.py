@@ -191,12 +191,11 @@ def _capacity(built: ServingModel) -> object:
 
 def _point(prepared: "PreparedScenario", step: _Step, level: float | None, demand: int) -> ParetoPoint:
     """Build and independently verify the plan of one step."""
-    from ..planning import build_plan
-    from ..verify import verify_plan
+    from ..planning import build_plan, verify_prepared
 
     assert step.assignment is not None
     plan = build_plan(prepared, step.assignment, step.status)
-    verify_plan(plan, prepared.context, demand, prepared.inventory, prepared.scenario.budget.max_usd_per_hour)
+    verify_prepared(prepared, plan, demand, mixed_fleet=True)
     capacity = sum(g.count * g.candidate.max_sequences for g in plan.groups)
     return ParetoPoint(plan, level, step.status, capacity)
 

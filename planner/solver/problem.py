@@ -1,11 +1,17 @@
 """The solver-facing problem: integer rows per candidate shape plus the global limits.
 
-Units: memory in MiB, money in milli-USD per hour, concurrency in sequences. Nothing here is a float.
+Units: memory in MiB, money in milli-USD per hour, concurrency in sequences, traffic in milli-requests per
+second, latency in microseconds. Nothing here is a float.
+
+Demand is either sequences held at once (``demand_sequences``) or, for traffic scenarios, a request rate
+(``demand_milli_rps``) that the replicas' sustainable rates within the SLO must cover; ``capacity`` gives a
+shape's per-replica capacity in the demand's unit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,9 @@ class Row:
     limit_mib: int  # per GPU ceiling (usable memory and headroom)
     capacity_mib: int  # per GPU, for headroom reporting
     graphs_mib: int = 0  # per GPU, CUDA graphs outside the engine budget (they use headroom, not the budget)
+    rate_milli_rps: int = 0  # traffic: requests/s one replica sustains within the SLO, x 1000, rounded down
+    sequences_at_rate: int = 0  # traffic: sequences one replica holds at that rate (Little's law), <= max_sequences
+    latency_us: int = 0  # TPOT at the shape's operating point, microseconds, for the latency tie-break (0: none)
 
     @property
     def max_sequences(self) -> int:
@@ -28,31 +37,94 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """A GPU type rented only as whole instances: GPUs per instance and the instance's price."""
+
+    gpus: int
+    price_milli_usd_per_hour: int
+
+
+@dataclass(frozen=True)
 class Problem:
     rows: tuple[Row, ...]
-    demand_sequences: int
+    demand_sequences: int  # concurrency demand (0 for traffic problems)
     budget_milli_usd_per_hour: int | None
     inventory_by_gpu: dict[str, int]
     mixed_fleet: bool = True
+    demand_milli_rps: int | None = None  # traffic demand; None: a concurrency problem
+    instances: Mapping[str, Instance] = field(default_factory=dict)  # GPU types rented as whole instances
+
+    @property
+    def is_traffic(self) -> bool:
+        return self.demand_milli_rps is not None
+
+    @property
+    def demand(self) -> int:
+        """Demand in the problem's unit: milli-requests/s for traffic, sequences otherwise."""
+        return self.demand_milli_rps if self.demand_milli_rps is not None else self.demand_sequences
+
+    def capacity(self, row: Row) -> int:
+        """What one replica of ``row`` serves, in the demand's unit (its sustainable rate, or its sequences)."""
+        return row.rate_milli_rps if self.is_traffic else row.max_sequences
 
     def replica_upper_bound(self, row: Row) -> int:
         """Tight bound on replicas of one shape: demand, budget and stock each cap it (primer: tight domains)."""
-        bound = -(-self.demand_sequences // max(1, row.max_sequences))
-        bound = min(bound, self.demand_sequences)
+        demand = self.demand
+        bound = -(-demand // max(1, self.capacity(row)))
+        bound = min(bound, demand)
         if self.budget_milli_usd_per_hour is not None:
-            bound = min(bound, self.budget_milli_usd_per_hour // row.price_milli_usd_per_hour)
+            bound = min(bound, self.budget_milli_usd_per_hour // self.least_price_per_replica(row))
         stock = self.inventory_by_gpu.get(row.gpu_type)
         if stock is not None:
-            bound = min(bound, stock // row.gpus_per_replica)
+            instance = self.instances.get(row.gpu_type)
+            bound = min(bound, (stock - stock % instance.gpus if instance else stock) // row.gpus_per_replica)
         return max(0, bound)
+
+    def least_price_per_replica(self, row: Row) -> int:
+        """A lower bound on what one more replica adds to the cost (>= 1 milli-USD)."""
+        instance = self.instances.get(row.gpu_type)
+        if instance is None:
+            return max(1, row.price_milli_usd_per_hour)
+        return max(1, instance.price_milli_usd_per_hour * row.gpus_per_replica // instance.gpus)
+
+    def cost(self, replicas: Mapping[str, int]) -> int:
+        """Fleet cost in milli-USD per hour: per replica, or per whole instance of the GPU types rented that way."""
+        rows = {row.key: row for row in self.rows}
+        total, gpus_by_type = 0, {}
+        for key, count in replicas.items():
+            row = rows[key]
+            if row.gpu_type in self.instances:
+                gpus_by_type[row.gpu_type] = gpus_by_type.get(row.gpu_type, 0) + count * row.gpus_per_replica
+            else:
+                total += count * row.price_milli_usd_per_hour
+        for gpu_type, gpus in gpus_by_type.items():
+            instance = self.instances[gpu_type]
+            total += -(-gpus // instance.gpus) * instance.price_milli_usd_per_hour
+        return total
+
+    def within_limits(self, replicas: Mapping[str, int]) -> bool:
+        """Stock (whole instances included) and budget hold for these replica counts."""
+        rows = {row.key: row for row in self.rows}
+        used: dict[str, int] = {}
+        for key, count in replicas.items():
+            used[rows[key].gpu_type] = used.get(rows[key].gpu_type, 0) + count * rows[key].gpus_per_replica
+        for gpu_type, gpus in used.items():
+            stock = self.inventory_by_gpu.get(gpu_type)
+            instance = self.instances.get(gpu_type)
+            rented = -(-gpus // instance.gpus) * instance.gpus if instance else gpus
+            if stock is not None and rented > stock:
+                return False
+        budget = self.budget_milli_usd_per_hour
+        return budget is None or self.cost(replicas) <= budget
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """Solver output: replicas and sequences per row key."""
+    """Solver output per row key: replicas, sequences held and (traffic) load in milli-requests/s."""
 
     replicas: dict[str, int]
     sequences: dict[str, int]
+    load_milli_rps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
