@@ -207,6 +207,7 @@ def rental_prices(scenario: "ServingScenario", catalog: "Catalog", gpus: list["G
         kept.append(spec.model_copy(update={
             "price_usd_per_gpu_hour": price, "price_source": on_demand.source if on_demand.provider in ("catalog", "scenario")
             else f"{on_demand.label}: {on_demand.source}", "price_estimated": on_demand.estimated,
+            "instance_gpus": on_demand.instance_gpus,  # the chosen offer's instance (whole_instances rents it whole)
             "spot_price_usd_per_gpu_hour": spot.usd_per_gpu_hour("spot") if spot is not None else None}))
         prices[spec.id] = price
     notes = tuple(f"left out, {reason}: {', '.join(ids)}" for reason, ids in left_out.items())

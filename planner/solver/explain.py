@@ -254,7 +254,7 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
                 found.append(Relaxation(name, field_path, degree, f"{label} would make a replica fit", change))
                 break
     if s.gpu_ids is not None:
-        others = [g for g in prepared.catalog.gpus if g.id not in s.gpu_ids]
+        others = _rentable(prepared, [g for g in prepared.catalog.gpus if g.id not in s.gpu_ids])
         fit_ids = {c.gpu.id for c in _enumerate(prepared, gpus=others).candidates} if others else set()
         smallest_first = sorted((g for g in others if g.id in fit_ids), key=lambda g: (g.memory_usable_mib, g.price_usd_per_gpu_hour, g.id))
         names = [g.id for g in smallest_first[:2]]
@@ -268,6 +268,16 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
                                     f"at most {fitting_tokens:,} tokens per sequence fit with these options",
                                     f"context_tokens: {fitting_tokens}"))
     return found
+
+
+def _rentable(prepared: PreparedScenario, gpus: list[GpuSpec]) -> list[GpuSpec]:
+    """The GPUs the scenario's pricing could rent (an estimated price needs ``allow_estimated``), at that price."""
+    from ..pricing import rental_prices
+
+    try:
+        return rental_prices(prepared.scenario, prepared.catalog, gpus)[0] if gpus else []
+    except InputError:
+        return []
 
 
 def _largest_tp_group(prepared: PreparedScenario) -> int:
