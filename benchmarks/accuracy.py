@@ -69,6 +69,23 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return f"{within} of {len(checked)} rows with a goal are within it; {len(rows)} rows in all."
 
 
+def summary_by_group(rows: list[dict[str, Any]]) -> str:
+    """Per engine (or training) and role: cases, rows with a goal, median and max |error| of those rows."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row.get("engine", "training"), row.get("role", "formula")), []).append(row)
+    lines = ["| engine | role | cases | rows with a goal | within goal | median abs error % | max abs error % |",
+             "|---|---|---|---|---|---|---|"]
+    for (engine, role), members in sorted(groups.items()):
+        checked = [(r, abs(error_pct(r) or 0.0)) for r in members if r.get("goal_pct") is not None and error_pct(r) is not None]
+        errors = sorted(e for _, e in checked)
+        median = errors[len(errors) // 2] if len(errors) % 2 else (sum(errors[len(errors) // 2 - 1:len(errors) // 2 + 1]) / 2 if errors else 0.0)
+        within = sum(1 for r, e in checked if e <= r["goal_pct"])
+        lines.append(f"| {engine} | {role} | {len({r['case'] for r in members})} | {len(checked)} | {within} | "
+                     f"{median:.2f} | {max(errors, default=0.0):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="Print a Markdown table.")
@@ -77,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     print(render_markdown(rows) if args.markdown else render_plain(rows))
     print()
     print(summary(rows))
+    print()
+    print(summary_by_group(rows))
 
 
 if __name__ == "__main__":

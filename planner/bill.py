@@ -207,12 +207,13 @@ def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str
                          kv_cache_dtype=kv_cache_dtype(kv_name))
 
 
-def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Catalog) -> tuple[int, str]:
-    """(capacity bytes, GPU name): ``--gpu-memory-gib`` (the total an engine logs), else the catalog GPU's
-    memory, else 80 GiB."""
+def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Catalog) -> GpuFacts:
+    """Capacity, name and links of the GPU: ``--gpu-memory-gib`` (the total an engine logs), else the catalog
+    GPU's memory, else 80 GiB."""
     if request.gpu_memory_gib is not None:
-        name = catalog.gpu(request.gpu_id).name if request.gpu_id is not None else ""
-        return int(request.gpu_memory_gib * BYTES_PER_GIB), name
+        gpu = catalog.gpu(request.gpu_id) if request.gpu_id is not None else None
+        return GpuFacts(int(request.gpu_memory_gib * BYTES_PER_GIB), gpu.name if gpu else "",
+                        (gpu.scale_up_link or "none") if gpu else "none")
     if request.gpu_id is not None:
         gpu = catalog.gpu(request.gpu_id)
         fmt = layout.weight_format
@@ -220,8 +221,8 @@ def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Ca
             raise InputError("weight format not supported by the GPU", [Issue(
                 f"{gpu.id} has no {'FP8' if fmt.needs_fp8_hardware else 'BF16'} support for {fmt.name} weights",
                 field_path="--precision", suggestion="use fp16" if fmt.needs_bf16_hardware else "use int8 or int4-awq")])
-        return gpu.capacity_bytes, gpu.name
-    return DEFAULT_CAPACITY_GIB * BYTES_PER_GIB, ""
+        return GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none")
+    return GpuFacts(DEFAULT_CAPACITY_GIB * BYTES_PER_GIB)
 
 
 def memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
@@ -243,11 +244,10 @@ def memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
     refusal = unsupported_by_engine(choice, layout)
     if refusal:
         raise InputError("the engine cannot run this configuration", [Issue(refusal, field_path="--engine")])
-    capacity, gpu_name = _capacity_and_gpu(request, layout, catalog)
+    gpu = _capacity_and_gpu(request, layout, catalog)
     max_model_len = request.max_model_len or request.context
-    engine = engine_settings(choice, GpuFacts(capacity, gpu_name), layout.tp, layout.pp, max_model_len,
-                             arch.sliding_window is not None)
-    return serving_bill(name, arch, layout, engine, capacity, request.batch, request.context, request.gpu_id, max_model_len)
+    engine = engine_settings(choice, gpu, layout.tp, layout.pp, max_model_len, arch.sliding_window is not None)
+    return serving_bill(name, arch, layout, engine, gpu.capacity_bytes, request.batch, request.context, request.gpu_id, max_model_len)
 
 
 def bill_rows(data: dict[str, Any]) -> list[tuple[str, float, str]]:

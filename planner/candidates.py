@@ -59,7 +59,7 @@ class ServingContext:
 
     def engine_for(self, gpu: GpuSpec, layout: ServingLayout) -> EngineSettings:
         """The engine's settings on this GPU and layout: its defaults depend on both (``planner.engines``)."""
-        return engine_settings(self.engine, GpuFacts(gpu.capacity_bytes, gpu.name), layout.tp, layout.pp,
+        return engine_settings(self.engine, GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none"), layout.tp, layout.pp,
                                self.context_tokens, self.arch.sliding_window is not None)
 
     def layout(self, tp: int, pp: int, ep: int, fmt: WeightFormat, kv: KvCacheDtype) -> ServingLayout:

@@ -32,7 +32,7 @@ take the engine's own default for that release, GPU and layout, as the engine co
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from .errors import InputError, Issue, did_you_mean
@@ -134,7 +134,6 @@ class EngineChoice:
     n_ubatch: int | None = None
     memory_mode: Literal["engine", "formula"] = "engine"
     cuda_graphs_in_budget: bool = False
-    overrides: tuple[tuple[str, int], ...] = field(default=())  # logged activation / non-torch bytes (accuracy cases)
 
     @property
     def engine(self) -> str:
@@ -187,6 +186,7 @@ class GpuFacts:
 
     capacity_bytes: int
     name: str = ""
+    scale_up_link: str = "none"  # nvswitch | nvlink-bridge | xgmi | none
 
 
 def _vllm_batching(version: tuple[int, ...], entrypoint: str, max_model_len: int, gpu: GpuFacts,
@@ -264,7 +264,7 @@ def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 
     engine, version_text = canonical_engine(choice.name, choice.version)
     version = parse_version(version_text)
     common = dict(mode=choice.memory_mode, cuda_graphs_in_budget=choice.cuda_graphs_in_budget, engine=engine,
-                  version=version_text, **dict(choice.overrides))
+                  version=version_text, scale_up_link=gpu.scale_up_link)
     if engine == "vllm":
         chunked = version < (0, 8) and _v0_chunks_long_context(version, max_model_len, sliding_window)
         tokens, seqs = _vllm_batching(version, choice.entrypoint, max_model_len, gpu, chunked)
@@ -296,13 +296,6 @@ def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 
 
 def _or(value, default):  # type: ignore[no-untyped-def]
     return default if value is None else value
-
-
-def with_logged_figures(choice: EngineChoice, activation_peak_bytes: int | None = None,
-                        non_torch_bytes: int | None = None) -> EngineChoice:
-    """The same choice with an engine's logged activation peak / non-torch memory in place of the model's."""
-    given = {"activation_peak_bytes": activation_peak_bytes, "non_torch_bytes": non_torch_bytes}
-    return replace(choice, overrides=tuple((k, v) for k, v in given.items() if v is not None))
 
 
 FORMAT_ENGINE_LABELS = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt-llm", "llamacpp": "llama.cpp"}

@@ -14,11 +14,11 @@ def catalog():
     return default_catalog()
 
 
-def shared_reference(name: str):
-    """A file of the shared reference data, or skip when the checkout has none beside it."""
+DATA = ROOT / "tests" / "data"
+
+
+def reference_data(name: str):
+    """A published-reference file of ``tests/data`` (sources in ``tests/data/README.md``)."""
     import json
 
-    path = SHARED / "reference" / name
-    if not path.is_file():
-        pytest.skip(f"shared reference data not found: {name}")
-    return json.loads(path.read_text())
+    return json.loads((DATA / name).read_text())

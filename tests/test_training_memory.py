@@ -10,7 +10,7 @@ from planner.memory.parameters import count_parameters
 from planner.memory.training import (ActivationTerms, TrainingLayout, TrainingRecipe, layer_activation_terms,
                                      loss_activation_bytes, model_state_bytes, state_bytes, stored_layer_bytes,
                                      training_memory, zero3_gather_bytes)
-from tests.conftest import shared_reference
+from tests.conftest import reference_data
 
 GB = 10**9
 GIB = 2**30
@@ -53,7 +53,7 @@ def _printed(value: float) -> tuple[int, float]:
 
 def test_zero_paper_table_1_every_cell():
     """Table 1: each printed cell is our value rounded or truncated to the printed digits (the paper does both)."""
-    case = next(c for c in shared_reference("training_published.json")["cases"] if c["id"] == "zero-table1-per-device-model-states")
+    case = next(c for c in reference_data("training_published.json")["cases"] if c["id"] == "zero-table1-per-device-model-states")
     stages = {"(ZeRO-1)": 1, "(ZeRO-2)": 2, "(ZeRO-3)": 3}
     checked = 0
     for cell in case["numbers"]:
@@ -173,7 +173,7 @@ def test_korthikanti_no_parallelism_is_34_plus_5as_over_h():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_korthikanti_derived_fractions_of_the_tp_baseline(name):
     """SP / selective / SP+selective / full as fractions of the TP baseline at t = 8 (reference file, Fig. 7)."""
-    case = next(c for c in shared_reference("training_published.json")["cases"] if c["id"] == "korthikanti-table3-configs-fig7")
+    case = next(c for c in reference_data("training_published.json")["cases"] if c["id"] == "korthikanti-table3-configs-fig7")
     expected = next(n["value"] for n in case["numbers"] if n["label"].startswith(f"{name} ") and "DERIVED" in n["label"])
     layers, h, a, b, _ = CONFIGS[name]
     terms = layer_activation_terms(gpt(layers, h, a), 0, 2048, b, flash_attention=False)

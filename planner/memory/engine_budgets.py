@@ -24,20 +24,40 @@ NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * BYTES_PER_GIB)
 vllm-10517-a 0.35, vllm-12330 0.10, vllm-phi4-gptq 0.26; mean 0.24)."""
 
 NON_TORCH_BYTES_PER_COLLECTIVE_GROUP = int(0.25 * BYTES_PER_GIB)
-"""Extra non-torch memory with TP/PP > 1: NCCL communicator buffers and custom all-reduce IPC buffers."""
+"""Extra non-torch memory with TP/PP > 1 over PCIe: NCCL communicator buffers (SGLang case sglang-qwq32b-l4: 4 x L4,
+0.72 GiB of context and NCCL before loading)."""
+
+COLLECTIVE_BYTES_PER_NVLINK_PEER = int(0.25 * BYTES_PER_GIB)
+"""Per tensor-parallel GPU with NVLink / NVSwitch / xGMI: NCCL's P2P and NVLS buffers and the custom all-reduce
+IPC buffers grow with the group (vLLM logs about 2.1 GiB of non-torch memory at TP = 8; SGLang case
+sglang-init-h200-tp8 logs 3.11 GiB in use before loading at TP = 8 on H200, context included)."""
 
 CUDA_CONTEXT_BYTES = int(0.5 * BYTES_PER_GIB)
 """CUDA context with PyTorch's kernels loaded lazily, counted by engines that measure free memory after it
 exists (SGLang, TensorRT-LLM, llama.cpp). SGLang case sglang-qwq32b-l4: 22.49 GiB total, 21.63 GiB free
 before loading at TP = 4, i.e. 0.86 GiB of context and NCCL."""
 
+WEIGHT_LOADING_SLACK = {"sglang": 0.016}
+"""Memory SGLang's ``Load weight end ... mem usage`` counts beyond the tensors: blocks of the caching allocator
+that the loader's temporaries leave split (``empty_cache`` returns only whole free segments). Calibrated on
+case sglang-qwq32b-l4 (15.54 GiB logged, 15.29 GiB of tensors); vLLM logs the tensors alone."""
+
 ACTIVATIONS_IN_BUDGET = {"vllm": True, "sglang": False, "trtllm": True, "llamacpp": True}
 """Whether the engine charges its activation peak to the KV budget (SGLang keeps it in its reserve)."""
 
 
-def non_torch_bytes(engine: str, gpus_per_replica: int) -> int:
+def collective_bytes(gpus_per_replica: int, tp: int, scale_up_link: str) -> int:
+    """NCCL and custom all-reduce buffers per GPU: a flat amount over PCIe, growing with TP over NVLink."""
+    if gpus_per_replica <= 1:
+        return 0
+    if scale_up_link in ("nvswitch", "nvlink-bridge", "xgmi") and tp > 1:
+        return COLLECTIVE_BYTES_PER_NVLINK_PEER * tp
+    return NON_TORCH_BYTES_PER_COLLECTIVE_GROUP
+
+
+def non_torch_bytes(engine: str, gpus_per_replica: int, tp: int = 1, scale_up_link: str = "none") -> int:
     """Memory outside the PyTorch allocator that the engine charges before sizing the KV cache."""
-    collective = NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if gpus_per_replica > 1 else 0
+    collective = collective_bytes(gpus_per_replica, tp, scale_up_link)
     if engine == "vllm":
         return NON_TORCH_BYTES_SINGLE_GPU + collective
     if engine == "llamacpp":

@@ -68,10 +68,11 @@ def compute_buffer_bytes(num_tokens: int, hidden_size: int, intermediate_size: i
     ggml's graph allocator reuses memory, so the buffer is the largest set of f32 tensors alive at once: the
     logits ``n_ubatch x n_vocab`` at the output (on the GPU holding the output layer), the FFN's gate and up
     projections and their product ``3 x n_ubatch x n_ff`` in a block, and without flash attention the
-    ``n_ubatch x n_ctx x n_head`` attention scores; each next to the residual stream (``2 x n_ubatch x
-    n_embd``). All f32 (4 bytes).
+    ``n_ubatch x n_ctx x n_head`` attention scores; each next to the residual stream (``n_ubatch x n_embd``).
+    All f32 (4 bytes). Case llamacpp-qwen25-3b-4080s: 296.75 MiB of logits + 4 MiB of residual = the logged
+    300.75 MiB.
     """
-    residual = 2 * num_tokens * hidden_size
+    residual = num_tokens * hidden_size
     ffn = 3 * num_tokens * intermediate_size
     scores = 0 if flash_attention else num_tokens * context_cells * num_heads
     logits = num_tokens * vocab_size if holds_output else 0

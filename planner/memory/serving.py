@@ -22,7 +22,7 @@ from typing import Literal
 from ..architecture import ModelArchitecture
 from ..formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div
-from .engine_budgets import ACTIVATIONS_IN_BUDGET, budget_bytes, non_torch_bytes
+from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import GgufWeights, compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import Role, Split, Tensor, embedding_tensors, layer_tensors
 
@@ -107,6 +107,7 @@ class EngineSettings:
     version: str = ""
     mem_fraction_static: float = 0.88
     free_gpu_memory_fraction: float = 0.9
+    scale_up_link: str = "none"  # the GPU's NVLink / NVSwitch / xGMI or none (PCIe): sizes NCCL's buffers
 
 
 def stage_layer_ranges(num_layers: int, pp: int) -> list[range]:
@@ -336,14 +337,17 @@ def forward_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: E
     gate/up output (T x 2f/tp) and the activation output (T x f/tp) are alive together, or, for MoE layers,
     in the fused-MoE caches (T x top_k x (2f + f)/tp and T x top_k x h, vLLM ``fused_moe`` intermediate
     caches). Calibrated on case vllm-10517-a (2.06 GiB predicted, 2.07 GiB logged at 20,000 tokens).
+    A TensorRT engine plans its activation memory and keeps two hidden states (input and normed) next to the
+    MLP intermediates: calibrated on case trtllm-224 (3.93 GiB for 51,200 tokens of Llama-2-7B).
     """
     tokens, width, hidden = engine.max_num_batched_tokens, engine.activation_bytes, arch.hidden_size
     matrices = 3 if arch.gated_mlp else 2
-    dense = tokens * (3 * hidden + matrices * ceil_div(arch.intermediate_size, layout.tp)) * width
+    states = 2 if engine.engine == "trtllm" else 3
+    dense = tokens * (states * hidden + matrices * ceil_div(arch.intermediate_size, layout.tp)) * width
     if not arch.is_moe:
         return dense
     expert_width = ceil_div(arch.expert_intermediate_size, _expert_tp(layout))
-    moe = tokens * (3 * hidden + arch.experts_per_token * (matrices * expert_width + hidden)) * width
+    moe = tokens * (states * hidden + arch.experts_per_token * (matrices * expert_width + hidden)) * width
     return moe if arch.first_k_dense_layers == 0 else max(dense, moe)
 
 
@@ -386,7 +390,7 @@ def runtime_overhead_bytes(layout: ServingLayout, engine: EngineSettings) -> int
         return BYTES_PER_GIB
     if engine.non_torch_bytes is not None:
         return engine.non_torch_bytes
-    return non_torch_bytes(engine.engine, layout.gpus_per_replica)
+    return non_torch_bytes(engine.engine, layout.gpus_per_replica, layout.tp, engine.scale_up_link)
 
 
 def cuda_graph_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> int:
@@ -504,6 +508,7 @@ def serving_memory(
     ``explain=False`` leaves ``explanations`` empty: candidate enumeration builds thousands of bills and never
     shows their formulas (the text was 20 % of enumeration time)."""
     weights = max(weight_bytes_by_stage(arch, layout)) + mla_decode_copy_bytes(arch, layout, engine)
+    weights += int(weights * WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)) if engine.mode == "engine" else 0
     per_sequence = kv_cache_bytes_per_sequence(arch, layout, context_tokens, engine.block_size)
     activations = activation_peak_bytes(arch, layout, engine, weights)
     overhead = runtime_overhead_bytes(layout, engine)
