@@ -50,6 +50,10 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         title = f"Plan {index}: {plan.gpu_mix} — ${plan.cost_usd_per_hour:,.2f}/h, {plan.total_gpus} GPUs, " \
                 f"min headroom {plan.min_headroom_fraction:.1%}"
         console.print(plan_table(plan, title))
+        for group in plan.groups:
+            if group.memory.host_bytes:
+                console.print(f"{group.candidate.key}: {group.memory.host_bytes / 2**30:.2f} GiB of host RAM per GPU (llama.cpp: "
+                              f"token embedding{', blocks beyond -ngl and their KV cells' if group.memory.host_kv_cache_bytes else ''})")
         for idle in plan.idle:
             console.print(f"whole instances of {idle.instance_gpus} {idle.gpu}: {idle.count} GPU{'s' if idle.count != 1 else ''} "
                           f"rented but idle (${idle.cost_usd_per_hour:,.2f}/h, included above)")

@@ -38,6 +38,11 @@ def memory_flags(scenario, group) -> list[str]:
     return flags + (["--cuda-graphs-in-budget"] if engine.cuda_graphs_in_budget else [])
 
 
+def test_there_are_serving_examples_for_several_engines():
+    engines = {load_scenario(p).engine.name for p in SERVING_EXAMPLES}
+    assert len(SERVING_EXAMPLES) >= 6 and {"vllm", "sglang", "trtllm", "llamacpp"} <= engines
+
+
 @pytest.mark.parametrize("path", SERVING_EXAMPLES, ids=lambda p: p.name)
 def test_every_replica_of_the_solved_plan_is_billed_exactly_as_planner_memory_bills_it(path):
     scenario = load_scenario(path)

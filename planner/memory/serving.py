@@ -281,7 +281,7 @@ def mla_decode_copy_bytes(arch: ModelArchitecture, layout: ServingLayout, engine
     if not arch.uses_mla or engine.engine not in ("vllm", "sglang"):
         return 0
     kv_b = next(t for t in layer_tensors(arch, 0) if t.name == "kv_b_proj")
-    if engine.engine == "vllm" and not _quantizes(layout.weight_format, kv_b, False):
+    if engine.engine == "vllm" and not (layout.weight_format.quantized and _quantizes(layout.weight_format, kv_b, False)):
         return 0
     per_layer = ceil_div(kv_b.rows, layout.tp) * kv_b.cols * 2
     return _worst_stage_layers(arch, layout) * per_layer
