@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from planner.architecture import ModelArchitecture, architecture_from_hf_config
+from planner.architecture import ModelArchitecture
+from planner.hf_config import architecture_from_hf_config
 from planner.catalog import default_catalog
 from planner.engines import EngineChoice, GpuFacts, engine_layout, engine_settings
 from planner.formats import kv_cache_dtype, weight_format

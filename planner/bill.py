@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .architecture import (ModelArchitecture, architecture_from_config_file, architecture_from_mapping_file,
-                           checkpoint_weight_format, load_hf_config)
+from .architecture import ModelArchitecture, architecture_from_mapping_file
+from .hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from .catalog import Catalog
 from .errors import InputError, Issue, did_you_mean
-from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, kv_cache_dtype, weight_format
+from .formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format,
+                      kv_cache_dtype, weight_format)
 from .memory.parameters import count_parameters
 from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
@@ -79,6 +80,8 @@ class ServingBill:
                 "outside_budget": gib(mem.outside_budget_bytes),
             },
             "explain": dict(mem.explanations),
+            "vision_parameter_count": params.vision,
+            "architecture_assumptions": list(self.arch.assumptions),
         }
 
 
@@ -173,7 +176,7 @@ def resolve_bill_model(request: MemoryRequest, catalog: Catalog) -> tuple[ModelA
         arch, name, checkpoint = catalog.architecture(entry.id), entry.id, entry.weight_format
     elif request.config_path is not None:
         arch = architecture_from_config_file(request.config_path)
-        name, checkpoint = arch.name, checkpoint_weight_format(load_hf_config(request.config_path), request.config_path) or "bf16"
+        name, checkpoint = arch.name, checkpoint_weight_format(load_checkpoint_config(request.config_path), request.config_path) or "bf16"
     elif request.gguf_path is not None:
         from .gguf import load_gguf
 
@@ -187,7 +190,7 @@ def resolve_bill_model(request: MemoryRequest, catalog: Catalog) -> tuple[ModelA
 
 def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str) -> ServingLayout:
     fmt_name = canonical_weight_format(request.precision or default_format)
-    if fmt_name not in WEIGHT_FORMATS:
+    if not is_weight_format(fmt_name):
         raise InputError("unknown weight format", [Issue(f"{request.precision!r} is not a weight format", field_path="--precision",
                                                          suggestion=did_you_mean(fmt_name, WEIGHT_FORMATS) or "see 'planner catalog formats'")])
     kv_name = canonical_kv_dtype(request.kv_cache_dtype)

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .architecture import ModelArchitecture, architecture_from_config_file
+from .architecture import ModelArchitecture
+from .hf_config import architecture_from_config_file
 from .errors import CatalogError, InputError, Issue, did_you_mean, read_text_file
 from .units import BYTES_PER_MIB
 

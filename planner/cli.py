@@ -369,6 +369,10 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
     console = _console()
     console.print(heading, markup=False)
     console.print(table)
+    if explain and data["architecture_assumptions"]:
+        console.print("Architecture read from the config (assumptions where it was silent):", markup=False)
+        for line in data["architecture_assumptions"]:
+            console.print(f"  - {line}", markup=False)
     console.print(f"KV cache: {data['kv_cache_bytes_per_token']:,} bytes/token per GPU; kv_cache_capacity_tokens "
                   f"{data['kv_cache_capacity_tokens']:,} ({data['memory_per_gpu_gib']['kv_cache_budget']:.2f} GiB budget, blocks of "
                   f"{data['kv_cache_block_size']}); maximum concurrency for {data['max_model_len']:,} tokens per request: "

@@ -11,7 +11,8 @@ Sources:
   and one packed zero point of the same width; GPTQ also stores ``g_idx`` (one int32 per input channel).
 - compressed-tensors W4A16 (``pack-quantized``, vLLM/Marlin): symmetric, fp16 scale per group, no zeros.
 - bitsandbytes NF4 (Dettmers et al. 2023, QLoRA, arXiv:2305.14314, Sec. 3): blocks of 64 with an 8-bit
-  absmax under double quantization, plus one fp32 constant per 256 blocks: 4 + 8/64 + 32/(64*256) bits.
+  absmax under double quantization, plus one fp32 constant per 256 blocks: 4 + 8/64 + 32/(64*256) bits;
+  without double quantization (the ``BitsAndBytesConfig`` default) an fp32 absmax per 64: 4 + 32/64 bits.
 - FP8 (Micikevicius et al. 2022, arXiv:2209.05433; vLLM ``fp8``/``fbgemm_fp8``, compressed-tensors): one
   byte per weight and an fp32 scale per tensor (vLLM serialized FP8), per output channel (fbgemm,
   FP8-Dynamic) or per 128 x 128 block (DeepSeek-V3 and Qwen3 ``weight_block_size``).
@@ -33,7 +34,8 @@ Sources:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import Enum
 
 
@@ -67,15 +69,16 @@ class WeightFormat:
     needs_bf16_hardware: bool = False
     engines: tuple[str, ...] = ("vllm", "sglang", "tensorrt-llm")
 
-    def matrix_bytes(self, rows: int, cols: int) -> int:
-        """Bytes of one ``rows x cols`` weight matrix (rows = output features) in this format."""
+    def matrix_bytes(self, rows: int, cols: int, fused: int = 1) -> int:
+        """Bytes of one ``rows x cols`` weight matrix (rows = output features) in this format; ``fused``
+        checkpoint tensors stacked in it (gate and up projections) each keep their own per-tensor scale."""
         bits = rows * cols * self.bits_per_weight
         if self.group_size:
             bits += rows * -(-cols // self.group_size) * self.group_overhead_bits
         if self.block_shape:
             block_rows, block_cols = self.block_shape
             bits += -(-rows // block_rows) * -(-cols // block_cols) * self.block_overhead_bits
-        bits += rows * self.per_output_channel_bits + cols * self.per_input_channel_bits + self.per_tensor_bits
+        bits += rows * self.per_output_channel_bits + cols * self.per_input_channel_bits + self.per_tensor_bits * fused
         return int(-(-bits // 8))
 
     @property
@@ -160,6 +163,10 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
             group_size=64, group_overhead_bits=8 + 32 / 256, engines=("vllm", "transformers"),
         ),
         WeightFormat(
+            "nf4-fp32-absmax", 4.0, QuantScope.LINEAR, "bitsandbytes 4-bit (NF4/FP4), block 64, fp32 absmax (no double quant)",
+            group_size=64, group_overhead_bits=32, engines=("vllm", "transformers"),
+        ),
+        WeightFormat(
             "mxfp4", 4.0, QuantScope.EXPERTS, "OCP MXFP4 on MoE experts (gpt-oss), E8M0 scale per 32",
             group_size=32, group_overhead_bits=8, engines=("vllm", "sglang", "tensorrt-llm", "llama.cpp"),
         ),
@@ -214,9 +221,54 @@ def canonical_kv_dtype(name: str) -> str:
     return KV_CACHE_DTYPE_ALIASES.get(key, key)
 
 
+_GROUP_VARIANT = re.compile(r"^(?P<base>int[2348]-(?:gptq|awq)|int4-w4a16)(?:-g(?P<group>\d+)|-(?P<channel>channel))$")
+_GPTQ_BITS = re.compile(r"^int(?P<bits>[23])-gptq$")
+
+
+def _variant(name: str) -> WeightFormat | None:
+    """Group-size and bit-width variants of the group formats, named ``<base>-g<N>`` or ``<base>-channel``.
+
+    AutoGPTQ/AutoAWQ and compressed-tensors store per group of ``N`` input channels one fp16 scale plus a zero
+    point of the weight's width (none for symmetric W4A16); ``-channel`` is ``group_size: -1`` (one group per
+    row). GPTQ also packs 2- and 3-bit weights (``int2-gptq``, ``int3-gptq``) with zeros of the same width.
+    """
+    bits_match = _GPTQ_BITS.match(name)
+    if bits_match:
+        bits = int(bits_match["bits"])
+        return replace(WEIGHT_FORMATS["int4-gptq"], name=name, bits_per_weight=float(bits), group_overhead_bits=16 + bits,
+                       description=f"GPTQ {bits}-bit, group 128, fp16 scale + {bits}-bit zero, int32 g_idx")
+    match = _GROUP_VARIANT.match(name)
+    if not match:
+        return None
+    base_name = match["base"]
+    bits = int(base_name[3])
+    base = WEIGHT_FORMATS.get(base_name) or replace(_variant(base_name) or WEIGHT_FORMATS["int4-gptq"], name=base_name)
+    if base_name.endswith("awq") and bits != 4:
+        return None
+    if match["channel"]:
+        return replace(base, name=name, group_size=0, group_overhead_bits=0.0, per_output_channel_bits=base.group_overhead_bits,
+                       description=f"{base.description.split(',')[0]}, one group per output channel")
+    group = int(match["group"])
+    if group < 16 or group > 8192 or group & (group - 1):
+        return None
+    return replace(base, name=name, group_size=group, description=base.description.replace("group 128", f"group {group}"))
+
+
+def is_weight_format(name: str) -> bool:
+    """Whether ``name`` (after aliases) is a catalogued weight format or a group-size/bit-width variant of one."""
+    key = canonical_weight_format(name)
+    return key in WEIGHT_FORMATS or _variant(key) is not None
+
+
 def weight_format(name: str) -> WeightFormat:
-    """Look a weight format up by name or alias; KeyError for an unknown one."""
-    return WEIGHT_FORMATS[canonical_weight_format(name)]
+    """Look a weight format up by name, alias or variant (``int4-gptq-g32``); KeyError for an unknown one."""
+    key = canonical_weight_format(name)
+    if key in WEIGHT_FORMATS:
+        return WEIGHT_FORMATS[key]
+    variant = _variant(key)
+    if variant is None:
+        raise KeyError(name)
+    return variant
 
 
 def kv_cache_dtype(name: str) -> KvCacheDtype:

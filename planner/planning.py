@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .architecture import ModelArchitecture, architecture_from_config_file, checkpoint_weight_format, load_hf_config
+from .architecture import ModelArchitecture
+from .hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from .candidates import Candidate, Enumeration, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
@@ -36,7 +37,7 @@ def resolve_model(ref: ModelRef, catalog: Catalog) -> tuple[ModelArchitecture, s
         entry = catalog.model(ref.id)
         return catalog.architecture(ref.id), entry.id, entry.weight_format
     if ref.config is not None:
-        config = load_hf_config(ref.config)
+        config = load_checkpoint_config(ref.config)
         arch = architecture_from_config_file(ref.config)
         return arch, arch.name, checkpoint_weight_format(config) or "bf16"
     assert ref.architecture is not None

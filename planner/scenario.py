@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 
 from .architecture import ModelArchitecture
 from .errors import Issue, ScenarioError, did_you_mean
-from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format
+from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format
 from .performance.topology import TopologyOverride
 from .pricing import PricingOptions, source_inventory
 from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
@@ -209,7 +209,7 @@ class ServingScenario(GpuChoices):
         out = []
         for value in values:
             name = canonical_weight_format(str(value))
-            if name not in WEIGHT_FORMATS:
+            if not is_weight_format(name):
                 hint = did_you_mean(name, WEIGHT_FORMATS) or f"known: {', '.join(WEIGHT_FORMATS)}"
                 raise ValueError(f"unknown weight format {value!r}; {hint}")
             out.append(name)

@@ -5,21 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from planner.architecture import (
-    ModelArchitecture,
-    architecture_from_config_file,
-    architecture_from_hf_config,
-    architecture_from_mapping_file,
-    checkpoint_weight_format,
-    load_hf_config,
-)
+from planner.architecture import ModelArchitecture, architecture_from_mapping_file
+from planner.hf_config import (architecture_from_config_file, architecture_from_hf_config, checkpoint_weight_format,
+                               load_checkpoint_config, load_hf_config)
 from planner.catalog import builtin_catalog_dir
 from planner.errors import ModelConfigError
 from planner.memory.parameters import count_parameters, layer_tensors
 
 from .conftest import SHARED
 
-CATALOG_CONFIGS = sorted((builtin_catalog_dir() / "model_configs").glob("*.json"))
+CATALOG_CONFIGS = sorted((builtin_catalog_dir() / "model_configs").glob("*.json")) + sorted(
+    (builtin_catalog_dir() / "model_configs").glob("*/config.json"))
 SHARED_CONFIGS = sorted((SHARED / "data" / "model_configs").glob("*.json"))
 
 
@@ -31,7 +27,7 @@ def config(name: str) -> dict:
 def test_every_config_imports_without_edits(path: Path):
     arch = architecture_from_config_file(path)
     assert count_parameters(arch).total > 0
-    checkpoint_weight_format(load_hf_config(path))
+    checkpoint_weight_format(load_checkpoint_config(path))
 
 
 def test_the_catalog_holds_the_configs_the_issue_names():
@@ -74,8 +70,11 @@ def test_unknown_layer_kind_is_refused_by_name():
     assert caught.value.issues[0].field_path == "layer_types" and "linear_attention" in caught.value.issues[0].message
 
 
-def test_gptq_group_size_other_than_128_is_refused_by_name():
-    bad = {**config("meta-llama--Llama-2-7b-hf.json"), "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 32}}
+def test_gptq_group_sizes_map_to_group_variants_and_odd_ones_are_refused_by_name():
+    base = config("meta-llama--Llama-2-7b-hf.json")
+    assert checkpoint_weight_format({**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 32}}) == "int4-gptq-g32"
+    assert checkpoint_weight_format({**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": -1}}) == "int4-gptq-channel"
+    bad = {**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 100}}
     with pytest.raises(ModelConfigError) as caught:
         checkpoint_weight_format(bad)
     assert caught.value.issues[0].field_path == "quantization_config.group_size"
@@ -111,7 +110,7 @@ def test_metas_fbgemm_fp8_release_maps_to_the_mlp_only_format():
 def test_catalog_checkpoint_formats_agree_with_their_configs(catalog):
     for entry in catalog.models:
         path = builtin_catalog_dir() / (entry.config or "")
-        implied = checkpoint_weight_format(load_hf_config(path))
+        implied = checkpoint_weight_format(load_checkpoint_config(path))
         if implied is not None and implied != "fp16":
             assert entry.weight_format == implied, entry.id
 

@@ -132,7 +132,7 @@ def test_formula_mode_uses_the_rule_of_thumb(catalog):
 
 def llama3_8b():
     """Llama-3-8B as in vLLM issue #12330: Llama-3.1-8B dimensions, 8,192 positions."""
-    from planner.architecture import architecture_from_hf_config
+    from planner.hf_config import architecture_from_hf_config
 
     return architecture_from_hf_config({"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
                                         "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
@@ -141,7 +141,7 @@ def llama3_8b():
 
 def phi4():
     """Phi-4 (Phi3ForCausalLM): 40 layers, hidden 5120, 40 heads, 10 KV heads, FFN 17920, vocab 100352."""
-    from planner.architecture import architecture_from_hf_config
+    from planner.hf_config import architecture_from_hf_config
 
     return architecture_from_hf_config({"model_type": "phi3", "num_hidden_layers": 40, "hidden_size": 5120,
                                         "num_attention_heads": 40, "num_key_value_heads": 10, "intermediate_size": 17920,

@@ -24,7 +24,7 @@ from ..formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import GgufWeights, compute_buffer_bytes, offloaded_layers, output_on_gpu
-from .parameters import Role, Split, Tensor, embedding_tensors, layer_tensors
+from .parameters import Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors, non_layer_tensors
 
 EngineVersion = Literal["vllm-v1", "vllm-v0"]
 EngineName = Literal["vllm", "sglang", "trtllm", "llamacpp"]
@@ -137,10 +137,14 @@ def _worst_stage_layers(arch: ModelArchitecture, layout: ServingLayout) -> int:
     return max(len(r) for r in device_stage_layers(arch, layout))
 
 
-def _quantizes(fmt: WeightFormat, tensor: Tensor, edge_block: bool) -> bool:
-    """Whether ``fmt`` stores ``tensor`` quantized (its scope); vectors never are."""
+def _quantizes(fmt: WeightFormat, tensor: Tensor, edge_block: bool, arch: ModelArchitecture | None = None) -> bool:
+    """Whether ``fmt`` stores ``tensor`` quantized. Serving a quantized checkpoint in its own format, the
+    checkpoint's ``quantization_config`` decides tensor by tensor; otherwise the format's scope does (vectors and
+    vision towers never)."""
+    if arch is not None and arch.quantization is not None and tensor.quantized is not None and fmt.name == arch.quantization.weight_format:
+        return tensor.quantized
     role = tensor.role
-    if role is Role.VECTOR:
+    if role in (Role.VECTOR, Role.VISION):
         return False
     if fmt.scope in (QuantScope.NONE, QuantScope.ALL_MATRICES):
         return True
@@ -151,6 +155,18 @@ def _quantizes(fmt: WeightFormat, tensor: Tensor, edge_block: bool) -> bool:
     if fmt.scope is QuantScope.MLP:
         return role in (Role.EXPERT, Role.SHARED_EXPERT) or (role is Role.LINEAR and not tensor.in_attention)
     return role is Role.EXPERT
+
+
+def quantized_parameter_split(arch: ModelArchitecture, fmt: WeightFormat) -> tuple[dict[str, int], dict[str, int]]:
+    """Parameters stored quantized and in 16-bit, by tensor role, over the whole model (for the weights line)."""
+    quantized: dict[str, int] = {}
+    full: dict[str, int] = {}
+    edges = [_is_edge_block(arch, fmt, i) for i in range(arch.num_layers)]
+    tensors = [(t, edges[i]) for i in range(arch.num_layers) for t in layer_tensors(arch, i)]
+    for tensor, edge in tensors + [(t, False) for t in non_layer_tensors(arch)]:
+        side = quantized if _quantizes(fmt, tensor, edge, arch) else full
+        side[tensor.role.value] = side.get(tensor.role.value, 0) + tensor.parameters
+    return quantized, full
 
 
 def _expert_tp(layout: ServingLayout) -> int:
@@ -183,8 +199,8 @@ def tensor_bytes_per_gpu(tensor: Tensor, arch: ModelArchitecture, layout: Servin
     """Bytes of ``tensor`` on one GPU in the layout's format (scales included); 16-bit outside its scope."""
     rows, cols, copies = _shard_shape(tensor, arch, layout)
     fmt = layout.weight_format
-    if _quantizes(fmt, tensor, edge_block):
-        return fmt.matrix_bytes(rows, cols) * copies
+    if _quantizes(fmt, tensor, edge_block, arch):
+        return fmt.matrix_bytes(rows, cols, tensor.fused) * copies
     return rows * cols * copies * fmt.unquantized_bytes_per_parameter
 
 
@@ -193,14 +209,11 @@ def rotary_cache_bytes(arch: ModelArchitecture) -> int:
 
     Case vllm-12330: Llama-3 8B (8,192 positions) loads 0.03 GiB less than Llama-3.1 8B (131,072 positions).
     """
-    positions = arch.max_position_embeddings or 0
-    rotary_dim = arch.qk_rope_head_dim if arch.uses_mla else arch.attention_head_dim
-    return positions * (rotary_dim or 0) * 2
+    return (arch.max_position_embeddings or 0) * arch.rope_dim * 2
 
 
 @lru_cache(maxsize=4096)
-def _layer_bytes(arch: ModelArchitecture, layout: ServingLayout, moe_layer: bool, edge_block: bool) -> int:
-    index = arch.num_layers - 1 if moe_layer else 0
+def _layer_bytes(arch: ModelArchitecture, layout: ServingLayout, index: int, edge_block: bool) -> int:
     return sum(tensor_bytes_per_gpu(t, arch, layout, edge_block) for t in layer_tensors(arch, index))
 
 
@@ -218,12 +231,12 @@ def weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> lis
 def _weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> tuple[int, ...]:
     per_stage = []
     ranges = device_stage_layers(arch, layout)
-    fmt, gguf, llama = layout.weight_format, layout.gguf, layout.offload_layers is not None
+    fmt, gguf, llama, same_as = layout.weight_format, layout.gguf, layout.offload_layers is not None, layer_signatures(arch)
     for stage, layers in enumerate(ranges):
         if gguf is not None:
             total = sum(gguf.layer_bytes[i] for i in layers)
         else:
-            total = sum(_layer_bytes(arch, layout, arch.is_moe_layer(i), _is_edge_block(arch, fmt, i)) for i in layers)
+            total = sum(_layer_bytes(arch, layout, same_as[i], _is_edge_block(arch, fmt, i)) for i in layers)
         first, last = stage == 0, stage == len(ranges) - 1
         if llama:  # token embedding in host RAM; the output layer on the last GPU once offloaded
             if last and output_on_gpu(arch.num_layers, layout.offload_layers or 0):
@@ -231,12 +244,7 @@ def _weight_bytes_by_stage(arch: ModelArchitecture, layout: ServingLayout) -> tu
                     tensor_bytes_per_gpu(t, arch, layout) for t in _output_layer(arch))
             per_stage.append(total)
             continue
-        for tensor in embedding_tensors(arch):
-            holds = (tensor.role is Role.EMBEDDING and (first or (last and arch.tie_word_embeddings))) or (
-                tensor.role is not Role.EMBEDDING and last
-            )
-            if holds:
-                total += tensor_bytes_per_gpu(tensor, arch, layout)
+        total += sum(tensor_bytes_per_gpu(t, arch, layout) for t in non_layer_tensors(arch) if held_by_stage(t, arch, first, last))
         per_stage.append(total + rotary_cache_bytes(arch))
     return tuple(per_stage)
 
@@ -264,7 +272,7 @@ def host_bytes(arch: ModelArchitecture, layout: ServingLayout, context_tokens: i
         embed = [t for t in embedding_tensors(arch) if t.role is Role.EMBEDDING]
         tensors = embed + (_output_layer(arch) if not output_on_gpu(arch.num_layers, ngl) else [])
         weights = sum(tensor_bytes_per_gpu(t, arch, host_only) for t in tensors)
-        weights += sum(_layer_bytes(arch, host_only, arch.is_moe_layer(i), False) for i in host_layers)
+        weights += sum(_layer_bytes(arch, host_only, layer_signatures(arch)[i], False) for i in host_layers)
     kv = int(round(len(host_layers) * kv_cache_bytes_per_token_per_layer(arch, host_only) * context_tokens * concurrency))
     return weights, kv
 
@@ -281,7 +289,7 @@ def mla_decode_copy_bytes(arch: ModelArchitecture, layout: ServingLayout, engine
     if not arch.uses_mla or engine.engine not in ("vllm", "sglang"):
         return 0
     kv_b = next(t for t in layer_tensors(arch, 0) if t.name == "kv_b_proj")
-    if engine.engine == "vllm" and not (layout.weight_format.quantized and _quantizes(layout.weight_format, kv_b, False)):
+    if engine.engine == "vllm" and not (layout.weight_format.quantized and _quantizes(layout.weight_format, kv_b, False, arch)):
         return 0
     per_layer = ceil_div(kv_b.rows, layout.tp) * kv_b.cols * 2
     return _worst_stage_layers(arch, layout) * per_layer
@@ -304,8 +312,10 @@ def kv_cache_bytes_per_token_per_layer(arch: ModelArchitecture, layout: ServingL
 
 
 def kv_cache_bytes_per_token(arch: ModelArchitecture, layout: ServingLayout) -> int:
-    """KV bytes per token on one GPU of the worst stage, every layer of the stage caching the token."""
-    return int(round(_worst_stage_layers(arch, layout) * kv_cache_bytes_per_token_per_layer(arch, layout)))
+    """KV bytes per token on one GPU of the worst stage, every self-attention layer of the stage caching the
+    token (cross-attention layers cache the image's tokens instead, see ``kv_cache_bytes_per_sequence``)."""
+    layers = max(sum(not arch.is_cross_attention_layer(i) for i in r) for r in device_stage_layers(arch, layout))
+    return int(round(layers * kv_cache_bytes_per_token_per_layer(arch, layout)))
 
 
 @lru_cache(maxsize=4096)  # GPU-independent: candidate enumeration asks the same question for every GPU type
@@ -314,7 +324,8 @@ def kv_cache_bytes_per_sequence(arch: ModelArchitecture, layout: ServingLayout, 
 
     Paged KV (Kwon et al. 2023, vLLM, arXiv:2309.06180, Sec. 4.2) allocates whole blocks of ``block_size``
     tokens. Local-attention layers (Mistral ``sliding_window``, Gemma 2/3 and gpt-oss alternating layers) keep
-    at most the window plus one block of tokens.
+    at most the window plus one block of tokens; cross-attention layers (Mllama) keep the image's
+    ``cross_attention_tokens``, whatever the context (vLLM's encoder-decoder cross-attention cache).
     """
     per_layer = kv_cache_bytes_per_token_per_layer(arch, layout)
     full_tokens = ceil_div(context_tokens, block_size) * block_size
@@ -323,7 +334,9 @@ def kv_cache_bytes_per_sequence(arch: ModelArchitecture, layout: ServingLayout, 
         stage_bytes = 0.0
         for index in layers:
             tokens = full_tokens
-            if arch.is_sliding_layer(index) and arch.sliding_window is not None:
+            if arch.is_cross_attention_layer(index):
+                tokens = ceil_div(arch.cross_attention_tokens, block_size) * block_size
+            elif arch.is_sliding_layer(index) and arch.sliding_window is not None:
                 tokens = min(full_tokens, (ceil_div(arch.sliding_window, block_size) + 1) * block_size)
             stage_bytes += tokens * per_layer
         worst = max(worst, stage_bytes)

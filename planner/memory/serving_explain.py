@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from ..architecture import ModelArchitecture
-from ..formats import QuantScope
+from ..formats import QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB
 from .engine_budgets import budget_formula
 from .serving import (SAMPLER_FP32_LOGIT_COPIES, VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
                       device_stage_layers, forward_peak_bytes, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu,
-                      mla_decode_copy_bytes, sampler_peak_bytes)
+                      mla_decode_copy_bytes, quantized_parameter_split, sampler_peak_bytes)
 
 _SCOPE = {QuantScope.NONE: "every matrix", QuantScope.LINEAR: "block linears (embeddings, LM head, norms, router 16-bit)",
           QuantScope.MLP: "MLP only (attention, first/last block, embeddings 16-bit)",
           QuantScope.EXPERTS: "routed experts only (rest 16-bit)", QuantScope.ALL_MATRICES: "all matrices incl. embeddings"}
+
+
+def _where(arch: ModelArchitecture, fmt: WeightFormat) -> str:
+    """Which tensors the format quantizes: the checkpoint's own list when serving it as shipped, else the scope;
+    with the parameter split between quantized and 16-bit tensors."""
+    quantized, full = quantized_parameter_split(arch, fmt)
+    show = lambda part: ", ".join(f"{role} {n / 1e9:.3g}B" for role, n in sorted(part.items(), key=lambda kv: -kv[1]))  # noqa: E731
+    split = f"quantized: {show(quantized) or 'none'}; 16-bit: {show(full) or 'none'}"
+    if arch.quantization is not None and arch.quantization.weight_format == fmt.name:
+        return f"the tensors the checkpoint's quantization_config quantizes ({split})"
+    return _SCOPE[fmt.scope] + (f" ({split})" if fmt.quantized else "")
 
 
 def _gib(num_bytes: float) -> str:
@@ -26,7 +37,7 @@ def _weights(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSetti
         text = (f"the .gguf file's own tensor sizes ({layout.gguf.bits_per_weight:.3f} bits/weight over the file); "
                 f"{layers} blocks on this GPU")
     else:
-        text = (f"{fmt.name} ({fmt.effective_bits_per_weight:.4g} bits/weight incl. scales) on {_SCOPE[fmt.scope]}; "
+        text = (f"{fmt.name} ({fmt.effective_bits_per_weight:.4g} bits/weight incl. scales) on {_where(arch, fmt)}; "
                 f"TP={layout.tp} (column/row splits, vocab-parallel embeddings padded to {VOCAB_PADDING}), "
                 f"PP={layout.pp} worst stage ({layers} layers), EP={layout.ep}")
     if layout.offload_layers is not None:

@@ -20,9 +20,11 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..architecture import ModelArchitecture
-from ..formats import SIXTEEN_BIT, WEIGHT_FORMATS
+from .. import formats
+from ..formats import SIXTEEN_BIT
 from ..units import BYTES_PER_MIB, ceil_div
-from .parameters import Role, Split, Tensor, count_parameters, embedding_tensors, largest_layer_parameters, layer_tensors
+from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
+                         non_layer_tensors)
 from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU
 from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms,  # noqa: F401 (re-exported)
@@ -234,20 +236,14 @@ class TrainingLayout:
 
 @lru_cache(maxsize=256)
 def stage_tensors(arch: ModelArchitecture, pp: int) -> tuple[tuple[Tensor, ...], ...]:
-    """Tensors held by each pipeline stage: its layers, the embedding on the first stage and the final norm and
-    LM head on the last (a tied embedding is kept on both ends, as Megatron-LM does)."""
+    """Tensors held by each pipeline stage: its layers, the embedding (and vision tower) on the first stage and
+    the final norm and LM head on the last (a tied embedding is kept on both ends, as Megatron-LM does)."""
     ranges = stage_layer_ranges(arch.num_layers, pp)
     stages = []
     for stage, layers in enumerate(ranges):
         tensors = [t for i in layers for t in layer_tensors(arch, i)]
         first, last = stage == 0, stage == len(ranges) - 1
-        for tensor in embedding_tensors(arch):
-            if tensor.role is Role.EMBEDDING:
-                holds = first or (last and arch.tie_word_embeddings)
-            else:
-                holds = last
-            if holds:
-                tensors.append(tensor)
+        tensors += [t for t in non_layer_tensors(arch) if held_by_stage(t, arch, first, last)]
         stages.append(tuple(tensors))
     return tuple(stages)
 
@@ -262,7 +258,7 @@ def stage_parameters_per_gpu(arch: ModelArchitecture, tp: int, pp: int) -> tuple
 @lru_cache(maxsize=1024)
 def stage_weight_bytes(arch: ModelArchitecture, tp: int, pp: int, weight_format: str) -> tuple[int, ...]:
     """Bytes of the (frozen) weights per GPU of each stage in a storage format (``nf4`` for QLoRA)."""
-    layout = ServingLayout(tp=tp, weight_format=WEIGHT_FORMATS[weight_format])
+    layout = ServingLayout(tp=tp, weight_format=formats.weight_format(weight_format))
     return tuple(sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors) for tensors in stage_tensors(arch, pp))
 
 
