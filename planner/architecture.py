@@ -55,10 +55,10 @@ class VisionTower(BaseModel):
 class ModelArchitecture(BaseModel):
     """A decoder-only transformer, dense or mixture-of-experts, with MHA/GQA/MQA or MLA attention."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    name: str = Field("custom", description="Display name")
-    family: str | None = Field(None, description="Model family (llama, qwen, mixtral, deepseek, gemma, ...)")
+    name: str = Field("custom", max_length=200, description="Display name")
+    family: str | None = Field(None, max_length=200, description="Model family (llama, qwen, mixtral, deepseek, gemma, ...)")
     num_layers: int = Field(..., ge=1, le=1000, description="Transformer blocks (num_hidden_layers)")
     hidden_size: int = Field(..., ge=1, le=1_000_000)
     num_attention_heads: int = Field(..., ge=1, le=10_000)
@@ -78,27 +78,27 @@ class ModelArchitecture(BaseModel):
     qk_norm_scope: Literal["head", "projection"] = Field(
         "head", description="head: one head_dim weight shared by the heads (Qwen3); projection: one per head (OLMo 2, Cohere)")
     attention_sinks: bool = Field(False, description="One learned sink logit per head (gpt-oss)")
-    max_position_embeddings: int | None = Field(None, ge=1)
+    max_position_embeddings: int | None = Field(None, ge=1, le=10**9)
     position_embeddings: int = Field(0, ge=0, description="Rows of a learned absolute position table (GPT-2, OPT); 0 = none")
     rotary_dim: int | None = Field(None, ge=0, description="Rotary dimensions per head when not head_dim (GPT-NeoX, Phi); 0 = no RoPE")
     embedding_rows: int | None = Field(None, ge=1, description="Input-embedding rows when not vocab_size (Mllama adds 8)")
     # Mixture of experts
     num_experts: int = Field(0, ge=0, le=100_000, description="Routed experts per MoE layer (0 = dense)")
     experts_per_token: int = Field(0, ge=0, le=1_000)
-    moe_intermediate_size: int | None = Field(None, ge=1, description="FFN width of one routed expert")
+    moe_intermediate_size: int | None = Field(None, ge=1, le=10_000_000, description="FFN width of one routed expert")
     num_shared_experts: int = Field(0, ge=0, le=64)
-    shared_expert_intermediate_size: int | None = Field(None, ge=1, description="FFN width of one shared expert")
+    shared_expert_intermediate_size: int | None = Field(None, ge=1, le=10_000_000, description="FFN width of one shared expert")
     first_k_dense_layers: int = Field(0, ge=0, description="Leading dense layers before MoE layers start")
     router_bias: bool = False
     shared_expert_gate: bool = Field(False, description="A sigmoid gate (1 x hidden) on the shared expert (Qwen2-MoE)")
     # Multi-head latent attention (DeepSeek-V2/V3)
-    kv_lora_rank: int | None = Field(None, ge=1)
-    q_lora_rank: int | None = Field(None, ge=1)
-    qk_rope_head_dim: int | None = Field(None, ge=1)
-    qk_nope_head_dim: int | None = Field(None, ge=1)
-    v_head_dim: int | None = Field(None, ge=1)
+    kv_lora_rank: int | None = Field(None, ge=1, le=1_000_000)
+    q_lora_rank: int | None = Field(None, ge=1, le=1_000_000)
+    qk_rope_head_dim: int | None = Field(None, ge=1, le=1_000_000)
+    qk_nope_head_dim: int | None = Field(None, ge=1, le=1_000_000)
+    v_head_dim: int | None = Field(None, ge=1, le=1_000_000)
     # Local attention
-    sliding_window: int | None = Field(None, ge=1, description="Window of local-attention layers, in tokens")
+    sliding_window: int | None = Field(None, ge=1, le=10**9, description="Window of local-attention layers, in tokens")
     sliding_window_layers: tuple[int, ...] | None = Field(
         None, description="Indices of local-attention layers; all layers when sliding_window is set and this is empty"
     )
@@ -192,21 +192,12 @@ class ModelArchitecture(BaseModel):
 
 def architecture_from_mapping_file(path: str | Path) -> ModelArchitecture:
     """Read a ``ModelArchitecture`` mapping (the scenario's ``model: {architecture: ...}`` block) from YAML or JSON."""
-    import yaml
     from pydantic import ValidationError
 
+    from .yaml_io import load_yaml_file
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelConfigError("architecture file not found", [Issue("no such file", source=str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelConfigError("architecture file cannot be read", [Issue(str(exc), source=str(path))]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ModelConfigError("architecture file is not valid YAML/JSON", [Issue(
-            str(getattr(exc, "problem", exc)), source=str(path), line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None)]) from None
+    data, _ = load_yaml_file(path, "architecture", ModelConfigError)
     if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
         data = data["architecture"]
     if not isinstance(data, dict):
@@ -215,7 +206,7 @@ def architecture_from_mapping_file(path: str | Path) -> ModelArchitecture:
         raise ModelConfigError("this looks like a Hugging Face config.json", [Issue(
             "it has model_type", source=str(path), field_path="model_type", suggestion="pass it with --config")])
     try:
-        return ModelArchitecture.model_validate({"name": path.stem, **data})
+        return ModelArchitecture.model_validate({"name": path.stem[:200], **data})
     except ValidationError as exc:
         from .errors import did_you_mean
 

@@ -11,12 +11,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .architecture import ModelArchitecture
 from .hf_config import architecture_from_config_file
-from .errors import CatalogError, InputError, Issue, did_you_mean, read_text_file
+from .errors import CatalogError, Issue, did_you_mean
+from .limits import (MAX_CATALOG_GPUS, MAX_GPU_MEMORY_MIB, MAX_GPUS_PER_REPLICA, MAX_LIST_ITEMS, MAX_NAME_CHARS,
+                     MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS)
+from .yaml_io import Locator, load_yaml_file
 from .units import BYTES_PER_MIB
 
 
@@ -27,47 +29,47 @@ DEFAULT_NODE_NETWORK_GB_PER_S = 12.5
 class GpuSpec(BaseModel):
     """One GPU type: memory as the driver reports it, throughput, interconnect and price."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$")
-    name: str
+    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=64)
+    name: str = Field(..., max_length=MAX_NAME_CHARS)
     vendor: Literal["nvidia", "amd"]
     segment: Literal["datacenter", "workstation", "consumer"]
-    memory_nominal_gb: float = Field(..., gt=0)
-    memory_usable_mib: int = Field(..., gt=0, description="Total memory the driver reports (nvidia-smi), MiB")
+    memory_nominal_gb: float = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB)
+    memory_usable_mib: int = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB, description="Total memory the driver reports (nvidia-smi), MiB")
     memory_usable_estimated: bool = False
-    memory_usable_source: str
-    memory_bandwidth_gbps: float = Field(..., gt=0)
-    bf16_dense_tflops: float | None = Field(None, gt=0)
-    fp16_dense_tflops: float | None = Field(None, gt=0)
-    fp8_dense_tflops: float | None = Field(None, gt=0)
-    int8_dense_tops: float | None = Field(None, gt=0)
+    memory_usable_source: str = Field(..., max_length=MAX_TEXT_CHARS)
+    memory_bandwidth_gbps: float = Field(..., gt=0, le=1e7)
+    bf16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    fp16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    fp8_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    int8_dense_tops: float | None = Field(None, gt=0, le=1e7)
     supports_bf16: bool
     supports_fp8: bool
-    nvlink_domain_size: int = Field(..., ge=1)
-    gpus_per_node: int = Field(..., ge=1)
+    nvlink_domain_size: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
+    gpus_per_node: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
     scale_up_link: Literal["nvswitch", "nvlink-bridge", "xgmi", "none"] | None = Field(
         None, description="GPU-to-GPU link inside the NVLink (or Infinity Fabric) domain; 'none' = PCIe only "
                           "(default: nvswitch for domains of 8 or more, nvlink-bridge for 2-4, none for 1)")
     scale_up_bandwidth_gb_per_s: float | None = Field(
-        None, gt=0, description="Scale-up link bandwidth per GPU, one direction, GB/s (datasheet bidirectional / 2)")
+        None, gt=0, le=1e7, description="Scale-up link bandwidth per GPU, one direction, GB/s (datasheet bidirectional / 2)")
     pcie_gen: int = Field(4, ge=3, le=7, description="Host interface PCIe generation (x16)")
     pcie_peer_to_peer: bool = Field(True, description="GPUs exchange data over PCIe directly (False on GeForce 40/50)")
     inter_node_bandwidth_gb_per_s: float | None = Field(
-        None, gt=0, description="Network bandwidth per GPU between nodes, one direction, GB/s "
+        None, gt=0, le=1e7, description="Network bandwidth per GPU between nodes, one direction, GB/s "
                                 "(default: 100 Gb/s Ethernet per node, shared by its GPUs, marked estimated)")
     inter_node_estimated: bool = False
-    inter_node_network: str | None = Field(None, description="The network behind inter_node_bandwidth_gb_per_s, with its source")
-    instance_gpus: int = Field(1, ge=1, description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
-    tdp_watts: float | None = Field(None, gt=0)
-    price_usd_per_gpu_hour: float = Field(..., gt=0)
-    spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0)
-    price_source: str
+    inter_node_network: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="The network behind inter_node_bandwidth_gb_per_s, with its source")
+    instance_gpus: int = Field(1, ge=1, le=MAX_GPUS_PER_REPLICA, description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
+    tdp_watts: float | None = Field(None, gt=0, le=100_000)
+    price_usd_per_gpu_hour: float = Field(..., gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
+    spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
+    price_source: str = Field(..., max_length=MAX_TEXT_CHARS)
     price_estimated: bool = False
-    purchase_price_usd: float | None = Field(None, gt=0)
+    purchase_price_usd: float | None = Field(None, gt=0, le=1e8)
     purchase_price_source: str | None = None
-    release_year: int | None = None
-    source_url: str
+    release_year: int | None = Field(None, ge=1900, le=2200)
+    source_url: str = Field(..., max_length=MAX_TEXT_CHARS)
 
     @model_validator(mode="before")
     @classmethod
@@ -102,32 +104,32 @@ class GpuSpec(BaseModel):
 class ModelEntry(BaseModel):
     """A catalog model: where its architecture comes from and its published parameter counts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    id: str
-    name: str
-    hf_id: str | None = None
+    id: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS)
+    name: str = Field(..., max_length=MAX_NAME_CHARS)
+    hf_id: str | None = Field(None, max_length=MAX_NAME_CHARS)
     config: str | None = Field(None, description="Path of a config.json, relative to the catalog file")
     architecture: ModelArchitecture | None = None
     weight_format: str = "bf16"
-    published_params_total: float | None = Field(None, gt=0)
-    published_params_active: float | None = Field(None, gt=0)
+    published_params_total: float | None = Field(None, gt=0, le=1e15)
+    published_params_active: float | None = Field(None, gt=0, le=1e15)
     params_source: str | None = None
     family: str | None = None
 
 
 class _GpuFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     schema_version: int
     as_of: str | None = None
-    gpus: list[GpuSpec]
+    gpus: list[GpuSpec] = Field(..., max_length=MAX_CATALOG_GPUS)
 
 
 class _ModelFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     schema_version: int
     as_of: str | None = None
-    models: list[ModelEntry]
+    models: list[ModelEntry] = Field(..., max_length=MAX_LIST_ITEMS)
 
 
 def builtin_catalog_dir() -> Path:
@@ -141,33 +143,22 @@ def builtin_catalog_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "catalogs"
 
 
-def _read_yaml(path: Path) -> Any:
-    text = read_text_file(path, "catalog file", CatalogError)
-    try:
-        # libyaml's safe loader when PyYAML has it: the built-in catalogs load in 7 ms instead of 52 ms
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogError(
-            "catalog file is not valid YAML",
-            [Issue(str(getattr(exc, "problem", exc)), source=str(path),
-                   line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)],
-        ) from None
+def _read_yaml(path: Path) -> tuple[Any, Locator]:
+    """A catalog file, bounded and checked like a scenario (duplicate keys are errors: the later price would win)."""
+    data, locator = load_yaml_file(path, "catalog", CatalogError)
+    if data is not None and not isinstance(data, dict):
+        raise CatalogError("invalid catalog", [Issue("a catalog file is a YAML mapping with schema_version and a list",
+                                                     source=str(path))])
+    return data, locator
 
 
-def _validation_issues(error: ValidationError, source: str, data: Any, list_key: str) -> list[Issue]:
+def _validation_issues(error: ValidationError, source: str, data: Any, list_key: str, locator: Locator) -> list[Issue]:
     if data is None:
         return [Issue("the catalog file is empty", source=source, suggestion=f"expected schema_version and a '{list_key}' list")]
-    from .yaml_io import parse_yaml
-
-    try:  # re-read only on failure, for the line and column of each problem
-        locator = parse_yaml(Path(source).read_text(encoding="utf-8"), source)[1]
-    except (InputError, OSError, UnicodeDecodeError):
-        locator = None
     issues = []
     for item in error.errors():
         loc = list(item["loc"])
-        line, column = locator.locate(tuple(loc)) if locator else (None, None)
+        line, column = locator.locate(tuple(loc))
         path = ".".join(str(part) for part in loc)
         if len(loc) >= 2 and loc[0] == list_key and isinstance(loc[1], int):
             try:
@@ -201,16 +192,16 @@ class Catalog:
         base = builtin_catalog_dir()
         gpus_file = Path(gpus_path) if gpus_path else base / "gpus.yaml"
         models_file = Path(models_path) if models_path else base / "models.yaml"
-        gpu_data = _read_yaml(gpus_file)
-        model_data = _read_yaml(models_file)
+        gpu_data, gpu_lines = _read_yaml(gpus_file)
+        model_data, model_lines = _read_yaml(models_file)
         try:
             gpus = _GpuFile.model_validate(gpu_data).gpus
         except ValidationError as exc:
-            raise CatalogError("invalid GPU catalog", _validation_issues(exc, str(gpus_file), gpu_data, "gpus")) from None
+            raise CatalogError("invalid GPU catalog", _validation_issues(exc, str(gpus_file), gpu_data, "gpus", gpu_lines)) from None
         try:
             models = _ModelFile.model_validate(model_data).models
         except ValidationError as exc:
-            raise CatalogError("invalid model catalog", _validation_issues(exc, str(models_file), model_data, "models")) from None
+            raise CatalogError("invalid model catalog", _validation_issues(exc, str(models_file), model_data, "models", model_lines)) from None
         return cls(gpus, models, models_file.parent, (str(gpus_file), str(models_file)))
 
     @property

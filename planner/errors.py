@@ -7,7 +7,6 @@ the planner, never a property of the input, and exits with 3.
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -103,23 +102,17 @@ class Suggestion:
 
 
 def did_you_mean(name: str, known: Iterable[str], limit: int = 3) -> str | None:
-    """'did you mean ...?' text for an unknown name, or None when nothing is close."""
-    known = list(known)
-    matches = difflib.get_close_matches(name, known, n=limit, cutoff=0.5)
-    if not matches:
-        lowered = name.lower()
-        matches = [k for k in known if lowered and (lowered in k.lower() or k.lower() in lowered)][:limit]
+    """'did you mean ...?' text for an unknown name, or None when nothing is close.
+
+    Names that start with what was typed come first ('qwen2.5-72b' -> 'qwen2.5-72b-instruct'), then names that
+    contain it or are contained in it, then spelling neighbours (difflib's ratio of at least 0.5).
+    """
+    known = list(dict.fromkeys(known))
+    lowered = name.lower().strip()
+    if not lowered:
+        return None
+    prefixed = sorted((k for k in known if k.lower().startswith(lowered)), key=len)
+    contained = [k for k in known if lowered in k.lower() or (len(k) >= 3 and k.lower() in lowered)]
+    close = difflib.get_close_matches(name, known, n=limit, cutoff=0.5)
+    matches = list(dict.fromkeys(prefixed + contained + close))[:limit]
     return Suggestion(tuple(matches)).render()
-
-
-def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> str:
-    """Read a user-supplied file as UTF-8; a missing, unreadable or non-text file becomes ``error`` naming it."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{what} not found", [Issue("no such file", source=str(path))]) from None
-    except IsADirectoryError:
-        raise error(f"{what} path is a directory", [Issue("expected a file", source=str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{what} cannot be read", [Issue(str(exc), source=str(path))]) from None

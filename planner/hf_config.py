@@ -28,7 +28,7 @@ from typing import Any
 
 from . import hf_vision
 from .architecture import ModelArchitecture, VisionTower
-from .errors import Issue, ModelConfigError, read_text_file
+from .errors import Issue, ModelConfigError
 from .quantization import checkpoint_quantization
 
 _CONFIG_FILE = "config.json"
@@ -541,16 +541,15 @@ def checkpoint_weight_format(config: dict[str, Any], source: str = _CONFIG_FILE)
 
 
 def load_hf_config(path: str | Path) -> dict[str, Any]:
-    """Read a ``config.json`` from disk with errors that name the file."""
+    """Read a ``config.json`` from disk (bounded, see ``yaml_io``) with errors that name the file."""
+    from .yaml_io import parse_json, read_text_file
+
     path = Path(path)
     text = read_text_file(path, "model config", ModelConfigError)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelConfigError(
-            "model config is not valid JSON",
-            [Issue(exc.msg, source=str(path), line=exc.lineno, column=exc.colno)],
-        ) from None
+        return parse_json(text, str(path), ModelConfigError)
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"model config {exc.message.removeprefix('the file ')}", exc.issues) from None
 
 
 def _with_modelopt_sidecar(config: Any, path: Path) -> Any:
@@ -576,6 +575,6 @@ def architecture_from_config_file(path: str | Path, name: str | None = None) -> 
     path = Path(path)
     try:
         return architecture_from_hf_config(load_checkpoint_config(path), name=name or (path.parent.name if path.name == _CONFIG_FILE
-                                                                                       else path.stem), source=str(path))
+                                                                                       else path.stem)[:200], source=str(path))
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # an optional field of the wrong type or shape
         raise ModelConfigError("config.json has a field of the wrong type", [Issue(f"{type(exc).__name__}: {exc}", source=str(path))]) from None

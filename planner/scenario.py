@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from .architecture import ModelArchitecture
 from .errors import Issue, ScenarioError, did_you_mean
 from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format
+from .limits import MAX_DEGREE_OPTIONS, MAX_GPUS_PER_REPLICA, MAX_NAME_CHARS, MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS
 from .performance.topology import TopologyOverride
 from .pricing import PricingOptions, source_inventory
 from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
@@ -27,7 +28,7 @@ from .yaml_io import Locator, load_yaml_file
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ModelRef(_Strict):
@@ -52,7 +53,7 @@ def _model_ref(value: Any) -> Any:
 class GpuOverride(_Strict):
     """Per-GPU changes to the catalog for this scenario: price, stock and the cluster's own topology."""
 
-    price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000)
+    price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
     inventory: int | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
     gpus_per_node: int | None = Field(None, ge=1, le=1024, description="GPUs per node in your cluster", strict=True)
     scale_up_bandwidth_gb_per_s: float | None = Field(
@@ -144,10 +145,10 @@ class EngineOptions(_Strict):
 
 
 class ParallelismOptions(_Strict):
-    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="Tensor-parallel degrees to consider")
-    pp: list[int] = Field(default_factory=lambda: [1, 2, 4], description="Pipeline-parallel degrees to consider")
-    expert_parallel: list[bool] = Field(default_factory=lambda: [False, True], description="Try EP=TP for MoE experts")
-    max_gpus_per_replica: int = Field(64, ge=1, le=4096)
+    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees to consider")
+    pp: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees to consider")
+    expert_parallel: list[bool] = Field(default_factory=lambda: [False, True], max_length=2, description="Try EP=TP for MoE experts")
+    max_gpus_per_replica: int = Field(64, ge=1, le=MAX_GPUS_PER_REPLICA)
 
     @field_validator("tp", "pp")
     @classmethod
@@ -176,8 +177,8 @@ class CatalogPaths(_Strict):
 class ServingScenario(GpuChoices):
     """A serving scenario: serve ``workload`` with the cheapest fleet of replicas."""
 
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     kind: Literal["serving"] = "serving"
     model: Annotated[ModelRef, Field(description="Catalog id, {config: path} or {architecture: {...}}")]
     precisions: list[str] | None = Field(None, description="Weight formats to consider (default: the checkpoint's)")

@@ -31,10 +31,10 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError, Issue, ScenarioError
+from .limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, MAX_VARIATIONS, check_count
 from .yaml_io import load_yaml_file
 
-MAX_VALUES_PER_RANGE = 10_000
-MAX_VARIATIONS = 1_000_000
+MAX_VALUES_PER_RANGE = MAX_VARIATIONS
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
 _RANGE = re.compile(rf"^\s*(?P<start>{_NUMBER})\s*(?P<su>%|x|×)?\s*\.\.\s*(?P<end>{_NUMBER})\s*(?P<eu>%|x|×)?\s*"
@@ -42,19 +42,19 @@ _RANGE = re.compile(rf"^\s*(?P<start>{_NUMBER})\s*(?P<su>%|x|×)?\s*\.\.\s*(?P<e
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class NamedVariation(_Strict):
-    name: str = Field(..., min_length=1)
+    name: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS)
     set: dict[str, Any] = Field(..., description="Overrides: dotted path -> value, as with --set")
 
 
 class RangeSweep(_Strict):
-    path: str = Field(..., min_length=1, description="Dotted path of the value to vary, as with --set")
-    range: str | None = Field(None, description="START..END [step N | xN]; numbers, percent changes or factors")
+    path: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, description="Dotted path of the value to vary, as with --set")
+    range: str | None = Field(None, max_length=MAX_NAME_CHARS, description="START..END [step N | xN]; numbers, percent changes or factors")
     values: list[Any] | None = Field(None, description="Explicit values instead of a range")
-    name: str | None = Field(None, description="Label in the results (default: from the path)")
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS, description="Label in the results (default: from the path)")
 
     @model_validator(mode="after")
     def _one_form(self) -> "RangeSweep":
@@ -66,8 +66,8 @@ class RangeSweep(_Strict):
 
 
 class SweepFile(_Strict):
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     set: dict[str, Any] = Field(default_factory=dict, description="Overrides applied to the baseline and every variation")
     variations: list[NamedVariation] = Field(default_factory=list)
     sweep: list[RangeSweep] = Field(default_factory=list)
@@ -135,13 +135,11 @@ def expand(sweep: SweepFile, base_value: Callable[[str], Any]) -> list[Variation
         else:
             points = expand_range(spec.range or "", base_value(spec.path) if _is_relative(spec.range or "") else None, spec.path)
         axes.append([(spec.path, label, text, value) for text, value in points])
-    if sweep.combine == "grid" and axes:
-        total = math.prod(len(a) for a in axes)
-        if total > MAX_VARIATIONS:
-            raise InputError("sweep too large", [Issue(f"the grid has {total:,} variations (limit {MAX_VARIATIONS:,})", field_path="sweep")])
-        combos = list(itertools.product(*axes))
-    else:
-        combos = [(point,) for axis in axes for point in axis]
+    grid = sweep.combine == "grid" and bool(axes)
+    total = len(out) + (math.prod(len(a) for a in axes) if grid else sum(len(a) for a in axes))
+    check_count(total, MAX_VARIATIONS, "variations in the sweep", "sweep",
+                "sweep fewer values, or split the sweep into several files")
+    combos = list(itertools.product(*axes)) if grid else [(point,) for axis in axes for point in axis]
     for combo in combos:
         name = ", ".join(f"{label} {text}" for _, label, text, _ in combo)
         overrides = tuple((path, value) for path, _, _, value in combo)
@@ -208,19 +206,31 @@ def _unit(token: str | None) -> str:
 
 
 def _progression(start: float, end: float, step: float | None, factor: float | None, text: str, path: str) -> list[float]:
+    """The numbers of a range; their count is computed, and checked against the limit, before any is made."""
+    if not all(math.isfinite(x) for x in (start, end, step or 0.0, factor or 0.0)) or max(abs(start), abs(end)) > 1e15:
+        raise InputError("invalid range", [Issue(f"{text[:80]!r}: the numbers must be finite and at most 1e15 in size", field_path=path)])
     if factor is not None:
         if factor <= 0 or factor == 1 or start == 0 or (start > 0) != (end > 0):
             raise InputError("invalid range", [Issue(f"{text!r}: a geometric range needs a factor other than 1 and ends of one sign", field_path=path)])
         if (end - start) * (factor - 1) * (1 if start > 0 else -1) < 0:
             raise InputError("invalid range", [Issue(f"{text!r}: the factor moves away from the end", field_path=path)])
         count = int(math.floor(math.log(end / start) / math.log(factor) + 1e-9)) + 1
+        _check_range_length(count, text, path)
         values = [start * factor**i for i in range(count)]
     else:
         assert step is not None
         if step == 0 or (end - start) * step < 0:
             raise InputError("invalid range", [Issue(f"{text!r}: the step must be non-zero and move towards the end", field_path=path)])
-        count = int(math.floor((end - start) / step + 1e-9)) + 1
+        steps = (end - start) / step
+        if not math.isfinite(steps) or steps > MAX_VALUES_PER_RANGE:
+            _check_range_length(MAX_VALUES_PER_RANGE + 1 if not math.isfinite(steps) else int(steps) + 1, text, path)
+        count = int(math.floor(steps + 1e-9)) + 1
+        _check_range_length(count, text, path)
         values = [start + step * i for i in range(count)]
-    if count > MAX_VALUES_PER_RANGE:
-        raise InputError("range too long", [Issue(f"{text!r} gives {count:,} values (limit {MAX_VALUES_PER_RANGE:,})", field_path=path)])
     return [round(v, 10) for v in values]
+
+
+def _check_range_length(count: int, text: str, path: str) -> None:
+    if count > MAX_VALUES_PER_RANGE:
+        raise InputError("range too long", [Issue(f"{text[:80]!r} gives {count:,} values (limit {MAX_VALUES_PER_RANGE:,})",
+                                                  field_path=path, suggestion="use a larger step")])

@@ -1,14 +1,84 @@
-"""YAML loading that remembers where every value came from, so errors can name line and column."""
+"""Reading user files safely: bounded size, regular files only, and YAML / JSON parsing whose work is bounded
+before it is done. Errors name the file, line and column.
+
+Every file a user names (scenario, catalog, ``config.json``, sweep, architecture) goes through
+``read_text_file``: a FIFO, a device or a symlink loop is refused before anything is read (opening is
+non-blocking), and at most ``MAX_FILE_BYTES`` are read. YAML is checked event by event (nesting depth, number of
+values, over-long numbers) before a document is built, and the built node graph is measured with every alias
+expanded before any Python object is made from it, so alias bombs and recursive anchors cost microseconds.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import Issue, ScenarioError, read_text_file
+from .errors import Issue, PlannerError, ScenarioError
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NODES, MAX_NUMBER_CHARS
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 7x faster, same marks
+_RESOLVER = yaml.resolver.Resolver()
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of a character index."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> str:
+    """Read a user-supplied file as UTF-8; anything but a readable regular text file of at most ``MAX_FILE_BYTES``
+    becomes ``error`` naming the file and what is wrong with it."""
+    path = Path(path)
+    source = str(path)
+
+    def fail(title: str, message: str, line: int | None = None, column: int | None = None, suggestion: str | None = None):
+        return error(f"{what} {title}", [Issue(message, source=source, line=line, column=column, suggestion=suggestion)])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise fail("not found", "no such file") from None
+    except IsADirectoryError:
+        raise fail("path is a directory", "expected a file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise fail("cannot be read", "the path is a symbolic link loop") from None
+        raise fail("cannot be read", exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise fail("path is a directory", "expected a file")
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+            raise fail("is not a regular file", f"the path is {kind}; give a file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise fail("is too large", f"{info.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes")
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise fail("cannot be read", exc.strerror or str(exc)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise fail("is too large", f"more than {MAX_FILE_BYTES:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = line_column(data[:exc.start].decode("utf-8", "replace"), exc.start)
+        raise fail("cannot be read", f"not UTF-8 text ('utf-8' codec: invalid byte 0x{data[exc.start]:02x})", line, column) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line, column = line_column(text, nul)
+        raise fail("cannot be read", "the file contains a NUL byte: it is binary, not text", line, column)
+    return text
 
 
 @dataclass
@@ -27,58 +97,196 @@ class Locator:
         return self.positions.get((), (None, None))
 
 
-def _walk(node: yaml.Node, path: tuple[Any, ...], positions: dict[tuple[Any, ...], tuple[int, int]]) -> None:
-    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+def _located(error: type[PlannerError], title: str, message: str, source: str, mark: Any = None,
+             suggestion: str | None = None) -> PlannerError:
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    return error(title, [Issue(message, source=source, line=line, column=column, suggestion=suggestion)])
+
+
+def _check_events(text: str, source: str, error: type[PlannerError]) -> None:
+    """Depth, size and number length, event by event, before anything is built (the parser is iterative)."""
+    depth = count = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _located(error, "the file is nested too deeply", f"more than {MAX_DEPTH} levels of nested "
+                               "mappings and lists (the limit)", source, event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_NUMBER_CHARS and not event.style:
+            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+            if tag.endswith((":int", ":float")):
+                raise _located(error, "number too long", f"a number of {len(event.value):,} characters; the limit is "
+                               f"{MAX_NUMBER_CHARS}", source, event.start_mark)
+        count += 1
+        if count > MAX_NODES:
+            raise _located(error, "the file is too large", f"more than {MAX_NODES:,} values (the limit)", source, event.start_mark)
+
+
+def _check_graph(root: yaml.Node, source: str, error: type[PlannerError]) -> None:
+    """Values with every alias expanded (memoised per node, so a bomb is measured, never expanded), and no
+    alias that contains itself."""
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            children = _children(node)
+            total = 1 + sum(size[id(child)] for child in children)
+            size[key] = total
+            open_nodes.discard(key)
+            if total > MAX_NODES:
+                raise _located(error, "the file is too large", f"its aliases expand to more than {MAX_NODES:,} values "
+                               "(the limit)", source, node.start_mark, "write the values out, or use fewer aliases")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise _located(error, "the file is not valid YAML", "an alias refers to a mapping or list that contains it "
+                           "(a recursive anchor)", source, node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise _located(error, "the file is not valid YAML", "an alias refers to a mapping or list that contains it "
+                               "(a recursive anchor)", source, child.start_mark)
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), positions)
-            positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, path + (index,), positions)
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
-def parse_yaml(text: str, source: str) -> tuple[Any, Locator]:
-    """Parse YAML text; syntax errors become a ``ScenarioError`` with line and column."""
+def _index(root: yaml.Node, source: str, error: type[PlannerError], positions: dict[tuple[Any, ...], tuple[int, int]]) -> None:
+    """Record where every field path is; refuse keys given twice, keys that are not plain names and lists or mappings
+    longer than ``MAX_LIST_ITEMS``."""
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and len(node.value) > MAX_LIST_ITEMS:
+            kind = "mapping" if isinstance(node, yaml.MappingNode) else "list"
+            raise _located(error, "too many entries", f"a {kind} of {len(node.value):,} entries; the limit is {MAX_LIST_ITEMS:,}",
+                           source, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _located(error, "the file is not valid here", "a key must be a plain name, not a mapping or list",
+                                   source, key_node.start_mark)
+                key = key_node.value
+                if key != "<<" and key in first_line:
+                    raise _located(error, "duplicate key", f"{key!r} is given twice in the same mapping (first on line "
+                                   f"{first_line[key]}); only one value can count", source, key_node.start_mark,
+                                   "remove or merge one of them")
+                first_line[key] = key_node.start_mark.line + 1
+                positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                stack.append((value_node, path + (key,)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (index,)) for index, item in enumerate(node.value))
+
+
+def parse_yaml(text: str, source: str, error: type[PlannerError] = ScenarioError) -> tuple[Any, Locator]:
+    """Parse one YAML document within the limits; syntax errors become ``error`` with line and column."""
     locator = Locator(source)
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_events(text, source, error)
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, locator
+            _check_graph(node, source, error)
+            _index(node, source, error, locator.positions)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(
-            "the file is not valid YAML",
-            [Issue(str(problem), source=source, line=mark.line + 1 if mark else None,
-                   column=mark.column + 1 if mark else None)],
-        ) from None
-    if node is not None:
-        _check_unique_keys(node, source)
-        _walk(node, (), locator.positions)
+        raise _yaml_error(exc, text, source, error) from None
+    except (ValueError, RecursionError) as exc:  # a constructor's own limits (dates, numbers): never a traceback
+        raise error("the file is not valid YAML", [Issue(str(exc), source=source)]) from None
     return data, locator
 
 
-def _check_unique_keys(node: yaml.Node, source: str) -> None:
-    """A key given twice in one mapping is an error: YAML loaders silently keep the last value."""
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key is not None and key != "<<" and key in first_line:
-                raise ScenarioError("duplicate key", [Issue(
-                    f"{key!r} is given twice in the same mapping (first on line {first_line[key]}); only one value can count",
-                    source=source, line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1,
-                    suggestion="remove or merge one of them")])
-            if key is not None:
-                first_line[key] = key_node.start_mark.line + 1
-            _check_unique_keys(value_node, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_unique_keys(item, source)
+def _yaml_error(exc: yaml.YAMLError, text: str, source: str, error: type[PlannerError]) -> PlannerError:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids: PyYAML gives its index, not a mark
+        line, column = line_column(text, exc.position)
+        return error("the file is not valid YAML", [Issue(f"character {exc.character!r} is not allowed in YAML", source=source,
+                                                          line=line, column=column)])
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc)
+    if problem == "exceeded maximum nesting depth":  # libyaml's own limit (1,000) can fire before ours
+        return _located(error, "the file is nested too deeply", f"more than {MAX_DEPTH} levels of nested mappings and lists "
+                        "(the limit)", source, mark)
+    if problem.startswith("found character that") and mark is not None and 0 <= mark.index < len(text):
+        problem = f"found character {text[mark.index]!r} that" + problem.removeprefix("found character that")  # libyaml omits it
+    return _located(error, "the file is not valid YAML", problem, source, mark)
 
 
-def load_yaml_file(path: str | Path, kind: str = "scenario") -> tuple[Any, Locator]:
-    """Read and parse a YAML file; ``kind`` names it in errors ("scenario", "sweep")."""
-    return parse_yaml(read_text_file(path, f"{kind} file", ScenarioError), str(Path(path)))
+def load_yaml_file(path: str | Path, kind: str = "scenario", error: type[PlannerError] = ScenarioError) -> tuple[Any, Locator]:
+    """Read and parse a YAML file; ``kind`` names it in errors ("scenario", "sweep", "catalog")."""
+    return parse_yaml(read_text_file(path, f"{kind} file", error), str(Path(path)), error)
+
+
+def parse_json(text: str, source: str, error: type[PlannerError]) -> Any:
+    """Parse JSON within the limits: no over-long numbers, NaN or Infinity, duplicate keys or deep nesting."""
+    def number(kind: str):
+        def parse(value: str) -> int | float:
+            if len(value) > MAX_NUMBER_CHARS:
+                raise _JsonLimit(f"a number of {len(value):,} characters; the limit is {MAX_NUMBER_CHARS}")
+            return int(value) if kind == "int" else float(value)
+        return parse
+
+    def constant(value: str) -> Any:
+        raise _JsonLimit(f"{value} is not a number JSON allows")
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise _JsonLimit(f"key {key!r} is given twice in the same object; only one value can count")
+            out[key] = value
+        return out
+
+    try:
+        data = json.loads(text, parse_int=number("int"), parse_float=number("float"), parse_constant=constant,
+                          object_pairs_hook=unique)
+    except json.JSONDecodeError as exc:
+        raise error("the file is not valid JSON", [Issue(exc.msg, source=source, line=exc.lineno, column=exc.colno)]) from None
+    except _JsonLimit as exc:
+        raise error("the file is not valid here", [Issue(str(exc), source=source)]) from None
+    except RecursionError:
+        raise error("the file is nested too deeply", [Issue(f"more than {MAX_DEPTH} levels of nested objects and lists "
+                                                            "(the limit)", source=source)]) from None
+    _check_tree(data, source, error)
+    return data
+
+
+class _JsonLimit(ValueError):
+    pass
+
+
+def _check_tree(data: Any, source: str, error: type[PlannerError]) -> None:
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise error("the file is nested too deeply", [Issue(f"more than {MAX_DEPTH} levels of nested objects and lists "
+                                                                "(the limit)", source=source)])
+        if count > MAX_NODES:
+            raise error("the file is too large", [Issue(f"more than {MAX_NODES:,} values (the limit)", source=source)])
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)

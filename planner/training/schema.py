@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ..errors import did_you_mean
+from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from ..memory.training import CONVENTIONS, LORA_TARGETS, METHODS, OFFLOADS, OPTIMIZERS, PRECISIONS, RECOMPUTE
 from ..scenario import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, _Strict
 from .timing import DEFAULT_MFU
@@ -92,9 +93,9 @@ def _degrees(values: list[int]) -> list[int]:
 class TrainingParallelism(_Strict):
     """The layouts to search: parallel degrees, ZeRO stages, recomputation, sequence parallelism, offload."""
 
-    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="Tensor-parallel degrees")
-    pp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="Pipeline-parallel degrees")
-    dp: list[int] | None = Field(None, description="Data-parallel degrees (default: every divisor of the global batch)")
+    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees")
+    pp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees")
+    dp: list[int] | None = Field(None, max_length=MAX_DEGREE_OPTIONS, description="Data-parallel degrees (default: every divisor of the global batch)")
     zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], description="ZeRO stages 0-3")
     recompute: list[str] = Field(default_factory=lambda: ["none", "selective", "full"], description="Activation recomputation")
     sequence_parallel: list[bool] = Field(default_factory=lambda: [False, True], description="Megatron sequence parallelism")
@@ -172,8 +173,8 @@ class TrainingScenario(GpuChoices):
 
     _override_class: ClassVar[type[BaseModel]] = TrainingGpuOverride
 
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     kind: Literal["training"] = "training"
     model: ModelRef = Field(..., description="Catalog id, {config: path} or {architecture: {...}}")
     method: str = Field("full", description="full (pre-training / full fine-tune), lora or qlora")
@@ -181,7 +182,7 @@ class TrainingScenario(GpuChoices):
     precision: str = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed or bf16 (pure)")
     optimizer: str = Field("adamw", description="adamw, adam8bit, sgd (with momentum) or adafactor")
     data: DataOptions
-    micro_batch: list[int] = Field(default_factory=lambda: [1, 2, 4], description="Micro-batch sizes to consider")
+    micro_batch: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
     parallelism: TrainingParallelism = Field(default_factory=TrainingParallelism)
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
     mfu: float = Field(DEFAULT_MFU, gt=0, le=1, description="Assumed model-FLOPs utilisation (per GPU under gpus)")
