@@ -30,8 +30,8 @@ def problems(seeds: int) -> list[tuple[str, Problem]]:
     return found
 
 
-def _usd(milli: int | None) -> str:
-    return "-" if milli is None else f"{milli / 1000:,.2f}"
+def _usd(micro: int | None) -> str:
+    return "-" if micro is None else f"{micro / 10**6:,.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,14 +43,14 @@ def main(argv: list[str] | None = None) -> None:
     for name, problem in problems(args.seeds):
         best = solve_cpsat(problem, time_limit_s=30.0)
         greedy = solve_greedy(problem)
-        single = solve_enumerate(Problem(problem.rows, problem.demand_sequences, problem.budget_milli_usd_per_hour,
+        single = solve_enumerate(Problem(problem.rows, problem.demand_sequences, problem.budget_micro_usd_per_hour,
                                          problem.inventory_by_gpu, mixed_fleet=False))
         saving = None
-        if greedy.objective_milli_usd and best.objective_milli_usd is not None:
-            saving = 1 - best.objective_milli_usd / greedy.objective_milli_usd
+        if greedy.objective_micro_usd and best.objective_micro_usd is not None:
+            saving = 1 - best.objective_micro_usd / greedy.objective_micro_usd
             savings.append(saving)
-        print(f"{name:30} {problem.demand_sequences:7} {_usd(single.objective_milli_usd):>12} {_usd(greedy.objective_milli_usd):>12} "
-              f"{_usd(best.objective_milli_usd):>12} {best.status:8} {'-' if saving is None else f'{saving:.1%}':>16}")
+        print(f"{name:30} {problem.demand_sequences:7} {_usd(single.objective_micro_usd):>12} {_usd(greedy.objective_micro_usd):>12} "
+              f"{_usd(best.objective_micro_usd):>12} {best.status:8} {'-' if saving is None else f'{saving:.1%}':>16}")
     if savings:
         print(f"\nCP-SAT vs greedy over {len(savings)} problems: median saving {statistics.median(savings):.1%}, "
               f"max {max(savings):.1%}, min {min(savings):.1%} (USD per hour; homogeneous '-' = no single shape fits the stock)")

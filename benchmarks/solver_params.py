@@ -145,17 +145,17 @@ def _post_limits(built: ServingModel, problem: Problem) -> None:
     for gpu_type, terms in sorted(by_type.items()):
         if gpu_type in problem.inventory_by_gpu:
             model.add(sum(terms) <= problem.inventory_by_gpu[gpu_type])
-    built.cost = sum(row.price_milli_usd_per_hour * built.replicas[row.key] for row in problem.rows)
+    built.cost = sum(row.price_micro_usd_per_hour * built.replicas[row.key] for row in problem.rows)
     built.gpus = sum(row.gpus_per_replica * built.replicas[row.key] for row in problem.rows)
-    if problem.budget_milli_usd_per_hour is not None:
-        model.add(built.cost <= problem.budget_milli_usd_per_hour)
+    if problem.budget_micro_usd_per_hour is not None:
+        model.add(built.cost <= problem.budget_micro_usd_per_hour)
 
 
 PhaseOne = tuple[str, float | None, float, float | None, float | None]
 
 
 def solve_phase_one(problem: Problem, config: Config, time_limit_s: float, seed: int = 0) -> PhaseOne:
-    """Minimise cost once under ``config``: (status, first solution s, wall s, gap, objective milli-USD)."""
+    """Minimise cost once under ``config``: (status, first solution s, wall s, gap, objective micro-USD)."""
     built = {"projected": ProjectedModel, "no-cut": NoCutModel}.get(config.formulation, ServingModel)(problem)
     if config.hint:
         built.hint_greedy()
@@ -193,12 +193,12 @@ def run_case(case: Case, configs: list[Config], time_limit_s: float) -> tuple[li
         status, first_s, wall_s, gap, objective = solve_phase_one(problem, config, time_limit_s)
         results.append(Result(case.name, config.name, len(enumeration.candidates), len(problem.rows), status, first_s,
                               wall_s if status in ("optimal", "infeasible") else None, wall_s, gap,
-                              objective / 1000 if objective is not None else None))
+                              objective / 10**6 if objective is not None else None))
     outcome = solve_cpsat(pruned.problem(), time_limit_s)
     results.append(Result(case.name, "solve_cpsat (2 phases)", len(enumeration.candidates), len(pruned.candidates),
                           outcome.status, None, outcome.wall_time_s if outcome.status == "optimal" else None,
                           outcome.wall_time_s, outcome.gap,
-                          outcome.objective_milli_usd / 1000 if outcome.objective_milli_usd is not None else None))
+                          outcome.objective_micro_usd / 10**6 if outcome.objective_micro_usd is not None else None))
     return results, info
 
 

@@ -21,9 +21,9 @@ from .errors import CatalogError, InputError, Issue, did_you_mean
 from .formats import KvCacheDtype, WeightFormat, kv_cache_dtype, weight_format
 from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
-from .memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
+from .memory.serving import EngineSettings, ServingLayout, ServingMemory, sequences_within, serving_memory
 from .performance.topology import NodeTopology, node_topology
-from .units import BYTES_PER_MIB, bytes_to_mib_ceil, usd_to_milli_usd_ceil
+from .units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 
 
 class RejectReason(str, Enum):
@@ -105,36 +105,20 @@ class Candidate:
         return self.layout.gpus_per_replica
 
     @cached_property
-    def fixed_mib(self) -> int:
-        return bytes_to_mib_ceil(self.memory.fixed_bytes)
-
-    @cached_property
-    def kv_mib_per_sequence(self) -> int:
-        return max(1, bytes_to_mib_ceil(self.memory.kv_cache_bytes_per_sequence))
-
-    @property
-    def graphs_mib(self) -> int:
-        """What the engine keeps outside its budget (CUDA graphs, SGLang's activations), per GPU: it counts
-        against the headroom."""
-        return bytes_to_mib_ceil(self.memory.outside_budget_bytes)
-
-    @cached_property
-    def limit_mib(self) -> int:
-        return self.limit_bytes // BYTES_PER_MIB
-
-    @property
-    def capacity_mib(self) -> int:
-        return self.memory.capacity_bytes // BYTES_PER_MIB
-
-    @cached_property
     def max_sequences(self) -> int:
-        """Sequences one replica holds, in the solver's integer MiB arithmetic (never above the exact bytes)."""
-        room = self.limit_mib - self.fixed_mib
-        return max(0, room // self.kv_mib_per_sequence)
+        """Sequences one replica holds: the most whole sequences whose KV cache fits, in exact bytes, beside the
+        fixed part within the per-GPU limit (the memory model's own verdict, no rounding)."""
+        return sequences_within(self.limit_bytes, self.memory.fixed_bytes, self.memory.kv_cache_bytes_per_sequence)
 
     @cached_property
-    def price_milli_usd_per_hour(self) -> int:
-        return usd_to_milli_usd_ceil(self.price_usd_per_gpu_hour * self.gpus_per_replica)
+    def price_micro_usd_per_gpu_hour(self) -> int:
+        """The cost model's price of one GPU-hour: exact micro-USD (rounded up past six decimals)."""
+        return usd_to_micro_usd_ceil(self.price_usd_per_gpu_hour)
+
+    @cached_property
+    def price_micro_usd_per_hour(self) -> int:
+        """Price of one replica per hour, exact micro-USD."""
+        return self.price_micro_usd_per_gpu_hour * self.gpus_per_replica
 
 
 CandidateT = TypeVar("CandidateT")
@@ -164,10 +148,11 @@ def tp_crosses_network(topology: NodeTopology, tp: int) -> bool:
 
 
 def per_gpu_limit_bytes(memory: ServingMemory, min_headroom: float) -> int:
-    """The most one GPU may hold: the engine's usable memory, and ``capacity x (1 - min_headroom)`` less the CUDA
-    graphs the engine captures outside its budget (they occupy the headroom too)."""
-    graphs_bytes = bytes_to_mib_ceil(memory.outside_budget_bytes) * BYTES_PER_MIB
-    return min(memory.usable_bytes, int(memory.capacity_bytes * (1.0 - min_headroom)) - graphs_bytes)
+    """The most one GPU may hold, in exact bytes: the engine's usable memory, and the capacity less the headroom
+    kept free (``ceil(capacity x min_headroom)``, the headroom read as the decimal written) less what the engine
+    keeps outside its budget (CUDA graphs, SGLang's activations: they occupy the headroom too)."""
+    headroom_bytes = fraction_of_bytes_ceil(memory.capacity_bytes, min_headroom)
+    return min(memory.usable_bytes, memory.capacity_bytes - headroom_bytes - memory.outside_budget_bytes)
 
 
 def resolve_gpus(catalog: Catalog, allowed: list[str] | None, inventory_ids: Iterable[str] = (),
@@ -280,7 +265,7 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
 
     ``k`` copies of A replace one B when they serve at least as much (k x cap_A >= cap_B, where ``capacity`` is
     the sequences a replica holds, or its sustainable request rate for traffic), need no more GPUs
-    (k x gpus_A <= gpus_B), cost no more (k x price_A <= price_B, in the solver's integer milli-USD, so the
+    (k x gpus_A <= gpus_B), cost no more (k x price_A <= price_B, in the cost model's exact micro-USD, so the
     integer optimum is kept exactly, not just up to rounding) and are no slower (latency_A <= latency_B, so
     the latency tie-break at equal cost keeps its optimum too). The smallest such k is ceil(cap_B / cap_A).
     A may replace B when inventory and instances cannot tell them apart: same GPU type (same stock, fewer
@@ -347,7 +332,7 @@ class _Shape:
 
     @classmethod
     def of(cls, c: Candidate, capacity: int, latency_us: int = 0) -> "_Shape":
-        price = c.price_milli_usd_per_hour
+        price = c.price_micro_usd_per_hour
         return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, latency_us, Fraction(price, max(1, capacity)))
 
     def replaces(self, other: "_Shape") -> bool:

@@ -80,11 +80,11 @@ def load_offers(path: str | Path) -> tuple[Offer, ...]:
     """Offers of a YAML file (``catalog: {offers: ...}`` in a scenario, or the built-in file)."""
     from .catalog import _read_yaml, _validation_issues
 
-    data = _read_yaml(Path(path))
+    data, locator = _read_yaml(Path(path))
     try:
         return tuple(_OfferFile.model_validate(data).offers)
     except ValidationError as exc:
-        raise CatalogError("invalid offers file", _validation_issues(exc, str(path), data, "offers")) from None
+        raise CatalogError("invalid offers file", _validation_issues(exc, str(path), data, "offers", locator)) from None
 
 
 @lru_cache(maxsize=4)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .candidates import Candidate
 from .memory.serving import ServingMemory
+from .units import micro_usd_to_usd, usd_to_micro_usd_ceil
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,13 @@ class ReplicaGroup:
         return self.count * self.candidate.gpus_per_replica
 
     @property
+    def cost_micro_usd_per_hour(self) -> int:
+        """Exact: replicas x the replica's price in micro-USD (the cost model's, see ``units``)."""
+        return self.count * self.candidate.price_micro_usd_per_hour
+
+    @property
     def cost_usd_per_hour(self) -> float:
-        return self.count * self.candidate.gpus_per_replica * self.candidate.price_usd_per_gpu_hour
+        return micro_usd_to_usd(self.cost_micro_usd_per_hour)
 
     def to_dict(self) -> dict[str, Any]:
         lay, mem = self.candidate.layout, self.memory
@@ -44,8 +50,8 @@ class ReplicaGroup:
             "concurrency": self.concurrency,
             "concurrency_per_replica": self.concurrency_per_replica,
             "max_concurrency": self.candidate.max_sequences,
-            "cost_usd_per_hour": round(self.cost_usd_per_hour, 4),
-            "price_usd_per_gpu_hour": round(self.candidate.price_usd_per_gpu_hour, 6),
+            "cost_usd_per_hour": self.cost_usd_per_hour,
+            "price_usd_per_gpu_hour": micro_usd_to_usd(self.candidate.price_micro_usd_per_gpu_hour),
             "price_source": self.candidate.gpu.price_source,
             "price_estimated": self.candidate.gpu.price_estimated,
             "headroom_fraction": round(mem.headroom_fraction, 4),
@@ -63,8 +69,12 @@ class IdleGpus:
     price_usd_per_gpu_hour: float
 
     @property
+    def cost_micro_usd_per_hour(self) -> int:
+        return self.count * usd_to_micro_usd_ceil(self.price_usd_per_gpu_hour)
+
+    @property
     def cost_usd_per_hour(self) -> float:
-        return self.count * self.price_usd_per_gpu_hour
+        return micro_usd_to_usd(self.cost_micro_usd_per_hour)
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,13 @@ class Plan:
     idle: tuple[IdleGpus, ...] = ()
 
     @property
+    def cost_micro_usd_per_hour(self) -> int:
+        """Exact fleet cost: the replicas' and the idle GPUs of whole instances, micro-USD per hour."""
+        return sum(g.cost_micro_usd_per_hour for g in self.groups) + sum(i.cost_micro_usd_per_hour for i in self.idle)
+
+    @property
     def cost_usd_per_hour(self) -> float:
-        return sum(g.cost_usd_per_hour for g in self.groups) + sum(i.cost_usd_per_hour for i in self.idle)
+        return micro_usd_to_usd(self.cost_micro_usd_per_hour)
 
     @property
     def total_gpus(self) -> int:
@@ -102,14 +117,14 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "cost_usd_per_hour": round(self.cost_usd_per_hour, 4),
+            "cost_usd_per_hour": self.cost_usd_per_hour,
             "total_gpus": self.total_gpus,
             "concurrency": self.concurrency,
             "min_headroom_fraction": round(self.min_headroom_fraction, 4),
             "gpu_mix": self.gpu_mix,
             "replicas": [g.to_dict() for g in self.groups],
             **({"idle_gpus": [{"gpu": i.gpu, "count": i.count, "instance_gpus": i.instance_gpus,
-                               "cost_usd_per_hour": round(i.cost_usd_per_hour, 4)} for i in self.idle]} if self.idle else {}),
+                               "cost_usd_per_hour": i.cost_usd_per_hour} for i in self.idle]} if self.idle else {}),
         }
 
 

@@ -20,7 +20,7 @@ from .plan import IdleGpus, Plan, ReplicaGroup, SolveReport
 from .pricing import priced_sources, rental_prices, split_source
 from .scenario import ModelRef, ServingScenario
 from .solver.problem import Assignment, Instance, Problem, Row, SolveOutcome
-from .units import usd_to_milli_usd_ceil, usd_to_milli_usd_floor
+from .units import micro_usd_to_usd, usd_to_micro_usd_ceil, usd_to_micro_usd_floor
 
 Method = Literal["cpsat", "enumerate"]
 
@@ -76,8 +76,8 @@ class PreparedScenario:
         inventory = {gpu: n for gpu, n in self.inventory.items() if n is not None}
         rows = tuple(_row(c) for c in self.candidates)
         price = {g.id: g.price_usd_per_gpu_hour for g in self.gpus}
-        instances = {gpu: Instance(size, usd_to_milli_usd_ceil(price[gpu] * size)) for gpu, size in self.instance_sizes.items()}
-        return Problem(rows, s.workload.concurrency, usd_to_milli_usd_floor(budget) if budget is not None else None,
+        instances = {gpu: Instance(size, usd_to_micro_usd_ceil(price[gpu]) * size) for gpu, size in self.instance_sizes.items()}
+        return Problem(rows, s.workload.concurrency, usd_to_micro_usd_floor(budget) if budget is not None else None,
                        inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet, instances=instances)
 
 
@@ -97,8 +97,9 @@ def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict
 
 
 def _row(c: Candidate) -> Row:
-    return Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_milli_usd_per_hour, c.fixed_mib, c.kv_mib_per_sequence,
-               c.limit_mib, c.capacity_mib, c.graphs_mib)
+    memory = c.memory
+    return Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_micro_usd_per_hour, memory.fixed_bytes,
+               memory.kv_cache_bytes_per_sequence, c.limit_bytes, memory.capacity_bytes, memory.outside_budget_bytes)
 
 
 def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bool = True) -> PreparedScenario:
@@ -172,8 +173,17 @@ def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_li
 
 def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, method: Method = "cpsat",
                    time_limit_s: float | None = None) -> SolveReport:
-    """Cheapest verified plan for a serving scenario; raises ``InfeasibleError`` with the reason when none exists."""
+    """Cheapest verified plan for a scenario; raises ``InfeasibleError`` with the reason when none exists.
+
+    A ``kind: training`` scenario is solved by ``training.planning.solve_training`` (its report type), so any
+    scenario ``load_scenario`` returns can be passed here.
+    """
     from .solver.explain import explain_infeasible
+
+    if getattr(scenario, "kind", "serving") == "training":
+        from .training.planning import solve_training
+
+        return solve_training(scenario, catalog, method, time_limit_s)  # type: ignore[arg-type, return-value]
 
     prepared = prepare(scenario, catalog)
     if not prepared.candidates:
@@ -197,8 +207,8 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
         candidates_total=len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
         candidates_after_pruning=len(prepared.candidates),
         solver={**outcome.parameters, "method": outcome.method, "status": outcome.status,
-                "objective_usd_per_hour": outcome.objective_milli_usd / 1000 if outcome.objective_milli_usd is not None else None,
-                "best_bound_usd_per_hour": outcome.best_bound_milli_usd / 1000 if outcome.best_bound_milli_usd is not None else None,
+                "objective_usd_per_hour": None if outcome.objective_micro_usd is None else micro_usd_to_usd(outcome.objective_micro_usd),
+                "best_bound_usd_per_hour": None if outcome.best_bound_micro_usd is None else micro_usd_to_usd(outcome.best_bound_micro_usd),
                 "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4)},
         notes=prepared.notes,
     )

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import InputError, Issue, did_you_mean
 from .offers import Tier, allowed_offers, catalog_offers
-from .units import usd_to_milli_usd_ceil
+from .units import usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
     from .catalog import Catalog, GpuSpec
@@ -55,7 +55,7 @@ DEFAULT_AMORTISATION_YEARS = 5.0
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class GpuPricing(_Strict):
@@ -365,13 +365,12 @@ def price_sensitivity(prepared: "PreparedScenario", plan: "Plan", max_factor: fl
         def still_optimal(factor: float) -> bool:
             nonlocal probes
             probes += 1
-            rows = tuple(replace(row, price_milli_usd_per_hour=usd_to_milli_usd_ceil(base * factor * row.gpus_per_replica))
+            rows = tuple(replace(row, price_micro_usd_per_hour=usd_to_micro_usd_ceil(base * factor) * row.gpus_per_replica)
                          if row.gpu_type == gpu_id else row for row in problem.rows)
             scaled = replace(problem, rows=rows)
-            mine = sum(row.price_milli_usd_per_hour * chosen[row.key] for row in rows if row.key in chosen)
+            mine = sum(row.price_micro_usd_per_hour * chosen[row.key] for row in rows if row.key in chosen)
             best = solve_cpsat(scaled, settings.time_limit_s, settings.workers, settings.seed)
-            # each replica's price is rounded up to a milli-USD: equal within that rounding counts as equal
-            return best.objective_milli_usd is not None and mine <= best.objective_milli_usd + sum(chosen.values())
+            return best.objective_micro_usd is not None and mine <= best.objective_micro_usd
 
         high = None if still_optimal(max_factor) else _bisect(still_optimal, 1.0, max_factor, tolerance)
         low = None if still_optimal(1.0 / max_factor) else _bisect(still_optimal, 1.0, 1.0 / max_factor, tolerance)

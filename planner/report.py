@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from .display import markup, plain
 from .plan import Plan, SolveReport
+from .units import format_usd
 
 if TYPE_CHECKING:
     from .pricing import PriceRange, RentVsBuy
@@ -27,7 +29,8 @@ def plan_table(plan: Plan, title: str) -> Table:
     for column, justify in (("GPU", "left"), ("replicas", "right"), ("TP×PP", "right"), ("EP", "right"),
                             ("weights fmt", "left"), ("KV dtype", "left"), ("seqs (per replica / max)", "right"),
                             ("weights GiB", "right"), ("KV GiB", "right"), ("activ. GiB", "right"),
-                            ("overhead GiB", "right"), ("free GiB", "right"), ("capacity GiB", "right"), ("USD/h", "right")):
+                            ("overhead GiB", "right"), ("graphs GiB", "right"), ("free GiB", "right"), ("capacity GiB", "right"),
+                            ("USD/h", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for group in plan.groups:
         row = group.to_dict()
@@ -38,16 +41,16 @@ def plan_table(plan: Plan, title: str) -> Table:
             row["weight_format"], row["kv_cache_dtype"],
             f"{group.concurrency} ({group.concurrency_per_replica} / {row['max_concurrency']})",
             f"{mem['weights']:.2f}", f"{mem['kv_cache']:.2f}", f"{mem['activations']:.2f}", f"{mem['overhead']:.2f}",
-            f"{mem['free']:.2f}", f"{mem['capacity']:.2f}", f"{group.cost_usd_per_hour:,.2f}",
+            f"{mem['cuda_graphs']:.2f}", f"{mem['free']:.2f}", f"{mem['capacity']:.2f}", format_usd(group.cost_micro_usd_per_hour),
         )
     return table
 
 
 def render_solve_table(report: SolveReport, console: Console) -> None:
-    console.print(f"[bold]{report.scenario_name}[/bold]: {report.model_name}, {report.demand_sequences:,} concurrent sequences "
-                  f"× {report.context_tokens:,} tokens")
+    console.print(f"[bold]{markup(report.scenario_name)}[/bold]: {markup(report.model_name)}, {report.demand_sequences:,} "
+                  f"concurrent sequences × {report.context_tokens:,} tokens")
     for index, plan in enumerate(report.plans, start=1):
-        title = f"Plan {index}: {plan.gpu_mix} — ${plan.cost_usd_per_hour:,.2f}/h, {plan.total_gpus} GPUs, " \
+        title = f"Plan {index}: {markup(plan.gpu_mix)} — ${format_usd(plan.cost_micro_usd_per_hour)}/h, {plan.total_gpus} GPUs, " \
                 f"min headroom {plan.min_headroom_fraction:.1%}"
         console.print(plan_table(plan, title))
         for group in plan.groups:
@@ -65,9 +68,10 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         f"{solver.get('method')} in {solver.get('wall_time_s', 0):.3f} s · workers={solver.get('num_workers', '-')} "
         f"seed={solver.get('random_seed', '-')} ortools {solver.get('ortools', '-')}"
     )
-    console.print("Memory per GPU of the busiest replica, GiB (2^30 bytes); free = capacity − weights − KV − activations − overhead − CUDA graphs.")
+    console.print("Memory per GPU of the busiest replica, GiB (2^30 bytes); free = capacity − weights − KV − activations − overhead − "
+                  "CUDA graphs. USD/h exact (micro-USD).")
     for note in report.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {markup(note)}")
 
 
 def solve_csv(report: SolveReport) -> str:
@@ -75,21 +79,22 @@ def solve_csv(report: SolveReport) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["plan", "gpu", "count", "tp", "pp", "ep", "weight_format", "kv_cache_dtype", "gpus_per_replica",
                      "concurrency", "max_concurrency", "weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib",
-                     "total_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated"])
+                     "cuda_graphs_gib", "total_gib", "free_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated"])
     for index, plan in enumerate(report.plans, start=1):
         for group in plan.groups:
             row = group.to_dict()
             mem = row["memory_per_gpu_gib"]
             writer.writerow([index, row["gpu"], row["count"], row["tp"], row["pp"], row["ep"], row["weight_format"],
                              row["kv_cache_dtype"], row["gpus_per_replica"], row["concurrency"], row["max_concurrency"],
-                             mem["weights"], mem["kv_cache"], mem["activations"], mem["overhead"], mem["total"],
-                             mem["capacity"], row["cost_usd_per_hour"], row["price_estimated"]])
+                             mem["weights"], mem["kv_cache"], mem["activations"], mem["overhead"], mem["cuda_graphs"],
+                             mem["total"], mem["free"], mem["capacity"], format_usd(group.cost_micro_usd_per_hour, grouping=False),
+                             row["price_estimated"]])
     return buffer.getvalue()
 
 
 def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> None:
     """One row per Pareto point: cost, the second objective, GPU mix and the bound it was proven optimal under."""
-    console.print(header)
+    console.print(header)  # the caller escapes the user's text in it
     table = Table(title=f"Pareto set, cost vs {front.objective}: {len(front.points)} non-dominated plan{'s' if len(front.points) != 1 else ''}", title_justify="left")
     for column, justify in (("#", "right"), ("USD/h", "right"), ("min headroom", "right"), ("GPUs", "right"),
                             ("max concurrency", "right"), ("GPU mix", "left"), ("bound", "left"), ("status", "left")):
@@ -98,8 +103,8 @@ def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> 
         bound = next(iter(point.to_dict(front.objective)["bound"].items()))  # type: ignore[union-attr]
         level = "-" if bound[1] is None else f"{bound[0]} ≥ {bound[1]:.2%}" if front.objective == "headroom" else \
             f"{bound[0]} ≤ {bound[1]}" if front.objective == "gpus" else f"{bound[0]} = {bound[1]:,}"
-        table.add_row(str(index), f"{point.cost_usd_per_hour:,.2f}", f"{point.plan.min_headroom_fraction:.1%}",
-                      str(point.plan.total_gpus), f"{point.max_concurrency:,}", point.plan.gpu_mix, level, point.status)
+        table.add_row(str(index), format_usd(point.cost_micro_usd_per_hour), f"{point.plan.min_headroom_fraction:.1%}",
+                      str(point.plan.total_gpus), f"{point.max_concurrency:,}", markup(point.plan.gpu_mix), level, point.status)
     console.print(table)
     ended = {"infeasible": "complete (the next bound is infeasible)", "max_points": "stopped at the point limit",
              "ceiling": "stopped at 16x the demand", "time_limit": "stopped: a step hit the time limit"}[front.stopped]
@@ -111,7 +116,7 @@ def pareto_csv(front: "ParetoFront") -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["point", "cost_usd_per_hour", "min_headroom_fraction", "total_gpus", "max_concurrency", "gpu_mix", "status"])
     for index, point in enumerate(front.points, start=1):
-        writer.writerow([index, round(point.cost_usd_per_hour, 4), round(point.plan.min_headroom_fraction, 4),
+        writer.writerow([index, format_usd(point.cost_micro_usd_per_hour, grouping=False), round(point.plan.min_headroom_fraction, 4),
                          point.plan.total_gpus, point.max_concurrency, point.plan.gpu_mix, point.status])
     return buffer.getvalue()
 
@@ -119,17 +124,18 @@ def pareto_csv(front: "ParetoFront") -> str:
 def render_whatif_table(report: "WhatIfReport", console: Console) -> None:
     """The comparison table: variation, cost, change vs baseline, GPU mix, GPUs, headroom."""
     base = report.baseline
-    table = Table(title=f"What-if: {report.scenario_name} — {len(report.variations)} variation{'s' if len(report.variations) != 1 else ''} "
+    table = Table(title=f"What-if: {markup(report.scenario_name)} — {len(report.variations)} variation{'s' if len(report.variations) != 1 else ''} "
                         f"({report.executor}, {report.wall_time_s:.1f} s)", title_justify="left")
     for column, justify in (("variation", "left"), ("USD/h", "right"), ("vs baseline", "right"), ("GPU mix", "left"),
                             ("GPUs", "right"), ("min headroom", "right"), ("status", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for result in (base, *report.variations):
-        delta, fraction = result.delta_vs(base)
+        delta, fraction = result.delta_micro_vs(base)
+        signed = "" if delta is None else ("+" if delta >= 0 else "") + format_usd(delta)
         change = "—" if result is base else "n/a" if delta is None else \
-            f"{delta:+,.2f} ({fraction:+.1%})" if fraction is not None else f"{delta:+,.2f}"
-        table.add_row(result.name, "-" if result.cost_usd_per_hour is None else f"{result.cost_usd_per_hour:,.2f}", change,
-                      result.gpu_mix or (result.message or "")[:60], "-" if result.total_gpus is None else str(result.total_gpus),
+            f"{signed} ({fraction:+.1%})" if fraction is not None else signed
+        table.add_row(markup(result.name), "-" if result.cost_micro_usd_per_hour is None else format_usd(result.cost_micro_usd_per_hour),
+                      change, markup(result.gpu_mix or (result.message or "")[:60]), "-" if result.total_gpus is None else str(result.total_gpus),
                       "-" if result.min_headroom_fraction is None else f"{result.min_headroom_fraction:.1%}", result.status)
     console.print(table)
 
@@ -141,7 +147,7 @@ def whatif_csv(report: "WhatIfReport") -> str:
                      "total_gpus", "min_headroom_fraction", "overrides"])
     for result in (report.baseline, *report.variations):
         row = result.to_dict(report.baseline)
-        writer.writerow([row["variation"], row["status"], row["cost_usd_per_hour"], row["delta_usd_per_hour"],
+        writer.writerow([plain(row["variation"]), row["status"], row["cost_usd_per_hour"], row["delta_usd_per_hour"],
                          row["delta_fraction"], row["gpu_mix"], row["total_gpus"], row["min_headroom_fraction"],
                          "; ".join(f"{k}={v}" for k, v in row["overrides"].items())])
     return buffer.getvalue()

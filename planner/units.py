@@ -1,20 +1,28 @@
 """Unit conversions and rounding rules, in one place.
 
-Memory is counted in bytes in the memory model, in integer MiB inside the solver and in GiB (2**30 bytes)
-wherever a person reads it. Money is USD per hour for people and integer milli-USD per hour inside the
-solver. Requirements round up, capacities and budgets round down, so rounding never makes a plan look
-better than it is.
+Exact quantities (docs/exactness.md lists them):
+
+- Memory is counted in whole bytes by the memory model; the solver's capacity of a shape (sequences per replica)
+  is computed from those bytes, so no memory rounding reaches a decision. MiB appear only as coefficients of the
+  solver's memory row, whose right-hand side comes from the exact capacity; GiB (2**30 bytes) are for people.
+- Money is integer micro-USD (10**-6 USD) per hour everywhere a decision or a printed cost comes from. A price
+  or budget is read as the decimal the user wrote (``decimal_fraction``); prices with more than six decimals are
+  rounded up, budgets down, to the micro-USD (by less than $0.000001), so a cost the planner prints is always
+  a budget that admits the plan.
+- Fractions of memory (headroom, gpu_memory_utilization) are also read as written decimals and applied to
+  whole bytes exactly.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 BYTES_PER_KIB = 2**10
 BYTES_PER_MIB = 2**20
 BYTES_PER_GIB = 2**30
 BYTES_PER_GB = 10**9
-MILLI_USD_PER_USD = 1000
+MICRO_USD_PER_USD = 10**6
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -22,6 +30,28 @@ def ceil_div(numerator: int, denominator: int) -> int:
     if denominator <= 0:
         raise ValueError("denominator must be positive")
     return -(-numerator // denominator)
+
+
+def decimal_fraction(value: float) -> Fraction:
+    """The exact rational a user means by a number: 0.1 is 1/10, not the binary float nearest to it.
+
+    ``repr`` of a float is the shortest decimal that reads back as that float, i.e. what was written in the file.
+    """
+    if isinstance(value, int):
+        return Fraction(value)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return Fraction(repr(float(value)))
+
+
+def fraction_of_bytes_floor(num_bytes: int, fraction: float) -> int:
+    """``num_bytes x fraction`` rounded down to a whole byte, exactly (a capacity)."""
+    return math.floor(num_bytes * decimal_fraction(fraction))
+
+
+def fraction_of_bytes_ceil(num_bytes: int, fraction: float) -> int:
+    """``num_bytes x fraction`` rounded up to a whole byte, exactly (a requirement, e.g. headroom kept free)."""
+    return math.ceil(num_bytes * decimal_fraction(fraction))
 
 
 def bits_to_bytes(bits: float) -> int:
@@ -47,15 +77,37 @@ def bytes_to_mib_floor(num_bytes: float) -> int:
     return math.floor(num_bytes / BYTES_PER_MIB)
 
 
-def usd_to_milli_usd_ceil(usd: float) -> int:
-    """A cost in USD as integer milli-USD, rounded up (costs never look cheaper than they are)."""
-    return math.ceil(round(usd * MILLI_USD_PER_USD, 6))
+def usd_to_micro_usd_ceil(usd: float) -> int:
+    """A price in USD as integer micro-USD: exact up to six decimals, else rounded up (never cheaper than it is)."""
+    return math.ceil(decimal_fraction(usd) * MICRO_USD_PER_USD)
 
 
-def usd_to_milli_usd_floor(usd: float) -> int:
-    """A budget in USD as integer milli-USD, rounded down."""
-    return math.floor(round(usd * MILLI_USD_PER_USD, 6))
+def usd_to_micro_usd_floor(usd: float) -> int:
+    """A budget in USD as integer micro-USD: exact up to six decimals, else rounded down (never looser than it is)."""
+    return math.floor(decimal_fraction(usd) * MICRO_USD_PER_USD)
 
 
-def milli_usd_to_usd(milli_usd: int) -> float:
-    return milli_usd / MILLI_USD_PER_USD
+def micro_usd_to_usd(micro_usd: int) -> float:
+    """For JSON: the nearest float, which prints as the exact decimal (costs stay far below 2**53 micro-USD)."""
+    return micro_usd / MICRO_USD_PER_USD
+
+
+def format_usd(micro_usd: int, min_decimals: int = 2, grouping: bool = True) -> str:
+    """An exact cost as text: at least ``min_decimals`` decimals and as many more as it has (up to six), so a
+    printed cost read back as a budget admits the plan it came from ('27.70', '1,234.5678')."""
+    sign = "-" if micro_usd < 0 else ""
+    whole, micro = divmod(abs(micro_usd), MICRO_USD_PER_USD)
+    decimals = f"{micro:06d}".rstrip("0").ljust(min_decimals, "0")
+    number = f"{whole:,}" if grouping else str(whole)
+    return sign + number + (f".{decimals}" if decimals else "")
+
+
+def cents_ceil(micro_usd: int) -> int:
+    """Whole cents at or above an exact cost (a round budget that still admits it)."""
+    return ceil_div(micro_usd, MICRO_USD_PER_USD // 100)
+
+
+def round_up(value: float, decimals: int) -> float:
+    """``value`` rounded up to ``decimals`` decimals, exactly: a printed time or cost read back as a limit admits it."""
+    scale = 10**decimals
+    return math.ceil(Fraction(value) * scale) / scale

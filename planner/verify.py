@@ -1,19 +1,22 @@
 """Independent verification of serving plans.
 
-Each plan is re-checked from the scenario in exact bytes and USD through the memory model, not through the
-solver's rounded MiB / milli-USD rows: memory per GPU of the busiest replica within the engine's usable
-memory and the headroom, demand covered, inventory and budget respected, shapes structurally valid.
+Each plan is re-checked from the scenario through the memory model, not through the solver's rows, in exact
+arithmetic: bytes, micro-USD (the catalog price read as the decimal written) and the headroom and budget as the
+rationals written. Memory per GPU of the busiest replica within the engine's usable memory and the headroom,
+demand covered, inventory and budget respected, shapes structurally valid.
 A violation is a bug in the planner and raises ``VerificationError``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .candidates import tp_crosses_network
 from .errors import Issue, VerificationError
 from .memory.serving import serving_memory
 from .plan import Plan
+from .units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,8 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
                               group.concurrency_per_replica, context.context_tokens)
         if bill.total_bytes > bill.usable_bytes:
             violations.append(Violation(f"{cand.key}: memory within usable", f"<= {bill.usable_bytes} B", f"{bill.total_bytes} B"))
-        if bill.headroom_fraction + 1e-12 < context.min_headroom:
-            violations.append(Violation(f"{cand.key}: headroom", f">= {context.min_headroom}", f"{bill.headroom_fraction:.4f}"))
+        if Fraction(bill.free_bytes, bill.capacity_bytes) < decimal_fraction(context.min_headroom):
+            violations.append(Violation(f"{cand.key}: headroom", f">= {context.min_headroom}", f"{bill.free_bytes / bill.capacity_bytes!r}"))
         if bill.total_bytes != group.memory.total_bytes:
             violations.append(Violation(f"{cand.key}: reported memory", f"{bill.total_bytes} B", f"{group.memory.total_bytes} B"))
     if plan.concurrency < demand:
@@ -69,12 +72,12 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
         if size is not None and (rented % size or idle.get(gpu, 0) >= size):
             violations.append(Violation(f"whole instances of {gpu}", f"a multiple of {size} GPUs, fewer than {size} idle",
                                         f"{count} used + {idle.get(gpu, 0)} idle"))
-    cost = sum(g.count * g.candidate.gpus_per_replica * g.candidate.price_usd_per_gpu_hour for g in plan.groups)
-    cost += sum(i.count * i.price_usd_per_gpu_hour for i in plan.idle)
-    if abs(cost - plan.cost_usd_per_hour) > 1e-6:
-        violations.append(Violation("cost", f"{cost:.6f}", f"{plan.cost_usd_per_hour:.6f}"))
-    if budget_usd_per_hour is not None and cost > budget_usd_per_hour + 1e-9:
-        violations.append(Violation("budget", f"<= {budget_usd_per_hour}", f"{cost:.4f}"))
+    cost = sum(g.count * g.candidate.gpus_per_replica * usd_to_micro_usd_ceil(g.candidate.price_usd_per_gpu_hour) for g in plan.groups)
+    cost += sum(i.count * usd_to_micro_usd_ceil(i.price_usd_per_gpu_hour) for i in plan.idle)
+    if cost != plan.cost_micro_usd_per_hour:
+        violations.append(Violation("cost", f"{cost} micro-USD/h", f"{plan.cost_micro_usd_per_hour} micro-USD/h"))
+    if budget_usd_per_hour is not None and Fraction(cost, MICRO_USD_PER_USD) > decimal_fraction(budget_usd_per_hour):
+        violations.append(Violation("budget", f"<= {budget_usd_per_hour}", format_usd(cost)))
     return violations
 
 

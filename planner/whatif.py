@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from .errors import InfeasibleError, InputError, Issue, PlannerError, ScenarioError, did_you_mean
 from .scenario import ServingScenario, resolve_paths, validate_scenario
 from .sweep import Axis, SweepFile, Variation, expand
+from .units import micro_usd_to_usd
 from .yaml_io import load_yaml_file
 
 Executor = Literal["local", "ray"]
@@ -157,8 +158,8 @@ class VariationResult:
     """One variation's outcome, picklable (plain values) so any executor can return it."""
 
     name: str
-    status: str  # optimal | feasible | infeasible | unknown | error
-    cost_usd_per_hour: float | None = None
+    status: str  # optimal | feasible | infeasible | unknown | error | interrupted
+    cost_micro_usd_per_hour: int | None = None
     gpu_mix: str | None = None
     total_gpus: int | None = None
     min_headroom_fraction: float | None = None
@@ -167,18 +168,23 @@ class VariationResult:
     overrides: tuple[tuple[str, Any], ...] = ()
     axes: tuple[Axis, ...] = ()
 
-    def delta_vs(self, baseline: "VariationResult") -> tuple[float | None, float | None]:
-        if self.cost_usd_per_hour is None or baseline.cost_usd_per_hour is None:
+    @property
+    def cost_usd_per_hour(self) -> float | None:
+        return None if self.cost_micro_usd_per_hour is None else micro_usd_to_usd(self.cost_micro_usd_per_hour)
+
+    def delta_micro_vs(self, baseline: "VariationResult") -> tuple[int | None, float | None]:
+        """(cost change in micro-USD per hour, change as a fraction of the baseline's cost)."""
+        if self.cost_micro_usd_per_hour is None or baseline.cost_micro_usd_per_hour is None:
             return None, None
-        delta = self.cost_usd_per_hour - baseline.cost_usd_per_hour
-        return delta, (delta / baseline.cost_usd_per_hour if baseline.cost_usd_per_hour else None)
+        delta = self.cost_micro_usd_per_hour - baseline.cost_micro_usd_per_hour
+        return delta, (delta / baseline.cost_micro_usd_per_hour if baseline.cost_micro_usd_per_hour else None)
 
     def to_dict(self, baseline: "VariationResult | None" = None) -> dict[str, Any]:
-        delta, fraction = self.delta_vs(baseline) if baseline is not None else (None, None)
+        delta, fraction = self.delta_micro_vs(baseline) if baseline is not None else (None, None)
         return {"variation": self.name, "status": self.status, "overrides": {k: v for k, v in self.overrides},
                 "axes": {a.name: a.value for a in self.axes},
-                "cost_usd_per_hour": None if self.cost_usd_per_hour is None else round(self.cost_usd_per_hour, 4),
-                "delta_usd_per_hour": None if delta is None else round(delta, 4),
+                "cost_usd_per_hour": self.cost_usd_per_hour,
+                "delta_usd_per_hour": None if delta is None else micro_usd_to_usd(delta),
                 "delta_fraction": None if fraction is None else round(fraction, 4),
                 "gpu_mix": self.gpu_mix, "total_gpus": self.total_gpus,
                 "min_headroom_fraction": None if self.min_headroom_fraction is None else round(self.min_headroom_fraction, 4),
@@ -196,7 +202,7 @@ def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> Variatio
         return VariationResult(name, "infeasible", message=exc.message, overrides=overrides, axes=axes)
     except PlannerError as exc:
         return VariationResult(name, "error", message=exc.render(), overrides=overrides, axes=axes)
-    return VariationResult(name, plan.status, plan.cost_usd_per_hour, plan.gpu_mix, plan.total_gpus,
+    return VariationResult(name, plan.status, plan.cost_micro_usd_per_hour, plan.gpu_mix, plan.total_gpus,
                            plan.min_headroom_fraction, None, plan.to_dict(), overrides, axes)
 
 

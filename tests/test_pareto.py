@@ -64,10 +64,14 @@ def test_first_point_is_the_cheapest_plan(chat_front):
     assert front.points[0].cost_usd_per_hour == pytest.approx(cheapest.cost_usd_per_hour)
 
 
-def _mib_headroom(plan):
-    """A plan's headroom in the solver's integer MiB arithmetic."""
-    return min((g.candidate.capacity_mib - g.candidate.fixed_mib - g.candidate.graphs_mib
-                - g.candidate.kv_mib_per_sequence * g.concurrency_per_replica) / g.candidate.capacity_mib for g in plan.groups)
+def _free_bytes(c, load):
+    m = c.memory
+    return m.capacity_bytes - m.fixed_bytes - m.outside_budget_bytes - m.kv_cache_bytes_per_sequence * load
+
+
+def _exact_headroom(plan):
+    """A plan's headroom in exact bytes (the memory model's, which the solver now uses)."""
+    return min(_free_bytes(g.candidate, g.concurrency_per_replica) / g.candidate.memory.capacity_bytes for g in plan.groups)
 
 
 def test_homogeneous_front_equals_brute_force_over_every_shape_and_replica_count():
@@ -79,12 +83,10 @@ def test_homogeneous_front_equals_brute_force_over_every_shape_and_replica_count
     for c in prepare(s, prune=False).candidates:
         for replicas in range(-(-demand // c.max_sequences), demand + 1):
             load = -(-demand // replicas)
-            free = c.capacity_mib - c.fixed_mib - c.graphs_mib - c.kv_mib_per_sequence * load
-            plans.append((round(replicas * c.price_milli_usd_per_hour), free / c.capacity_mib))
+            plans.append((replicas * c.price_micro_usd_per_hour, _free_bytes(c, load) / c.memory.capacity_bytes))
     brute = sorted({(cost, h) for cost, h in plans if not any(
         o_cost <= cost and o_h >= h and (o_cost, o_h) != (cost, h) for o_cost, o_h in plans)})
-    found = sorted((sum(g.count * g.candidate.price_milli_usd_per_hour for g in p.plan.groups), _mib_headroom(p.plan))
-                   for p in front.points)
+    found = sorted((p.plan.cost_micro_usd_per_hour, _exact_headroom(p.plan)) for p in front.points)
     assert [cost for cost, _ in found] == [cost for cost, _ in brute]
     assert [h for _, h in found] == pytest.approx([h for _, h in brute], abs=1e-12)
 

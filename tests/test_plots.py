@@ -38,9 +38,9 @@ def test_memory_bill_plot_has_one_bar_per_replica_shape(tmp_path):
 
 
 def test_sweep_plot_draws_cost_against_the_swept_variable(tmp_path):
-    rows = [VariationResult(f"c {n}", "optimal", 1.0 * n, f"{n}x l4", n, 0.2, axes=(Axis("concurrency", 8.0 * n, str(n)),))
+    rows = [VariationResult(f"c {n}", "optimal", 10**6 * n, f"{n}x l4", n, 0.2, axes=(Axis("concurrency", 8.0 * n, str(n)),))
             for n in (1, 2, 4)]
-    report = WhatIfReport("small", VariationResult("baseline", "optimal", 1.0, "1x l4", 1, 0.2), tuple(rows), "local", 0.1)
+    report = WhatIfReport("small", VariationResult("baseline", "optimal", 10**6, "1x l4", 1, 0.2), tuple(rows), "local", 0.1)
     assert plot_sweep(report, tmp_path / "sweep.png").stat().st_size > 5000
 
 

@@ -1,5 +1,7 @@
 """Rent or buy: owned GPUs cost power only, purchases are amortised, break-even and sensitivity by hand."""
 
+import math
+
 import pytest
 
 from planner.errors import InputError, ScenarioError
@@ -51,7 +53,7 @@ def test_owned_gpus_cost_only_their_power_and_are_used_first(catalog):
     plan = solve_scenario(s).plans[0]
     assert used(plan) == {"l4@owned": 4}
     power = catalog.gpu("l4").tdp_watts / 1000 * 1.58 * 0.0806
-    assert plan.cost_usd_per_hour == pytest.approx(4 * power)
+    assert plan.cost_micro_usd_per_hour == 4 * math.ceil(power * 10**6)  # each GPU's price kept to the micro-USD, up
 
 
 def test_demand_beyond_the_owned_stock_is_topped_up_by_renting():

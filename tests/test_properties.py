@@ -149,7 +149,7 @@ def test_cpsat_optimum_equals_the_enumerator_on_single_shape_fleets(data):
     assert (cpsat.assignment is None) == (exhaustive.assignment is None)
     if exhaustive.assignment is not None:
         assert cpsat.status == "optimal"
-        assert cpsat.objective_milli_usd == exhaustive.objective_milli_usd
+        assert cpsat.objective_micro_usd == exhaustive.objective_micro_usd
 
 
 def _without_timings(value):

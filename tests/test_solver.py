@@ -34,7 +34,7 @@ def test_cpsat_homogeneous_optimum_equals_the_enumerator(fields):
     exhaustive = solve_enumerate(problem)
     cpsat = solve_cpsat(problem)
     assert cpsat.status == "optimal"
-    assert cpsat.objective_milli_usd == exhaustive.objective_milli_usd
+    assert cpsat.objective_micro_usd == exhaustive.objective_micro_usd
 
 
 @pytest.mark.parametrize("fields", HOMOGENEOUS)
@@ -42,7 +42,7 @@ def test_mixed_fleet_is_never_dearer_than_homogeneous(fields):
     prepared = prepare(scenario(**fields))
     mixed = solve_cpsat(prepared.problem(mixed_fleet=True))
     single = solve_cpsat(prepared.problem(mixed_fleet=False))
-    assert mixed.objective_milli_usd <= single.objective_milli_usd
+    assert mixed.objective_micro_usd <= single.objective_micro_usd
 
 
 def test_inventory_forces_a_mix_of_gpu_types():
@@ -102,7 +102,7 @@ def test_memory_constraint_is_linear_in_assigned_sequences():
     outcome = solve_cpsat(Problem(rows, 25, None, {}))
     assert outcome.status == "optimal"
     # a holds 10 per replica at 1.000/h; b holds 20 per replica at 1.500/h: cheapest for 25 is b + a = 2.500
-    assert outcome.objective_milli_usd == 2500
+    assert outcome.objective_micro_usd == 2500
     assert sum(outcome.assignment.sequences.values()) == 25
 
 

@@ -46,7 +46,7 @@ def test_pruning_keeps_the_optimum_of_the_unpruned_model_with_inventory_caps(see
     assert len(pruned.candidates) < len(full.candidates)
     a, b = solve_cpsat(pruned.problem()), solve_cpsat(full.problem())
     assert a.status == b.status
-    assert a.objective_milli_usd == b.objective_milli_usd
+    assert a.objective_micro_usd == b.objective_micro_usd
     if a.assignment is not None:
         rows = {r.key: r for r in full.problem().rows}
         gpus = [sum(n * rows[k].gpus_per_replica for k, n in o.assignment.replicas.items()) for o in (a, b)]
@@ -58,7 +58,7 @@ def test_pruning_keeps_the_optimum_of_homogeneous_fleets(seed):
     scenario, catalog = _inventory_scenario(seed, 300, 0.5, mixed_fleet=False)
     a = solve_cpsat(prepare(scenario, catalog).problem())
     b = solve_cpsat(prepare(scenario, catalog, prune=False).problem())
-    assert (a.status, a.objective_milli_usd) == (b.status, b.objective_milli_usd)
+    assert (a.status, a.objective_micro_usd) == (b.status, b.objective_micro_usd)
 
 
 def test_a_capped_gpu_types_shapes_are_never_pruned_by_another_types_shapes():
@@ -76,7 +76,7 @@ def test_copies_of_a_smaller_shape_replace_a_bigger_one_only_if_no_dearer_and_no
         if b.key in kept_keys:
             continue
         assert any(-(-b.max_sequences // a.max_sequences) * a.gpus_per_replica <= b.gpus_per_replica
-                   and -(-b.max_sequences // a.max_sequences) * a.price_milli_usd_per_hour <= b.price_milli_usd_per_hour
+                   and -(-b.max_sequences // a.max_sequences) * a.price_micro_usd_per_hour <= b.price_micro_usd_per_hour
                    for a in kept), b.key
 
 
@@ -96,8 +96,8 @@ def _brute_force(problem: Problem) -> int | None:
             continue
         if not problem.mixed_fleet and sum(1 for n in counts if n) > 1:
             continue
-        cost = sum(n * r.price_milli_usd_per_hour for n, r in zip(counts, problem.rows))
-        if problem.budget_milli_usd_per_hour is not None and cost > problem.budget_milli_usd_per_hour:
+        cost = sum(n * r.price_micro_usd_per_hour for n, r in zip(counts, problem.rows))
+        if problem.budget_micro_usd_per_hour is not None and cost > problem.budget_micro_usd_per_hour:
             continue
         best = cost if best is None else min(best, cost)
     return best
@@ -123,7 +123,7 @@ def test_the_covering_formulation_finds_the_brute_force_optimum(problem):
     if expected is None:
         assert outcome.status == "infeasible"
         return
-    assert outcome.status == "optimal" and outcome.objective_milli_usd == expected
+    assert outcome.status == "optimal" and outcome.objective_micro_usd == expected
     rows = {r.key: r for r in problem.rows}
     for key, replicas in outcome.assignment.replicas.items():
         sequences = outcome.assignment.sequences[key]
@@ -145,7 +145,7 @@ def test_greedy_never_beats_cpsat_and_its_plans_are_feasible(name, problem):
     assert best.status == "optimal"
     if greedy.assignment is None:
         return
-    assert greedy.objective_milli_usd >= best.objective_milli_usd
+    assert greedy.objective_micro_usd >= best.objective_micro_usd
     rows = {r.key: r for r in problem.rows}
     assert sum(greedy.assignment.sequences.values()) == problem.demand_sequences
     used: dict[str, int] = {}
@@ -181,7 +181,7 @@ def test_a_solve_loads_neither_numpy_nor_pandas():
     code = ("import sys\n"
             "from planner.solver.cpsat import solve_cpsat\n"
             "from planner.solver.problem import Problem, Row\n"
-            "assert solve_cpsat(Problem((Row('a', 'g', 1, 5, 0, 1, 10, 10),), 25, None, {})).objective_milli_usd == 15\n"
+            "assert solve_cpsat(Problem((Row('a', 'g', 1, 5, 0, 1, 10, 10),), 25, None, {})).objective_micro_usd == 15\n"
             "print('numpy' in sys.modules or 'pandas' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"

@@ -13,7 +13,7 @@ from planner.solver.problem import Instance, Problem, Row
 
 
 def traffic_row(key, gpu_type, gpus, price, rate, latency_us=0, sequences_at_rate=4, max_sequences=8):
-    """A shape holding ``max_sequences`` (1 MiB each above 1000 MiB of weights) that sustains ``rate`` milli-req/s."""
+    """A shape holding ``max_sequences`` (1 byte each above 1000 bytes of weights) that sustains ``rate`` milli-req/s."""
     return Row(key, gpu_type, gpus, price, 1000, 1, 1000 + max_sequences, 4096, 0, rate, min(sequences_at_rate, max_sequences),
                latency_us)
 
@@ -54,7 +54,7 @@ def small_traffic_problems(draw):
 def _outcome_key(problem: Problem, outcome) -> tuple[int, int, int]:
     rows = {r.key: r for r in problem.rows}
     replicas = outcome.assignment.replicas
-    return (outcome.objective_milli_usd, max(rows[k].latency_us for k in replicas),
+    return (outcome.objective_micro_usd, max(rows[k].latency_us for k in replicas),
             sum(n * rows[k].gpus_per_replica for k, n in replicas.items()))
 
 
@@ -68,7 +68,7 @@ def test_cpsat_equals_exhaustive_search_on_small_traffic_problems_with_instances
         return
     assert outcome.status == "optimal"
     assert _outcome_key(problem, outcome) == expected  # cost, then the worst latency, then the GPU count
-    assert problem.cost(outcome.assignment.replicas) == outcome.objective_milli_usd
+    assert problem.cost(outcome.assignment.replicas) == outcome.objective_micro_usd
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -107,16 +107,16 @@ def test_whole_instances_are_paid_for_even_when_replicas_leave_gpus_idle():
     rows = (traffic_row("tp4", "h100", 4, 4000, 2000),)
     problem = Problem(rows, 0, None, {}, demand_milli_rps=1500, instances={"h100": Instance(8, 8000)})
     outcome = solve_cpsat(problem)
-    assert outcome.objective_milli_usd == 8000 and outcome.assignment.replicas == {"tp4": 1}
+    assert outcome.objective_micro_usd == 8000 and outcome.assignment.replicas == {"tp4": 1}
 
 
 def test_greedy_and_the_homogeneous_enumerator_price_whole_instances_like_the_model():
     rows = (traffic_row("a", "h100", 2, 2000, 1000), traffic_row("b", "l40s", 1, 900, 300))
     problem = Problem(rows, 0, None, {"h100": 12}, demand_milli_rps=2500, instances={"h100": Instance(8, 8000)})
-    best = solve_cpsat(problem).objective_milli_usd
+    best = solve_cpsat(problem).objective_micro_usd
     assert greedy_plan(problem)[0] >= best
     homogeneous = Problem(rows, 0, None, {"h100": 12}, False, demand_milli_rps=2500, instances={"h100": Instance(8, 8000)})
-    assert solve_enumerate(homogeneous).objective_milli_usd == solve_cpsat(homogeneous).objective_milli_usd == 8000  # one instance, 2 GPUs idle
+    assert solve_enumerate(homogeneous).objective_micro_usd == solve_cpsat(homogeneous).objective_micro_usd == 8000  # one instance, 2 GPUs idle
 
 
 def _solve(**fields):

@@ -114,8 +114,9 @@ def test_sweep_compares_each_variation_with_the_baseline(small):
     assert names == ["no l4", "concurrency 1x", "concurrency 2x", "concurrency 4x"]
     costs = [v.cost_usd_per_hour for v in report.variations[1:]]
     assert costs[0] == report.baseline.cost_usd_per_hour and costs == sorted(costs) and costs[2] > costs[0]
-    delta, fraction = report.variations[3].delta_vs(report.baseline)
-    assert delta == pytest.approx(costs[2] - costs[0]) and fraction == pytest.approx(delta / costs[0])
+    delta, fraction = report.variations[3].delta_micro_vs(report.baseline)
+    assert delta == report.variations[3].cost_micro_usd_per_hour - report.baseline.cost_micro_usd_per_hour
+    assert delta / 10**6 == pytest.approx(costs[2] - costs[0]) and fraction == pytest.approx(delta / 10**6 / costs[0])
     assert "l4" not in report.variations[0].gpu_mix.replace("l40s", "")
 
 

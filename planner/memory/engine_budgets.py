@@ -17,7 +17,7 @@ Every engine ends with ``KV cache = budget - what it charges``; they differ in t
 
 from __future__ import annotations
 
-from ..units import BYTES_PER_GIB
+from ..units import BYTES_PER_GIB, fraction_of_bytes_floor
 
 NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * BYTES_PER_GIB)
 """vLLM's non-torch increase on one GPU (cuBLAS workspaces, allocator slack). Logged: 0.10-0.35 GiB (cases
@@ -73,12 +73,12 @@ def budget_bytes(engine: str, capacity_bytes: int, charged_bytes: int, overhead_
     the part of it the engine finds already allocated when it measures free memory.
     """
     if engine == "sglang":
-        return overhead_bytes + int((capacity_bytes - overhead_bytes) * mem_fraction_static)
+        return overhead_bytes + fraction_of_bytes_floor(capacity_bytes - overhead_bytes, mem_fraction_static)
     if engine == "trtllm":
-        return charged_bytes + int(max(0, capacity_bytes - charged_bytes) * free_gpu_memory_fraction)
+        return charged_bytes + fraction_of_bytes_floor(max(0, capacity_bytes - charged_bytes), free_gpu_memory_fraction)
     if engine == "llamacpp":
         return capacity_bytes
-    return int(capacity_bytes * gpu_memory_utilization)
+    return fraction_of_bytes_floor(capacity_bytes, gpu_memory_utilization)
 
 
 def budget_formula(engine: str) -> str:

@@ -21,7 +21,7 @@ from typing import Literal
 
 from ..architecture import ModelArchitecture
 from ..formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
-from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div
+from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_floor
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import GgufWeights, compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors, non_layer_tensors
@@ -490,10 +490,11 @@ class ServingMemory:
         return self.kv_cache_capacity_tokens / max_model_len if max_model_len > 0 else 0.0
 
     def per_gpu_gib(self, digits: int = 3) -> dict[str, float]:
-        """The bill's lines in GiB (2^30 bytes), as reports and JSON show them."""
+        """The bill's lines in GiB (2^30 bytes), as reports and JSON show them: weights + KV cache + activations +
+        overhead + CUDA graphs + free = capacity (graphs are inside ``total`` only when charged to the budget)."""
         lines = {"weights": self.weights_bytes, "kv_cache": self.kv_cache_bytes, "activations": self.activations_bytes,
-                 "overhead": self.overhead_bytes, "total": self.total_bytes, "free": self.free_bytes,
-                 "capacity": self.capacity_bytes, "usable": self.usable_bytes}
+                 "overhead": self.overhead_bytes, "cuda_graphs": self.cuda_graph_bytes, "total": self.total_bytes,
+                 "free": self.free_bytes, "capacity": self.capacity_bytes, "usable": self.usable_bytes}
         if self.host_bytes:
             lines |= {"host_weights": self.host_weights_bytes, "host_kv_cache": self.host_kv_cache_bytes, "host": self.host_bytes}
         return {name: round(value / BYTES_PER_GIB, digits) for name, value in lines.items()}
@@ -501,10 +502,16 @@ class ServingMemory:
     def max_concurrency(self, limit_bytes: int | None = None) -> int:
         """Sequences of ``context_tokens`` one replica holds within ``limit_bytes`` per GPU (default: usable)."""
         limit = self.usable_bytes if limit_bytes is None else limit_bytes
-        room = limit - self.fixed_bytes
-        if room < 0 or self.kv_cache_bytes_per_sequence <= 0:
-            return 0
-        return room // self.kv_cache_bytes_per_sequence * self.dp
+        return sequences_within(limit, self.fixed_bytes, self.kv_cache_bytes_per_sequence) * self.dp
+
+
+def sequences_within(limit_bytes: int, fixed_bytes: int, kv_bytes_per_sequence: int) -> int:
+    """Whole sequences of ``kv_bytes_per_sequence`` bytes that fit beside ``fixed_bytes`` within ``limit_bytes``:
+    the one capacity rule the candidates, the solver's rows and the reports share (exact, in bytes)."""
+    room = limit_bytes - fixed_bytes
+    if room < 0 or kv_bytes_per_sequence <= 0:
+        return 0
+    return room // kv_bytes_per_sequence
 
 
 def serving_memory(
@@ -529,7 +536,7 @@ def serving_memory(
     in_budget = engine.mode == "formula" or ACTIVATIONS_IN_BUDGET[engine.engine]
     graphs_in_budget = engine.mode == "engine" and (engine.cuda_graphs_in_budget or engine.engine == "trtllm")
     charged = weights + overhead + (activations if in_budget else 0) + (graphs if graphs_in_budget else 0)
-    usable = (int(capacity_bytes * engine.gpu_memory_utilization) if engine.mode == "formula" else
+    usable = (fraction_of_bytes_floor(capacity_bytes, engine.gpu_memory_utilization) if engine.mode == "formula" else
               budget_bytes(engine.engine, capacity_bytes, charged, overhead, engine.gpu_memory_utilization,
                            engine.mem_fraction_static, engine.free_gpu_memory_fraction))
     host_weights, host_kv = host_bytes(arch, layout, context_tokens, concurrency)

@@ -28,7 +28,10 @@ overhead (``fixed``) per replica plus KV cache per sequence assigned. With ``s``
 the busiest replica holds ceil(s/n), and ``fixed + kv * ceil(s/n) <= limit`` holds exactly when
 ``ceil(s/n) <= maxseq = floor((limit - fixed) / kv)``; aggregating with the raw limit would only bound the
 *average* load, so the right-hand side uses the limit rounded down to whole sequences, ``whole_c``, which
-makes the aggregated row exact. Projecting ``s`` out leaves the two cover rows, which CP-SAT's LP sees
+makes the aggregated row exact. ``maxseq`` is computed in exact bytes by the memory model; the row's
+coefficients are the bill in whole MiB (small numbers for CP-SAT's LP), and since ``whole_c`` is built from
+``maxseq`` the row is ``kv_c * (s[c] - maxseq_c * n[c]) <= 0`` whatever the units: no rounding can admit or
+exclude a load the memory model would not. Projecting ``s`` out leaves the two cover rows, which CP-SAT's LP sees
 directly; keeping both costs one variable and two rows per shape and keeps the search as fast (measured:
 benchmarks/solver_params.py, column "with sequences + cover cut").
 
@@ -57,6 +60,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 from . import sat_api as cp_model
@@ -109,7 +113,7 @@ class ServingModel:
         by_type: dict[str, list] = {}
         for row in problem.rows:
             by_type.setdefault(row.gpu_type, []).append(row.gpus_per_replica * self.replicas[row.key])
-        cost_terms = [row.price_milli_usd_per_hour * self.replicas[row.key] for row in problem.rows
+        cost_terms = [row.price_micro_usd_per_hour * self.replicas[row.key] for row in problem.rows
                       if row.gpu_type not in problem.instances]
         for gpu_type, terms in sorted(by_type.items()):
             stock = problem.inventory_by_gpu.get(gpu_type)
@@ -117,13 +121,14 @@ class ServingModel:
             if instance is not None:
                 most = sum(problem.replica_upper_bound(r) * r.gpus_per_replica for r in problem.rows if r.gpu_type == gpu_type)
                 k = self.instances[gpu_type] = rent_whole_instances(model, gpu_type, sum(terms), instance, most)
-                cost_terms.append(instance.price_milli_usd_per_hour * k)
+                cost_terms.append(instance.price_micro_usd_per_hour * k)
             elif stock is not None:
                 model.add(sum(terms) <= stock)
         self.cost = sum(cost_terms)
+        check_integer_range(problem)
         self.gpus = sum(row.gpus_per_replica * self.replicas[row.key] for row in problem.rows)
-        if problem.budget_milli_usd_per_hour is not None:
-            model.add(self.cost <= problem.budget_milli_usd_per_hour)
+        if problem.budget_micro_usd_per_hour is not None:
+            model.add(self.cost <= problem.budget_micro_usd_per_hour)
         if not problem.mixed_fleet:
             for row in problem.rows:
                 used = self.used[row.key] = model.new_bool_var(f"used[{row.key}]")
@@ -273,20 +278,35 @@ def solve_cpsat(problem: Problem, time_limit_s: float = 10.0, workers: int = 1, 
     built.hint_greedy()
     built.model.minimize(built.cost)
     solver = solver_parameters(time_limit_s, workers, seed)
-    solver.parameters.catch_sigint_signal = True  # Ctrl-C stops the search like the time limit: best plan so far
-    status = solver.solve(built.model)
+    status = solver.solve(built.model)  # Ctrl-C stops the search like the time limit: best plan so far (sat_api)
     if status == cp_model.UNKNOWN:
-        return _greedy_outcome(built, solver, start, parameters)
+        return replace(_greedy_outcome(built, solver, start, parameters), interrupted=solver.interrupted)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SolveOutcome(STATUS_NAMES[status], None, None, None, time.perf_counter() - start, "cpsat", parameters)
+        return SolveOutcome(STATUS_NAMES[status], None, None, None, time.perf_counter() - start, "cpsat", parameters,
+                            solver.interrupted)
     cost = int(round(solver.objective_value))
     bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
     # 'optimal' only when proven: a status of OPTIMAL under a gap limit still reports its gap as 'feasible'.
     name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
     assignment = built.extract(solver)
-    if name == "optimal":
+    if name == "optimal" and not solver.interrupted:
         assignment = _tie_breaks(built, solver, cost, assignment, start + time_limit_s)
-    return SolveOutcome(name, assignment, cost, bound, time.perf_counter() - start, "cpsat", parameters)
+    return SolveOutcome(name, assignment, cost, bound, time.perf_counter() - start, "cpsat", parameters, solver.interrupted)
+
+
+def check_integer_range(problem: Problem) -> None:
+    """Refuse a problem whose cost could overflow CP-SAT's 64-bit integers (absurd prices x replicas), as bad input."""
+    from ..errors import InputError, Issue
+    from ..limits import MAX_SOLVER_INTEGER
+    from ..units import format_usd
+
+    largest = sum(problem.least_price_per_replica(row) * problem.replica_upper_bound(row) for row in problem.rows)
+    largest += sum(instance.price_micro_usd_per_hour for instance in problem.instances.values())
+    if largest > MAX_SOLVER_INTEGER:
+        raise InputError("the scenario's numbers are too large to solve exactly", [Issue(
+            f"fleets could cost up to ${format_usd(largest)}/h, beyond the ${format_usd(MAX_SOLVER_INTEGER)}/h the solver's "
+            "64-bit micro-USD arithmetic holds", field_path="budget.max_usd_per_hour",
+            suggestion="set a budget, or check the GPU prices and the concurrency")])
 
 
 def _greedy_outcome(built: ServingModel, solver: cp_model.CpSolver, start: float, parameters: dict) -> SolveOutcome:
@@ -344,7 +364,6 @@ def _tie_breaks(built: ServingModel, first: cp_model.CpSolver, cost: int, assign
 def _phase_solver(first: cp_model.CpSolver, deadline: float) -> cp_model.CpSolver:
     solver = solver_parameters(max(0.1, deadline - time.perf_counter()), first.parameters.num_workers, first.parameters.random_seed)
     solver.parameters.max_deterministic_time = max(TIE_BREAK_MIN_DETERMINISTIC_S, TIE_BREAK_FACTOR * first.deterministic_time)
-    solver.parameters.catch_sigint_signal = True
     return solver
 
 

@@ -29,7 +29,8 @@ from ..candidates import Candidate, Enumeration, RejectReason, ServingContext, e
 from ..errors import InputError, Issue
 from ..formats import WEIGHT_FORMATS, weight_format
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
-from ..units import BYTES_PER_GIB, BYTES_PER_MIB, usd_to_milli_usd_floor
+from ..memory.serving import sequences_within
+from ..units import BYTES_PER_GIB, cents_ceil, format_usd, micro_usd_to_usd, usd_to_micro_usd_floor
 from . import sat_api as cp_model
 from .cpsat import rent_whole_instances
 from .problem import Instance
@@ -315,25 +316,22 @@ def _largest(feasible, low: int, high: int) -> int | None:
 
 def _sequences_at(c: Candidate, headroom: float) -> int:
     """Sequences one replica of ``c`` holds when ``headroom`` of each GPU stays free (Candidate.max_sequences' rule)."""
-    return max(0, (_limit_mib(c, headroom) - c.fixed_mib) // c.kv_mib_per_sequence)
-
-
-def _limit_mib(c: Candidate, headroom: float) -> int:
-    return per_gpu_limit_bytes(c.memory, headroom) // BYTES_PER_MIB
+    return sequences_within(per_gpu_limit_bytes(c.memory, headroom), c.memory.fixed_bytes, c.memory.kv_cache_bytes_per_sequence)
 
 
 def _undominated(shapes: list[Candidate], headroom: float) -> list[Candidate]:
-    """Drop shapes that another shape of the same GPU type beats at every headroom from 0 to the scenario's.
+    """Drop shapes that another shape of the same GPU type beats at every headroom.
 
-    As in ``candidates.prune_dominated``: same GPU type (same stock, same price per GPU), no more GPUs per replica
-    and at least as many sequences, so swapping keeps any plan feasible and no dearer under every group and every
-    objective used here. Both shapes see the same limit L; (L - fixed) / kv is linear in L, so comparing at both
-    ends of the headroom range covers every headroom the bisection may try.
+    As in ``candidates.prune_dominated``: same GPU type (same stock, same price per GPU) and no more GPUs per
+    replica, so swapping keeps any plan feasible and no dearer under every group and every objective used here.
+    It must also hold at least as many sequences at every headroom the explanation tries; no more fixed bytes, KV
+    bytes per sequence and CUDA-graph bytes per GPU guarantee that at every limit (exact bytes, no rounding).
     """
     def beats(a: Candidate, b: Candidate) -> bool:
-        return a.gpus_per_replica <= b.gpus_per_replica and all(
-            (limit - a.fixed_mib) * b.kv_mib_per_sequence >= (limit - b.fixed_mib) * a.kv_mib_per_sequence
-            for limit in {_limit_mib(a, 0.0), _limit_mib(a, headroom)})
+        ma, mb = a.memory, b.memory
+        return (a.gpus_per_replica <= b.gpus_per_replica and ma.fixed_bytes <= mb.fixed_bytes
+                and ma.kv_cache_bytes_per_sequence <= mb.kv_cache_bytes_per_sequence
+                and ma.outside_budget_bytes <= mb.outside_budget_bytes)
 
     by_gpu: dict[str, list[Candidate]] = {}
     for c in shapes:
@@ -341,7 +339,7 @@ def _undominated(shapes: list[Candidate], headroom: float) -> list[Candidate]:
     kept: list[Candidate] = []
     for group in by_gpu.values():
         survivors: list[Candidate] = []
-        for c in sorted(group, key=lambda c: (c.gpus_per_replica, c.rank)):
+        for c in sorted(group, key=lambda c: (c.gpus_per_replica, c.memory.fixed_bytes, c.rank)):
             if not any(beats(a, c) for a in survivors):
                 survivors.append(c)
         kept += survivors
@@ -363,16 +361,18 @@ class _GroupModel:
         self.literals: dict[str, cp_model.IntVar] = {}
         self.slack: dict[str, cp_model.IntVar] = {}
         replicas, sequences, used = [], [], []
+        cover = []
         for c in shapes:
             whole, limited = _sequences_at(c, 0.0), _sequences_at(c, headroom)
-            n = m.new_int_var(0, demand, f"replicas[{c.key}]")
+            fewest = limited if limited >= 1 else whole  # sequences per replica when the headroom binds (if it can)
+            n = m.new_int_var(0, -(-demand // fewest), f"replicas[{c.key}]")  # more replicas than that serve no one
             s = m.new_int_var(0, demand, f"sequences[{c.key}]")
             u = m.new_bool_var(f"used[{c.key}]")
-            m.add(c.fixed_mib * n + c.kv_mib_per_sequence * s <= (c.fixed_mib + c.kv_mib_per_sequence * whole) * n)
+            m.add(s <= whole * n)
             if limited < whole:
-                m.add(c.fixed_mib * n + c.kv_mib_per_sequence * s <= (c.fixed_mib + c.kv_mib_per_sequence * limited) * n
-                      ).only_enforce_if(self._literal("headroom"))
+                m.add(s <= limited * n).only_enforce_if(self._literal("headroom"))
             m.add(n <= s)
+            cover.append(min(whole, demand) * n)
             m.add(n >= 1).only_enforce_if(u)
             m.add(n == 0).only_enforce_if(~u)
             replicas.append((c, n))
@@ -380,14 +380,15 @@ class _GroupModel:
             used.append(u)
         self.served = sum(sequences)
         m.add(self.served <= demand)
+        m.add(sum(cover) >= self.served)  # implied by the memory rows; tightens the LP (as in the main model)
         m.add(self.served >= demand).only_enforce_if(self._literal("demand"))
         instances = instances or {}
-        cost_terms = [c.price_milli_usd_per_hour * n for c, n in replicas if c.gpu.id not in instances]
+        cost_terms = [c.price_micro_usd_per_hour * n for c, n in replicas if c.gpu.id not in instances]
         for gpu, instance in sorted(instances.items()):
             terms = [c.gpus_per_replica * n for c, n in replicas if c.gpu.id == gpu]
             if terms:
                 most = demand * max(c.gpus_per_replica for c, _ in replicas if c.gpu.id == gpu)
-                cost_terms.append(instance.price_milli_usd_per_hour * rent_whole_instances(m, gpu, sum(terms), instance, most))
+                cost_terms.append(instance.price_micro_usd_per_hour * rent_whole_instances(m, gpu, sum(terms), instance, most))
         self.cost = sum(cost_terms)
         # whole instances: the GPUs rented, idle ones included, within stock = the used ones within whole instances of it
         inventory = {gpu: n - n % instances[gpu].gpus if gpu in instances else n for gpu, n in inventory.items()}
@@ -433,7 +434,7 @@ class _LimitConflict:
         self.prepared, self.shapes = prepared, _undominated(shapes, s.min_headroom)
         self.demand = s.workload.concurrency
         self.budget_usd = s.budget.max_usd_per_hour
-        self.budget = usd_to_milli_usd_floor(self.budget_usd) if self.budget_usd is not None else None
+        self.budget = usd_to_micro_usd_floor(self.budget_usd) if self.budget_usd is not None else None
         self.inventory = {g: n for g, n in prepared.inventory.items() if n is not None}
         self.instances = prepared.problem().instances
         self.headroom = s.min_headroom
@@ -453,7 +454,7 @@ class _LimitConflict:
         if name == "demand":
             return ConstraintGroup(name, "workload.concurrency", f"{self.demand:,} concurrent sequences of {ctx.context_tokens:,} tokens")
         if name == "budget":
-            return ConstraintGroup(name, "budget.max_usd_per_hour", f"the budget of ${self.budget_usd:,.2f}/h")
+            return ConstraintGroup(name, "budget.max_usd_per_hour", f"the budget of ${format_usd(self.budget or 0)}/h")
         if name == "headroom":
             return ConstraintGroup(name, "min_headroom", f"the minimum headroom of {self.headroom:.1%}")
         if name == "homogeneous":
@@ -517,12 +518,12 @@ class _LimitConflict:
         if status not in ("optimal", "feasible"):
             return Relaxation("budget", field_path, None, f"raising the budget alone is not enough: {self._others(core, 'budget')} "
                                                           "also rule out every plan")
-        cost_usd = round(solver.objective_value) / 1000
-        enough = math.ceil(cost_usd * 100 - 1e-9) / 100
+        cost = int(round(solver.objective_value))
+        enough = cents_ceil(cost) * 10**4  # a round budget in cents that admits the plan
         cheapest = "the cheapest plan" if status == "optimal" else "a plan"
-        return Relaxation("budget", field_path, enough,
-                          f"{cheapest} that serves {self.demand:,} sequences costs ${cost_usd:,.2f}/h, over the budget of "
-                          f"${self.budget_usd:,.2f}/h", f"a budget of ${enough:,.2f}/h would suffice")
+        return Relaxation("budget", field_path, micro_usd_to_usd(enough),
+                          f"{cheapest} that serves {self.demand:,} sequences costs ${format_usd(cost)}/h, over the budget of "
+                          f"${format_usd(self.budget or 0)}/h", f"a budget of ${format_usd(enough)}/h would suffice")
 
     def _relax_demand(self, everything: list[str]) -> Relaxation:
         model = self._model()
@@ -541,7 +542,13 @@ class _LimitConflict:
     def _relax_inventory(self, core: list[str]) -> Relaxation:
         short = frozenset(g.split(":", 1)[1] for g in core if g.startswith("inventory:"))
         model = self._model(slack=short)
-        model.model.minimize(sum(model.slack.values()))
+        # fewest extra GPUs; among as few, the fewest GPU types to buy more of (one change beats two)
+        touched = []
+        for gpu, extra in model.slack.items():
+            more = model.model.new_bool_var(f"more[{gpu}]")
+            model.model.add(extra == 0).only_enforce_if(~more)
+            touched.append(more)
+        model.model.minimize(sum(model.slack.values()) * (len(touched) + 1) + sum(touched))
         status, solver = model.solve(list(model.literals), self._left())  # the short types carry slack, not literals
         field_path = "inventory" if len(short) > 1 else self.group(f"inventory:{next(iter(short))}").field_path
         if status not in ("optimal", "feasible"):
@@ -575,5 +582,6 @@ class _LimitConflict:
         if status not in ("optimal", "feasible"):
             return Relaxation("homogeneous", where, None, "a mixed fleet alone is not enough: the other limits rule out every plan")
         fix = "--method cpsat" if self.method == "enumerate" else "solver.mixed_fleet: true"
-        return Relaxation("homogeneous", where, round(solver.objective_value) / 1000,
-                          f"a mixed fleet of replica shapes would serve it for ${round(solver.objective_value) / 1000:,.2f}/h", fix)
+        cost = int(round(solver.objective_value))
+        return Relaxation("homogeneous", where, micro_usd_to_usd(cost),
+                          f"a mixed fleet of replica shapes would serve it for ${format_usd(cost)}/h", fix)

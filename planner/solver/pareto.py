@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, Literal
 
 from ..errors import Issue, VerificationError
-from ..units import BYTES_PER_MIB
+from ..units import decimal_fraction, micro_usd_to_usd
 from .cpsat import STATUS_NAMES, ServingModel, solver_parameters
 from .problem import Assignment, Problem
 
@@ -60,6 +61,10 @@ class ParetoPoint:
     def cost_usd_per_hour(self) -> float:
         return self.plan.cost_usd_per_hour
 
+    @property
+    def cost_micro_usd_per_hour(self) -> int:
+        return self.plan.cost_micro_usd_per_hour
+
     def value(self, objective: SecondObjective) -> float:
         if objective == "headroom":
             return self.plan.min_headroom_fraction
@@ -69,9 +74,9 @@ class ParetoPoint:
 
     def to_dict(self, objective: SecondObjective) -> dict[str, object]:
         bound = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand"}[objective]
-        return {"cost_usd_per_hour": round(self.cost_usd_per_hour, 4), "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
+        return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour), "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
                 "total_gpus": self.plan.total_gpus, "max_concurrency": self.max_concurrency, "gpu_mix": self.plan.gpu_mix,
-                "status": self.status, "bound": {bound: None if self.level is None else round(self.level, 6) if objective == "headroom" else int(self.level)},
+                "status": self.status, "bound": {bound: None if self.level is None else self.level if objective == "headroom" else int(self.level)},
                 "plan": self.plan.to_dict()}
 
 
@@ -115,7 +120,7 @@ def pareto_front(prepared: "PreparedScenario", objective: SecondObjective = "hea
 def non_dominated(points: list[ParetoPoint], objective: SecondObjective) -> list[ParetoPoint]:
     """Points no other point beats or equals on both objectives, first of equal ones kept, sorted by cost."""
     sign = 1 if MAXIMISED[objective] else -1
-    key = lambda p: (round(p.cost_usd_per_hour, 9), -sign * p.value(objective))  # noqa: E731
+    key = lambda p: (p.cost_micro_usd_per_hour, -sign * p.value(objective))  # noqa: E731
     kept: list[ParetoPoint] = []
     for point in sorted(points, key=key):
         if any(_dominates(other, point, objective) or _same(other, point, objective) for other in kept):
@@ -126,13 +131,13 @@ def non_dominated(points: list[ParetoPoint], objective: SecondObjective) -> list
 
 def _dominates(a: ParetoPoint, b: ParetoPoint, objective: SecondObjective) -> bool:
     sign = 1 if MAXIMISED[objective] else -1
-    cost_a, cost_b = round(a.cost_usd_per_hour, 9), round(b.cost_usd_per_hour, 9)
+    cost_a, cost_b = a.cost_micro_usd_per_hour, b.cost_micro_usd_per_hour
     second_a, second_b = sign * a.value(objective), sign * b.value(objective)
     return cost_a <= cost_b and second_a >= second_b and (cost_a < cost_b or second_a > second_b)
 
 
 def _same(a: ParetoPoint, b: ParetoPoint, objective: SecondObjective) -> bool:
-    return round(a.cost_usd_per_hour, 9) == round(b.cost_usd_per_hour, 9) and a.value(objective) == b.value(objective)
+    return a.cost_micro_usd_per_hour == b.cost_micro_usd_per_hour and a.value(objective) == b.value(objective)
 
 
 @dataclass(frozen=True)
@@ -240,24 +245,22 @@ def _sweep_headroom(prepared: "PreparedScenario", max_points: int, time_limit_s:
 def next_headroom_level(problem: Problem, assignment: Assignment, level: float) -> float:
     """The smallest headroom level above ``level`` whose per-GPU limit no longer holds the busiest used GPU.
 
-    A GPU of shape c holding k sequences per replica needs ``need = fixed + kv x k`` MiB of the budget plus its
-    CUDA graphs outside it; a level h allows it while ``need <= (int(capacity_bytes x (1 - h)) - graphs) // 2^20``
-    (``candidates.per_gpu_limit_bytes``).
-    The plan's own headroom in those integer MiB is ``min_c (capacity - need) / capacity``; the next level is
-    the first float past it that cuts that GPU, so the next step must find strictly more headroom.
+    A GPU of shape c holding k sequences per replica needs ``need = fixed + kv x k`` bytes plus its CUDA graphs
+    outside the budget; a level h allows it while ``need <= capacity - ceil(capacity x h) - graphs``
+    (``candidates.per_gpu_limit_bytes``, h read as the decimal written), i.e. while h <= free / capacity with
+    ``free = capacity - need - graphs``. The next level is the first float whose decimal exceeds the smallest such
+    ratio over the plan's GPUs, so the next step must find strictly more headroom.
     """
     rows = {row.key: row for row in problem.rows}
-    binding = None
+    binding: Fraction | None = None
     for key, count in assignment.replicas.items():
         row = rows[key]
-        need_mib = row.fixed_mib + row.kv_mib_per_sequence * -(-assignment.sequences[key] // count)
-        free = (row.capacity_mib - need_mib - row.graphs_mib) / row.capacity_mib
-        if binding is None or free < binding[0]:
-            binding = (free, row.capacity_mib * BYTES_PER_MIB, need_mib, row.graphs_mib * BYTES_PER_MIB)
+        need = row.fixed_bytes + row.kv_bytes_per_sequence * -(-assignment.sequences[key] // count)
+        free = Fraction(row.capacity_bytes - need - row.graphs_bytes, row.capacity_bytes)
+        binding = free if binding is None or free < binding else binding
     assert binding is not None
-    free, capacity_bytes, need_mib, graphs_bytes = binding
-    candidate = max(free, level)
-    while (int(capacity_bytes * (1.0 - candidate)) - graphs_bytes) // BYTES_PER_MIB >= need_mib:
+    candidate = max(float(binding), level)
+    while decimal_fraction(candidate) <= binding:
         candidate = math.nextafter(candidate, 2.0)
     return max(candidate, math.nextafter(level, 2.0))
 

@@ -1,7 +1,9 @@
 """The solver-facing problem: integer rows per candidate shape plus the global limits.
 
-Units: memory in MiB, money in milli-USD per hour, concurrency in sequences, traffic in milli-requests per
-second, latency in microseconds. Nothing here is a float.
+Units: memory in exact bytes, money in micro-USD per hour, concurrency in sequences, traffic in milli-requests
+per second, latency in microseconds. Nothing here is a float. A row's capacity in sequences is the memory model's
+own (``memory.serving.sequences_within``) and its price the cost model's, so for concurrency demand the solver's
+feasible set is the memory and cost models' (tests/test_exactness.py).
 
 Demand is either sequences held at once (``demand_sequences``) or, for traffic scenarios, a request rate
 (``demand_milli_rps``) that the replicas' sustainable rates within the SLO must cover; ``capacity`` gives a
@@ -13,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..memory.serving import sequences_within
+from ..units import bytes_to_mib_ceil
+
 
 @dataclass(frozen=True)
 class Row:
@@ -21,19 +26,29 @@ class Row:
     key: str
     gpu_type: str
     gpus_per_replica: int
-    price_milli_usd_per_hour: int  # per replica
-    fixed_mib: int  # per GPU: weights + activations + overhead
-    kv_mib_per_sequence: int  # per GPU
-    limit_mib: int  # per GPU ceiling (usable memory and headroom)
-    capacity_mib: int  # per GPU, for headroom reporting
-    graphs_mib: int = 0  # per GPU, CUDA graphs outside the engine budget (they use headroom, not the budget)
+    price_micro_usd_per_hour: int  # per replica
+    fixed_bytes: int  # per GPU: weights + activations + overhead
+    kv_bytes_per_sequence: int  # per GPU
+    limit_bytes: int  # per GPU ceiling (usable memory and headroom)
+    capacity_bytes: int  # per GPU, for headroom reporting
+    graphs_bytes: int = 0  # per GPU, kept outside the engine budget (CUDA graphs, SGLang activations): uses headroom
     rate_milli_rps: int = 0  # traffic: requests/s one replica sustains within the SLO, x 1000, rounded down
     sequences_at_rate: int = 0  # traffic: sequences one replica holds at that rate (Little's law), <= max_sequences
     latency_us: int = 0  # TPOT at the shape's operating point, microseconds, for the latency tie-break (0: none)
 
     @property
     def max_sequences(self) -> int:
-        return max(0, (self.limit_mib - self.fixed_mib) // self.kv_mib_per_sequence)
+        return sequences_within(self.limit_bytes, self.fixed_bytes, self.kv_bytes_per_sequence)
+
+    @property
+    def fixed_mib(self) -> int:
+        """The fixed part in whole MiB, a coefficient of the solver's memory row (whose right-hand side comes from
+        ``max_sequences``, so this rounding cannot change which loads fit)."""
+        return bytes_to_mib_ceil(self.fixed_bytes)
+
+    @property
+    def kv_mib_per_sequence(self) -> int:
+        return max(1, bytes_to_mib_ceil(self.kv_bytes_per_sequence))
 
 
 @dataclass(frozen=True)
@@ -41,14 +56,14 @@ class Instance:
     """A GPU type rented only as whole instances: GPUs per instance and the instance's price."""
 
     gpus: int
-    price_milli_usd_per_hour: int
+    price_micro_usd_per_hour: int
 
 
 @dataclass(frozen=True)
 class Problem:
     rows: tuple[Row, ...]
     demand_sequences: int  # concurrency demand (0 for traffic problems)
-    budget_milli_usd_per_hour: int | None
+    budget_micro_usd_per_hour: int | None
     inventory_by_gpu: dict[str, int]
     mixed_fleet: bool = True
     demand_milli_rps: int | None = None  # traffic demand; None: a concurrency problem
@@ -72,8 +87,8 @@ class Problem:
         demand = self.demand
         bound = -(-demand // max(1, self.capacity(row)))
         bound = min(bound, demand)
-        if self.budget_milli_usd_per_hour is not None:
-            bound = min(bound, self.budget_milli_usd_per_hour // self.least_price_per_replica(row))
+        if self.budget_micro_usd_per_hour is not None:
+            bound = min(bound, self.budget_micro_usd_per_hour // self.least_price_per_replica(row))
         stock = self.inventory_by_gpu.get(row.gpu_type)
         if stock is not None:
             instance = self.instances.get(row.gpu_type)
@@ -81,14 +96,14 @@ class Problem:
         return max(0, bound)
 
     def least_price_per_replica(self, row: Row) -> int:
-        """A lower bound on what one more replica adds to the cost (>= 1 milli-USD)."""
+        """A lower bound on what one more replica adds to the cost (>= 1 micro-USD)."""
         instance = self.instances.get(row.gpu_type)
         if instance is None:
-            return max(1, row.price_milli_usd_per_hour)
-        return max(1, instance.price_milli_usd_per_hour * row.gpus_per_replica // instance.gpus)
+            return max(1, row.price_micro_usd_per_hour)
+        return max(1, instance.price_micro_usd_per_hour * row.gpus_per_replica // instance.gpus)
 
     def cost(self, replicas: Mapping[str, int]) -> int:
-        """Fleet cost in milli-USD per hour: per replica, or per whole instance of the GPU types rented that way."""
+        """Fleet cost in micro-USD per hour: per replica, or per whole instance of the GPU types rented that way."""
         rows = {row.key: row for row in self.rows}
         total, gpus_by_type = 0, {}
         for key, count in replicas.items():
@@ -96,10 +111,10 @@ class Problem:
             if row.gpu_type in self.instances:
                 gpus_by_type[row.gpu_type] = gpus_by_type.get(row.gpu_type, 0) + count * row.gpus_per_replica
             else:
-                total += count * row.price_milli_usd_per_hour
+                total += count * row.price_micro_usd_per_hour
         for gpu_type, gpus in gpus_by_type.items():
             instance = self.instances[gpu_type]
-            total += -(-gpus // instance.gpus) * instance.price_milli_usd_per_hour
+            total += -(-gpus // instance.gpus) * instance.price_micro_usd_per_hour
         return total
 
     def within_limits(self, replicas: Mapping[str, int]) -> bool:
@@ -114,7 +129,7 @@ class Problem:
             rented = -(-gpus // instance.gpus) * instance.gpus if instance else gpus
             if stock is not None and rented > stock:
                 return False
-        budget = self.budget_milli_usd_per_hour
+        budget = self.budget_micro_usd_per_hour
         return budget is None or self.cost(replicas) <= budget
 
 
@@ -131,14 +146,15 @@ class Assignment:
 class SolveOutcome:
     status: str  # optimal | feasible | infeasible | unknown
     assignment: Assignment | None
-    objective_milli_usd: int | None
-    best_bound_milli_usd: int | None
+    objective_micro_usd: int | None
+    best_bound_micro_usd: int | None
     wall_time_s: float
     method: str
     parameters: dict[str, object]
+    interrupted: bool = False  # Ctrl-C stopped the search: the plan is the best found so far
 
     @property
     def gap(self) -> float | None:
-        if self.objective_milli_usd is None or self.best_bound_milli_usd is None or self.objective_milli_usd == 0:
+        if self.objective_micro_usd is None or self.best_bound_micro_usd is None or self.objective_micro_usd == 0:
             return None
-        return max(0.0, (self.objective_milli_usd - self.best_bound_milli_usd) / self.objective_milli_usd)
+        return max(0.0, (self.objective_micro_usd - self.best_bound_micro_usd) / self.objective_micro_usd)

@@ -38,6 +38,18 @@ SolutionCallback = _cmh.SolutionCallback  # subclass and override OnSolutionCall
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
+_INTERRUPTED = threading.Event()
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C stopped a solve of this run (its best solution was returned; nothing more should start)."""
+    return _INTERRUPTED.is_set()
+
+
+def clear_interrupt() -> None:
+    """Forget an earlier Ctrl-C (the command line does this when a command starts)."""
+    _INTERRUPTED.clear()
+
 
 class LinearExpr:
     """An integer linear expression: a tree of sums and scalings over variables, flattened on demand."""
@@ -284,19 +296,16 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             return {i: c for i, c in coefficients.items() if c}, constant
         return {}, int(_checked(expression))
 
-    def _sigint_handler_to_restore(parameters: SatParameters):
-        """Python's SIGINT handler, when CP-SAT will catch SIGINT during the solve (main thread only).
-
-        Why: with ``catch_sigint_signal`` CP-SAT installs its own C handler and, when its solve wrapper is
-        destroyed, leaves the default one, so a later Ctrl-C would kill the process instead of raising
-        ``KeyboardInterrupt`` (measured with OR-Tools 9.15). Re-registering Python's handler puts it back.
-        """
-        if not parameters.catch_sigint_signal or threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.getsignal(signal.SIGINT)
-
     class CpSolver:
-        """Solves a ``CpModel``; the subset of ``cp_model.CpSolver`` the planner uses."""
+        """Solves a ``CpModel``; the subset of ``cp_model.CpSolver`` the planner uses.
+
+        In the main thread a solve runs in a helper thread (the extension releases the GIL) while the main thread
+        waits for it, so Ctrl-C reaches Python: it stops the search at once, the solve returns its best solution
+        so far, ``interrupted()`` becomes true and ``self.interrupted`` says so, and the next solve anywhere raises
+        ``KeyboardInterrupt`` instead of starting (once; see ``clear_interrupt``). CP-SAT's own
+        ``catch_sigint_signal`` is not used: it swallows the signal, so later work would not know of it, and it
+        leaves the default handler behind.
+        """
 
         def __init__(self) -> None:
             self.parameters = SatParameters()
@@ -304,16 +313,46 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             self._solution: list[int] = []
             self._wrapper: _cmh.SolveWrapper | None = None
             self._lock = threading.Lock()
+            self.interrupted = False
 
         def solve(self, model: CpModel, solution_callback: _cmh.SolutionCallback | None = None) -> _cmh.CpSolverStatus:
-            python_handler = _sigint_handler_to_restore(self.parameters)
-            try:
+            if _INTERRUPTED.is_set():
+                _INTERRUPTED.clear()
+                raise KeyboardInterrupt
+            self.parameters.catch_sigint_signal = False
+            if threading.current_thread() is threading.main_thread():
+                self._response = self._solve_interruptibly(model, solution_callback)
+            else:
                 self._response = self._solve(model, solution_callback)
-            finally:
-                if python_handler is not None:  # after the wrapper is gone: its destructor resets SIGINT
-                    signal.signal(signal.SIGINT, python_handler)
             self._solution = list(self._response.solution)
             return self._response.status
+
+        def _solve_interruptibly(self, model: CpModel, solution_callback: _cmh.SolutionCallback | None) -> _cmh.CpSolverResponse:
+            outcome: dict[str, object] = {}
+
+            def run() -> None:
+                try:
+                    outcome["response"] = self._solve(model, solution_callback)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    outcome["error"] = exc
+
+            def on_sigint(signum: int, frame: object) -> None:
+                _INTERRUPTED.set()
+                self.interrupted = True
+
+            worker = threading.Thread(target=run, name="cp-sat", daemon=True)
+            previous = signal.signal(signal.SIGINT, on_sigint)
+            try:
+                worker.start()
+                while worker.is_alive():
+                    worker.join(0.05)
+                    if self.interrupted:
+                        self.stop_search()  # again each tick: the search may not have started at the first
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            if "error" in outcome:
+                raise outcome["error"]  # type: ignore[misc]
+            return outcome["response"]  # type: ignore[return-value]
 
         def _solve(self, model: CpModel, solution_callback: _cmh.SolutionCallback | None) -> _cmh.CpSolverResponse:
             wrapper = _cmh.SolveWrapper()

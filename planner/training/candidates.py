@@ -1,9 +1,9 @@
-"""Training layouts: every real (GPU, TP, PP, DP, ZeRO, recomputation, SP, offload) combination with the
-integer constants the solver needs, and the reasons the others were rejected.
+"""Training layouts: every real (GPU, TP, PP, DP, ZeRO, recomputation, SP, offload) combination with what the
+solver needs at each allowed micro-batch, and the reasons the others were rejected.
 
-The micro-batch is left to the solver: activations and the pipeline bubble are both *linear* in it (Korthikanti
-Table 2 terms all carry ``b``; the bubble is ``(p - 1)·dp·b / G``), so each layout contributes a fixed part and a
-per-sample part, computed here by the memory and time models (design notes C1).
+The micro-batch is left to the solver. Memory (exact bytes), job time and cost are evaluated by the memory and
+time models at every allowed micro-batch of a layout, with the very layout the plan will have (micro-batches per
+step included), so the solver decides on the models' numbers and the verifier recomputes the same ones.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import bisect
 import math
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import cached_property
 
 from ..architecture import ModelArchitecture
 from ..candidates import Enumeration, Rejection
 from ..catalog import GpuSpec
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
-from ..units import BYTES_PER_MIB, bytes_to_mib_ceil, usd_to_milli_usd_ceil
-from .timing import TrainingTime, peak_flops_per_second, training_time
+from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
+from .timing import peak_flops_per_second, training_time
 
 
 class RejectReason(str, Enum):
@@ -46,26 +45,23 @@ class TrainingContext:
 
 
 @dataclass(frozen=True)
-class StageRow:
-    """Memory of one pipeline stage as ``fixed + per_sample x micro_batch`` in exact bytes."""
-
-    fixed_bytes: int
-    per_sample_bytes: int
-
-
-@dataclass(frozen=True)
 class TrainingCandidate:
-    """One layout on one GPU type; the micro-batch is chosen by the solver among ``micro_batches``."""
+    """One layout on one GPU type; the micro-batch is chosen by the solver among ``micro_batches``.
+
+    For each allowed micro-batch the memory model's worst stage (exact bytes) and the time model's job seconds and
+    cost are evaluated at that very micro-batch, as the plan and its verification will be: the solver decides on
+    the models' own numbers, not on a linear fit of them.
+    """
 
     gpu: GpuSpec
-    layout: TrainingLayout  # micro_batch = 1 here
+    layout: TrainingLayout  # micro_batch = 1 here; ``layout_at`` gives the layout of one micro-batch
     price_usd_per_gpu_hour: float
     mfu: float
     micro_batches: tuple[int, ...]
-    stages: tuple[StageRow, ...]
+    memory_bytes: tuple[int, ...]  # per micro-batch: bytes per GPU of the worst pipeline stage
     limit_bytes: int
-    seconds_fixed: float  # total job seconds = seconds_fixed + seconds_per_sample x micro_batch
-    seconds_per_sample: float
+    seconds: tuple[float, ...]  # per micro-batch: wall-clock seconds of the whole job
+    cost_usd: tuple[float, ...]  # per micro-batch: USD of the whole job
     rank: int
 
     @property
@@ -84,48 +80,31 @@ class TrainingCandidate:
         return self.gpus * self.price_usd_per_gpu_hour
 
     @property
-    def limit_mib(self) -> int:
-        return self.limit_bytes // BYTES_PER_MIB
-
-    @cached_property
-    def memory_rows_mib(self) -> tuple[tuple[int, int], ...]:
-        """Non-dominated (fixed, per-sample) MiB rows, rounded up: the stages that can bind."""
-        rows = sorted({(bytes_to_mib_ceil(s.fixed_bytes), bytes_to_mib_ceil(s.per_sample_bytes)) for s in self.stages},
-                      reverse=True)
-        kept: list[tuple[int, int]] = []
-        for fixed, per_sample in rows:
-            if not any(f >= fixed and p >= per_sample for f, p in kept):
-                kept.append((fixed, per_sample))
-        return tuple(sorted(kept))
-
-    def memory_mib(self, micro_batch: int) -> int:
-        return max(f + p * micro_batch for f, p in self.memory_rows_mib)
+    def price_micro_usd_per_hour(self) -> int:
+        """The cluster's price per hour in exact micro-USD (the GPU price read as the decimal written)."""
+        return self.gpus * usd_to_micro_usd_ceil(self.price_usd_per_gpu_hour)
 
     def fits(self, micro_batch: int) -> bool:
-        return self.memory_mib(micro_batch) <= self.limit_mib
+        return self.memory_bytes[self.micro_batches.index(micro_batch)] <= self.limit_bytes
 
-    @property
-    def seconds_fixed_int(self) -> int:
-        return math.ceil(self.seconds_fixed)
-
-    @property
-    def seconds_per_sample_int(self) -> int:
-        return math.ceil(self.seconds_per_sample)
-
-    @property
-    def price_milli_usd_per_hour(self) -> int:
-        return usd_to_milli_usd_ceil(self.usd_per_hour)
-
-    @property
-    def cost_fixed_milli_usd(self) -> int:
-        return usd_to_milli_usd_ceil(self.usd_per_hour * self.seconds_fixed / 3600)
-
-    @property
-    def cost_per_sample_milli_usd(self) -> int:
-        return usd_to_milli_usd_ceil(self.usd_per_hour * self.seconds_per_sample / 3600)
+    def only(self, micro_batches: list[int]) -> "TrainingCandidate":
+        """The same layout restricted to some of its micro-batches."""
+        keep = [self.micro_batches.index(b) for b in micro_batches]
+        return replace(self, micro_batches=tuple(micro_batches), memory_bytes=tuple(self.memory_bytes[i] for i in keep),
+                       seconds=tuple(self.seconds[i] for i in keep), cost_usd=tuple(self.cost_usd[i] for i in keep))
 
 
 TrainingEnumeration = Enumeration["TrainingCandidate"]
+
+
+def layout_at(layout: TrainingLayout, context: "TrainingContext", micro_batch: int) -> TrainingLayout:
+    """The layout with ``micro_batch`` sequences per micro-batch and the micro-batches per step that implies."""
+    return replace(layout, micro_batch=micro_batch, num_microbatches=context.global_batch // (layout.dp * micro_batch))
+
+
+def training_limit_bytes(capacity_bytes: int, min_headroom: float) -> int:
+    """The most one GPU may hold: capacity less ``ceil(capacity x min_headroom)`` (headroom as the decimal written)."""
+    return capacity_bytes - fraction_of_bytes_ceil(capacity_bytes, min_headroom)
 
 
 def valid_micro_batches(context: TrainingContext, dp: int, pp: int) -> tuple[int, ...]:
@@ -146,21 +125,16 @@ def dp_options(context: TrainingContext, allowed: list[int] | None, max_replicas
 
 def build_candidate(context: TrainingContext, gpu: GpuSpec, layout: TrainingLayout, price: float, mfu: float,
                     micro_batches: tuple[int, ...], rank: int) -> TrainingCandidate:
-    """Memory rows and time coefficients of one layout, from the memory and time models."""
-    memory = training_memory(context.arch, context.recipe, layout)
-    stages = tuple(StageRow(s.fixed_bytes, s.activations_bytes) for s in memory.stages)
-    limit = int(gpu.capacity_bytes * (1.0 - context.min_headroom))
-    one = _time(context, gpu, layout, 1, price, mfu)
-    two = _time(context, gpu, layout, 2, price, mfu)
-    per_sample = max(0.0, two.total_seconds - one.total_seconds)
-    return TrainingCandidate(gpu, layout, price, mfu, micro_batches, stages, limit, one.total_seconds - per_sample,
-                             per_sample, rank)
-
-
-def _time(context: TrainingContext, gpu: GpuSpec, layout: TrainingLayout, micro_batch: int, price: float, mfu: float) -> TrainingTime:
-    trial = TrainingLayout(layout.tp, layout.pp, layout.dp, layout.zero_stage, micro_batch, layout.sequence_length,
-                           layout.recompute, layout.sequence_parallel, layout.offload)
-    return training_time(context.arch, context.recipe, trial, gpu, context.tokens, context.global_batch, mfu, price)
+    """Memory, time and cost of one layout at each allowed micro-batch, from the memory and time models."""
+    memory, seconds, cost = [], [], []
+    for micro_batch in micro_batches:
+        at = layout_at(layout, context, micro_batch)
+        memory.append(training_memory(context.arch, context.recipe, at).total_bytes)
+        timing = training_time(context.arch, context.recipe, at, gpu, context.tokens, context.global_batch, mfu, price)
+        seconds.append(timing.total_seconds)
+        cost.append(timing.cost_usd)
+    return TrainingCandidate(gpu, layout, price, mfu, micro_batches, tuple(memory),
+                             training_limit_bytes(gpu.capacity_bytes, context.min_headroom), tuple(seconds), tuple(cost), rank)
 
 
 def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism, prices: dict[str, float],
@@ -191,13 +165,13 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism
                     for layout in _layouts(context, p, tp, pp, dp):
                         candidate = build_candidate(context, gpu, layout, prices[gpu.id], mfus[gpu.id], micro_batches, rank)
                         rank += 1
-                        smallest = min(micro_batches)
-                        if not candidate.fits(smallest):
-                            shortfall = max(s.fixed_bytes + s.per_sample_bytes * smallest for s in candidate.stages) - candidate.limit_bytes
+                        fitting = [b for b in micro_batches if candidate.fits(b)]
+                        if not fitting:
+                            shortfall = min(candidate.memory_bytes) - candidate.limit_bytes
                             result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
                                                                f"needs {shortfall / 2**30:.1f} GiB more per GPU", max(0, shortfall)))
                             continue
-                        result.candidates.append(candidate)
+                        result.candidates.append(candidate.only(fitting))
     return result
 
 
@@ -217,18 +191,16 @@ def prune_dominated(candidates: list[TrainingCandidate]) -> list[TrainingCandida
     """Keep only the (layout, micro-batch) choices no other choice of the same GPU type beats; drop the rest.
 
     The plan is one choice, and every limit on it is monotone: memory (the dominating choice must fit), stock
-    and price per hour (GPUs of the same type), deadline (seconds) and budget (milli-USD). Choice Q dominates P
-    when Q fits, needs no more GPUs, seconds and milli-USD, and, when seconds and cost tie, comes first in the
+    and price per hour (GPUs of the same type), deadline (seconds) and budget (USD). Choice Q dominates P
+    when Q fits, needs no more GPUs, seconds and USD, and, when seconds and cost tie, comes first in the
     solver's tie-break (layout rank, then the larger micro-batch). Any plan using P then stays feasible and is
     no better than Q under both objectives, so the optimum - and the returned plan - survive (design notes C4).
     What is left per GPU type is the Pareto front over (GPUs, time, cost), typically one choice per GPU count.
     """
-    by_type: dict[str, list[tuple[tuple[int, int, int, int, int], TrainingCandidate, int]]] = {}
+    by_type: dict[str, list[tuple[tuple[int, float, float, int, int], TrainingCandidate, int]]] = {}
     for c in candidates:
-        for b in c.micro_batches:
+        for b, seconds, cost in zip(c.micro_batches, c.seconds, c.cost_usd):
             if c.fits(b):
-                seconds = c.seconds_fixed_int + c.seconds_per_sample_int * b
-                cost = c.cost_fixed_milli_usd + c.cost_per_sample_milli_usd * b
                 by_type.setdefault(c.gpu.id, []).append(((c.gpus, seconds, cost, c.rank, -b), c, b))
     kept: dict[int, list[int]] = {}
     by_rank = {c.rank: c for c in candidates}
@@ -238,7 +210,7 @@ def prune_dominated(candidates: list[TrainingCandidate]) -> list[TrainingCandida
             if not front.dominates(order):
                 front.add(order)
                 kept.setdefault(c.rank, []).append(b)
-    return [replace(by_rank[rank], micro_batches=tuple(sorted(sizes))) for rank, sizes in sorted(kept.items())]
+    return [by_rank[rank].only(sorted(sizes)) for rank, sizes in sorted(kept.items())]
 
 
 class _Staircase:
@@ -246,11 +218,11 @@ class _Staircase:
     cost), cost strictly falling as seconds rise, plus the best tie-break seen for each exact (seconds, cost)."""
 
     def __init__(self) -> None:
-        self.seconds: list[int] = []
-        self.costs: list[int] = []
-        self.ties: dict[tuple[int, int], tuple[int, int]] = {}
+        self.seconds: list[float] = []
+        self.costs: list[float] = []
+        self.ties: dict[tuple[float, float], tuple[int, int]] = {}
 
-    def dominates(self, order: tuple[int, int, int, int, int]) -> bool:
+    def dominates(self, order: tuple[int, float, float, int, int]) -> bool:
         _, seconds, cost, rank, neg_b = order
         index = bisect.bisect_right(self.seconds, seconds) - 1
         if index < 0 or self.costs[index] > cost:
@@ -259,7 +231,7 @@ class _Staircase:
             return True
         return self.ties[(seconds, cost)] < (rank, neg_b)
 
-    def add(self, order: tuple[int, int, int, int, int]) -> None:
+    def add(self, order: tuple[int, float, float, int, int]) -> None:
         _, seconds, cost, rank, neg_b = order
         self.ties[(seconds, cost)] = min(self.ties.get((seconds, cost), (rank, neg_b)), (rank, neg_b))
         index = bisect.bisect_right(self.seconds, seconds)

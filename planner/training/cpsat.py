@@ -1,27 +1,30 @@
 """CP-SAT model of the training plan: one layout, its micro-batch, within memory, deadline, budget and stock.
 
-Formulation (c ranges over candidate layouts, t over GPU types, r over a layout's binding pipeline stages)::
+Formulation (c ranges over candidate layouts, v over a layout's allowed micro-batches, t over GPU types)::
 
     variables   u[c] in {0, 1}                      layout c is chosen
                 y[c,v] in {0, 1}, v in B_c          its micro-batch is v (B_c: sizes dividing G / dp_c)
-                b[c] = sum_v v * y[c,v]             the micro-batch as an integer expression
     channel     sum_v y[c,v] = u[c]
     one plan    sum_c u[c] = 1
-    memory      fixed_cr * u[c] + act_cr * b[c] <= limit_c * u[c]          (MiB per GPU, every stage r)
-    deadline    sum_c T0_c * u[c] + T1_c * b[c] <= D                       (seconds)
-    budget      sum_c C0_c * u[c] + C1_c * b[c] <= B;  sum_c price_c * u[c] <= B_h   (milli-USD)
+    memory      sum_v mem[c,v] * y[c,v] <= limit_c * u[c]                 (exact bytes per GPU, worst stage)
+    deadline    sum_cv T[c,v] * y[c,v] <= T*                               (time ranks, see below)
+    budget      sum_cv C[c,v] * y[c,v] <= C*;  sum_c price_c * u[c] <= B_h   (cost ranks; micro-USD per hour)
     inventory   sum_{c in t} gpus_c * u[c] <= stock_t
     minimise    cost (or time), then time (or cost), then layout rank, then the larger micro-batch
+
+Exactness: memory is evaluated by the memory model at each micro-batch in whole bytes. Job time and cost are
+the time model's floats; rounding them to integers could merge two choices or move one across a limit, so the
+model uses their *ranks*: ``T[c,v]`` is the position of the choice's job time among all the problem's distinct
+job times (``C`` likewise for cost), an order-preserving integer code, and ``T*`` (``C*``) is the rank of the
+largest value the deadline (budget) admits by the verifier's exact comparison. Minimising ranks lexicographically
+minimises the values themselves, so CP-SAT's optimum is the exhaustive oracle's to the last bit
+(tests/test_training_solver.py).
 
 Domains are tightened before the model is built (design notes C5): a micro-batch value that alone breaks the
 memory, deadline or budget row of its layout, and a layout over its GPU type's stock, get no variable (they
 could only be 0). The constraints are still posted, so the untightened model (``tighten=False``, used in tests)
-gives the same optimum.
-
-Activations and the pipeline bubble are linear in the micro-batch, so memory, time and cost are exact linear
-expressions of the decisions; everything non-linear (division by TP/PP/DP, ZeRO sharding, FLOPs) is in the
-per-layout constants (design notes C1). Objectives are optimised lexicographically, each phase fixing the
-previous optimum and hinted with the previous solution (C8, C10); one worker and a fixed seed (C11).
+gives the same optimum. Objectives are optimised lexicographically, each phase fixing the previous optimum and
+hinted with the previous solution (C8, C10); one worker and a fixed seed (C11).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import time
 
 from ..solver import sat_api as cp_model
 from ..solver.cpsat import STATUS_NAMES, solver_parameters
-from .problem import Choice, TrainingOutcome, TrainingProblem
+from .problem import Choice, TrainingOutcome, TrainingProblem, within_budget, within_deadline
 
 
 class TrainingModel:
@@ -43,7 +46,10 @@ class TrainingModel:
         self.used: dict[str, cp_model.IntVar] = {}
         self.size: dict[str, dict[int, cp_model.IntVar]] = {}
         self.micro_batch: dict[str, cp_model.LinearExpr] = {}
+        self.time_rank = _ranks([s for row in problem.rows for s in row.seconds])
+        self.cost_rank = _ranks([c for row in problem.rows for c in row.cost_usd])
         rows = []
+        seconds_terms, cost_terms = [], []
         for row in problem.rows:
             sizes = [v for v in row.micro_batches if not tighten or problem.feasible(row, v)]
             if not sizes:
@@ -52,22 +58,23 @@ class TrainingModel:
             u = model.new_bool_var(f"used[{row.key}]")
             y = {v: model.new_bool_var(f"micro_batch[{row.key}]={v}") for v in sizes}
             model.add(sum(y.values()) == u)
-            b = sum(v * var for v, var in y.items())
-            for fixed, per_sample in row.memory_rows_mib:
-                _post(model, (fixed - row.limit_mib) * u + per_sample * b <= 0)
-            self.used[row.key], self.size[row.key], self.micro_batch[row.key] = u, y, b
+            _post(model, sum(row.memory_bytes[row.at(v)] * var for v, var in y.items()) - row.limit_bytes * u <= 0)
+            seconds_terms += [self.time_rank[row.seconds[row.at(v)]] * var for v, var in y.items()]
+            cost_terms += [self.cost_rank[row.cost_usd[row.at(v)]] * var for v, var in y.items()]
+            self.used[row.key], self.size[row.key] = u, y
+            self.micro_batch[row.key] = sum(v * var for v, var in y.items())
         self.rows = rows
         model.add_exactly_one(self.used.values())
-        self.seconds = sum(r.seconds_fixed * self.used[r.key] + r.seconds_per_sample * self.micro_batch[r.key] for r in rows)
-        self.cost = sum(r.cost_fixed_milli_usd * self.used[r.key] + r.cost_per_sample_milli_usd * self.micro_batch[r.key] for r in rows)
+        self.seconds = sum(seconds_terms)
+        self.cost = sum(cost_terms)
         widest = max((max(r.micro_batches) for r in rows), default=0) + 1
         self.preference = sum(r.rank * widest * self.used[r.key] - self.micro_batch[r.key] for r in rows)
-        if problem.deadline_seconds is not None:
-            _post(model, self.seconds <= problem.deadline_seconds)
-        if problem.budget_milli_usd is not None:
-            _post(model, self.cost <= problem.budget_milli_usd)
-        if problem.budget_milli_usd_per_hour is not None:
-            model.add(sum(r.price_milli_usd_per_hour * self.used[r.key] for r in rows) <= problem.budget_milli_usd_per_hour)
+        if problem.deadline_hours is not None:
+            _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: within_deadline(s, problem.deadline_hours)))
+        if problem.budget_usd is not None:
+            _post(model, self.cost <= _largest_rank(self.cost_rank, lambda c: within_budget(c, problem.budget_usd)))
+        if problem.budget_micro_usd_per_hour is not None:
+            model.add(sum(r.price_micro_usd_per_hour * self.used[r.key] for r in rows) <= problem.budget_micro_usd_per_hour)
         by_type: dict[str, list] = {}
         for r in rows:
             by_type.setdefault(r.gpu_type, []).append(r.gpus * self.used[r.key])
@@ -75,6 +82,11 @@ class TrainingModel:
             stock = problem.inventory_by_gpu.get(gpu_type)
             if stock is not None:
                 model.add(sum(terms) <= stock)
+
+    def value(self, rank: int, objective: str) -> float:
+        """The job USD (or seconds) of a cost (or time) rank: the smallest value at or above it."""
+        ranks = self.cost_rank if objective == "cost" else self.time_rank
+        return min((v for v, r in ranks.items() if r >= rank), default=max(ranks, default=0.0))
 
     def objectives(self) -> list:
         first, second = (self.cost, self.seconds) if self.problem.objective == "cost" else (self.seconds, self.cost)
@@ -105,9 +117,22 @@ class TrainingModel:
         return Choice(key, next(v for v, var in self.size[key].items() if solver.value(var)))
 
 
+def _ranks(values: list[float]) -> dict[float, int]:
+    """Each distinct value's position in increasing order (0, 1, 2, ...): an integer code that keeps the order."""
+    return {value: index for index, value in enumerate(sorted(set(values)))}
+
+
+def _largest_rank(ranks: dict[float, int], admitted) -> int:
+    """The rank of the largest value a limit admits (-1 when it admits none)."""
+    return max((rank for value, rank in ranks.items() if admitted(value)), default=-1)
+
+
 def _post(model: cp_model.CpModel, constraint) -> None:
-    """Add a linear constraint; one whose coefficients are all zero folds to Python's ``True`` and needs none."""
-    if constraint is not True:
+    """Add a linear constraint; one without variables folds to Python's ``True`` (needs none) or ``False`` (no
+    choice can meet it: posted as a contradiction)."""
+    if constraint is False:
+        model.add(model.new_int_var(0, 0, "contradiction") >= 1)
+    elif constraint is not True:
         model.add(constraint)
 
 
@@ -141,10 +166,12 @@ def solve_training_cpsat(problem: TrainingProblem, time_limit_s: float = 10.0, w
         choice = built.extract(solver)
         value = int(round(solver.objective_value))
         if phase == 0:
-            objective = value
-            bound = min(value, int(math.ceil(solver.best_objective_bound - 1e-6)))
+            rank_bound = min(value, int(math.ceil(solver.best_objective_bound - 1e-6)))
             # 'optimal' only when proven: the bound must meet the objective (a gap limit could stop earlier).
-            status_name = "optimal" if status == cp_model.OPTIMAL and bound == value else "feasible"
+            status_name = "optimal" if status == cp_model.OPTIMAL and rank_bound == value else "feasible"
+            row = next(r for r in built.rows if r.key == choice.key)
+            objective = problem.value(row, choice.micro_batch)
+            bound = objective if status_name == "optimal" else built.value(rank_bound, problem.objective)
         if status != cp_model.OPTIMAL:
             break
         built.model.add(expression == value)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..memory.training import StageMemory, TrainingLayout, TrainingMemory
-from ..units import BYTES_PER_GIB
+from ..units import BYTES_PER_GIB, micro_usd_to_usd, round_up
 from .candidates import TrainingCandidate
 from .timing import TrainingTime
 
@@ -67,9 +67,9 @@ class TrainingPlan:
             "offload": lay.offload,
             "micro_batch": lay.micro_batch,
             "micro_batches_per_step": lay.num_microbatches,
-            "hours": round(t.hours, 3),
-            "cost_usd": round(t.cost_usd, 2),
-            "cost_usd_per_hour": round(t.usd_per_hour, 4),
+            "hours": round_up(t.hours, 3),  # rounded up: read back as a deadline or budget, it admits this plan
+            "cost_usd": round_up(t.cost_usd, 2),
+            "cost_usd_per_hour": micro_usd_to_usd(self.candidate.price_micro_usd_per_hour),
             "steps": t.steps,
             "step_seconds": round(t.step_seconds, 4),
             "tokens_per_second": round(t.tokens_per_second, 1),

@@ -7,7 +7,7 @@ Flow: resolve the catalog and model -> enumerate layouts (memory and time models
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from ..candidates import resolve_gpus
@@ -15,8 +15,9 @@ from ..catalog import Catalog, GpuSpec
 from ..errors import InfeasibleError, InputError, Issue, did_you_mean
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
 from ..planning import load_catalog, resolve_model
-from ..units import BYTES_PER_GIB, usd_to_milli_usd_floor
-from .candidates import TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts, prune_dominated
+from ..units import BYTES_PER_GIB, format_usd, round_up, usd_to_micro_usd_floor
+from .candidates import (TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts, layout_at,
+                         prune_dominated)
 from .plan import TrainingPlan, TrainingSolveReport
 from .problem import Choice, TrainingOutcome, TrainingProblem, TrainingRow, solve_exhaustive
 from .schema import TrainingScenario
@@ -57,19 +58,18 @@ class PreparedTraining:
     def problem(self, relax: frozenset[str] = frozenset(), objective: str | None = None) -> TrainingProblem:
         """The integer problem; ``relax`` drops limits by name (deadline, budget, inventory) for explanations."""
         s = self.scenario
-        deadline = None if s.deadline_hours is None or "deadline" in relax else int(s.deadline_hours * 3600)
-        budget = None if s.budget.max_usd is None or "budget" in relax else usd_to_milli_usd_floor(s.budget.max_usd)
+        deadline = None if "deadline" in relax else s.deadline_hours
+        budget = None if "budget" in relax else s.budget.max_usd
         hourly = s.budget.max_usd_per_hour
-        hourly_milli = None if hourly is None or "budget" in relax else usd_to_milli_usd_floor(hourly)
+        hourly_micro = None if hourly is None or "budget" in relax else usd_to_micro_usd_floor(hourly)
         inventory = {} if "inventory" in relax else {g: n for g, n in self.inventory.items() if n is not None}
         rows = tuple(_row(c) for c in self.candidates)
-        return TrainingProblem(rows, deadline, budget, hourly_milli, inventory, objective or s.objective)  # type: ignore[arg-type]
+        return TrainingProblem(rows, deadline, budget, hourly_micro, inventory, objective or s.objective)  # type: ignore[arg-type]
 
 
 def _row(c: TrainingCandidate) -> TrainingRow:
-    return TrainingRow(c.key, c.gpu.id, c.gpus, c.price_milli_usd_per_hour, c.micro_batches, c.memory_rows_mib,
-                       c.limit_mib, c.seconds_fixed_int, c.seconds_per_sample_int, c.cost_fixed_milli_usd,
-                       c.cost_per_sample_milli_usd, c.rank)
+    return TrainingRow(c.key, c.gpu.id, c.gpus, c.price_micro_usd_per_hour, c.micro_batches, c.memory_bytes,
+                       c.limit_bytes, c.seconds, c.cost_usd, c.rank)
 
 
 def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None, prune: bool = True) -> PreparedTraining:
@@ -96,8 +96,7 @@ def build_training_plan(prepared: PreparedTraining, choice: Choice, status: str)
     """The plan of one (layout, micro-batch) choice, with its bill and time from the models."""
     candidate = next(c for c in prepared.candidates if c.key == choice.key)
     ctx = prepared.context
-    layout = replace(candidate.layout, micro_batch=choice.micro_batch,
-                     num_microbatches=ctx.global_batch // (candidate.layout.dp * choice.micro_batch))
+    layout = layout_at(candidate.layout, ctx, choice.micro_batch)
     memory = training_memory(ctx.arch, ctx.recipe, layout)
     timing = training_time(ctx.arch, ctx.recipe, layout, candidate.gpu, ctx.tokens, ctx.global_batch, candidate.mfu,
                            candidate.price_usd_per_gpu_hour)
@@ -135,7 +134,6 @@ def solve_training(scenario: TrainingScenario, catalog: Catalog | None = None, m
         raise InfeasibleError(*_explain_infeasible(prepared))
     ctx = prepared.context
     unit = "usd" if prepared.problem().objective == "cost" else "seconds"
-    scale = 1000 if unit == "usd" else 1
     return TrainingSolveReport(
         scenario_name=scenario.name or "scenario", model_name=prepared.model_name, method=scenario.method,
         objective=scenario.objective, status=outcome.status, plans=(plan,),
@@ -145,8 +143,8 @@ def solve_training(scenario: TrainingScenario, catalog: Catalog | None = None, m
         candidates_total=len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
         candidates_after_pruning=len(prepared.candidates),
         solver={**outcome.parameters, "method": outcome.method, "status": outcome.status,
-                f"objective_{unit}": outcome.objective / scale if outcome.objective is not None else None,
-                f"best_bound_{unit}": outcome.best_bound / scale if outcome.best_bound is not None else None,
+                f"objective_{unit}": outcome.objective,
+                f"best_bound_{unit}": outcome.best_bound,
                 "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4)},
     )
 
@@ -185,16 +183,17 @@ def _explain_infeasible(prepared: PreparedTraining) -> tuple[str, list[Issue]]:
         fastest = relaxed({"deadline"}, "time")
         if fastest is not None:
             reasons.append("deadline")
-            issues.append(Issue(f"the fastest plan within the other limits takes {fastest.time.hours:,.1f} h "
-                                f"({fastest.candidate.key}), over the deadline of {s.deadline_hours:,.1f} h",
-                                field_path="deadline_hours",
-                                suggestion=f"a deadline of {fastest.time.hours:,.1f} h would suffice"))
+            enough = round_up(fastest.time.hours, 1)
+            issues.append(Issue(f"the fastest plan within the other limits takes {round_up(fastest.time.hours, 2):,.2f} h "
+                                f"({fastest.candidate.key}), over the deadline of {s.deadline_hours:,} h",
+                                field_path="deadline_hours", suggestion=f"a deadline of {enough:,.1f} h would suffice"))
     if s.budget.max_usd is not None or s.budget.max_usd_per_hour is not None:
         cheapest = relaxed({"budget"}, "cost")
         if cheapest is not None:
             reasons.append("budget")
-            issues.append(Issue(f"the cheapest plan within the other limits costs ${cheapest.time.cost_usd:,.0f} "
-                                f"(${cheapest.time.usd_per_hour:,.2f}/h, {cheapest.candidate.key})", field_path="budget"))
+            issues.append(Issue(f"the cheapest plan within the other limits costs ${round_up(cheapest.time.cost_usd, 2):,.2f} "
+                                f"(${format_usd(cheapest.candidate.price_micro_usd_per_hour)}/h, {cheapest.candidate.key})",
+                                field_path="budget"))
     if any(n is not None for n in prepared.inventory.values()):
         unlimited = relaxed({"inventory"}, s.objective)
         if unlimited is not None:

@@ -1,18 +1,23 @@
-"""The solver-facing training problem: integer rows per layout plus the job's limits, and the exhaustive
-reference solver used as an oracle for CP-SAT.
+"""The solver-facing training problem: per layout, what each allowed micro-batch needs and costs, plus the job's
+limits, and the exhaustive reference solver used as an oracle for CP-SAT.
 
-Units: memory in MiB, time in seconds, money in milli-USD. A row's job time is ``seconds_fixed +
-seconds_per_sample x b`` and its cost ``cost_fixed + cost_per_sample x b`` for the chosen micro-batch ``b``;
-memory per GPU is ``fixed + per_sample x b`` for each stage row. Nothing here is a float.
+Units: memory in exact bytes, money per hour in micro-USD, and the time model's job seconds and USD as it computes
+them. Every limit is decided per (layout, micro-batch) choice with the same exact comparison the verifier makes
+(the job's hours and USD against the deadline and budget read as the decimals written), so no rounding decides
+feasibility; CP-SAT sees integers only (``cpsat`` ranks these values instead of rounding them).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
+from ..units import decimal_fraction
+
 Objective = Literal["cost", "time"]
+SECONDS_PER_HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -20,49 +25,60 @@ class TrainingRow:
     key: str
     gpu_type: str
     gpus: int
-    price_milli_usd_per_hour: int
+    price_micro_usd_per_hour: int
     micro_batches: tuple[int, ...]
-    memory_rows_mib: tuple[tuple[int, int], ...]  # (fixed, per_sample) per binding stage
-    limit_mib: int
-    seconds_fixed: int
-    seconds_per_sample: int
-    cost_fixed_milli_usd: int
-    cost_per_sample_milli_usd: int
+    memory_bytes: tuple[int, ...]  # per micro-batch: worst stage, bytes per GPU
+    limit_bytes: int
+    seconds: tuple[float, ...]  # per micro-batch: job seconds
+    cost_usd: tuple[float, ...]  # per micro-batch: job USD
     rank: int
 
+    def at(self, micro_batch: int) -> int:
+        return self.micro_batches.index(micro_batch)
+
     def fits(self, micro_batch: int) -> bool:
-        return all(fixed + per * micro_batch <= self.limit_mib for fixed, per in self.memory_rows_mib)
+        return self.memory_bytes[self.at(micro_batch)] <= self.limit_bytes
 
-    def seconds(self, micro_batch: int) -> int:
-        return self.seconds_fixed + self.seconds_per_sample * micro_batch
 
-    def cost_milli_usd(self, micro_batch: int) -> int:
-        return self.cost_fixed_milli_usd + self.cost_per_sample_milli_usd * micro_batch
+def within_deadline(seconds: float, deadline_hours: float | None) -> bool:
+    """The job's hours (as the time model reports them) against the deadline as written, exactly."""
+    return deadline_hours is None or Fraction(seconds / SECONDS_PER_HOUR) <= decimal_fraction(deadline_hours)
+
+
+def within_budget(cost_usd: float, budget_usd: float | None) -> bool:
+    return budget_usd is None or Fraction(cost_usd) <= decimal_fraction(budget_usd)
 
 
 @dataclass(frozen=True)
 class TrainingProblem:
     rows: tuple[TrainingRow, ...]
-    deadline_seconds: int | None
-    budget_milli_usd: int | None
-    budget_milli_usd_per_hour: int | None
+    deadline_hours: float | None
+    budget_usd: float | None
+    budget_micro_usd_per_hour: int | None
     inventory_by_gpu: dict[str, int]
     objective: Objective = "cost"
 
     def feasible(self, row: TrainingRow, micro_batch: int) -> bool:
         """Every constraint of the model for one (row, micro-batch) choice."""
+        if micro_batch not in row.micro_batches or not row.fits(micro_batch):
+            return False
         stock = self.inventory_by_gpu.get(row.gpu_type)
-        return (micro_batch in row.micro_batches and row.fits(micro_batch)
-                and (stock is None or row.gpus <= stock)
-                and (self.deadline_seconds is None or row.seconds(micro_batch) <= self.deadline_seconds)
-                and (self.budget_milli_usd is None or row.cost_milli_usd(micro_batch) <= self.budget_milli_usd)
-                and (self.budget_milli_usd_per_hour is None or row.price_milli_usd_per_hour <= self.budget_milli_usd_per_hour))
+        i = row.at(micro_batch)
+        return ((stock is None or row.gpus <= stock)
+                and within_deadline(row.seconds[i], self.deadline_hours)
+                and within_budget(row.cost_usd[i], self.budget_usd)
+                and (self.budget_micro_usd_per_hour is None or row.price_micro_usd_per_hour <= self.budget_micro_usd_per_hour))
 
-    def order(self, row: TrainingRow, micro_batch: int) -> tuple[int, int, int, int]:
+    def order(self, row: TrainingRow, micro_batch: int) -> tuple[float, float, int, int]:
         """Lexicographic objective: primary, secondary, preferred layout, then the larger micro-batch."""
-        cost, seconds = row.cost_milli_usd(micro_batch), row.seconds(micro_batch)
+        i = row.at(micro_batch)
+        cost, seconds = row.cost_usd[i], row.seconds[i]
         first, second = (cost, seconds) if self.objective == "cost" else (seconds, cost)
         return first, second, row.rank, -micro_batch
+
+    def value(self, row: TrainingRow, micro_batch: int) -> float:
+        """The primary objective of one choice: job USD or job seconds."""
+        return self.order(row, micro_batch)[0]
 
 
 @dataclass(frozen=True)
@@ -75,8 +91,8 @@ class Choice:
 class TrainingOutcome:
     status: str  # optimal | feasible | infeasible | unknown
     choice: Choice | None
-    objective: int | None  # milli-USD or seconds, as the problem's objective says
-    best_bound: int | None
+    objective: float | None  # USD or seconds, as the problem's objective says
+    best_bound: float | None
     wall_time_s: float
     method: str
     parameters: dict[str, object]
@@ -91,7 +107,7 @@ class TrainingOutcome:
 def solve_exhaustive(problem: TrainingProblem) -> TrainingOutcome:
     """Try every (row, micro-batch) pair: the oracle the CP-SAT model is tested against."""
     start = time.perf_counter()
-    best: tuple[tuple[int, int, int, int], TrainingRow, int] | None = None
+    best: tuple[tuple[float, float, int, int], TrainingRow, int] | None = None
     for row in problem.rows:
         for micro_batch in row.micro_batches:
             if problem.feasible(row, micro_batch):

@@ -1,7 +1,8 @@
 """Independent verification of training plans.
 
-Each plan is recomputed from the scenario through the memory and time models in exact bytes, seconds and USD,
-not through the solver's rounded MiB / second / milli-USD rows: structure (TP inside NVLink and dividing the
+Each plan is recomputed from the scenario through the memory and time models, not through the solver's rows, and
+compared exactly (bytes; the time model's hours and USD against the deadline, budget and headroom as the decimals
+written; the price per hour in micro-USD): structure (TP inside NVLink and dividing the
 heads, batch divisibility, enough micro-batches for the pipeline), memory of every stage within the limit,
 deadline, budgets and inventory. A violation is a bug in the planner and raises ``VerificationError``.
 """
@@ -9,9 +10,11 @@ deadline, budgets and inventory. A violation is a bug in the planner and raises 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..errors import Issue, VerificationError
 from ..memory.training import training_memory
+from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
 from .candidates import TrainingContext
 from .plan import TrainingPlan
 from .timing import training_time
@@ -49,21 +52,25 @@ def training_plan_violations(plan: TrainingPlan, context: TrainingContext, limit
     check(lay.pp == 1 or microbatches >= lay.pp, "micro-batches per step >= pp", f">= {lay.pp}", str(microbatches))
     check(lay.micro_batch in context.micro_batches, "micro-batch allowed", str(context.micro_batches), str(lay.micro_batch))
     memory = training_memory(arch, context.recipe, lay)
-    limit = int(gpu.capacity_bytes * (1.0 - context.min_headroom))
+    headroom = decimal_fraction(context.min_headroom)
     for stage in memory.stages:
-        check(stage.total_bytes <= limit, f"memory of stage {stage.stage}", f"<= {limit} B", f"{stage.total_bytes} B")
+        free = gpu.capacity_bytes - stage.total_bytes
+        check(free >= headroom * gpu.capacity_bytes, f"memory of stage {stage.stage}",
+              f"at least {float(headroom):.1%} of {gpu.capacity_bytes} B free", f"{stage.total_bytes} B used")
     check(memory.total_bytes == plan.memory.total_bytes, "reported memory", f"{memory.total_bytes} B", f"{plan.memory.total_bytes} B")
     timing = training_time(arch, context.recipe, lay, gpu, context.tokens, context.global_batch, plan.candidate.mfu,
                            plan.candidate.price_usd_per_gpu_hour)
     check(abs(timing.total_seconds - plan.time.total_seconds) <= 1e-6 * timing.total_seconds, "reported time",
           f"{timing.total_seconds:.3f} s", f"{plan.time.total_seconds:.3f} s")
     if limits.deadline_hours is not None:
-        check(timing.hours <= limits.deadline_hours * (1 + 1e-12), "deadline", f"<= {limits.deadline_hours} h", f"{timing.hours:.4f} h")
+        check(Fraction(timing.hours) <= decimal_fraction(limits.deadline_hours), "deadline", f"<= {limits.deadline_hours} h",
+              f"{timing.hours!r} h")
     if limits.max_usd is not None:
-        check(timing.cost_usd <= limits.max_usd * (1 + 1e-12), "budget", f"<= ${limits.max_usd}", f"${timing.cost_usd:.2f}")
+        check(Fraction(timing.cost_usd) <= decimal_fraction(limits.max_usd), "budget", f"<= ${limits.max_usd}", f"${timing.cost_usd!r}")
     if limits.max_usd_per_hour is not None:
-        check(timing.usd_per_hour <= limits.max_usd_per_hour * (1 + 1e-12), "budget per hour",
-              f"<= ${limits.max_usd_per_hour}/h", f"${timing.usd_per_hour:.2f}/h")
+        hourly = lay.gpus * usd_to_micro_usd_ceil(plan.candidate.price_usd_per_gpu_hour)
+        check(Fraction(hourly, MICRO_USD_PER_USD) <= decimal_fraction(limits.max_usd_per_hour), "budget per hour",
+              f"<= ${limits.max_usd_per_hour}/h", f"${format_usd(hourly)}/h")
     stock = limits.inventory.get(gpu.id)
     check(stock is None or lay.gpus <= stock, f"inventory of {gpu.id}", f"<= {stock}", str(lay.gpus))
     return out
