@@ -21,7 +21,6 @@ Module shapes follow each type's ``transformers`` modelling code (``GPT2Block``,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
