@@ -88,8 +88,10 @@ def explain_bill(arch: ModelArchitecture, layout: ServingLayout, engine: EngineS
         f"head_dim x {layout.kv_bytes_per_element:g} B"
     )
     per_layer = kv_cache_bytes_per_token_per_layer(arch, layout)
-    layers = max(len(r) for r in device_stage_layers(arch, layout))
-    window = (f"; {len(arch.sliding_window_layers or range(arch.num_layers))} local layers capped at "
+    layers = max(sum(not arch.is_cross_attention_layer(i) for i in r) for r in device_stage_layers(arch, layout))
+    cross = (f"; {len(arch.cross_attention_layers)} cross-attention layers hold the image's {arch.cross_attention_tokens} "
+             "tokens instead") if arch.cross_attention_layers else ""
+    window = cross + (f"; {len(arch.sliding_window_layers or range(arch.num_layers))} local layers capped at "
               f"{arch.sliding_window} tokens" if arch.sliding_window else "")
     if memory.cuda_graphs_in_budget:
         graphs = "charged to the budget" + (" (cuda_graphs_in_budget)" if engine.engine == "vllm" else "")
