@@ -28,16 +28,18 @@ LINK_EFFICIENCY: dict[str, float] = {
     "nvswitch": 0.80,
     "nvlink-bridge": 0.80,
     "xgmi": 0.70,
-    "pcie": 0.70,
+    "pcie": 0.47,
     "pcie-host": 0.35,
     "network": 0.90,
 }
 """Achievable bus bandwidth as a fraction of the link's peak (nccl-tests' ``busbw``, NVIDIA nccl-tests
 doc/PERFORMANCE.md, which normalises every collective to the link speed). Defaults from published nccl-tests
 runs: 8 x A100 SXM all-reduce ~230-240 GB/s of 300 and 8 x H100 SXM ~360-370 GB/s of 450 without NVLS (0.8);
-rail-optimised InfiniBand ~0.9 of the NIC rate; PCIe peer-to-peer about 0.7 of x16; GeForce cards without
-peer-to-peer stage every transfer through host memory (half again). The serving and training performance
-models calibrate these against measured runs (see benchmarks/)."""
+rail-optimised InfiniBand ~0.9 of the NIC rate; GeForce cards without peer-to-peer stage every transfer through
+host memory. PCIe peer-to-peer (0.47 of x16) was fitted by the serving performance model on TensorRT-LLM
+0.13's L40S TP4 calibration case (``benchmarks/calibrate_performance.py``); it matches nccl-tests' 10-20 GB/s
+all-reduce bus bandwidth on PCIe Gen4 servers without a PCIe switch, where traffic crosses the CPU root
+complex."""
 
 LINK_LATENCY_S: dict[str, float] = {
     "nvswitch": 2.0e-6,
