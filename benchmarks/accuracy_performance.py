@@ -54,11 +54,14 @@ def case_shape(case: dict[str, Any]) -> ServingShape:
     settings = case.get("settings", {})
     layout = ServingLayout(tp=case["tp"], pp=case.get("pp", 1), ep=case.get("ep", 1),
                            weight_format=weight_format(case["weight_format"]), kv_cache_dtype=kv_cache_dtype(case["kv_cache_dtype"]))
-    engine = EngineSettings(gpu_memory_utilization=settings.get("gpu_memory_utilization", 0.9),
+    fraction = settings.get("gpu_memory_utilization", 0.9)
+    gpu = catalog.gpu(case["gpu"])
+    engine = EngineSettings(gpu_memory_utilization=fraction, mem_fraction_static=fraction, free_gpu_memory_fraction=fraction,
                             max_num_batched_tokens=settings.get("max_num_batched_tokens", 8192),
                             max_num_seqs=settings.get("max_num_seqs", 256),
-                            engine_version=settings.get("engine_version", "vllm-v1"))
-    return ServingShape(catalog.architecture(case["model"]), catalog.gpu(case["gpu"]), layout, engine, case["engine"],
+                            engine_version=settings.get("engine_version", "vllm-v1"), engine=case["engine"],
+                            scale_up_link=gpu.scale_up_link or "none")
+    return ServingShape(catalog.architecture(case["model"]), gpu, layout, engine,
                         num_scheduler_steps=settings.get("num_scheduler_steps", 1))
 
 

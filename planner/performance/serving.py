@@ -36,8 +36,7 @@ Percentile = Literal["p50", "p90", "p99"]
 class ServingShape:
     """One replica: model, GPU, parallel layout and formats, engine settings and name, node topology.
 
-    ``engine_name`` (vllm, sglang, trtllm, llamacpp) falls back to ``engine.name`` when the settings carry
-    one, else vLLM. ``num_scheduler_steps`` is vLLM 0.6's multi-step scheduling (new requests join only every
+    ``engine_name`` (vllm, sglang, trtllm, llamacpp) overrides the settings' ``engine``. ``num_scheduler_steps`` is vLLM 0.6's multi-step scheduling (new requests join only every
     that many steps)."""
 
     arch: ModelArchitecture
@@ -50,7 +49,7 @@ class ServingShape:
 
     @property
     def engine_id(self) -> str:
-        return canonical_engine(self.engine_name or getattr(self.engine, "name", None) or "vllm")
+        return canonical_engine(self.engine_name or self.engine.engine)
 
     @property
     def node_topology(self) -> NodeTopology:
@@ -260,7 +259,9 @@ def kv_max_sequences(shape: ServingShape, mix: RequestMix) -> int:
 @lru_cache(maxsize=65536)
 def _replica(shape: ServingShape, mix: RequestMix, max_sequences: float) -> Replica:
     steps = shape_steps(shape)
-    limits = Limits(kv_sequences=float(max_sequences), max_num_seqs=float(shape.engine.max_num_seqs * shape.layout.dp),
+    # SGLang's max_num_seqs is its CUDA-graph batch, not a cap: it runs as many requests as its KV pool holds
+    seqs = math.inf if shape.engine_id == "sglang" else float(shape.engine.max_num_seqs * shape.layout.dp)
+    limits = Limits(kv_sequences=float(max_sequences), max_num_seqs=seqs,
                     token_budget=float(shape.engine.max_num_batched_tokens), scheduler_steps=shape.num_scheduler_steps,
                     mixed_prefill=mixes_prefill(shape.engine_id, shape.engine.engine_version))
     return Replica(steps, MixStats.of(mix.buckets, mix.prefix_cache_hit_rate), limits)
