@@ -226,7 +226,8 @@ def test_gqa_and_swiglu_are_counted_tensor_by_tensor(catalog):
 
 
 def test_activations_are_linear_in_the_micro_batch(catalog):
-    """What the solver relies on: activations(b) <= b x activations(1) and the rest does not move."""
+    """activations(b) <= b x activations(1), and the tensors besides them do not move (the allocator's reserve,
+    a fraction of everything allocated, grows with them)."""
     arch = catalog.architecture("llama-3.1-70b")
     def stage(b):
         return training_memory(arch, TrainingRecipe(), TrainingLayout(tp=8, pp=4, dp=4, zero_stage=1, micro_batch=b,
@@ -234,7 +235,8 @@ def test_activations_are_linear_in_the_micro_batch(catalog):
     one, four = stage(1), stage(4)
     for a, b in zip(one, four):
         assert 4 * a.activations_bytes - 4 <= b.activations_bytes <= 4 * a.activations_bytes
-        assert a.fixed_bytes == b.fixed_bytes
+        assert a.allocated_bytes - a.activations_bytes == b.allocated_bytes - b.activations_bytes
+        assert b.allocator_reserve_bytes > a.allocator_reserve_bytes
 
 
 def test_moe_layers_keep_their_routed_copies(catalog):
@@ -296,7 +298,11 @@ def test_gpt2_xl_activations_match_megatrons_theoretical_line():
     assert gpt2_xl_bill().activations_bytes / MIB == pytest.approx(2785.59, rel=0.02)
 
 
-def test_gpt2_xl_total_is_within_15_percent_of_nvidia_smi():
-    """nvidia-smi showed 33,321 MiB; we predict about 11 % less (the caching allocator's reserve is not modelled)."""
-    predicted = gpt2_xl_bill().total_bytes / MIB
-    assert 0.85 * 33321 < predicted < 33321
+def test_gpt2_xl_measured_peak_reproduces_nvidia_smi_and_the_formula_total_stays_below_it():
+    """nvidia-smi showed 33,321 MiB (the calibration case of the allocator reserve): the measured-peak total adds
+    the Hopper CUDA context and the caching allocator's reserve to the tensors; the formula total (Megatron's
+    accounting plus a flat non-torch line) stays about 11 % below."""
+    worst = gpt2_xl_bill()
+    assert worst.total_bytes / MIB == pytest.approx(33321, rel=0.01)
+    assert 0.85 * 33321 < worst.formula_total_bytes / MIB < 0.92 * 33321
+    assert worst.total_bytes == worst.allocated_bytes + worst.allocator_reserve_bytes + worst.cuda_context_bytes + worst.nccl_bytes

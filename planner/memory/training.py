@@ -25,16 +25,17 @@ from ..formats import SIXTEEN_BIT
 from ..units import BYTES_PER_MIB, ceil_div
 from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
                          non_layer_tensors)
-from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU
+from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
+from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
 from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms,  # noqa: F401 (re-exported)
                                    loss_activation_bytes, stored_layer_bytes)
 
 CONVENTIONS: tuple[str, ...] = ("zero-paper", "megatron", "deepspeed")
-PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16")
+PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16", "fp32")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adam8bit", "sgd", "adafactor")
 RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
-METHODS: tuple[str, ...] = ("full", "lora", "qlora")
+METHODS: tuple[str, ...] = ("full", "lora", "qlora", "frozen")
 OFFLOADS: tuple[str, ...] = ("none", "optimizer", "optimizer_and_parameters")
 LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                                  "lm_head", "all-linear")
@@ -107,9 +108,12 @@ def state_bytes(convention: str = "zero-paper", precision: str = "bf16-mixed", o
       replicated (4 bytes) plus an fp32 gradient partition with the 12 optimizer bytes (16/N) at stages 1-2;
       at stage 3 the fp16 gradients are reduce-scattered straight into the partition, 18/N in all.
     ``fp8-mixed`` adds the 1-byte FP8 weight copy Transformer Engine caches between micro-batches; ``bf16``
-    (pure) keeps no master copy and its moments in bf16.
+    (pure) keeps no master copy and its moments in bf16; ``fp32`` (pure single precision) keeps 4-byte weights,
+    gradients and moments and no master copy: 4 + 4 + 8 = 16 bytes for Adam under every convention.
     """
     moments = optimizer_moment_bytes_per_parameter(optimizer) if moment_bytes is None else moment_bytes
+    if precision == "fp32":
+        return StateBytes(parameter=4.0, gradient=4.0, optimizer=moments)
     if precision == "bf16":
         pure_moments = moments if optimizer == "adam8bit" else moments / 2
         return StateBytes(parameter=2.0, gradient=2.0, optimizer=pure_moments)
@@ -187,6 +191,8 @@ class TrainingRecipe:
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     flash_attention: bool = True
     dropout: bool = True
+    trainable_layers: int = 0  # method "frozen": the last blocks trained with the output layer; the backbone frozen
+    lora_dropout: bool = False  # PEFT lora_dropout > 0: each adapted matrix keeps a dropped copy of its input
 
     def __post_init__(self) -> None:
         for value, known in ((self.method, METHODS), (self.precision, PRECISIONS), (self.optimizer, OPTIMIZERS),
@@ -195,6 +201,17 @@ class TrainingRecipe:
                 raise ValueError(f"{value!r} is not one of {', '.join(known)}")
         if self.lora_rank < 1 or any(t not in LORA_TARGETS for t in self.lora_targets):
             raise ValueError(f"LoRA needs rank >= 1 and targets among {', '.join(LORA_TARGETS)}")
+        if self.trainable_layers < 0:
+            raise ValueError("trainable_layers must be >= 0")
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of one stored activation value: 4 in pure fp32 training, else 2 (16-bit)."""
+        return 4 if self.precision == "fp32" else 2
+
+    def first_trained_layer(self, arch: ModelArchitecture) -> int:
+        """Layers before it are frozen and store no activations (``frozen``: the last ``trainable_layers``)."""
+        return max(0, arch.num_layers - self.trainable_layers) if self.method == "frozen" else 0
 
 
 @dataclass(frozen=True)
@@ -304,16 +321,35 @@ class StageMemory:
     buffers_bytes: int
     overhead_bytes: int
     cpu_offload_bytes: int
+    cuda_context_bytes: int = 0
+    nccl_bytes: int = 0
+    allocator_reserve_bytes: int = 0
 
     @property
-    def fixed_bytes(self) -> int:
-        """Everything that does not grow with the micro-batch."""
-        return self.total_bytes - self.activations_bytes
+    def allocated_bytes(self) -> int:
+        """The tensors alone (``torch.cuda.max_memory_allocated``): what the papers' formulas count."""
+        return (self.parameters_bytes + self.gradients_bytes + self.optimizer_states_bytes + self.activations_bytes
+                + self.buffers_bytes)
+
+    @property
+    def reserved_bytes(self) -> int:
+        """What PyTorch's caching allocator holds at the peak (``torch.cuda.max_memory_reserved``)."""
+        return self.allocated_bytes + self.allocator_reserve_bytes
+
+    @property
+    def formula_total_bytes(self) -> int:
+        """The formulas' total: tensors plus a flat non-torch ``overhead`` (ZeRO / Korthikanti accounting)."""
+        return self.allocated_bytes + self.overhead_bytes
 
     @property
     def total_bytes(self) -> int:
-        return (self.parameters_bytes + self.gradients_bytes + self.optimizer_states_bytes + self.activations_bytes
-                + self.buffers_bytes + self.overhead_bytes)
+        """The measured peak (``nvidia-smi``): the allocator's reserve, the CUDA context and NCCL's buffers."""
+        return self.reserved_bytes + self.cuda_context_bytes + self.nccl_bytes
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Everything but the activations."""
+        return self.total_bytes - self.activations_bytes
 
 
 @dataclass(frozen=True)
@@ -336,27 +372,50 @@ class TrainingMemory:
 
 def _activations(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, stage: int,
                  layers: range) -> int:
-    return _stage_activations(arch, recipe.flash_attention, recipe.dropout, layout.sequence_length, layout.micro_batch,
-                              layout.tp, layout.sequence_parallel, layout.recompute, layout.pp, stage,
-                              layout.in_flight_microbatches(stage), layers.start, layers.stop)
+    trained = max(layers.start, recipe.first_trained_layer(arch))
+    lora = _lora_dropout_bytes(arch, recipe, layout) if recipe.lora_dropout and recipe.method in ("lora", "qlora") else 0
+    values = _stage_activations(arch, recipe.flash_attention, recipe.dropout, layout.sequence_length, layout.micro_batch,
+                                layout.tp, layout.sequence_parallel, layout.recompute, layout.pp, stage,
+                                layout.in_flight_microbatches(stage), trained, layers.stop, layers.start,
+                                recipe.activation_bytes)
+    return values + layout.in_flight_microbatches(stage) * lora * max(0, layers.stop - trained)
+
+
+def _lora_dropout_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> int:
+    """Per layer and micro-batch: each adapted matrix keeps its dropped input (16-bit) and the 1-byte mask (PEFT
+    ``LoraLayer``: ``lora_B(lora_A(dropout(x)))``); row-parallel inputs (o, down) are split by TP."""
+    tokens, total = layout.sequence_length * layout.micro_batch, 0
+    for tensor in layer_tensors(arch, arch.num_layers - 1):
+        matches = sum(_lora_matches(tensor, t) for t in set(recipe.lora_targets))
+        if matches:
+            width = ceil_div(tensor.cols, layout.tp) if tensor.split is Split.ROW else tensor.cols
+            total += min(2, matches) * tokens * width * (recipe.activation_bytes + 1)
+    return total
 
 
 @lru_cache(maxsize=65536)
 def _stage_activations(arch: ModelArchitecture, flash: bool, dropout: bool, s: int, b: int, tp: int, sp: bool,
-                       recompute: str, pp: int, stage: int, held: int, first_layer: int, end_layer: int) -> int:
-    """Activations one GPU of a stage holds at its peak: ``held`` micro-batches of its layers, one layer being
-    recomputed, the embedding dropout mask on the first stage and the loss on the last (cached: layouts that
-    differ only in dp, ZeRO stage or GPU share it)."""
-    moe_layers = sum(1 for i in range(first_layer, end_layer) if arch.is_moe_layer(i))
+                       recompute: str, pp: int, stage: int, held: int, first_layer: int, end_layer: int,
+                       stage_start: int | None = None, width: int = 2) -> int:
+    """Activations one GPU of a stage holds at its peak: ``held`` micro-batches of its layers from ``first_layer``
+    (frozen ones before it store nothing), one layer being recomputed, the embedding dropout mask on the first stage
+    when the embedding trains and the (fp32) loss on the last (cached: layouts that differ only in dp, ZeRO stage or
+    GPU share it). ``width`` 4 (pure fp32) doubles the layers' 16-bit values (and, approximately, their masks)."""
+    start = first_layer if stage_start is None else stage_start
+    trained = range(min(max(first_layer, start), end_layer), end_layer)
+    moe_layers = sum(1 for i in trained if arch.is_moe_layer(i))
     stored, working = Fraction(0), Fraction(0)
-    for moe, count in ((False, end_layer - first_layer - moe_layers), (True, moe_layers)):
+    for moe, count in ((False, len(trained) - moe_layers), (True, moe_layers)):
         if count:
             terms = cached_layer_terms(arch, moe, s, b, flash, dropout)
             kept = stored_layer_bytes(terms, tp, sp, recompute)
             stored += count * kept
             working = max(working, stored_layer_bytes(terms, tp, sp, "none") - kept)
-    total = held * stored + working
-    if stage == 0 and dropout:
+    if len(trained) < end_layer - start:  # a frozen layer's forward runs without storing: its working set
+        terms = cached_layer_terms(arch, arch.is_moe_layer(start), s, b, flash, dropout)
+        working = max(working, stored_layer_bytes(terms, tp, sp, "none"))
+    total = (held * stored + working) * Fraction(width, 2)
+    if stage == 0 and dropout and trained.start == 0:
         total += held * Fraction(s * b * arch.hidden_size, tp if sp else 1)
     if stage == pp - 1:
         total += loss_activation_bytes(arch, s * b, tp, sp)
@@ -378,8 +437,33 @@ def _trained_tensors(arch: ModelArchitecture, pp: int, stage: int, rank: int, ta
     return tuple(lora_tensors(stage_tensors(arch, pp)[stage], rank, targets))
 
 
-def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> TrainingMemory:
-    """The per-GPU bill of every pipeline stage of one training configuration."""
+@lru_cache(maxsize=1024)
+def _frozen_backbone_trained(arch: ModelArchitecture, pp: int, stage: int, tp: int, trainable_layers: int) -> int:
+    """Parameters one GPU trains with a frozen backbone: its share of the last ``trainable_layers`` blocks and,
+    on the last stage, the output layer (final norm and LM head; the tied embedding when it is the head)."""
+    first = max(0, arch.num_layers - trainable_layers)
+    layout, ranges = ServingLayout(tp=tp, weight_format=SIXTEEN_BIT), stage_layer_ranges(arch.num_layers, pp)
+    tensors = [t for i in ranges[stage] if i >= first for t in layer_tensors(arch, i)]
+    if stage == pp - 1:
+        tensors += [t for t in stage_tensors(arch, pp)[stage] if t.role in (Role.LM_HEAD, Role.VECTOR)
+                    and t.name in ("final_norm", "lm_head")]
+        if arch.tie_word_embeddings:
+            tensors += [t for t in stage_tensors(arch, pp)[stage] if t.role is Role.EMBEDDING]
+    return sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors) // 2
+
+
+def measured_peak_terms(allocated_bytes: int, layout: TrainingLayout, gpu: TrainingGpu) -> tuple[int, int, int]:
+    """(CUDA context, NCCL buffers, caching-allocator reserve) of one GPU at the peak (``runtime``)."""
+    peers = min(layout.gpus, gpu.nvlink_domain_size)
+    nccl = collective_bytes(layout.gpus, peers, gpu.scale_up_link)
+    return gpu.cuda_context_bytes, nccl, math.ceil(allocated_bytes * ALLOCATOR_RESERVE_FRACTION)
+
+
+def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout,
+                    gpu: TrainingGpu | None = None) -> TrainingMemory:
+    """The per-GPU bill of every pipeline stage of one training configuration, with the terms a measured peak
+    holds beyond the formulas on ``gpu`` (default: a Hopper GPU on NVSwitch)."""
+    gpu = gpu or TrainingGpu()
     if layout.pp > arch.num_layers:
         raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
     ranges = stage_layer_ranges(arch.num_layers, layout.pp)
@@ -387,16 +471,22 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
     base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp)
     qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4") if recipe.method == "qlora" else None
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
-    full = recipe.method == "full"
+    full, backbone = recipe.method == "full", recipe.method == "frozen"
+    weight_width = 4 if recipe.precision == "fp32" else 2
     stages = []
     per_parameter = state_bytes(recipe.convention, recipe.precision, "adamw")
     for stage, layers in enumerate(ranges):
         tensors = all_tensors[stage]
-        trained = tensors if full else list(_trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
-        trainable = base_params[stage] if full else sum(t.parameters for t in trained)
+        trained = tensors if full or backbone else list(_trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
+        if backbone:
+            trainable = _frozen_backbone_trained(arch, layout.pp, stage, layout.tp, recipe.trainable_layers)
+        else:
+            trainable = base_params[stage] if full else sum(t.parameters for t in trained)
         frozen_bytes = 0
-        if not full:
-            frozen = qlora_bytes[stage] if qlora_bytes else 2 * base_params[stage]
+        if backbone:
+            frozen_bytes = math.ceil(weight_width * (base_params[stage] - trainable) / (layout.dp if layout.zero_stage >= 3 else 1))
+        elif not full:
+            frozen = qlora_bytes[stage] if qlora_bytes else weight_width * base_params[stage]
             frozen_bytes = math.ceil(frozen / (layout.dp if layout.zero_stage >= 3 else 1))
         moments = None
         if recipe.optimizer == "adafactor":
@@ -411,14 +501,20 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
         if recipe.method == "qlora":
             largest = max((t.rows * t.cols for t in tensors if t.role is not Role.VECTOR), default=0)
             buffers += 2 * ceil_div(largest, layout.tp)
+        activations = _activations(arch, recipe, layout, stage, layers)
+        allocated = states.total_bytes + frozen_bytes + activations + buffers
+        context, nccl, reserve = measured_peak_terms(allocated, layout, gpu)
         stages.append(StageMemory(
             stage=stage, layers=len(layers), in_flight_microbatches=layout.in_flight_microbatches(stage),
             parameters_bytes=states.parameters_bytes + frozen_bytes, gradients_bytes=states.gradients_bytes,
-            optimizer_states_bytes=states.optimizer_states_bytes,
-            activations_bytes=_activations(arch, recipe, layout, stage, layers), buffers_bytes=buffers,
-            overhead_bytes=overhead, cpu_offload_bytes=states.cpu_offload_bytes))
+            optimizer_states_bytes=states.optimizer_states_bytes, activations_bytes=activations, buffers_bytes=buffers,
+            overhead_bytes=overhead, cpu_offload_bytes=states.cpu_offload_bytes, cuda_context_bytes=context, nccl_bytes=nccl,
+            allocator_reserve_bytes=reserve))
     total = _parameter_count(arch)
-    trainable_total = total if full else sum(t.parameters for t in _trained_tensors(arch, 1, 0, recipe.lora_rank, recipe.lora_targets))
+    if backbone:
+        trainable_total = _frozen_backbone_trained(arch, 1, 0, 1, recipe.trainable_layers)
+    else:
+        trainable_total = total if full else sum(t.parameters for t in _trained_tensors(arch, 1, 0, recipe.lora_rank, recipe.lora_targets))
     return TrainingMemory(tuple(stages), total, trainable_total, _explain(recipe, layout, per_parameter))
 
 
@@ -426,7 +522,8 @@ def _explain(recipe: TrainingRecipe, layout: TrainingLayout, per_parameter: Stat
     def shard(stage: int) -> str:
         return f"/{layout.dp} (ZeRO-{layout.zero_stage})" if layout.zero_stage >= stage and layout.dp > 1 else ""
 
-    base = {"full": "", "lora": "frozen bf16 base + LoRA adapters; ", "qlora": "frozen NF4 base + LoRA adapters; "}[recipe.method]
+    base = {"full": "", "lora": "frozen bf16 base + LoRA adapters; ", "qlora": "frozen NF4 base + LoRA adapters; ",
+            "frozen": f"frozen backbone, last {recipe.trainable_layers} blocks + output layer trained; "}[recipe.method]
     offloaded = "; on the CPU (ZeRO-Offload)" if layout.offload != "none" else ""
     working = shard(2) if per_parameter.gradient_sharded_at_stage2 else shard(3)
     partition = f" + fp32 partition {per_parameter.gradient_partition:g} B{shard(1)}" if per_parameter.gradient_partition else ""
@@ -439,5 +536,9 @@ def _explain(recipe: TrainingRecipe, layout: TrainingLayout, per_parameter: Stat
                        "micro-batches (1F1B), + embedding dropout and fp32 logits",
         "buffers": "ZeRO-3 gather of the largest layer (4 B/param)" if layout.zero_stage == 3 and layout.dp > 1 else
                    "gradient buckets 2 x 25 MiB" if layout.dp > 1 else "none",
-        "overhead": "CUDA context + NCCL communicators (non-torch memory)",
+        "overhead": "formula: flat non-torch memory (the measured peak counts the lines below instead)",
+        "cuda_context": "CUDA context, libraries and workspaces of a training process on this GPU generation",
+        "nccl": "NCCL / communicator buffers (grow with the NVLink peers)" if layout.gpus > 1 else "none: one GPU",
+        "allocator_reserve": f"PyTorch caching allocator: {float(ALLOCATOR_RESERVE_FRACTION):.1%} of the allocated peak "
+                             "kept cached or split",
     }

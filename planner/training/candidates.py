@@ -16,6 +16,7 @@ from enum import Enum
 from ..architecture import ModelArchitecture
 from ..candidates import Enumeration, Rejection
 from ..catalog import GpuSpec
+from ..memory.runtime import training_gpu
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 from .timing import peak_flops_per_second, training_time
@@ -127,9 +128,10 @@ def build_candidate(context: TrainingContext, gpu: GpuSpec, layout: TrainingLayo
                     micro_batches: tuple[int, ...], rank: int) -> TrainingCandidate:
     """Memory, time and cost of one layout at each allowed micro-batch, from the memory and time models."""
     memory, seconds, cost = [], [], []
+    runtime = training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size)
     for micro_batch in micro_batches:
         at = layout_at(layout, context, micro_batch)
-        memory.append(training_memory(context.arch, context.recipe, at).total_bytes)
+        memory.append(training_memory(context.arch, context.recipe, at, runtime).total_bytes)
         timing = training_time(context.arch, context.recipe, at, gpu, context.tokens, context.global_batch, mfu, price)
         seconds.append(timing.total_seconds)
         cost.append(timing.cost_usd)

@@ -20,8 +20,14 @@ def memory_lines_gib(stage: StageMemory, limit_bytes: int | None = None, capacit
         "optimizer_states": gib(stage.optimizer_states_bytes),
         "activations": gib(stage.activations_bytes),
         "buffers": gib(stage.buffers_bytes),
-        "overhead": gib(stage.overhead_bytes),
+        "cuda_context": gib(stage.cuda_context_bytes),
+        "nccl": gib(stage.nccl_bytes),
+        "allocator_reserve": gib(stage.allocator_reserve_bytes),
         "total": gib(stage.total_bytes),
+        "torch_allocated": gib(stage.allocated_bytes),
+        "torch_reserved": gib(stage.reserved_bytes),
+        "overhead": gib(stage.overhead_bytes),
+        "formula_total": gib(stage.formula_total_bytes),
         "cpu_offload": gib(stage.cpu_offload_bytes),
     }
     if capacity_bytes is not None:

@@ -13,6 +13,7 @@ from typing import Literal
 from ..candidates import resolve_gpus
 from ..catalog import Catalog, GpuSpec
 from ..errors import InfeasibleError, InputError, Issue, did_you_mean
+from ..memory.runtime import training_gpu
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
 from ..planning import load_catalog, resolve_model
 from ..units import BYTES_PER_GIB, format_usd, round_up, usd_to_micro_usd_floor
@@ -97,7 +98,9 @@ def build_training_plan(prepared: PreparedTraining, choice: Choice, status: str)
     candidate = next(c for c in prepared.candidates if c.key == choice.key)
     ctx = prepared.context
     layout = layout_at(candidate.layout, ctx, choice.micro_batch)
-    memory = training_memory(ctx.arch, ctx.recipe, layout)
+    gpu = candidate.gpu
+    memory = training_memory(ctx.arch, ctx.recipe, layout, training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link,
+                                                                        gpu.nvlink_domain_size))
     timing = training_time(ctx.arch, ctx.recipe, layout, candidate.gpu, ctx.tokens, ctx.global_batch, candidate.mfu,
                            candidate.price_usd_per_gpu_hour)
     return TrainingPlan(candidate, layout, memory, timing, status)
@@ -275,10 +278,10 @@ def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> di
     layout = TrainingLayout(tp=request.tp, pp=request.pp, dp=request.dp, zero_stage=zero, micro_batch=request.micro_batch or 1,
                             sequence_length=request.sequence_length or 2048, recompute=recompute,
                             sequence_parallel=request.sequence_parallel, offload=offload)
+    spec = catalog.gpu(request.gpu_id) if request.gpu_id is not None else None
     if request.gpu_memory_gib is not None:
         capacity = int(request.gpu_memory_gib * BYTES_PER_GIB)
-    elif request.gpu_id is not None:
-        capacity = catalog.gpu(request.gpu_id).capacity_bytes
     else:
-        capacity = None
-    return training_bill(name, arch, recipe, layout, training_memory(arch, recipe, layout), capacity, request.gpu_id)
+        capacity = spec.capacity_bytes if spec is not None else None
+    gpu = training_gpu(spec.id, spec.release_year, spec.scale_up_link, spec.nvlink_domain_size) if spec else None
+    return training_bill(name, arch, recipe, layout, training_memory(arch, recipe, layout, gpu), capacity, request.gpu_id)

@@ -13,7 +13,10 @@ from ..architecture import ModelArchitecture
 from ..memory.training import TrainingLayout, TrainingMemory, TrainingRecipe
 from .plan import TrainingSolveReport, memory_lines_gib
 
-MEMORY_LINES = ("parameters", "gradients", "optimizer_states", "activations", "buffers", "overhead")
+MEMORY_LINES = ("parameters", "gradients", "optimizer_states", "activations", "buffers", "cuda_context", "nccl",
+                "allocator_reserve")
+"""The lines of the measured peak (what nvidia-smi shows); the formulas' total (flat ``overhead`` instead of the
+last three) is printed beside it."""
 
 
 def render_training_table(report: TrainingSolveReport, console: Console) -> None:
@@ -98,7 +101,9 @@ def render_training_bill(data: dict[str, Any], explain: bool, console: Console) 
         table.add_column("formula")
     for line in MEMORY_LINES:
         table.add_row(line, f"{mem[line]:.3f}", *([data["explain"][line]] if explain else []))
-    table.add_row("total", f"{mem['total']:.3f}", *([""] if explain else []))
+    table.add_row("total (measured peak)", f"{mem['total']:.3f}", *(["what nvidia-smi shows at the peak"] if explain else []))
+    table.add_row("formula total", f"{mem['formula_total']:.3f}",
+                  *([f"tensors + flat overhead {mem['overhead']:.2f} GiB (ZeRO / Korthikanti accounting)"] if explain else []))
     if "capacity" in mem:
         table.add_row("capacity", f"{mem['capacity']:.3f}", *([""] if explain else []))
         table.add_row("free", f"{mem['free']:.3f}", *(["capacity − total"] if explain else []))

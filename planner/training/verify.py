@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import Issue, VerificationError
+from ..memory.runtime import training_gpu
 from ..memory.training import training_memory
 from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
 from .candidates import TrainingContext
@@ -51,7 +52,7 @@ def training_plan_violations(plan: TrainingPlan, context: TrainingContext, limit
     microbatches = context.global_batch // (lay.dp * lay.micro_batch)
     check(lay.pp == 1 or microbatches >= lay.pp, "micro-batches per step >= pp", f">= {lay.pp}", str(microbatches))
     check(lay.micro_batch in context.micro_batches, "micro-batch allowed", str(context.micro_batches), str(lay.micro_batch))
-    memory = training_memory(arch, context.recipe, lay)
+    memory = training_memory(arch, context.recipe, lay, training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size))
     headroom = decimal_fraction(context.min_headroom)
     for stage in memory.stages:
         free = gpu.capacity_bytes - stage.total_bytes
