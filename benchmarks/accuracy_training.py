@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from planner.architecture import ModelArchitecture
+from planner.catalog import default_catalog
+from planner.memory.runtime import training_gpu
 from planner.memory.training import (TrainingLayout, TrainingRecipe, layer_activation_terms, model_state_bytes,
                                      state_bytes, stored_layer_bytes, training_memory, zero3_gather_bytes)
 from planner.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB
@@ -42,9 +44,9 @@ GPT2_XL = ModelArchitecture(name="gpt2-xl", num_layers=48, hidden_size=1600, num
 
 
 def _row(case: str, source: str, quantity: str, measured: float, predicted: float, unit: str, goal: float,
-         note: str = "") -> dict[str, Any]:
+         note: str = "", role: str = "formula") -> dict[str, Any]:
     return {"case": case, "source": source, "quantity": quantity, "measured": measured, "predicted": round(predicted, 4),
-            "unit": unit, "goal_pct": goal, "note": note}
+            "unit": unit, "goal_pct": goal, "note": note, "engine": "training", "role": role}
 
 
 def _zero_rows() -> list[dict[str, Any]]:
@@ -96,13 +98,40 @@ def _megatron_rows() -> list[dict[str, Any]]:
         _row(case, MEGATRON, "theoretical activations", 2785.59, worst.activations_bytes / BYTES_PER_MIB, "MiB",
              FORMULA_GOAL_PCT, "Megatron: 34sbh/layer x 1.05, bf16 logits; ours: Table 2 + fp32 logits"),
         _row(case, MEGATRON, "peak (nvidia-smi used)", 33321, worst.total_bytes / BYTES_PER_MIB, "MiB", MEASURED_GOAL_PCT,
-             "measured; the caching allocator's reserve is not modelled"),
+             "measured; tensors + Hopper CUDA context + allocator reserve (fitted here)", "calibration"),
+        _row(case, MEGATRON, "formula total vs nvidia-smi", 33321, worst.formula_total_bytes / BYTES_PER_MIB, "MiB", None,
+             "the formulas alone, for comparison", "formula"),
     ]
+
+
+LITGPT = "LitGPT tutorials/resource-tables.md (A100 40GB)"
+LITGPT_RUNS = (("llama-2-7b", "lora", 1, 21.30), ("llama-2-7b", "lora", 2, 29.07), ("llama-2-13b", "lora", 1, 38.12),
+               ("llama-2-7b", "qlora", 1, 14.14), ("llama-2-13b", "qlora", 1, 23.14))
+"""finetune/lora.py, bf16-true, LoRA r 8 / alpha 16 / dropout 0.05 on q and v, the longest Alpaca example (1304 tokens),
+'Max GPU RAM' = torch.cuda.max_memory_allocated in GB; QLoRA = bnb.nf4 (no double quantization)."""
+LITGPT_TRAINABLE = {"llama-2-7b": 4_194_304, "llama-2-13b": 6_553_600}
+
+
+def _litgpt_rows() -> list[dict[str, Any]]:
+    catalog = default_catalog()
+    spec = catalog.gpu("a100-40gb")
+    gpu = training_gpu(spec.id, spec.release_year, spec.scale_up_link, spec.nvlink_domain_size)
+    rows = []
+    for model, method, micro_batch, measured in LITGPT_RUNS:
+        recipe = TrainingRecipe(method=method, precision="bf16", lora_rank=8, lora_targets=("q_proj", "v_proj"), lora_dropout=True)
+        memory = training_memory(catalog.architecture(model), recipe, TrainingLayout(micro_batch=micro_batch, sequence_length=1304), gpu)
+        case = f"{model} {method.upper()} r8, mb {micro_batch}, s 1304"
+        rows.append(_row(case, LITGPT, "peak allocated (torch.cuda.max_memory_allocated)", measured,
+                         memory.worst.allocated_bytes / BYTES_PER_GB, "GB", MEASURED_GOAL_PCT, "measured", "validation"))
+        if method == "lora" and micro_batch == 1:
+            rows.append(_row(case, LITGPT, "trainable parameters", LITGPT_TRAINABLE[model], memory.trainable_parameter_count,
+                             "params", FORMULA_GOAL_PCT, "r x (d_in + d_out) on q and v", "validation"))
+    return rows
 
 
 def training_rows() -> list[dict[str, Any]]:
     """Every training row: case, source, quantity, measured, predicted, unit, goal_pct, note."""
-    return _zero_rows() + _deepspeed_rows() + _korthikanti_rows() + _megatron_rows()
+    return _zero_rows() + _deepspeed_rows() + _korthikanti_rows() + _megatron_rows() + _litgpt_rows()
 
 
 if __name__ == "__main__":

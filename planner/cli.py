@@ -291,12 +291,15 @@ def validate(scenario_path: str) -> None:
 @click.option("--sequence-length", type=click.IntRange(1, 10_000_000), default=None, help="(--training) tokens per sequence [2048].")
 @click.option("--recompute", type=click.Choice(["none", "selective", "full"]), default=None, help="(--training) activation recomputation [none].")
 @click.option("--sequence-parallel", is_flag=True, help="(--training) Megatron sequence parallelism over --tp.")
-@click.option("--method", "training_method", type=click.Choice(["full", "lora", "qlora"]), default=None, help="(--training) [full].")
+@click.option("--method", "training_method", type=click.Choice(["full", "lora", "qlora", "frozen"]), default=None,
+              help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full].")
 @click.option("--convention", type=click.Choice(["zero-paper", "megatron", "deepspeed"]), default=None,
               help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper].")
 @click.option("--lora-rank", type=click.IntRange(1, 4096), default=None, help="(--training) LoRA rank on q_proj, v_proj [16].")
 @click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer_and_parameters"]), default=None, help="(--training) CPU offload [none].")
 @click.option("--attention", type=click.Choice(["flash", "eager"]), default=None, help="(--training) flash: no s^2 activations [flash].")
+@click.option("--trainable-layers", type=click.IntRange(0, 10_000), default=None,
+              help="(--training --method frozen) last blocks trained with the output layer [0].")
 @handle_errors
 def memory(explain: bool, as_json: bool, plot_path: str | None = None, training: bool = False, **options: Any) -> None:
     """Print the memory bill per GPU of one serving configuration (GiB), with vLLM's KV-cache capacity;
@@ -312,7 +315,7 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
       planner memory --training --model llama-3.1-8b --dp 8 --zero 3 --precision bf16-mixed --sequence-length 4096 --json
     """
     training_keys = ("zero_stage", "optimizer", "micro_batch", "sequence_length", "recompute", "sequence_parallel",
-                     "training_method", "convention", "lora_rank", "offload", "attention")
+                     "training_method", "convention", "lora_rank", "offload", "attention", "trainable_layers")
     training_options = {key: options.pop(key) for key in training_keys}
     if training:
         serving_only = ("gpu_memory_utilization", "kv_cache_dtype", "ep", "batch", "context", "max_model_len",

@@ -107,3 +107,32 @@ def test_training_rows_join_the_table_when_their_module_exists(tmp_path, monkeyp
     assert [r["case"] for r in collected] == ["t"]
     assert accuracy.error_pct(collected[0]) == pytest.approx(5.0)
     assert "| t | s | q | 2 | 2.1 | GiB | +5.00 |" in accuracy.render_markdown(collected)
+
+
+TRAINING_KNOWN_MISSES = {"llama-2-7b QLORA r8, mb 1, s 1304", "llama-2-13b QLORA r8, mb 1, s 1304"}
+"""LitGPT's QLoRA peaks are 20 % above the NF4 weights, adapters and activations the model counts; the LoRA runs of
+the same table are within 5 % (docs/engines.md, training peaks)."""
+
+
+def test_measured_training_peaks_are_the_reference_values():
+    from benchmarks.accuracy_training import LITGPT_RUNS, LITGPT_TRAINABLE
+
+    reference = {c["id"]: c for c in reference_data("training_peaks.json")["cases"]}
+    litgpt = reference["litgpt-lora-llama2-a100-40gb"]
+    for model, method, micro_batch, measured in LITGPT_RUNS:
+        assert litgpt["measured"][f"{model} {method} mb{micro_batch}"] == measured
+        assert any(f"{measured:.2f} GB" in line for line in litgpt["quote_lines"])
+    for model, trainable in LITGPT_TRAINABLE.items():
+        assert litgpt["measured"][f"{model} trainable"] == trainable
+    published = {c["id"]: c for c in reference_data("training_published.json")["cases"]}
+    gpt2 = reference["megatron-gpt2xl-1gpu-theoretical-vs-nvidia-smi"]
+    assert all(line in published[gpt2["id"]]["quote"] for line in gpt2["quote_lines"])
+
+
+def test_measured_training_peaks_are_within_15_percent_except_the_documented_qlora_runs():
+    from benchmarks.accuracy_training import training_rows
+
+    measured = [r for r in training_rows() if r["role"] in ("calibration", "validation") and r["unit"] != "params"]
+    assert len(measured) >= 6
+    misses = {r["case"] for r in measured if abs(accuracy.error_pct(r)) > 15.0}
+    assert misses == TRAINING_KNOWN_MISSES

@@ -306,3 +306,61 @@ def test_gpt2_xl_measured_peak_reproduces_nvidia_smi_and_the_formula_total_stays
     assert worst.total_bytes / MIB == pytest.approx(33321, rel=0.01)
     assert 0.85 * 33321 < worst.formula_total_bytes / MIB < 0.92 * 33321
     assert worst.total_bytes == worst.allocated_bytes + worst.allocator_reserve_bytes + worst.cuda_context_bytes + worst.nccl_bytes
+
+# --- Measured peaks: what nvidia-smi shows beyond the formulas -------------------------------------------------------
+
+def test_measured_peak_adds_context_nccl_and_allocator_reserve_as_their_own_lines(catalog):
+    from planner.memory.runtime import ALLOCATOR_RESERVE_FRACTION, training_gpu
+
+    arch = catalog.architecture("llama-3.1-8b")
+    layout = TrainingLayout(dp=8, zero_stage=3, sequence_length=4096, recompute="full")
+    hopper = training_memory(arch, TrainingRecipe(), layout, training_gpu("h100-sxm", 2022, "nvswitch", 8)).worst
+    ampere = training_memory(arch, TrainingRecipe(), layout, training_gpu("a100-80gb", 2020, "nvswitch", 8)).worst
+    pcie = training_memory(arch, TrainingRecipe(), layout, training_gpu("l40s", 2022, "none", 1)).worst
+    assert hopper.cuda_context_bytes > ampere.cuda_context_bytes > 0
+    assert hopper.nccl_bytes > pcie.nccl_bytes > 0
+    assert hopper.allocator_reserve_bytes == -(-hopper.allocated_bytes * ALLOCATOR_RESERVE_FRACTION.numerator
+                                               // ALLOCATOR_RESERVE_FRACTION.denominator)
+    assert hopper.formula_total_bytes == ampere.formula_total_bytes == hopper.allocated_bytes + hopper.overhead_bytes
+    assert hopper.total_bytes == hopper.reserved_bytes + hopper.cuda_context_bytes + hopper.nccl_bytes
+
+
+def test_gpu_generations_come_from_the_catalog_id_or_the_release_year():
+    from planner.memory.runtime import gpu_generation
+
+    assert [gpu_generation(g) for g in ("v100", "t4", "a100-80gb", "rtx-4090", "rtx-6000-ada", "h200", "b200", "mi300x")] == \
+        ["volta", "turing", "ampere", "ada", "ada", "hopper", "blackwell", "cdna"]
+    assert gpu_generation("future-gpu", 2030) == "hopper" and gpu_generation("old-gpu", 2016) == "volta"
+
+
+def test_a_frozen_backbone_trains_the_last_blocks_and_the_output_layer_only(catalog):
+    arch = catalog.architecture("llama-3.1-8b")
+    layout = TrainingLayout(sequence_length=2048)
+    head_only = training_memory(arch, TrainingRecipe(method="frozen"), layout)
+    two = training_memory(arch, TrainingRecipe(method="frozen", trainable_layers=2), layout)
+    full = training_memory(arch, TrainingRecipe(), layout)
+    assert head_only.trainable_parameter_count == arch.vocab_size * arch.hidden_size + arch.hidden_size  # LM head + norm
+    block = (count_parameters(arch).total - arch.vocab_size * arch.hidden_size * 2 - arch.hidden_size) // arch.num_layers
+    assert two.trainable_parameter_count - head_only.trainable_parameter_count == 2 * block
+    assert head_only.worst.activations_bytes < two.worst.activations_bytes < full.worst.activations_bytes
+    frozen_weights = 2 * (count_parameters(arch).total - two.trainable_parameter_count)
+    assert two.worst.parameters_bytes == frozen_weights + 2 * two.trainable_parameter_count
+
+
+def test_pure_fp32_training_keeps_4_byte_weights_gradients_and_moments_and_wider_activations(catalog):
+    arch = catalog.architecture("llama-3.1-8b")
+    layout = TrainingLayout(sequence_length=2048)
+    fp32 = training_memory(arch, TrainingRecipe(precision="fp32"), layout).worst
+    mixed = training_memory(arch, TrainingRecipe(precision="bf16-mixed"), layout).worst
+    params = count_parameters(arch).total
+    assert (fp32.parameters_bytes, fp32.gradients_bytes, fp32.optimizer_states_bytes) == (4 * params, 4 * params, 8 * params)
+    unchanged = loss_activation_bytes(arch, 2048, 1, False) + 2048 * arch.hidden_size  # fp32 logits, embedding-dropout mask
+    assert fp32.activations_bytes - unchanged == 2 * (mixed.activations_bytes - unchanged)
+
+
+def test_lora_dropout_keeps_a_dropped_copy_of_each_adapted_input(catalog):
+    arch = catalog.architecture("llama-3.1-8b")
+    layout = TrainingLayout(sequence_length=1024)
+    plain = training_memory(arch, TrainingRecipe(method="lora"), layout).worst
+    dropped = training_memory(arch, TrainingRecipe(method="lora", lora_dropout=True), layout).worst
+    assert dropped.activations_bytes - plain.activations_bytes == arch.num_layers * 2 * 1024 * arch.hidden_size * (2 + 1)

@@ -32,7 +32,8 @@ def recipe_of(scenario: TrainingScenario) -> TrainingRecipe:
     return TrainingRecipe(method=scenario.method, precision=scenario.precision, optimizer=scenario.optimizer,
                           convention=scenario.memory.convention, lora_rank=scenario.lora.rank,
                           lora_targets=tuple(scenario.lora.target_modules),
-                          flash_attention=scenario.memory.attention == "flash", dropout=scenario.memory.dropout)
+                          flash_attention=scenario.memory.attention == "flash", dropout=scenario.memory.dropout,
+                          trainable_layers=scenario.trainable_layers, lora_dropout=scenario.lora.dropout > 0)
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class TrainingMemoryRequest:
     lora_rank: int | None = None
     offload: str | None = None
     attention: str | None = None
+    trainable_layers: int | None = None
 
 
 def _named(value: str | None, default: str, known: tuple[str, ...], flag: str) -> str:
@@ -260,7 +262,8 @@ def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> di
                             precision=_named(request.precision, "bf16-mixed", PRECISIONS, "--precision"),
                             optimizer=_named(request.optimizer, "adamw", OPTIMIZERS, "--optimizer"),
                             convention=_named(request.convention, "zero-paper", CONVENTIONS, "--convention"),
-                            lora_rank=request.lora_rank or 16, flash_attention=(request.attention or "flash") == "flash")
+                            lora_rank=request.lora_rank or 16, flash_attention=(request.attention or "flash") == "flash",
+                            trainable_layers=request.trainable_layers or 0)
     issues = []
     if request.pp > arch.num_layers:
         issues.append(Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp"))

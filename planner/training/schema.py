@@ -33,6 +33,7 @@ class LoraOptions(_Strict):
     """LoRA adapters: rank and the weight matrices they are attached to (PEFT ``target_modules`` names)."""
 
     rank: int = Field(16, ge=1, le=4096, description="Adapter rank r")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="PEFT lora_dropout; > 0 keeps a dropped copy of each adapted input")
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"],
                                       description="q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head or all-linear")
 
@@ -177,9 +178,10 @@ class TrainingScenario(GpuChoices):
     description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     kind: Literal["training"] = "training"
     model: ModelRef = Field(..., description="Catalog id, {config: path} or {architecture: {...}}")
-    method: str = Field("full", description="full (pre-training / full fine-tune), lora or qlora")
+    method: str = Field("full", description="full (pre-training / full fine-tune), lora, qlora or frozen (backbone)")
     lora: LoraOptions = Field(default_factory=LoraOptions)
-    precision: str = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed or bf16 (pure)")
+    trainable_layers: int = Field(0, ge=0, le=10_000, description="method frozen: the last blocks trained with the output layer")
+    precision: str = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed, bf16 (pure) or fp32 (pure)")
     optimizer: str = Field("adamw", description="adamw, adam8bit, sgd (with momentum) or adafactor")
     data: DataOptions
     micro_batch: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
