@@ -395,6 +395,77 @@ def _training_memory(options: dict[str, Any], training_options: dict[str, Any], 
     render_training_bill(data, explain, _console())
 
 
+def _options(*decorators: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply a group of click options in the order they are listed (shared between commands and modes)."""
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+PERF_MODEL_OPTIONS = _options(
+    click.option("--model", "model_id", help="Catalog model id."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to a Hugging Face config.json."),
+    click.option("--architecture", "architecture_path", type=click.Path(dir_okay=False), help="YAML/JSON architecture mapping."),
+    click.option("--gpu", "gpu_id", help="Catalog GPU id (its bandwidth, FLOP rates, memory and links)."),
+    click.option("--tp", type=click.IntRange(1, 1024), default=1, show_default=True),
+    click.option("--pp", type=click.IntRange(1, 1024), default=1, show_default=True),
+    click.option("--precision", default=None, help="Weight format (see 'planner catalog formats'); default: the checkpoint's."),
+)
+"""Options every ``planner perf`` mode shares (serving today; a training mode adds its own group)."""
+
+PERF_SERVING_OPTIONS = _options(
+    click.option("--ep", type=click.IntRange(1, 65_536), default=1, show_default=True, help="Expert parallel: 1 or --tp."),
+    click.option("--replicas", type=click.IntRange(1, 100_000), default=1, show_default=True,
+                 help="Identical replicas; the load and the reported throughput are for all of them."),
+    click.option("--kv-cache-dtype", default="auto", show_default=True, help="auto (the model's 16 bits), fp8, ..."),
+    click.option("--engine", default=None, metavar="NAME", help="vllm (default), sglang, trtllm, llamacpp."),
+    click.option("--engine-version", default=None, metavar="RELEASE", help="Release whose defaults apply, e.g. 0.6.3."),
+    click.option("--max-num-batched-tokens", type=click.IntRange(16, 1_048_576), default=None,
+                 help="Token budget per step (vLLM name; SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens)."),
+    click.option("--max-num-seqs", type=click.IntRange(1, 65_536), default=None,
+                 help="Largest batch (vLLM name; TensorRT-LLM max_batch_size)."),
+    click.option("--input-tokens", type=click.IntRange(1, 10_000_000), default=None, help="Prompt tokens per request."),
+    click.option("--output-tokens", type=click.IntRange(1, 10_000_000), default=None, help="Generated tokens per request."),
+    click.option("--prefix-cache-hit-rate", type=click.FloatRange(0.0, 0.99), default=0.0, show_default=True,
+                 help="Share of prompt tokens found in the prefix cache (their prefill is skipped)."),
+    click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=None, help="Load: one static batch per replica."),
+    click.option("--concurrency", type=click.IntRange(1, 10_000_000), default=None, help="Load: a closed loop of clients."),
+    click.option("--request-rate", type=click.FloatRange(1e-6, 1_000_000, min_open=False), default=None,
+                 help="Load: Poisson arrivals, requests/s."),
+    click.option("--offline", is_flag=True, help="Load: every request queued at once."),
+    click.option("--num-requests", type=click.IntRange(1, 100_000_000), default=None,
+                 help=f"(--offline) requests queued [{1000}]."),
+)
+
+
+@cli.command()
+@PERF_MODEL_OPTIONS
+@PERF_SERVING_OPTIONS
+@click.option("--explain", is_flag=True, help="Show the formula behind each part of the step and the efficiencies used.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def perf(explain: bool, as_json: bool, **options: Any) -> None:
+    """Predict the throughput and latencies of one serving configuration under a load.
+
+    \b
+    Example:
+      planner perf --model llama-3.1-70b --gpu h100-sxm --tp 4 --input-tokens 2000 --output-tokens 300 --request-rate 5
+      planner perf --model llama-3.1-8b --gpu l40s --precision fp8 --engine trtllm --input-tokens 1000 --output-tokens 1000 --offline
+      planner perf --model qwen2.5-32b --gpu a100-80gb --tp 2 --input-tokens 512 --output-tokens 256 --concurrency 64 --json
+    """
+    from .catalog import default_catalog
+    from .perf_report import PerfRequest, performance_report, render_perf
+    from .report import to_json
+
+    data = performance_report(PerfRequest(**options), default_catalog()).to_dict()
+    if as_json:
+        click.echo(to_json(data))
+        return
+    render_perf(data, explain, _console())
+
+
 @cli.group()
 def catalog() -> None:
     """List the built-in GPUs, models and formats."""

@@ -183,8 +183,7 @@ class Replica:
             services.append(math.ceil(tokens / chunk - 1e-9) * step)
         return tuple(services)
 
-    def waits(self, op: OperatingPoint, clients: float | None = None,
-              services: tuple[float, ...] | None = None) -> tuple[float, float, float]:
+    def waits(self, op: OperatingPoint, clients: float | None = None) -> tuple[float, float, float]:
         """(mean residual of the step in flight, mean queueing wait, P(queueing wait > 0)).
 
         Queueing: the prefill queue (M/G/1 on the token budget) and, for open arrivals, the slot queue
@@ -199,9 +198,8 @@ class Replica:
         prefill_busy = min(1.0, rate * mean)
         slot_wait, slot_busy = 0.0, 0.0
         if clients is None:
-            services = services if services is not None else self.prefill_service_s(op)
-            holding = sum(w * (s + (o - 1.0) * op.step_s) for w, s, o in zip(mix.weights, services, mix.output_tokens))
-            slot_wait, slot_busy = slot_wait_s(rate, self.limits.slots, holding)
+            # a sequence holds its slot ~O token steps (x O slots in all, as ``x_max`` counts them)
+            slot_wait, slot_busy = slot_wait_s(rate, self.limits.slots, mix.mean_output_tokens * op.step_s)
         occupied = op.slots_used
         seen = 1.0
         if clients is not None:
@@ -214,7 +212,7 @@ class Replica:
 
     def _ttft_parts(self, op: OperatingPoint, clients: float | None, extra_wait_s: float) -> tuple[list[float], float, float]:
         services = self.prefill_service_s(op)
-        residual, wait, busy = self.waits(op, clients, services)
+        residual, wait, busy = self.waits(op, clients)
         return [residual + extra_wait_s + s for s in services], wait, busy
 
     def _ttft_quantile(self, name: str, fixed: list[float], wait: float, busy: float) -> float:
@@ -283,7 +281,7 @@ class Replica:
                 result[name] = ttft[name] + decode[0]
             return result
         services = self.prefill_service_s(op)
-        residual, wait, busy = self.waits(op, clients, services)
+        residual, wait, busy = self.waits(op, clients)
         fixed = [residual + s + d for s, d in zip(services, decode)]
         exceed = lambda t: sum(w * exponential_tail_exceedance(wait, busy, t - f) for w, f in zip(mix.weights, fixed))
         high = max(fixed) + exponential_tail_quantile_s(wait, busy, 0.9999) + 1e-9

@@ -72,10 +72,10 @@ class FamilyEfficiency:
 
 FAMILY_EFFICIENCY: dict[str, FamilyEfficiency] = {
     "ampere": FamilyEfficiency(compute=0.77, fp8_compute=0.55, bandwidth=0.80),
-    "ada": FamilyEfficiency(compute=0.66, fp8_compute=0.55, bandwidth=0.83),
-    "hopper": FamilyEfficiency(compute=0.66, fp8_compute=0.54, bandwidth=0.81),
+    "ada": FamilyEfficiency(compute=0.66, fp8_compute=0.51, bandwidth=0.81),
+    "hopper": FamilyEfficiency(compute=0.66, fp8_compute=0.56, bandwidth=0.81),
     "turing": FamilyEfficiency(compute=0.77, fp8_compute=0.55, bandwidth=0.80),
-    "blackwell": FamilyEfficiency(compute=0.66, fp8_compute=0.54, bandwidth=0.81),
+    "blackwell": FamilyEfficiency(compute=0.66, fp8_compute=0.56, bandwidth=0.81),
     "cdna2": FamilyEfficiency(compute=0.45, fp8_compute=0.35, bandwidth=0.62),
     "cdna3": FamilyEfficiency(compute=0.45, fp8_compute=0.35, bandwidth=0.62),
     "cdna4": FamilyEfficiency(compute=0.45, fp8_compute=0.35, bandwidth=0.62),
@@ -91,7 +91,7 @@ Cheese, "Testing AMD's Giant MI300X", 2024). ``Efficiency.fitted`` says which.""
 
 FITTED_FAMILIES = frozenset({"ampere", "ada", "hopper"})
 
-MOE_GEMM_EFFICIENCY = 0.72
+MOE_GEMM_EFFICIENCY = 0.70
 """Routed-expert GEMMs run at this fraction of the dense GEMM efficiency: each expert sees only ``T k / E``
 tokens, so the grouped GEMMs are smaller and less regular (Gale et al. 2023, MegaBlocks, arXiv:2211.15841,
 Sec. 6; vLLM's fused-MoE Triton kernels are tuned per batch size for the same reason). Fitted on the two
@@ -113,14 +113,14 @@ class EngineProfile:
 
 
 ENGINE_PROFILES: dict[str, EngineProfile] = {
-    "vllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=2.8e-3,
-                          per_layer_overhead_s=15e-6, per_sequence_overhead_s=7e-6, overlap=0.8),
-    "sglang": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.6e-3,
-                            per_layer_overhead_s=15e-6, per_sequence_overhead_s=0.2e-6, overlap=0.8, mixes_prefill=False),
-    "trtllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.0e-3,
-                            per_layer_overhead_s=37e-6, per_sequence_overhead_s=0.0, overlap=0.8),
-    "llamacpp": EngineProfile(compute_scale=0.5, bandwidth_scale=0.9, step_overhead_s=2.8e-3,
-                              per_layer_overhead_s=37e-6, per_sequence_overhead_s=7e-6, overlap=0.8),
+    "vllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=3.0e-3,
+                          per_layer_overhead_s=15e-6, per_sequence_overhead_s=7e-6, overlap=0.78),
+    "sglang": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.5e-3,
+                            per_layer_overhead_s=15e-6, per_sequence_overhead_s=0.2e-6, overlap=0.78, mixes_prefill=False),
+    "trtllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.4e-3,
+                            per_layer_overhead_s=38e-6, per_sequence_overhead_s=2.4e-6, overlap=0.78),
+    "llamacpp": EngineProfile(compute_scale=0.5, bandwidth_scale=0.9, step_overhead_s=3.0e-3,
+                              per_layer_overhead_s=38e-6, per_sequence_overhead_s=7e-6, overlap=0.78),
 }
 """Per engine. ``mixes_prefill``: TensorRT-LLM's in-flight batching and vLLM V1's always-on chunked prefill put
 prompt chunks into the decode step; SGLang runs prefill ("extend") batches as separate forward passes unless

@@ -353,6 +353,8 @@ def _static(replica: Replica, batch: float, replicas: int, notes: tuple[str, ...
     chunk_time = steps.token_time_s(0.0, min(budget, total_prompt), 0.0, mix.prefill_context)
     prefill_s = full_chunks * chunk_time + (steps.token_time_s(0.0, rest, 0.0, mix.prefill_context) if rest >= 1 else 0.0)
     chunks = max(1, math.ceil(total_prompt / budget - 1e-9))
+    if steps.pp > 1 and chunks > 1:  # chunks follow each other through the stages: (chunks + pp - 1) stage steps
+        prefill_s *= (chunks + steps.pp - 1) / (chunks * steps.pp)
     request_chunks = [math.ceil((i + 1) * prompt / budget - 1e-9) for i in range(int(batch))] or [1]
     ttft_values = sorted(prefill_s * c / chunks for c in request_chunks)
     decode_steps = max(mix.mean_output_tokens - 1.0, 0.0)

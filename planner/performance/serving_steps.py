@@ -24,6 +24,7 @@ context ``c``) and ``p`` prefill tokens costs (a sum of per-operator rooflines, 
 
 Pipeline parallelism splits the batch into ``m = min(pp, b)`` micro-batches in flight; every micro-batch
 crosses all ``pp`` stages for each token, so a token step takes ``pp x stage_time(b/m) + (pp - 1) x hand-off``
+plus the engine's CPU work for the micro-batch
 (vLLM's virtual engines, one per stage; GPipe, Huang et al. 2019, arXiv:1811.06965, for the bubble when
 ``b < pp``): PP adds latency, and throughput is set by the slowest stage.
 """
@@ -101,7 +102,8 @@ class StepModel:
     pp: int
     handoff_fixed_s: float
     handoff_per_token_s: float
-    overhead_fixed_s: float
+    layer_overhead_s: float  # per stage step: kernel launches of the stage's layers
+    overhead_fixed_s: float  # per token step: scheduling, input preparation, sampling (CPU, once per micro-batch)
     overhead_per_sequence_s: float
     overlap: float
     dp: int
@@ -134,20 +136,22 @@ class StepModel:
             self.attention_flops_full * prefill_context + self.attention_flops_window * min(prefill_context, self.window_tokens)
         ) / self.attention_flops_per_s
         communication = self.tp_comm_fixed_s + self.tp_comm_per_token_s * rank_tokens if tokens > 0 else 0.0
-        overhead = self.overhead_fixed_s + self.overhead_per_sequence_s * rank_seqs
-        return linear + decode_attention + prefill_attention + communication + overhead
+        return linear + decode_attention + prefill_attention + communication + self.layer_overhead_s
 
     def micro_batches(self, decode_seqs: float) -> float:
         return min(float(self.pp), max(1.0, decode_seqs))
 
     def token_time_s(self, decode_seqs: float, prefill_tokens: float, context: float, prefill_context: float) -> float:
-        """Time between two tokens of one sequence: every stage, for its micro-batch, plus the hand-offs."""
+        """Time between two tokens of one sequence: every stage, for its micro-batch, plus the hand-offs, plus the
+        engine's CPU work for the micro-batch (once per token, not per stage)."""
         if self.pp == 1:
-            return self.stage_time_s(decode_seqs, prefill_tokens, context, prefill_context)
+            return (self.stage_time_s(decode_seqs, prefill_tokens, context, prefill_context) + self.overhead_fixed_s
+                    + self.overhead_per_sequence_s * decode_seqs / self.dp)
         m = self.micro_batches(decode_seqs)
         seqs, prefill = decode_seqs / m, prefill_tokens / m
         handoff = self.handoff_fixed_s + self.handoff_per_token_s * (seqs + prefill)
-        return self.pp * self.stage_time_s(seqs, prefill, context, prefill_context) + (self.pp - 1) * handoff
+        return (self.pp * self.stage_time_s(seqs, prefill, context, prefill_context) + (self.pp - 1) * handoff
+                + self.overhead_fixed_s + self.overhead_per_sequence_s * seqs / self.dp)
 
     def breakdown(self, decode_seqs: float, prefill_tokens: float, context: float, prefill_context: float) -> dict[str, float]:
         """The parts of ``token_time_s`` in seconds, before the roofline takes the larger of compute and memory
@@ -167,7 +171,7 @@ class StepModel:
                        ) / self.attention_flops_per_s
         tp_s = self.tp_comm_fixed_s + self.tp_comm_per_token_s * rank_tokens if tokens > 0 else 0.0
         handoff_s = (self.handoff_fixed_s + self.handoff_per_token_s * tokens) * (self.pp - 1) / self.pp if self.pp > 1 else 0.0
-        overhead_s = self.overhead_fixed_s + self.overhead_per_sequence_s * rank_seqs
+        overhead_s = self.layer_overhead_s + (self.overhead_fixed_s + self.overhead_per_sequence_s * rank_seqs) / self.pp
         total = self.token_time_s(decode_seqs, prefill_tokens, context, prefill_context)
         scale = float(self.pp)
         return {
@@ -320,7 +324,8 @@ def step_model(arch: ModelArchitecture, layout: ServingLayout, gpu: GpuSpec, top
         pp=layout.pp,
         handoff_fixed_s=handoff_fixed,
         handoff_per_token_s=handoff_token,
-        overhead_fixed_s=profile.step_overhead_s + profile.per_layer_overhead_s * layers,
+        layer_overhead_s=profile.per_layer_overhead_s * layers,
+        overhead_fixed_s=profile.step_overhead_s,
         overhead_per_sequence_s=profile.per_sequence_overhead_s,
         overlap=profile.overlap,
         dp=layout.dp,
