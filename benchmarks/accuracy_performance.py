@@ -9,13 +9,16 @@ the calibration cases (the efficiency constants were fitted on them) and the val
     python3 -m benchmarks.accuracy_performance              # summary + table
     python3 -m benchmarks.accuracy_performance --markdown   # summary + table as in docs/performance.md
     python3 -m benchmarks.accuracy_performance --summary    # summary only
+    python3 -m benchmarks.accuracy_performance --summary --roofline   # the same model with ideal efficiencies
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +162,39 @@ def render(rows: list[dict[str, Any]], markdown: bool) -> str:
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [header, *cells])
 
 
+@contextlib.contextmanager
+def plain_roofline():
+    """The model with every efficiency at 1 and no engine overhead: the plain roofline baseline."""
+    from planner.performance import efficiency, serving, serving_steps
+
+    families, profiles, moe = dict(efficiency.FAMILY_EFFICIENCY), dict(efficiency.ENGINE_PROFILES), efficiency.MOE_GEMM_EFFICIENCY
+    try:
+        for name, value in families.items():
+            efficiency.FAMILY_EFFICIENCY[name] = replace(value, compute=1.0, fp8_compute=1.0, bandwidth=1.0)
+        for name, profile in profiles.items():
+            efficiency.ENGINE_PROFILES[name] = replace(profile, compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=0.0,
+                                                       per_layer_overhead_s=0.0, per_sequence_overhead_s=0.0, overlap=0.0)
+        efficiency.MOE_GEMM_EFFICIENCY = 1.0
+        serving_steps.step_model.cache_clear()
+        serving._replica.cache_clear()
+        yield
+    finally:
+        efficiency.FAMILY_EFFICIENCY.update(families)
+        efficiency.ENGINE_PROFILES.update(profiles)
+        efficiency.MOE_GEMM_EFFICIENCY = moe
+        serving_steps.step_model.cache_clear()
+        serving._replica.cache_clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--summary", action="store_true", help="only the median/max errors")
     parser.add_argument("--split", choices=("calibration", "validation"), default=None)
+    parser.add_argument("--roofline", action="store_true", help="ideal efficiencies and no overheads (the baseline)")
     args = parser.parse_args()
-    rows = case_rows()
+    with plain_roofline() if args.roofline else contextlib.nullcontext():
+        rows = case_rows()
     print("\n".join(summary_lines(rows)))
     if not args.summary:
         print()
