@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..architecture import ModelArchitecture
 from ..formats import QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB
-from .engine_budgets import budget_formula
+from .engine_budgets import WEIGHT_LOADING_SLACK, budget_formula
 from .serving import (SAMPLER_FP32_LOGIT_COPIES, VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
                       device_stage_layers, forward_peak_bytes, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu,
                       mla_decode_copy_bytes, quantized_parameter_split, sampler_peak_bytes)
@@ -42,6 +42,9 @@ def _weights(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSetti
                 f"PP={layout.pp} worst stage ({layers} layers), EP={layout.ep}")
     if layout.offload_layers is not None:
         text += f"; llama.cpp -ngl {layout.offload_layers}: token embedding and the other blocks in host RAM"
+    slack = WEIGHT_LOADING_SLACK.get(engine.engine, 0.0) if engine.mode == "engine" else 0.0
+    if slack:
+        text += f"; + {slack:.1%} weight-loading slack SGLang counts as weights"
     copies = mla_decode_copy_bytes(arch, layout, engine)
     if copies:
         text += f"; + 16-bit MLA decode copies of W_UK/W_UV {_gib(copies)}"
