@@ -103,6 +103,9 @@ def test_offline_runs_the_largest_batch_and_beats_any_online_load():
     offline = predict(s, MIX, Offline(10_000))
     assert offline.batch_size == pytest.approx(min(256, kv_max_sequences(s, MIX)), rel=0.01)
     assert offline.output_tokens_per_s >= predict(s, MIX, Concurrency(64)).output_tokens_per_s
+    # the last request waits for every earlier one: mean TTFT ~ half the job's length
+    job_s = 10_000 / offline.requests_per_s
+    assert offline.ttft_ms.mean / 1000 == pytest.approx(job_s / 2, rel=0.15) and offline.ttft_ms.p99 > offline.ttft_ms.mean
 
 
 def test_replicas_multiply_throughput_at_the_same_per_replica_load():

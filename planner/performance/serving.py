@@ -387,7 +387,7 @@ def _offline(replica: Replica, num_requests: int | None, replicas: int) -> Servi
     queued = max(per_replica - slots, 0.0)
     mean_admission = queued * queued / (2.0 * per_replica * rate) if rate > 0 else math.inf
     admission = lambda q: max(0.0, (q * per_replica - slots) / rate) if rate > 0 else math.inf
-    performance = _steady(replica, top, replicas, extra_wait_s=0.0)
+    performance = _steady(replica, top, replicas, clients=slots)  # admissions wait below, not in an open slot queue
     shift = {"mean": mean_admission, "p50": admission(0.5), "p90": admission(0.9), "p99": admission(0.99)}
     ttft = {k: performance.ttft_ms.at(k) / 1000.0 + shift[k] for k in shift}
     e2e = {k: performance.e2e_latency_ms.at(k) / 1000.0 + shift[k] for k in shift}
