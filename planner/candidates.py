@@ -34,6 +34,7 @@ class RejectReason(str, Enum):
     FORMAT_UNSUPPORTED = "weight format not supported by the GPU"
     KV_DTYPE_UNSUPPORTED = "KV-cache dtype not supported by the GPU"
     DOES_NOT_FIT = "weights, activations and overhead leave no room for one sequence"
+    SLO_UNREACHABLE = "no load meets the latency targets (slo)"
     ENGINE_UNSUPPORTED = "the serving engine does not run this layout, format or KV-cache dtype"
 
 

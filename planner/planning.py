@@ -6,17 +6,19 @@ Flow: resolve the catalog and model -> enumerate candidate shapes (memory model)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from .architecture import ModelArchitecture
+from .capacity import CapacityTable, ShapeCapacity, Traffic, performance_at
 from .hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from .candidates import Candidate, Enumeration, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
 from .memory.serving import serving_memory
 from .performance.topology import NodeTopology, node_topology
-from .plan import IdleGpus, Plan, ReplicaGroup, SolveReport
+from .plan import IdleGpus, Plan, ReplicaGroup, SolveReport, offline_job
 from .pricing import priced_sources, rental_prices, split_source
 from .scenario import ModelRef, ServingScenario
 from .solver.problem import Assignment, Instance, Problem, Row, SolveOutcome
@@ -57,6 +59,16 @@ class PreparedScenario:
     enumeration: Enumeration
     candidates: list[Candidate]  # after pruning
     notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.pricing.rental_prices)
+    capacities: CapacityTable | None = None  # each shape's rate within the SLO, sequences and latency
+
+    @property
+    def is_traffic(self) -> bool:
+        return self.scenario.workload.is_traffic
+
+    def demand_milli_rps(self) -> int | None:
+        """The traffic demand in the solver's unit, rounded up (None for concurrency scenarios)."""
+        rate = self.scenario.workload.demand_requests_per_s
+        return None if rate is None else max(1, math.ceil(rate * 1000 - 1e-9))
 
     def topology(self, gpu: GpuSpec) -> NodeTopology:
         """The nodes of ``gpu``: the catalog's figures with the scenario's overrides."""
@@ -74,11 +86,11 @@ class PreparedScenario:
         s = self.scenario
         budget = s.budget.max_usd_per_hour
         inventory = {gpu: n for gpu, n in self.inventory.items() if n is not None}
-        rows = tuple(_row(c) for c in self.candidates)
+        rows = tuple(_row(c, self.capacities(c) if self.capacities else None) for c in self.candidates)
         price = {g.id: g.price_usd_per_gpu_hour for g in self.gpus}
         instances = {gpu: Instance(size, usd_to_micro_usd_ceil(price[gpu]) * size) for gpu, size in self.instance_sizes.items()}
-        return Problem(rows, s.workload.concurrency, usd_to_micro_usd_floor(budget) if budget is not None else None,
-                       inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet, instances=instances)
+        return Problem(rows, s.workload.concurrency or 0, usd_to_micro_usd_floor(budget) if budget is not None else None,
+                       inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet, self.demand_milli_rps(), instances)
 
 
 def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict[str, int]:
@@ -96,10 +108,12 @@ def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict
     return sizes
 
 
-def _row(c: Candidate) -> Row:
+def _row(c: Candidate, capacity: ShapeCapacity | None) -> Row:
+    rate, in_flight, latency = (capacity.rate_milli_rps, capacity.sequences_at_rate, capacity.latency_us) if capacity else (0, 0, 0)
     memory = c.memory
     return Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_micro_usd_per_hour, memory.fixed_bytes,
-               memory.kv_cache_bytes_per_sequence, c.limit_bytes, memory.capacity_bytes, memory.outside_budget_bytes)
+               memory.kv_cache_bytes_per_sequence, c.limit_bytes, memory.capacity_bytes, memory.outside_budget_bytes,
+               rate, in_flight, latency)
 
 
 def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bool = True) -> PreparedScenario:
@@ -115,10 +129,12 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     topologies = {g.id: node_topology(g, scenario.topology_override(g.id)) for g in gpus}
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
                                        p.max_gpus_per_replica, prices, topologies)
+    capacities = CapacityTable(context, Traffic.of(scenario.workload))
+    enumeration = capacities.screen(enumeration)  # traffic: shapes that meet the SLO at no load are rejected
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
-    candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus)) if prune
-                  else list(enumeration.candidates))
-    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes)
+    candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus), capacities.unit,
+                                  capacities.latency_us) if prune else list(enumeration.candidates))
+    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes, capacities)
     from .solver.explain import check_options
 
     check_options(prepared)  # options that allow no replica shape at all are bad input (exit 2), not infeasible
@@ -134,6 +150,7 @@ def build_plan(prepared: PreparedScenario, assignment: Assignment, status: str) 
     price = {g.id: g.price_usd_per_gpu_hour for g in prepared.gpus}
     idle = tuple(IdleGpus(gpu, -used[gpu] % size, size, price[gpu]) for gpu, size in sorted(prepared.instance_sizes.items())
                  if used.get(gpu) and used[gpu] % size)
+    table = prepared.capacities
     for key in sorted(assignment.replicas, key=lambda k: by_key[k].rank):
         candidate, count = by_key[key], assignment.replicas[key]
         sequences = assignment.sequences[key]
@@ -141,8 +158,24 @@ def build_plan(prepared: PreparedScenario, assignment: Assignment, status: str) 
         ctx = prepared.context
         memory = serving_memory(ctx.arch, candidate.layout, ctx.engine_for(candidate.gpu, candidate.layout),
                                 candidate.gpu.capacity_bytes, per_replica, ctx.context_tokens)
-        groups.append(ReplicaGroup(candidate, count, sequences, memory))
+        group = ReplicaGroup(candidate, count, sequences, memory)
+        if table is not None:
+            group = with_performance(group, table, assignment.load_milli_rps.get(key))
+        groups.append(group)
     return Plan(tuple(groups), status, idle)
+
+
+def with_performance(group: ReplicaGroup, table: CapacityTable, load_milli_rps: int | None) -> ReplicaGroup:
+    """The group with each replica's predicted performance at its share of the load (traffic) or sequences."""
+    traffic = table.traffic
+    candidate, count = group.candidate, group.count
+    if not table.is_traffic:
+        performance = performance_at(candidate, table.context, traffic, None, group.concurrency_per_replica)
+        return replace(group, performance=performance, percentile=traffic.percentile)
+    load = (load_milli_rps or 0) / 1000
+    performance = performance_at(candidate, table.context, traffic, load / count)
+    return replace(group, performance=performance, load_requests_per_s=load,
+                   max_requests_per_s_per_replica=table(candidate).rate_milli_rps / 1000, percentile=traffic.percentile)
 
 
 def verify_prepared(prepared: PreparedScenario, plan: Plan, demand: int | None = None, mixed_fleet: bool | None = None) -> None:
@@ -150,9 +183,11 @@ def verify_prepared(prepared: PreparedScenario, plan: Plan, demand: int | None =
     from .verify import verify_plan
 
     s = prepared.scenario
-    verify_plan(plan, prepared.context, s.workload.concurrency if demand is None else demand, prepared.inventory,
+    traffic = prepared.capacities.traffic if prepared.capacities is not None and prepared.is_traffic else None
+    verify_plan(plan, prepared.context, (s.workload.concurrency or 0) if demand is None else demand, prepared.inventory,
                 s.budget.max_usd_per_hour, mixed_fleet=s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet,
-                max_gpus_per_replica=s.parallelism.max_gpus_per_replica, instance_sizes=prepared.instance_sizes)
+                max_gpus_per_replica=s.parallelism.max_gpus_per_replica, instance_sizes=prepared.instance_sizes,
+                traffic=traffic, demand_requests_per_s=s.workload.demand_requests_per_s)
 
 
 def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> tuple[SolveOutcome, Plan | None]:
@@ -197,13 +232,22 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
                 [Issue("raise --time-limit or narrow the GPU list")])
         explanation = explain_infeasible(prepared, method)
         raise InfeasibleError(explanation.message, explanation.issues, explanation)
+    workload = scenario.workload
+    job = None
+    if workload.offline is not None:
+        job = offline_job(plan, workload.offline_requests or 0, workload.offline.deadline_hours,
+                          workload.mean_prompt_tokens + workload.mean_output_tokens, workload.mean_output_tokens)
     return SolveReport(
         scenario_name=scenario.name or "scenario",
         model_name=prepared.model_name,
         status=outcome.status,
         plans=(plan,),
-        demand_sequences=scenario.workload.concurrency,
-        context_tokens=scenario.workload.tokens_per_sequence,
+        demand_sequences=workload.concurrency,
+        context_tokens=workload.tokens_per_sequence,
+        demand=workload.as_dict(),
+        demand_text=workload.describe(),
+        rejections={reason.name.lower(): n for reason, n in prepared.enumeration.rejection_counts().most_common()},
+        job=job,
         candidates_total=len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
         candidates_after_pruning=len(prepared.candidates),
         solver={**outcome.parameters, "method": outcome.method, "status": outcome.status,

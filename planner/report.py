@@ -46,12 +46,42 @@ def plan_table(plan: Plan, title: str) -> Table:
     return table
 
 
+def performance_table(plan: Plan) -> Table:
+    """Predicted performance of each replica group at its load (traffic) or its sequences (concurrency)."""
+    groups = [g for g in plan.groups if g.performance is not None]
+    percentile = groups[0].percentile if groups else "mean"
+    traffic = any(g.load_requests_per_s is not None for g in groups)
+    table = Table(title="Predicted performance per replica at its load (performance model)", title_justify="left")
+    columns = [("GPU", "left"), ("TP×PP", "right"), ("TP link", "left")]
+    if traffic:
+        columns += [("requests/s (per replica / max)", "right"), ("load", "right")]
+    columns += [("output tok/s", "right"), ("batch", "right"), (f"TTFT {percentile} ms", "right"),
+                (f"TPOT {percentile} ms", "right"), (f"E2E {percentile} s", "right"), ("bound", "left")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for group in groups:
+        perf = group.performance_dict()
+        assert perf is not None
+        link = group.candidate.tp_link + (", PP over network" if group.candidate.crosses_network else "")
+        cells = [group.candidate.gpu.id, f"{group.candidate.layout.tp}×{group.candidate.layout.pp}", link]
+        if traffic:
+            per = (group.load_requests_per_s or 0.0) / group.count
+            cells += [f"{group.load_requests_per_s or 0:,.3g} ({per:,.3g} / {group.max_requests_per_s_per_replica or 0:,.3g})",
+                      f"{group.load_factor or 0:.0%}"]
+        cells += [f"{perf['output_tokens_per_s']:,.0f}", f"{perf['batch_size']:,.1f}", f"{perf['ttft_ms']:,.0f}",
+                  f"{perf['tpot_ms']:,.1f}", f"{perf['e2e_latency_ms'] / 1000:,.2f}", perf["bound"]]
+        table.add_row(*cells)
+    return table
+
+
 def render_solve_table(report: SolveReport, console: Console) -> None:
-    console.print(f"[bold]{markup(report.scenario_name)}[/bold]: {markup(report.model_name)}, {report.demand_sequences:,} "
-                  f"concurrent sequences × {report.context_tokens:,} tokens")
+    demand = report.demand_text or f"{report.demand_sequences:,} concurrent sequences × {report.context_tokens:,} tokens"
+    console.print(f"[bold]{markup(report.scenario_name)}[/bold]: {markup(report.model_name)}, {demand}")
     for index, plan in enumerate(report.plans, start=1):
         title = f"Plan {index}: {markup(plan.gpu_mix)} — ${format_usd(plan.cost_micro_usd_per_hour)}/h, {plan.total_gpus} GPUs, " \
                 f"min headroom {plan.min_headroom_fraction:.1%}"
+        if plan.load_factor is not None:
+            title += f", load {plan.load_factor:.0%} of what it sustains within the SLO"
         console.print(plan_table(plan, title))
         for group in plan.groups:
             if group.memory.host_bytes:
@@ -60,11 +90,21 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         for idle in plan.idle:
             console.print(f"whole instances of {idle.instance_gpus} {idle.gpu}: {idle.count} GPU{'s' if idle.count != 1 else ''} "
                           f"rented but idle (${idle.cost_usd_per_hour:,.2f}/h, included above)")
+        if any(g.performance is not None for g in plan.groups):
+            console.print(performance_table(plan))
+    if report.job:
+        job = report.job
+        console.print(f"offline job: {job['requests']:,} requests finish in {job['hours_to_finish']:,.2f} h of the "
+                      f"{job['deadline_hours']:g} h allowed (${job['cost_usd']:,.2f}; ${job['cost_usd_held_to_deadline']:,.2f} if held "
+                      f"to the deadline) — ${job['usd_per_million_tokens']:,.4f} per million tokens, "
+                      f"${job['usd_per_million_output_tokens']:,.4f} per million output tokens")
     solver = report.solver
     gap = solver.get("gap")
     status = report.status if report.status != "feasible" else f"feasible (gap {gap:.1%}, not proven optimal)" if gap is not None else "feasible"
     console.print(
-        f"status: [bold]{status}[/bold] · {report.candidates_total:,} shapes considered, {report.candidates_after_pruning:,} after pruning · "
+        f"status: [bold]{status}[/bold] · {report.candidates_total:,} shapes considered, "
+        + (f"{report.rejections['slo_unreachable']:,} never meet the SLO, " if report.rejections.get("slo_unreachable") else "")
+        + f"{report.candidates_after_pruning:,} after pruning · "
         f"{solver.get('method')} in {solver.get('wall_time_s', 0):.3f} s · workers={solver.get('num_workers', '-')} "
         f"seed={solver.get('random_seed', '-')} ortools {solver.get('ortools', '-')}"
     )
@@ -79,7 +119,8 @@ def solve_csv(report: SolveReport) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["plan", "gpu", "count", "tp", "pp", "ep", "weight_format", "kv_cache_dtype", "gpus_per_replica",
                      "concurrency", "max_concurrency", "weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib",
-                     "cuda_graphs_gib", "total_gib", "free_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated"])
+                     "cuda_graphs_gib", "total_gib", "free_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated", "tp_link",
+                     "requests_per_s", "load_factor", "output_tokens_per_s", "ttft_ms", "tpot_ms", "latency_percentile"])
     for index, plan in enumerate(report.plans, start=1):
         for group in plan.groups:
             row = group.to_dict()
@@ -88,8 +129,15 @@ def solve_csv(report: SolveReport) -> str:
                              row["kv_cache_dtype"], row["gpus_per_replica"], row["concurrency"], row["max_concurrency"],
                              mem["weights"], mem["kv_cache"], mem["activations"], mem["overhead"], mem["cuda_graphs"],
                              mem["total"], mem["free"], mem["capacity"], format_usd(group.cost_micro_usd_per_hour, grouping=False),
-                             row["price_estimated"]])
+                             row["price_estimated"], row["tp_link"]] + _performance_cells(row.get("performance")))
     return buffer.getvalue()
+
+
+def _performance_cells(perf: dict[str, Any] | None) -> list[Any]:
+    if perf is None:
+        return ["", "", "", "", "", ""]
+    return [perf["requests_per_s"], "" if perf["load_factor"] is None else perf["load_factor"], perf["output_tokens_per_s"],
+            perf["ttft_ms"], perf["tpot_ms"], perf["percentile"]]
 
 
 def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> None:

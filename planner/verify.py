@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from .candidates import tp_crosses_network
 from .errors import Issue, VerificationError
 from .memory.serving import serving_memory
 from .plan import Plan
 from .units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
+
+if TYPE_CHECKING:
+    from .capacity import Traffic
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,54 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
     return violations
 
 
+SLO_TOLERANCE = 1e-6
+"""Relative slack on SLO and demand comparisons (float noise of the performance model, not a modelling margin)."""
+
+
+def traffic_violations(plan: Plan, context, traffic: "Traffic", demand_requests_per_s: float) -> list[Violation]:
+    """Each replica at its share of the load, re-predicted by the performance model: within the SLO at its
+    percentile, its queue stable (offline: within its throughput), the reported figures as predicted, and the
+    groups' loads adding up to the demand."""
+    from .capacity import performance_at, shape_capacity
+
+    violations: list[Violation] = []
+    slo, at = traffic.slo, traffic.percentile
+    for group in plan.groups:
+        cand, load = group.candidate, (group.load_requests_per_s or 0.0) / group.count
+        if traffic.mode == "offline":
+            most = shape_capacity(cand, context, traffic).performance
+            if most is None or load > most.requests_per_s * (1 + SLO_TOLERANCE):
+                violations.append(Violation(f"{cand.key}: load within offline throughput", f"<= {most.requests_per_s if most else 0:.6g}/s",
+                                            f"{load:.6g}/s"))
+            continue
+        perf = performance_at(cand, context, traffic, load)
+        if perf.saturated:
+            violations.append(Violation(f"{cand.key}: stable queue", f"< {perf.max_requests_per_s_per_replica:.6g} requests/s",
+                                        f"{load:.6g} requests/s"))
+        reported = group.performance
+        if reported is None or abs(reported.tpot_ms.mean - perf.tpot_ms.mean) > SLO_TOLERANCE * perf.tpot_ms.mean:
+            violations.append(Violation(f"{cand.key}: reported TPOT", f"{perf.tpot_ms.mean:.6g} ms",
+                                        "missing" if reported is None else f"{reported.tpot_ms.mean:.6g} ms"))
+        if slo is None:
+            continue
+        ttft, tpot = perf.ttft_ms.at(at), perf.tpot_ms.at(at)
+        if slo.ttft_ms is not None and ttft > slo.ttft_ms * (1 + SLO_TOLERANCE):
+            violations.append(Violation(f"{cand.key}: TTFT {at} at {load:.4g} requests/s per replica", f"<= {slo.ttft_ms:g} ms", f"{ttft:.4g} ms"))
+        if slo.tpot_bound_ms is not None and tpot > slo.tpot_bound_ms * (1 + SLO_TOLERANCE):
+            violations.append(Violation(f"{cand.key}: TPOT {at} at {load:.4g} requests/s per replica", f"<= {slo.tpot_bound_ms:g} ms",
+                                        f"{tpot:.4g} ms"))
+    if plan.requests_per_s < demand_requests_per_s * (1 - SLO_TOLERANCE):
+        violations.append(Violation("request rate covered", f">= {demand_requests_per_s:.6g}/s", f"{plan.requests_per_s:.6g}/s"))
+    return violations
+
+
 def verify_plan(plan: Plan, context, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
-                mixed_fleet: bool = True, max_gpus_per_replica: int | None = None, instance_sizes: dict[str, int] | None = None) -> None:
+                mixed_fleet: bool = True, max_gpus_per_replica: int | None = None, instance_sizes: dict[str, int] | None = None,
+                traffic: "Traffic | None" = None, demand_requests_per_s: float | None = None) -> None:
     violations = plan_violations(plan, context, demand, inventory, budget_usd_per_hour, mixed_fleet, max_gpus_per_replica,
                                  instance_sizes)
+    if traffic is not None and demand_requests_per_s is not None:
+        violations += traffic_violations(plan, context, traffic, demand_requests_per_s)
     if violations:
         raise VerificationError(
             f"internal error: plan {plan.gpu_mix} failed verification (this is a bug in planner)",

@@ -3,6 +3,8 @@ exhaustive search over replica counts on small problems, and its tie-breaks pick
 
 import itertools
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,10 +137,16 @@ def test_whole_instances_rent_the_catalogs_eight_gpu_h100_instance():
 
 
 def test_a_scenario_can_set_its_own_instance_size_and_idle_gpus_are_paid_and_reported():
+    plan = _solve(gpus={"b200": {"instance_gpus": 4}}, whole_instances=True, parallelism={"tp": [1], "pp": [1]},
+                  workload={"concurrency": 1, "context_tokens": 8192})
+    assert plan.total_gpus == 4 and [(i.gpu, i.count) for i in plan.idle] == [("b200", 3)]
+    assert plan.cost_usd_per_hour == pytest.approx(4 * plan.groups[0].candidate.price_usd_per_gpu_hour)
+    assert plan.to_dict()["idle_gpus"][0]["count"] == 3
+
+
+def test_idle_gpus_of_a_whole_instance_are_put_to_work_when_that_lowers_the_latency():
     plan = _solve(gpus={"b200": {"instance_gpus": 4}}, whole_instances=True)
-    assert plan.total_gpus == 4 and [(i.gpu, i.count) for i in plan.idle] == [("b200", 2)]
-    assert plan.cost_usd_per_hour == sum(g.cost_usd_per_hour for g in plan.groups) + plan.idle[0].cost_usd_per_hour
-    assert plan.to_dict()["idle_gpus"][0]["count"] == 2
+    assert plan.total_gpus == 4 and not plan.idle  # at the instance's cost, four GPUs serve faster than two
 
 
 def test_owned_gpus_are_never_forced_into_whole_instances():

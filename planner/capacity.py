@@ -1,0 +1,174 @@
+"""What one replica shape serves under a scenario's workload: the integers of its solver row.
+
+``shape_capacity`` is the one place a candidate shape meets the performance model (``planner.performance.serving``):
+the sequences its memory holds (the memory model's bill), the request rate it sustains within the SLO (traffic,
+in milli-requests/s, rounded down so the solver never promises more than the model predicts), the sequences it
+holds at that rate (Little's law: the batch in flight at the operating point) and its TPOT there (the latency
+tie-break at equal cost). The single-period planner and the multi-period procurement model both call it.
+
+Operating points, by how the scenario states its load:
+
+- ``request_rate`` with an SLO: the largest Poisson rate at which every SLO term holds at its percentile
+  (``max_request_rate_within_slo``); without an SLO, the largest rate whose queue stays stable;
+- ``offline``: everything queued at once, the engine running the largest batch memory and its limits allow
+  (``predict(..., Offline())``): the throughput is the rate;
+- ``concurrency``: no rate; the latency is the TPOT of a batch of ``min(max_sequences, concurrency)`` sequences
+  decoding together on one replica (``predict(..., StaticBatch(...))``: one step-time evaluation per shape);
+  a plan's groups report the closed loop of their sequences (``predict(..., Concurrency(...))``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .performance.serving import (Concurrency, Offline, RequestMix, ServingPerformance, ServingShape, Slo, StaticBatch,
+                                  max_request_rate_within_slo, predict)
+
+if TYPE_CHECKING:
+    from .candidates import Candidate, Enumeration, ServingContext
+    from .workload import Workload
+
+MILLI = 1000
+MICRO = 1_000_000
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The workload as the performance model reads it: mode, request mix, SLO and (concurrency) demand."""
+
+    mode: Literal["concurrency", "request_rate", "offline"]
+    mix: RequestMix
+    slo: Slo | None = None
+    concurrency: int | None = None
+
+    @classmethod
+    def of(cls, workload: "Workload") -> "Traffic":
+        buckets = tuple((b.prompt_tokens, b.output_tokens, b.weight) for b in workload.buckets)
+        mix = RequestMix(buckets, workload.prefix_cache_hit_rate)
+        slo = None
+        if workload.slo is not None:
+            s = workload.slo
+            slo = Slo(s.ttft_ms, s.tpot_ms, s.percentile, s.min_output_tokens_per_s_per_user)
+        return cls(workload.kind, mix, slo, workload.concurrency)
+
+    @property
+    def percentile(self) -> str:
+        """The percentile latencies are read at: the SLO's, else the mean."""
+        return self.slo.percentile if self.slo is not None else "mean"
+
+    def with_slo(self, **changes: float) -> "Traffic":
+        """The same traffic under a changed SLO (the cost-latency Pareto sweep tightens one term at a time)."""
+        base = self.slo or Slo(percentile="p99")
+        fields = {"ttft_ms": base.ttft_ms, "tpot_ms": base.tpot_ms, "percentile": base.percentile,
+                  "min_output_tokens_per_s_per_user": base.min_output_tokens_per_s_per_user, **changes}
+        return Traffic(self.mode, self.mix, Slo(**fields), self.concurrency)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ShapeCapacity:
+    """One shape's row constants and the performance behind them."""
+
+    max_sequences: int  # sequences one replica's memory holds
+    rate_milli_rps: int  # traffic: sustainable requests/s within the SLO x 1000, rounded down (0: none)
+    sequences_at_rate: int  # traffic: sequences in flight at that rate, rounded up, <= max_sequences
+    latency_us: int  # TPOT at the operating point (SLO percentile, else mean), microseconds, rounded up
+    limit: str  # what binds the operating point: an SLO term, the KV cache, max_num_seqs, the token budget
+    performance: ServingPerformance | None  # one replica at its operating point (None when no rate meets the SLO)
+
+    def unit(self, traffic: bool) -> int:
+        """Capacity in the demand's unit: milli-requests/s for traffic, sequences otherwise."""
+        return self.rate_milli_rps if traffic else self.max_sequences
+
+
+def serving_shape(candidate: "Candidate", context: "ServingContext") -> ServingShape:
+    """The performance model's view of a candidate: model, GPU, layout, engine settings and name, node topology."""
+    return ServingShape(context.arch, candidate.gpu, candidate.layout, context.engine_for(candidate.gpu, candidate.layout),
+                        context.engine.name, candidate.node_topology)
+
+
+def _micro(ms: float) -> int:
+    return max(1, math.ceil(ms * 1000 - 1e-9)) if math.isfinite(ms) else 2**40
+
+
+def shape_capacity(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ShapeCapacity:
+    """The capacity of one replica of ``candidate`` under ``traffic`` (see the module docstring)."""
+    shape = serving_shape(candidate, context)
+    sequences = candidate.max_sequences
+    if traffic.mode == "concurrency":
+        batch = max(1, min(sequences, traffic.concurrency or 1))
+        performance = predict(shape, traffic.mix, StaticBatch(batch), sequences)
+        return ShapeCapacity(sequences, 0, 0, _micro(performance.tpot_ms.mean), performance.limit, performance)
+    if traffic.mode == "offline":
+        performance = predict(shape, traffic.mix, Offline(), sequences)
+        rate = performance.requests_per_s
+        return _traffic_capacity(sequences, rate, performance, performance.limit, "mean")
+    found = max_request_rate_within_slo(shape, traffic.mix, traffic.slo or Slo(), sequences)
+    return _traffic_capacity(sequences, found.requests_per_s, found.performance, found.limit, traffic.percentile)
+
+
+def _traffic_capacity(sequences: int, rate: float, performance: ServingPerformance | None, limit: str,
+                      percentile: str) -> ShapeCapacity:
+    milli = math.floor(rate * MILLI + 1e-9) if performance is not None and math.isfinite(rate) else 0
+    if milli < 1 or performance is None:
+        return ShapeCapacity(sequences, 0, 0, 0, limit, performance if milli >= 1 else None)
+    in_flight = min(sequences, max(1, math.ceil(performance.batch_size - 1e-9)))
+    tpot = performance.tpot_ms.at(percentile) if percentile != "mean" else performance.tpot_ms.mean
+    return ShapeCapacity(sequences, milli, in_flight, _micro(tpot), limit, performance)
+
+
+def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ServingPerformance:
+    """The fastest a shape can serve one request: one sequence, no queue (for explaining an unreachable SLO)."""
+    return predict(serving_shape(candidate, context), traffic.mix, StaticBatch(1), candidate.max_sequences)
+
+
+def performance_at(candidate: "Candidate", context: "ServingContext", traffic: Traffic, load_requests_per_s: float | None,
+                   sequences: int | None = None) -> ServingPerformance:
+    """One replica at its load in a plan: a request rate (traffic), or ``sequences`` held at once (concurrency)."""
+    from .performance.serving import RequestRate
+
+    shape = serving_shape(candidate, context)
+    if traffic.mode == "concurrency" or load_requests_per_s is None:
+        return predict(shape, traffic.mix, Concurrency(max(1, sequences or 1)), candidate.max_sequences)
+    return predict(shape, traffic.mix, RequestRate(load_requests_per_s), candidate.max_sequences)
+
+
+class CapacityTable:
+    """Capacities of many shapes under one traffic, each computed once (screening, pruning, rows, explanations)."""
+
+    def __init__(self, context: "ServingContext", traffic: Traffic):
+        self.context, self.traffic = context, traffic
+        self.is_traffic = traffic.mode != "concurrency"
+        self._by_key: dict[str, ShapeCapacity] = {}
+        self.unreachable: list["Candidate"] = []  # traffic shapes screened out: no load meets the SLO
+
+    def __call__(self, candidate: "Candidate") -> ShapeCapacity:
+        found = self._by_key.get(candidate.key)
+        if found is None:
+            found = self._by_key[candidate.key] = shape_capacity(candidate, self.context, self.traffic)
+        return found
+
+    def unit(self, candidate: "Candidate") -> int:
+        """Capacity of one replica in the demand's unit (requests/s x 1000, or sequences)."""
+        return self(candidate).unit(self.is_traffic)
+
+    def latency_us(self, candidate: "Candidate") -> int:
+        return self(candidate).latency_us
+
+    def screen(self, enumeration: "Enumeration") -> "Enumeration":
+        """Traffic: shapes that sustain no rate within the SLO leave the candidates, as rejections with the reason
+        (kept with their capacity for explanations); concurrency: unchanged."""
+        from .candidates import Enumeration, RejectReason, Rejection
+
+        if not self.is_traffic:
+            return enumeration
+        kept, dropped = [], []
+        for candidate in enumeration.candidates:
+            capacity = self(candidate)
+            if capacity.rate_milli_rps >= 1:
+                kept.append(candidate)
+            else:
+                dropped.append(Rejection(candidate.key, RejectReason.SLO_UNREACHABLE, capacity.limit))
+                self.unreachable.append(candidate)
+        return Enumeration(kept, enumeration.rejections + dropped)
