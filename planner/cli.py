@@ -72,7 +72,7 @@ def cli(debug: bool) -> None:
 @click.option("--time-limit", type=click.FloatRange(0.01, 3600), default=None,
               help="Solver time limit in seconds [default: the scenario's solver.time_limit_s, 10]. When it is hit, or on "
                    "Ctrl-C, the best plan found so far is printed with status 'feasible' and its proven gap.")
-@click.option("--pareto", type=click.Choice(["cost,headroom", "cost,gpus", "cost,concurrency"]), is_flag=False,
+@click.option("--pareto", type=click.Choice(["cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft"]), is_flag=False,
               flag_value="cost,headroom", default=None, help="Pareto set of plans over two objectives (default pair: cost,headroom).")
 @click.option("--pareto-points", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most Pareto points to find.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -154,14 +154,11 @@ def _solve_pareto(scenario, pair: str, max_points: int, output_format: str, plot
         raise InfeasibleError("no plan meets the scenario, so there is no Pareto set", [Issue("run 'planner solve' without --pareto for the reason")])
     name = scenario.name or "scenario"
     if output_format == "json":
-        click.echo(to_json({"scenario": name, "model": prepared.model_name,
-                            "demand": {"concurrency": scenario.workload.concurrency, "context_tokens": scenario.workload.tokens_per_sequence},
-                            **front.to_dict()}))
+        click.echo(to_json({"scenario": name, "model": prepared.model_name, "demand": scenario.workload.as_dict(), **front.to_dict()}))
     elif output_format == "csv":
         click.echo(pareto_csv(front), nl=False)
     else:
-        render_pareto_table(front, f"[bold]{name}[/bold]: {prepared.model_name}, {scenario.workload.concurrency:,} concurrent sequences "
-                                   f"× {scenario.workload.tokens_per_sequence:,} tokens", _console())
+        render_pareto_table(front, f"[bold]{name}[/bold]: {prepared.model_name}, {scenario.workload.describe()}", _console())
     if plot_path:
         from .plots import plot_pareto
 

@@ -144,15 +144,22 @@ def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> 
     """One row per Pareto point: cost, the second objective, GPU mix and the bound it was proven optimal under."""
     console.print(header)  # the caller escapes the user's text in it
     table = Table(title=f"Pareto set, cost vs {front.objective}: {len(front.points)} non-dominated plan{'s' if len(front.points) != 1 else ''}", title_justify="left")
-    for column, justify in (("#", "right"), ("USD/h", "right"), ("min headroom", "right"), ("GPUs", "right"),
-                            ("max concurrency", "right"), ("GPU mix", "left"), ("bound", "left"), ("status", "left")):
+    latency = front.objective in ("tpot", "ttft")
+    at = next((g.percentile for g in front.points[0].plan.groups), "mean") if latency and front.points else ""
+    columns = [("#", "right"), ("USD/h", "right")]
+    columns += [(f"TPOT {at} ms", "right"), (f"TTFT {at} ms", "right")] if latency else [("min headroom", "right")]
+    columns += [("GPUs", "right"), ("max concurrency", "right"), ("GPU mix", "left"), ("bound", "left"), ("status", "left")]
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for index, point in enumerate(front.points, start=1):
         bound = next(iter(point.to_dict(front.objective)["bound"].items()))  # type: ignore[union-attr]
         level = "-" if bound[1] is None else f"{bound[0]} ≥ {bound[1]:.2%}" if front.objective == "headroom" else \
+            f"{bound[0]} ≤ {bound[1]:,.2f}" if latency else \
             f"{bound[0]} ≤ {bound[1]}" if front.objective == "gpus" else f"{bound[0]} = {bound[1]:,}"
-        table.add_row(str(index), format_usd(point.cost_micro_usd_per_hour), f"{point.plan.min_headroom_fraction:.1%}",
-                      str(point.plan.total_gpus), f"{point.max_concurrency:,}", markup(point.plan.gpu_mix), level, point.status)
+        middle = [f"{point.plan.worst('tpot_ms') or 0:,.1f}", f"{point.plan.worst('ttft_ms') or 0:,.0f}"] if latency else \
+            [f"{point.plan.min_headroom_fraction:.1%}"]
+        table.add_row(str(index), format_usd(point.cost_micro_usd_per_hour), *middle, str(point.plan.total_gpus),
+                      f"{point.max_concurrency:,}", markup(point.plan.gpu_mix), level, point.status)
     console.print(table)
     ended = {"infeasible": "complete (the next bound is infeasible)", "max_points": "stopped at the point limit",
              "ceiling": "stopped at 16x the demand", "time_limit": "stopped: a step hit the time limit"}[front.stopped]
@@ -162,10 +169,12 @@ def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> 
 def pareto_csv(front: "ParetoFront") -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["point", "cost_usd_per_hour", "min_headroom_fraction", "total_gpus", "max_concurrency", "gpu_mix", "status"])
+    writer.writerow(["point", "cost_usd_per_hour", "min_headroom_fraction", "total_gpus", "max_concurrency", "gpu_mix", "status",
+                     "tpot_ms", "ttft_ms"])
     for index, point in enumerate(front.points, start=1):
         writer.writerow([index, format_usd(point.cost_micro_usd_per_hour, grouping=False), round(point.plan.min_headroom_fraction, 4),
-                         point.plan.total_gpus, point.max_concurrency, point.plan.gpu_mix, point.status])
+                         point.plan.total_gpus, point.max_concurrency, point.plan.gpu_mix, point.status,
+                         point.plan.worst("tpot_ms") or "", point.plan.worst("ttft_ms") or ""])
     return buffer.getvalue()
 
 

@@ -31,6 +31,7 @@ from ..formats import WEIGHT_FORMATS, weight_format
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
 from ..memory.serving import sequences_within
 from ..units import BYTES_PER_GIB, cents_ceil, format_usd, micro_usd_to_usd, usd_to_micro_usd_floor
+from .explain_traffic import Capacities, demand_field, demand_phrase, relax_traffic_demand, slo_unreachable, traffic_shapes
 from . import sat_api as cp_model
 from .cpsat import rent_whole_instances
 from .problem import Instance
@@ -146,6 +147,13 @@ def _structural_issues(prepared: PreparedScenario) -> list[Issue]:
 def explain_infeasible(prepared: PreparedScenario, method: str = "cpsat", time_limit_s: float = 20.0) -> Explanation:
     """Why ``prepared`` has no plan: nothing fits, or which limits conflict and the nearest relaxation of each."""
     headroom = prepared.scenario.min_headroom
+    if prepared.is_traffic:
+        shapes, capacity, unreachable = traffic_shapes(prepared)
+        if not shapes and not unreachable:
+            return _nothing_fits(prepared)
+        if not shapes:
+            return slo_unreachable(prepared, unreachable)
+        return _LimitConflict(prepared, shapes, method, time_limit_s, capacity).explain()
     shapes = prepared.enumeration.candidates if headroom == 0 else _enumerate(prepared, headroom=0.0).candidates
     if not shapes:
         return _nothing_fits(prepared)
@@ -319,15 +327,18 @@ def _sequences_at(c: Candidate, headroom: float) -> int:
     return sequences_within(per_gpu_limit_bytes(c.memory, headroom), c.memory.fixed_bytes, c.memory.kv_cache_bytes_per_sequence)
 
 
-def _undominated(shapes: list[Candidate], headroom: float) -> list[Candidate]:
+def _undominated(shapes: list[Candidate], headroom: float, capacity: Capacities | None = None) -> list[Candidate]:
     """Drop shapes that another shape of the same GPU type beats at every headroom.
 
     As in ``candidates.prune_dominated``: same GPU type (same stock, same price per GPU) and no more GPUs per
     replica, so swapping keeps any plan feasible and no dearer under every group and every objective used here.
     It must also hold at least as many sequences at every headroom the explanation tries; no more fixed bytes, KV
     bytes per sequence and CUDA-graph bytes per GPU guarantee that at every limit (exact bytes, no rounding).
+    With ``capacity`` (traffic: request rates without and with the headroom) the two rates are compared instead.
     """
     def beats(a: Candidate, b: Candidate) -> bool:
+        if capacity is not None:
+            return a.gpus_per_replica <= b.gpus_per_replica and all(x >= y for x, y in zip(capacity[a.key], capacity[b.key]))
         ma, mb = a.memory, b.memory
         return (a.gpus_per_replica <= b.gpus_per_replica and ma.fixed_bytes <= mb.fixed_bytes
                 and ma.kv_cache_bytes_per_sequence <= mb.kv_cache_bytes_per_sequence
@@ -352,19 +363,21 @@ class _GroupModel:
     Rows carry two memory limits: the engine's usable memory, always on, and the headroom limit, on with the
     ``headroom`` literal. ``sum s <= D`` always holds, ``sum s >= D`` only with ``demand``, so relaxing demand
     means serving fewer. Inventory types listed in ``slack`` get a free extra-GPU variable instead of a literal.
+    Traffic scenarios pass ``capacity``: per shape the request rate (milli-requests/s) one replica sustains within
+    the SLO without and with the headroom, and ``s`` is the load served.
     """
 
     def __init__(self, shapes: list[Candidate], demand: int, budget: int | None, inventory: dict[str, int],
                  headroom: float, mixed_fleet: bool, slack: frozenset[str] = frozenset(),
-                 instances: Mapping[str, Instance] | None = None):
+                 instances: Mapping[str, Instance] | None = None, capacity: Capacities | None = None):
         m = self.model = cp_model.CpModel()
         self.literals: dict[str, cp_model.IntVar] = {}
         self.slack: dict[str, cp_model.IntVar] = {}
         replicas, sequences, used = [], [], []
         cover = []
         for c in shapes:
-            whole, limited = _sequences_at(c, 0.0), _sequences_at(c, headroom)
-            fewest = limited if limited >= 1 else whole  # sequences per replica when the headroom binds (if it can)
+            whole, limited = capacity[c.key] if capacity is not None else (_sequences_at(c, 0.0), _sequences_at(c, headroom))
+            fewest = limited if limited >= 1 else whole  # capacity per replica when the headroom binds (if it can)
             n = m.new_int_var(0, -(-demand // fewest), f"replicas[{c.key}]")  # more replicas than that serve no one
             s = m.new_int_var(0, demand, f"sequences[{c.key}]")
             u = m.new_bool_var(f"used[{c.key}]")
@@ -429,10 +442,13 @@ class _LimitConflict:
 
     ORDER = ("homogeneous", "headroom", "inventory", "budget", "demand")  # deletion order: keep what users set last
 
-    def __init__(self, prepared: PreparedScenario, shapes: list[Candidate], method: str, time_limit_s: float):
+    def __init__(self, prepared: PreparedScenario, shapes: list[Candidate], method: str, time_limit_s: float,
+                 capacity: Capacities | None = None):
         s = prepared.scenario
-        self.prepared, self.shapes = prepared, _undominated(shapes, s.min_headroom)
-        self.demand = s.workload.concurrency
+        self.prepared, self.shapes = prepared, _undominated(shapes, s.min_headroom, capacity)
+        self.capacity = capacity
+        self.demand = prepared.problem().demand
+        self.what = demand_phrase(prepared)
         self.budget_usd = s.budget.max_usd_per_hour
         self.budget = usd_to_micro_usd_floor(self.budget_usd) if self.budget_usd is not None else None
         self.inventory = {g: n for g, n in prepared.inventory.items() if n is not None}
@@ -447,12 +463,12 @@ class _LimitConflict:
 
     def _model(self, headroom: float | None = None, slack: frozenset[str] = frozenset()) -> _GroupModel:
         return _GroupModel(self.shapes, self.demand, self.budget, self.inventory,
-                           self.headroom if headroom is None else headroom, self.mixed_fleet, slack, self.instances)
+                           self.headroom if headroom is None else headroom, self.mixed_fleet, slack, self.instances, self.capacity)
 
     def group(self, name: str) -> ConstraintGroup:
         s, ctx = self.prepared.scenario, self.prepared.context
         if name == "demand":
-            return ConstraintGroup(name, "workload.concurrency", f"{self.demand:,} concurrent sequences of {ctx.context_tokens:,} tokens")
+            return ConstraintGroup(name, demand_field(self.prepared), self.what)
         if name == "budget":
             return ConstraintGroup(name, "budget.max_usd_per_hour", f"the budget of ${format_usd(self.budget or 0)}/h")
         if name == "headroom":
@@ -482,7 +498,7 @@ class _LimitConflict:
         conflict = tuple(self.group(g) for g in core)
         limits = [g.description for g in conflict if g.name != "demand"]
         within = " and ".join(limits) + (" together" if len(limits) > 1 else "") if limits else "these limits"
-        message = f"no plan serves {self.demand:,} concurrent sequences of {self.prepared.context.context_tokens:,} tokens within {within}"
+        message = f"no plan serves {self.what} within {within}"
         relaxations = [r for r in (self._relax(name, core) for name in self._relaxation_order(core)) if r is not None]
         return Explanation(message, "conflicting_limits", conflict, tuple(relaxations))
 
@@ -522,7 +538,7 @@ class _LimitConflict:
         enough = cents_ceil(cost) * 10**4  # a round budget in cents that admits the plan
         cheapest = "the cheapest plan" if status == "optimal" else "a plan"
         return Relaxation("budget", field_path, micro_usd_to_usd(enough),
-                          f"{cheapest} that serves {self.demand:,} sequences costs ${format_usd(cost)}/h, over the budget of "
+                          f"{cheapest} that serves {self.what} costs ${format_usd(cost)}/h, over the budget of "
                           f"${format_usd(self.budget or 0)}/h", f"a budget of ${format_usd(enough)}/h would suffice")
 
     def _relax_demand(self, everything: list[str]) -> Relaxation:
@@ -530,6 +546,8 @@ class _LimitConflict:
         model.model.maximize(model.served)
         status, solver = model.solve([g for g in everything if g != "demand"], self._left())
         fits = int(round(solver.objective_value)) if status in ("optimal", "feasible") else 0
+        if self.capacity is not None:
+            return relax_traffic_demand(self.prepared, fits, status == "optimal")
         tokens = f"{self.prepared.context.context_tokens:,} tokens"
         if fits == 0:
             return Relaxation("demand", "workload.concurrency", 0, f"with every other limit as given, not even one "
@@ -567,7 +585,7 @@ class _LimitConflict:
             return self._model(headroom=permille / 1000).solve(everything, self._left())[0] in ("optimal", "feasible")
 
         top = math.ceil(self.headroom * 1000) - 1
-        best = _largest(feasible, 0, top)
+        best = _largest(feasible, 0, 0 if self.capacity is not None else top)  # traffic: rates known at 0 and as given
         if best is None:
             return Relaxation("headroom", "min_headroom", None, "lowering the headroom alone is not enough: the other limits "
                                                                   "rule out every plan even with no headroom")

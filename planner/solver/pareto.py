@@ -16,6 +16,12 @@ Second objectives, each with the bound one step posts:
 - ``gpus`` (minimise the GPU count): ``sum gpus <= G - 1`` after a point with ``G`` GPUs.
 - ``concurrency`` (maximise the sequences the fleet can hold, its KV-cache capacity at the scenario's context):
   the demand itself becomes ``K + 1`` after a point whose fleet holds ``K``.
+- ``tpot`` / ``ttft`` (minimise the slowest replica group's predicted TPOT / TTFT at the SLO's percentile):
+  for traffic scenarios the SLO term itself is the bound: after a point whose slowest group reaches ``L`` ms,
+  the scenario is re-prepared with the target at ``L x (1 - LATENCY_STEP)`` (every shape's sustainable rate is
+  re-derived by the performance model under it), so each point is the cheapest fleet meeting that target.
+  For concurrency scenarios (TPOT only) the bound forbids the shapes whose TPOT at their operating point
+  (``Row.latency_us``) exceeds the last point's, minus one microsecond.
 
 Every step is lexicographic (primer: lexicographic objectives): minimise cost, then at that cost the fewest
 GPUs (``headroom``, ``gpus``) or the most capacity (``concurrency``). Each step is warm-started with the
@@ -29,9 +35,10 @@ import math
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Literal
 
-from ..errors import Issue, VerificationError
+from ..errors import InputError, Issue, VerificationError
 from ..units import decimal_fraction, micro_usd_to_usd
 from .cpsat import STATUS_NAMES, ServingModel, solver_parameters
 from .problem import Assignment, Problem
@@ -40,9 +47,13 @@ if TYPE_CHECKING:
     from ..plan import Plan
     from ..planning import PreparedScenario
 
-SecondObjective = Literal["headroom", "gpus", "concurrency"]
-PAIRS: dict[str, SecondObjective] = {"cost,headroom": "headroom", "cost,gpus": "gpus", "cost,concurrency": "concurrency"}
-MAXIMISED = {"headroom": True, "gpus": False, "concurrency": True}
+SecondObjective = Literal["headroom", "gpus", "concurrency", "tpot", "ttft"]
+PAIRS: dict[str, SecondObjective] = {"cost,headroom": "headroom", "cost,gpus": "gpus", "cost,concurrency": "concurrency",
+                                     "cost,tpot": "tpot", "cost,ttft": "ttft"}
+MAXIMISED = {"headroom": True, "gpus": False, "concurrency": True, "tpot": False, "ttft": False}
+LATENCY_STEP = 0.01
+"""Relative resolution of the latency sweeps: each target is 1 % below the last point's latency, so points closer
+than that are skipped (every point found is still optimal for its target, hence non-dominated)."""
 CONCURRENCY_CEILING_FACTOR = 16
 """The concurrency sweep stops once the fleet holds this many times the scenario's demand (it never ends by
 itself without a budget or inventory)."""
@@ -70,13 +81,18 @@ class ParetoPoint:
             return self.plan.min_headroom_fraction
         if objective == "gpus":
             return self.plan.total_gpus
+        if objective in ("tpot", "ttft"):
+            return self.plan.worst(f"{objective}_ms") or 0.0
         return self.max_concurrency
 
     def to_dict(self, objective: SecondObjective) -> dict[str, object]:
-        bound = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand"}[objective]
+        bound = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
+                 "ttft": "max_ttft_ms"}[objective]
         return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour), "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
                 "total_gpus": self.plan.total_gpus, "max_concurrency": self.max_concurrency, "gpu_mix": self.plan.gpu_mix,
-                "status": self.status, "bound": {bound: None if self.level is None else self.level if objective == "headroom" else int(self.level)},
+                "status": self.status, "bound": {bound: None if self.level is None else self.level if objective == "headroom"
+                                                 else round(self.level, 6) if objective in ("tpot", "ttft") else int(self.level)},
+                **({"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")} if self.plan.worst("tpot_ms") is not None else {}),
                 "plan": self.plan.to_dict()}
 
 
@@ -109,12 +125,29 @@ def pareto_front(prepared: "PreparedScenario", objective: SecondObjective = "hea
     if objective not in MAXIMISED:
         raise ValueError(f"unknown second objective {objective!r}")
     start = time.perf_counter()
-    sweep = {"headroom": _sweep_headroom, "gpus": _sweep_gpus, "concurrency": _sweep_concurrency}[objective]
+    check_pair(prepared, objective)
+    sweep = {"headroom": _sweep_headroom, "gpus": _sweep_gpus, "concurrency": _sweep_concurrency,
+             "tpot": partial(_sweep_latency, metric="tpot"), "ttft": partial(_sweep_latency, metric="ttft")}[objective]
     raw, stopped, solves = sweep(prepared, max_points, time_limit_s)
     points = non_dominated(raw, objective)
     if len(points) > max_points:
         points, stopped = points[:max_points], "max_points"
     return ParetoFront(objective, tuple(points), stopped, solves, time.perf_counter() - start)
+
+
+def check_pair(prepared: "PreparedScenario", objective: SecondObjective) -> None:
+    """Pairs that the scenario's demand cannot give are bad input (exit 2), with the pairs that it can."""
+    workload = prepared.scenario.workload
+    problem = None
+    if objective == "concurrency" and workload.is_traffic:
+        problem = "cost,concurrency sweeps the concurrency demand; this scenario states a request rate"
+    elif objective == "ttft" and workload.kind != "request_rate":
+        problem = "cost,ttft needs live traffic (workload.request_rate): TTFT includes queueing at a request rate"
+    elif objective == "tpot" and workload.kind == "offline":
+        problem = "an offline job has no latency target; cost,tpot needs workload.request_rate or concurrency"
+    if problem is not None:
+        raise InputError("this Pareto pair does not apply to the scenario", [Issue(problem, field_path="--pareto",
+                         suggestion="use cost,headroom or cost,gpus" + (", cost,tpot or cost,ttft" if workload.kind == "request_rate" else ""))])
 
 
 def non_dominated(points: list[ParetoPoint], objective: SecondObjective) -> list[ParetoPoint]:
@@ -319,3 +352,66 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
         hint = step.assignment
         demand = point.max_concurrency + 1
     return points, stopped, solves
+
+
+def _lowest_latency(built: ServingModel) -> tuple[object, bool]:
+    worst = built.worst_latency()
+    return (built.gpus, False) if worst is None else (worst, False)
+
+
+def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None, metric: str = "tpot"):
+    """Cost against the slowest group's TPOT (or TTFT): tighten the target below each point's latency."""
+    from ..planning import prepare
+
+    settings = prepared.scenario.solver
+    points: list[ParetoPoint] = []
+    hint: Assignment | None = None
+    level: float | None = None
+    solves, stopped = 0, "infeasible"
+    at_level = prepared
+    if prepared.is_traffic and prepared.scenario.workload.slo is None:  # read every point at p99: an SLO that never binds
+        at_level = prepare(_with_target(prepared.scenario, metric, UNBOUNDED_MS[metric]), prepared.catalog)
+    while True:
+        if len(non_dominated(points, metric)) > max_points:  # type: ignore[arg-type]
+            stopped = "max_points"
+            break
+        problem = at_level.problem()
+        bound = None
+        if level is not None and not prepared.is_traffic:
+            ceiling_us = round(level * 1000)
+            bound = lambda built, top=ceiling_us: [built.model.add(built.replicas[row.key] == 0)  # noqa: E731
+                                                   for row in built.problem.rows if row.latency_us > top]
+        step = _solve_step(problem, settings, hint, bound, _lowest_latency, _limit(settings, time_limit_s))
+        solves += 1
+        if step.assignment is None:
+            stopped = "infeasible" if step.status == "infeasible" else "time_limit"
+            break
+        point = _point(at_level, step, level, problem.demand_sequences)
+        points.append(point)
+        hint = step.assignment
+        if prepared.is_traffic:
+            level = point.value(metric) * (1 - LATENCY_STEP)  # type: ignore[arg-type]
+            at_level = prepare(_with_target(prepared.scenario, metric, level), prepared.catalog)
+            if not at_level.candidates:
+                break
+        else:
+            rows = {row.key: row for row in problem.rows}
+            level = (max(rows[key].latency_us for key in step.assignment.replicas) - 1) / 1000
+    return points, stopped, solves
+
+
+UNBOUNDED_MS = {"tpot": 600_000.0, "ttft": 3_600_000.0}
+"""The largest targets the schema accepts: an SLO that only fixes the percentile."""
+
+
+def _with_target(scenario, metric: str, level_ms: float):
+    """The scenario with its TPOT (or TTFT) target lowered to ``level_ms`` (an SLO at p99 if it had none)."""
+    from ..workload import Slo
+
+    workload = scenario.workload
+    slo = workload.slo or Slo(**{f"{metric}_ms": level_ms})
+    changes = {f"{metric}_ms": level_ms}
+    if metric == "tpot":
+        changes["min_output_tokens_per_s_per_user"] = None
+    slo = slo.model_copy(update=changes)
+    return scenario.model_copy(update={"workload": workload.model_copy(update={"slo": slo})})
