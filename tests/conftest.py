@@ -4,7 +4,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,16 @@ from planner.catalog import builtin_catalog_dir
 from planner.errors import ModelConfigError
 from planner.memory.parameters import count_parameters, layer_tensors
 
-from .conftest import SHARED
 
 CATALOG_CONFIGS = sorted((builtin_catalog_dir() / "model_configs").glob("*.json")) + sorted(
     (builtin_catalog_dir() / "model_configs").glob("*/config.json"))
-SHARED_CONFIGS = sorted((SHARED / "data" / "model_configs").glob("*.json"))
 
 
 def config(name: str) -> dict:
     return load_hf_config(builtin_catalog_dir() / "model_configs" / name)
 
 
-@pytest.mark.parametrize("path", CATALOG_CONFIGS + SHARED_CONFIGS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", CATALOG_CONFIGS, ids=lambda p: p.name)
 def test_every_config_imports_without_edits(path: Path):
     arch = architecture_from_config_file(path)
     assert count_parameters(arch).total > 0

@@ -58,3 +58,27 @@ def test_every_replica_of_the_solved_plan_is_billed_exactly_as_planner_memory_bi
         solved = group.memory.per_gpu_gib(4)
         for line in ("weights", "kv_cache", "activations", "overhead", "total", "usable", "free", "capacity"):
             assert billed[line] == solved[line], (path.name, group.candidate.key, line)
+
+
+def test_70b_int8_on_two_a100_40gb_fits_in_solve_exactly_when_planner_memory_says_it_fits(tmp_path):
+    """The shape the issue names: solve and memory used different vLLM defaults and disagreed on it."""
+    from planner.bill import MemoryRequest, memory_bill
+    from planner.catalog import default_catalog
+
+    outcomes = []
+    for concurrency in (1, 2, 8):
+        path = tmp_path / f"s{concurrency}.yaml"
+        path.write_text(f"model: llama-3.1-70b\nprecisions: [int8]\nworkload: {{concurrency: {concurrency}, context_tokens: 1024}}\n"
+                        "gpus: [a100-40gb]\nparallelism: {tp: [2], pp: [1], expert_parallel: [false]}\n"
+                        "solver: {mixed_fleet: false}\ninventory: {a100-40gb: 2}\n")
+        bill = memory_bill(MemoryRequest(model_id="llama-3.1-70b", gpu_id="a100-40gb", precision="int8", tp=2,
+                                         batch=concurrency, context=1024), default_catalog())
+        try:
+            solved = solve_scenario(load_scenario(path)).plans[0].groups[0].memory
+        except InfeasibleError:
+            assert not bill.to_dict()["fits"], concurrency
+            outcomes.append(False)
+            continue
+        assert bill.to_dict()["fits"] and solved.per_gpu_gib(4) == bill.memory.per_gpu_gib(4), concurrency
+        outcomes.append(True)
+    assert outcomes == [True, True, False]

@@ -311,6 +311,7 @@ def kv_cache_bytes_per_token_per_layer(arch: ModelArchitecture, layout: ServingL
     return 2 * kv_heads_per_gpu(arch, layout.tp) * (arch.attention_head_dim * bits + overhead) / 8
 
 
+@lru_cache(maxsize=4096)  # asked once per candidate shape; the per-layer scan is the costly part
 def kv_cache_bytes_per_token(arch: ModelArchitecture, layout: ServingLayout) -> int:
     """KV bytes per token on one GPU of the worst stage, every self-attention layer of the stage caching the
     token (cross-attention layers cache the image's tokens instead, see ``kv_cache_bytes_per_sequence``)."""
