@@ -71,14 +71,15 @@ class WeightFormat:
 
     def matrix_bytes(self, rows: int, cols: int, fused: int = 1) -> int:
         """Bytes of one ``rows x cols`` weight matrix (rows = output features) in this format; ``fused``
-        checkpoint tensors stacked in it (gate and up projections) each keep their own per-tensor scale."""
+        checkpoint tensors stacked in it (gate and up projections) each keep their own per-tensor scale and
+        their own per-input-channel ``g_idx`` (AutoGPTQ stores ``gate_proj.g_idx`` and ``up_proj.g_idx``)."""
         bits = rows * cols * self.bits_per_weight
         if self.group_size:
             bits += rows * -(-cols // self.group_size) * self.group_overhead_bits
         if self.block_shape:
             block_rows, block_cols = self.block_shape
             bits += -(-rows // block_rows) * -(-cols // block_cols) * self.block_overhead_bits
-        bits += rows * self.per_output_channel_bits + cols * self.per_input_channel_bits + self.per_tensor_bits * fused
+        bits += rows * self.per_output_channel_bits + (cols * self.per_input_channel_bits + self.per_tensor_bits) * fused
         return int(-(-bits // 8))
 
     @property

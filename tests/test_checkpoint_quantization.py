@@ -2,6 +2,7 @@
 their scales and zeros) and which it keeps in 16-bit. Expected byte counts are written out from the module
 shapes, independently of the parameter inventory."""
 
+import json
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from planner.catalog import builtin_catalog_dir
 from planner.formats import is_weight_format, weight_format
 from planner.hf_config import architecture_from_config_file, architecture_from_hf_config, checkpoint_weight_format, load_hf_config
-from planner.memory.parameters import layer_tensors, vision_tensors
+from planner.memory.parameters import embedding_tensors, layer_tensors, vision_tensors
 from planner.memory.serving import ServingLayout, quantized_parameter_split, rotary_cache_bytes, weight_bytes_by_stage
 from planner.quantization import checkpoint_quantization
 
@@ -152,3 +153,59 @@ def test_memory_explain_names_what_the_checkpoint_keeps_in_16_bit():
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "checkpoint's quantization_config quantizes" in text and "16-bit:" in text and "router" in text
+
+
+DATA = builtin_catalog_dir().parent / "tests" / "data"
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "int32": 4}
+
+
+def inventory_bytes(name: str) -> tuple[int, int]:
+    """Bytes and tensor count of a released checkpoint, from its safetensors tensor table."""
+    table = json.loads((DATA / "checkpoints" / f"{name}.tensors.json").read_text())["tensors"]
+    return (sum(math.prod(t["shape"]) * DTYPE_BYTES[t["dtype"]] * t["count"] for t in table),
+            sum(t["count"] for t in table))
+
+
+@pytest.mark.parametrize("name, tensors", [("Llama-2-7B-AWQ", 739), ("Qwen3-32B-AWQ", 1603)])
+def test_awq_checkpoint_bill_equals_the_released_safetensors(name, tensors):
+    """Released AutoAWQ checkpoints (config and tensor table in tests/data, sources in SOURCES.md): the weights
+    bill for the checkpoint's own format is the sum of its qweight, qzeros, scales and 16-bit tensors."""
+    arch = architecture_from_config_file(DATA / "configs" / f"{name}.json")
+    expected_bytes, tensor_count = inventory_bytes(name)
+    assert tensor_count == tensors  # the report's tensor count: the table is complete
+    assert arch.quantization.weight_format == "int4-awq"
+    assert weights(arch, "int4-awq") == expected_bytes
+
+
+def test_gptq_block_of_a_released_checkpoint_keeps_lm_head_in_16_bit_and_stores_g_idx():
+    """TheBloke/Llama-2-7B-Chat-GPTQ's quantization_config (desc_act, group 128, no lm_head key) on the
+    Llama-2-7B shapes: AutoGPTQ tensors qweight [in/8, out] int32, qzeros [in/128, out/8] int32, scales
+    [in/128, out] fp16, g_idx [in] int32; embeddings, norms and LM head fp16."""
+    quant = json.loads((DATA / "quantization" / "TheBloke--Llama-2-7B-Chat-GPTQ.quantization_config.json").read_text())
+    arch = architecture_from_hf_config({**config("meta-llama--Llama-2-7b-hf.json"), "quantization_config": quant})
+    assert arch.quantization.weight_format == "int4-gptq"
+
+    def gptq(out_features: int, in_features: int) -> int:
+        groups = in_features // 128
+        return in_features // 8 * out_features * 4 + groups * out_features // 8 * 4 + groups * out_features * 2 + in_features * 4
+
+    h, inner, vocab = 4096, 11008, 32000
+    per_layer = 4 * gptq(h, h) + 2 * gptq(inner, h) + gptq(h, inner) + 2 * 2 * h
+    assert weights(arch, "int4-gptq") == 32 * per_layer + 2 * (2 * vocab * h + h)
+    assert next(t for t in embedding_tensors(arch) if t.name == "lm_head").quantized is False
+
+
+def test_bitsandbytes_config_as_transformers_serializes_it_keeps_lm_head_in_16_bit():
+    """A BitsAndBytesConfig(nf4, double quant) as transformers writes it into config.json (Meta-Llama-3-8B-
+    Instruct): llm_int8_skip_modules null still leaves the output embedding unquantized; each linear costs
+    4 bits plus an 8-bit absmax per 64 and an fp32 constant per 256 blocks."""
+    arch = architecture_from_config_file(DATA / "configs" / "NousResearch--Meta-Llama-3-8B-Instruct-bnb-nf4.json")
+    assert (arch.quantization.method, arch.quantization.weight_format) == ("bitsandbytes", "nf4")
+
+    def nf4(rows: int, cols: int) -> int:
+        n = rows * cols
+        return n // 2 + n // 64 + n // (64 * 256) * 4
+
+    h, kv, inner, vocab = 4096, 1024, 14336, 128256
+    per_layer = 2 * nf4(h, h) + 2 * nf4(kv, h) + 2 * nf4(inner, h) + nf4(h, inner) + 2 * 2 * h
+    assert weights(arch, "nf4") == 32 * per_layer + 2 * (2 * vocab * h + h)
