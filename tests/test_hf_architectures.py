@@ -40,7 +40,7 @@ PUBLISHED = [
     ("gemma3_text", DATA / "google--gemma-3-1b-it.json", 999_885_952, 0, "keras-hub preset gemma3_instruct_1b params; Hub API"),
     ("gemma3", CATALOG / "google--gemma-3-27b-it.json", 27_432_406_640, 0, "keras-hub preset medgemma_instruct_27b params"),
     ("cohere", CATALOG / "CohereForAI--aya-23-8B.json", 8e9, 0.5e9, "Aya 23 report: 8-billion parameter model"),
-    ("olmo", DATA / "allenai--OLMo-7B-hf.json", 6_888_095_744, 0, "transformers count of OLMo-7B quoted in two repositories"),
+    ("olmo", DATA / "allenai--OLMo-7B-hf.json", 6_888_095_744, 0, "transformers count of OLMo-7B in two repositories (assembled config)"),
     ("olmo2", CATALOG / "allenai--OLMo-2-1124-7B.json", 7_298_617_344, 0, "Hub API safetensors.total"),
     ("olmo2", DATA / "allenai--OLMo-2-1124-13B.json", 13_716_198_400, 0, "Hub API safetensors.total"),
     ("deepseek_v2", CATALOG / "deepseek-ai--DeepSeek-V2-Lite.json", 15_706_484_224, 0, "total_params 15706484224; chatllm.cpp"),
