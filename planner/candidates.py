@@ -18,6 +18,7 @@ from functools import cached_property, lru_cache
 from .architecture import ModelArchitecture
 from .catalog import Catalog, GpuSpec
 from .errors import CatalogError, InputError, Issue, did_you_mean
+from .limits import MAX_CANDIDATE_SHAPES, Deadline, TimeLimitReached, check_count
 from .formats import KvCacheDtype, WeightFormat, kv_cache_dtype, weight_format
 from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
@@ -201,16 +202,26 @@ def enumerate_candidates(
     max_gpus_per_replica: int,
     prices: dict[str, float],
     topologies: Mapping[str, NodeTopology] | None = None,
+    deadline: Deadline | None = None,
 ) -> Enumeration:
     """All structurally valid shapes that fit at least one sequence, and why the rest were rejected.
 
     ``topologies`` gives each GPU id's nodes (default: the catalog's); a TP group must stay inside one node or
-    rack-scale NVLink domain (``tp_crosses_network``), over whatever link joins the GPUs there.
+    rack-scale NVLink domain (``tp_crosses_network``), over whatever link joins the GPUs there. The number of
+    shapes is checked against ``MAX_CANDIDATE_SHAPES`` before any is built, and ``deadline`` (the solve's time
+    limit) is checked per GPU type.
     """
     arch = context.arch
+    check_count(len(gpus) * len(tp_options) * len(pp_options) * len(set(expert_parallel_options)) * len(weight_formats)
+                * len(kv_dtypes), MAX_CANDIDATE_SHAPES, "replica shapes to enumerate (GPUs x tp x pp x EP x precisions x "
+                "KV dtypes)", "parallelism", "narrow the GPU list, the precisions, the KV dtypes or the parallel degrees")
     result: Enumeration[Candidate] = Enumeration(candidates=[])
     rank = 0
-    for gpu in gpus:
+    for done, gpu in enumerate(gpus):
+        if deadline is not None and deadline.expired():
+            raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while building replica shapes "
+                                   f"({done:,} of {len(gpus):,} GPU types done)", [Issue(
+                                       "raise --time-limit (solver.time_limit_s) or narrow the GPU list", field_path="gpus")])
         topology = (topologies or {}).get(gpu.id) or node_topology(gpu)
         for tp in tp_options:
             for pp in pp_options:

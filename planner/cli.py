@@ -1,17 +1,20 @@
 """Command-line interface: parses options, calls one library function per command, renders the result.
 
-Exit codes: 0 plan found, 1 infeasible (with the reason), 2 bad input, 3 internal error.
+Exit codes: 0 plan found, 1 infeasible (with the reason), 2 bad input, 3 internal error, 130 interrupted (Ctrl-C:
+what finished is reported first).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from typing import Any, Callable
 
 import click
 
+from . import __version__
 from .errors import PlannerError
 
 DEBUG = {"on": False}
@@ -23,33 +26,62 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
 
 
+INTERRUPTED_EXIT_CODE = 130
+"""What shells report for a process stopped by Ctrl-C (128 + SIGINT)."""
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses nan and inf (nan compares false with both bounds, so it passes them)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn planner errors into one clear message on stderr and their exit code; no tracebacks."""
+    """Turn planner errors into one clear message on stderr and their exit code; no tracebacks.
+
+    Ctrl-C anywhere ends the command within a second with ``interrupted: ...`` and exit code 130 (what finished
+    was printed before); text quoted from the input is shown with control characters escaped.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .display import plain
+        from .solver import sat_api
+
+        sat_api.clear_interrupt()
         try:
             return func(*args, **kwargs)
         except PlannerError as exc:
             if DEBUG["on"]:
                 raise
-            label = {1: "infeasible", 2: "error", 3: "internal error"}.get(exc.exit_code, "error")
-            click.echo(f"{label}: {exc.render()}", err=True)
+            label = {1: "infeasible", 2: "error", 3: "internal error", INTERRUPTED_EXIT_CODE: "interrupted"}.get(exc.exit_code, "error")
+            if exc.exit_code == 3 and getattr(exc, "partial", None) is not None:
+                label = "incomplete"
+            click.echo(plain(f"{label}: {exc.render()}"), err=True)
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            if DEBUG["on"]:
+                raise
+            click.echo("interrupted (Ctrl-C): stopped before a result was complete; nothing was written", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches users
             if DEBUG["on"]:
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback; "
-                       "this is a bug in planner)", err=True)
+            click.echo(plain(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback; "
+                             "this is a bug in planner)"), err=True)
             sys.exit(3)
 
     return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="planner")
+@click.version_option(version=__version__, prog_name="planner")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def cli(debug: bool) -> None:
     """Find the cheapest GPU fleet that serves or trains a model, with its memory bill per GPU.
@@ -69,7 +101,7 @@ def cli(debug: bool) -> None:
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--method", type=click.Choice(["cpsat", "enumerate"]), default="cpsat", show_default=True,
               help="cpsat: mixed fleets, proven optimal; enumerate: exhaustive homogeneous reference.")
-@click.option("--time-limit", type=click.FloatRange(0.01, 3600), default=None,
+@click.option("--time-limit", type=FiniteFloatRange(0.01, 3600), default=None,
               help="Solver time limit in seconds [default: the scenario's solver.time_limit_s, 10]. When it is hit, or on "
                    "Ctrl-C, the best plan found so far is printed with status 'feasible' and its proven gap.")
 @click.option("--pareto", type=click.Choice(["cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft"]), is_flag=False,
@@ -91,6 +123,7 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
     from .report import render_solve_table, solve_csv, to_json
     from .scenario import load_scenario
 
+    _check_plot(plot_path)
     scenario = load_scenario(scenario_path)
     if scenario.kind == "training":
         if plot_path is not None:
@@ -121,6 +154,17 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
         from .plots import plan_bills, plot_memory_bill
 
         plot_memory_bill(plan_bills(report.plans[0]), plot_path, f"{report.scenario_name}: memory bill per GPU")
+    if report.solver.get("interrupted"):
+        click.echo("interrupted (Ctrl-C): the plan above is the best found before the search stopped (status feasible)",
+                   err=True)
+
+
+def _check_plot(plot_path: str | None) -> None:
+    """A ``--plot`` destination is checked before any work: a plan is never computed and then not written."""
+    if plot_path is not None:
+        from .plots import check_plot_path
+
+        check_plot_path(plot_path)
 
 
 def _solve_training(scenario, output_format: str, method: str, time_limit: float | None, pareto: str | None) -> None:
@@ -158,7 +202,9 @@ def _solve_pareto(scenario, pair: str, max_points: int, output_format: str, plot
     elif output_format == "csv":
         click.echo(pareto_csv(front), nl=False)
     else:
-        render_pareto_table(front, f"[bold]{name}[/bold]: {prepared.model_name}, {scenario.workload.describe()}", _console())
+        from .display import markup
+
+        render_pareto_table(front, f"[bold]{markup(name)}[/bold]: {markup(prepared.model_name)}, {scenario.workload.describe()}", _console())
     if plot_path:
         from .plots import plot_pareto
 
@@ -191,6 +237,7 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
     from .sweep import Variation, load_sweep
     from .whatif import WhatIf, parse_override, run_whatif
 
+    _check_plot(plot_path)
     sweep = load_sweep(sweep_path) if sweep_path else None
     if sweep is not None:
         analysis, extra = WhatIf(scenario_path, list(overrides)), []
@@ -201,11 +248,17 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
     stderr = _console(stderr=True)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .errors import Incomplete
+
+    incomplete = None
     with Progress(TextColumn("solving variations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=stderr, transient=True, disable=not stderr.is_terminal) as bar:
         task = bar.add_task("solve", total=None)
-        report = run_whatif(analysis, sweep, extra, executor, workers,  # type: ignore[arg-type]
-                            lambda done, total: bar.update(task, completed=done, total=total), sensitivity)
+        try:
+            report = run_whatif(analysis, sweep, extra, executor, workers,  # type: ignore[arg-type]
+                                lambda done, total: bar.update(task, completed=done, total=total), sensitivity)
+        except Incomplete as stopped:  # Ctrl-C or a dead worker: print what finished, then the message
+            incomplete, report = stopped, stopped.partial
     if output_format == "json":
         click.echo(to_json(report.to_dict()))
     elif output_format == "csv":
@@ -217,6 +270,8 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
             render_rent_vs_buy(report.extras["rent_vs_buy"], console)
         if report.extras.get("sensitivity"):
             render_sensitivity(report.extras["sensitivity"], console)
+    if incomplete is not None:
+        raise incomplete
     if plot_path:
         from .plots import plot_sweep
 
@@ -250,8 +305,8 @@ def validate(scenario_path: str) -> None:
 @click.option("--architecture", "architecture_path", type=click.Path(dir_okay=False),
               help="YAML/JSON file holding an architecture mapping (the fields of 'planner schema models' architecture).")
 @click.option("--gpu", "gpu_id", help="Catalog GPU id (its usable memory is the capacity).")
-@click.option("--gpu-memory-gib", type=click.FloatRange(0.1, 100_000), help="Total GPU memory as the engine reports it, GiB.")
-@click.option("--gpu-memory-utilization", type=click.FloatRange(0.05, 1.0), default=None, help="vLLM [0.9].")
+@click.option("--gpu-memory-gib", type=FiniteFloatRange(0.1, 100_000), help="Total GPU memory as the engine reports it, GiB.")
+@click.option("--gpu-memory-utilization", type=FiniteFloatRange(0.05, 1.0), default=None, help="vLLM [0.9].")
 @click.option("--precision", default=None, help="Weight format (see 'planner catalog formats'); default: the checkpoint's.")
 @click.option("--kv-cache-dtype", default="fp16", show_default=True)
 @click.option("--tp", type=click.IntRange(1, 1024), default=1, show_default=True)
@@ -266,9 +321,9 @@ def validate(scenario_path: str) -> None:
 @click.option("--engine", default=None, metavar="NAME",
               help="vllm (default), sglang, trtllm, llamacpp; also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp.")
 @click.option("--engine-version", default=None, metavar="RELEASE", help="Release whose defaults apply, e.g. 0.6.3, 0.4.6, b4500.")
-@click.option("--mem-fraction-static", type=click.FloatRange(0.05, 0.99), default=None, help="SGLang; default: its own rule.")
+@click.option("--mem-fraction-static", type=FiniteFloatRange(0.05, 0.99), default=None, help="SGLang; default: its own rule.")
 @click.option("--chunked-prefill-size", type=click.IntRange(16, 1_048_576), default=None, help="SGLang.")
-@click.option("--free-gpu-memory-fraction", type=click.FloatRange(0.01, 1.0), default=None, help="TensorRT-LLM [0.9].")
+@click.option("--free-gpu-memory-fraction", type=FiniteFloatRange(0.01, 1.0), default=None, help="TensorRT-LLM [0.9].")
 @click.option("--max-num-tokens", type=click.IntRange(16, 1_048_576), default=None, help="TensorRT-LLM [8192].")
 @click.option("--max-batch-size", type=click.IntRange(1, 65_536), default=None, help="TensorRT-LLM [2048].")
 @click.option("--n-gpu-layers", "--ngl", "n_gpu_layers", type=click.IntRange(0, 100_000), default=None,
@@ -345,6 +400,7 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
     from .bill import MemoryRequest, bill_rows, memory_bill
     from .catalog import default_catalog
 
+    _check_plot(plot_path)
     bill = memory_bill(MemoryRequest(**options), default_catalog())
     data = bill.to_dict()
     if plot_path:
@@ -367,7 +423,9 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
     for line, gib, formula in bill_rows(data):
         table.add_row(line, f"{gib:.3f} GiB", *([formula] if explain else []))
     console = _console()
-    console.print(heading, markup=False)
+    from .display import plain
+
+    console.print(plain(heading), markup=False)
     console.print(table)
     if explain and data["architecture_assumptions"]:
         console.print("Architecture read from the config (assumptions where it was silent):", markup=False)
@@ -592,4 +650,18 @@ def schema(what: str) -> None:
 
 
 def main() -> None:
-    cli(prog_name="planner")
+    """The ``planner`` command. Ctrl-C before a command starts (while its modules load) is reported like Ctrl-C
+    inside it, exit 130, instead of click's 'Aborted!' with exit 1."""
+    try:
+        cli.main(prog_name="planner", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted (Ctrl-C)", err=True)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - outside any command (option callbacks): still no traceback
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (this is a bug in planner)", err=True)
+        sys.exit(3)

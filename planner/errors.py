@@ -83,6 +83,16 @@ class InfeasibleError(PlannerError):
         self.explanation = explanation
 
 
+class Incomplete(PlannerError):
+    """A command stopped part-way (Ctrl-C: exit 130; a worker process died: exit 3); ``partial`` holds what
+    finished, which the command prints before the message."""
+
+    def __init__(self, message: str, issues: Sequence[Issue] = (), partial: object | None = None, exit_code: int = 130):
+        super().__init__(message, issues)
+        self.partial = partial
+        self.exit_code = exit_code
+
+
 class VerificationError(PlannerError):
     """A plan failed independent verification: a bug in the planner, never shown as a plan."""
 

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from .architecture import ModelArchitecture
 from .errors import InputError, Issue
+from .yaml_io import open_user_file
 from .memory.llamacpp import GgufWeights
 
 MAX_HEADER_BYTES = 512 * 2**20
@@ -126,9 +127,7 @@ def read_gguf_header(path: str | Path) -> GgufHeader:
     gguf = _gguf()
     name = str(path)
     file = Path(path)
-    if not file.is_file():
-        raise InputError("model file not found", [Issue(f"no file at {name}", source=name, field_path="--gguf")])
-    with file.open("rb") as handle:
+    with open_user_file(file, "model file", InputError) as handle:  # a FIFO or device is refused, never read
         stream = _Stream(handle, name, file.stat().st_size)
         if stream.unpack("I") != gguf.GGUF_MAGIC:
             raise stream.fail("it does not start with the GGUF magic")

@@ -54,8 +54,14 @@ MAX_GPUS_PER_REPLICA = 4096
 MAX_CATALOG_GPUS = 1_000
 """GPU types in one catalog (the built-in one has 40)."""
 
-MAX_CANDIDATE_SHAPES = 200_000
-"""Replica shapes (GPU x TP x PP x EP x format x KV dtype) or training layouts one scenario may ask to enumerate."""
+MAX_CANDIDATE_SHAPES = 50_000
+"""Replica shapes (GPU x TP x PP x EP x format x KV dtype) or training choices (layout x micro-batch) one scenario
+may ask to enumerate: about 7 s of memory-model work on one core (the built-in catalog's 28 GPUs with 12 formats
+and dtypes and 48 TP x PP pairs are 6,864 shapes, enumerated in 1.2 s)."""
+
+MAX_TRAINING_CHOICES = 300_000
+"""(layout, micro-batch) choices one training scenario may ask to evaluate: about 8 s on one core (every built-in
+GPU with the default degrees, 512 sequences per step, is 137,000 choices, evaluated in 3.8 s)."""
 
 MAX_VARIATIONS = 1_000
 """Variations of one what-if run (each is a full solve)."""

@@ -16,6 +16,7 @@ from .hf_config import architecture_from_config_file, checkpoint_weight_format, 
 from .candidates import Candidate, Enumeration, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from .catalog import Catalog, GpuSpec, default_catalog
 from .errors import InfeasibleError, Issue
+from .limits import Deadline
 from .memory.serving import serving_memory
 from .performance.topology import NodeTopology, node_topology
 from .plan import IdleGpus, Plan, ReplicaGroup, SolveReport, offline_job
@@ -60,6 +61,7 @@ class PreparedScenario:
     candidates: list[Candidate]  # after pruning
     notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.pricing.rental_prices)
     capacities: CapacityTable | None = None  # each shape's rate within the SLO, sequences and latency
+    deadline: Deadline | None = None  # the solve's time limit, shared by enumeration, search and explanation
 
     @property
     def is_traffic(self) -> bool:
@@ -116,7 +118,8 @@ def _row(c: Candidate, capacity: ShapeCapacity | None) -> Row:
                rate, in_flight, latency)
 
 
-def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bool = True) -> PreparedScenario:
+def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bool = True,
+            deadline: Deadline | None = None) -> PreparedScenario:
     catalog = catalog or load_catalog(scenario)
     arch, model_name, checkpoint_format = resolve_model(scenario.model, catalog)
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
@@ -128,13 +131,13 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     p = scenario.parallelism
     topologies = {g.id: node_topology(g, scenario.topology_override(g.id)) for g in gpus}
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
-                                       p.max_gpus_per_replica, prices, topologies)
+                                       p.max_gpus_per_replica, prices, topologies, deadline)
     capacities = CapacityTable(context, Traffic.of(scenario.workload))
     enumeration = capacities.screen(enumeration)  # traffic: shapes that meet the SLO at no load are rejected
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
     candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus), capacities.unit,
                                   capacities.latency_us) if prune else list(enumeration.candidates))
-    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes, capacities)
+    prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes, capacities, deadline)
     from .solver.explain import check_options
 
     check_options(prepared)  # options that allow no replica shape at all are bad input (exit 2), not infeasible
@@ -198,7 +201,10 @@ def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_li
     if method == "enumerate":
         outcome = solve_enumerate(prepared.problem(mixed_fleet=False))
     else:
-        outcome = solve_cpsat(prepared.problem(), time_limit_s or settings.time_limit_s, settings.workers, settings.seed)
+        limit = time_limit_s or settings.time_limit_s
+        left = limit if prepared.deadline is None else max(0.01, min(limit, prepared.deadline.left()))  # after enumeration
+        outcome = solve_cpsat(prepared.problem(), left, settings.workers, settings.seed)
+        outcome = replace(outcome, parameters={**outcome.parameters, "max_time_in_seconds": limit})  # the limit as set
     if outcome.assignment is None:
         return outcome, None
     plan = build_plan(prepared, outcome.assignment, outcome.status)
@@ -213,19 +219,27 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
     A ``kind: training`` scenario is solved by ``training.planning.solve_training`` (its report type), so any
     scenario ``load_scenario`` returns can be passed here.
     """
-    from .solver.explain import explain_infeasible
-
     if getattr(scenario, "kind", "serving") == "training":
         from .training.planning import solve_training
 
         return solve_training(scenario, catalog, method, time_limit_s)  # type: ignore[arg-type, return-value]
 
-    prepared = prepare(scenario, catalog)
+    deadline = Deadline.after(time_limit_s or scenario.solver.time_limit_s)  # covers every step below
+    return solve_report(prepare(scenario, catalog, deadline=deadline), method, time_limit_s)
+
+
+def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> SolveReport:
+    """Solve a prepared scenario, verify the plan and report it; ``InfeasibleError`` with the reason when none."""
+    from .solver.explain import explain_infeasible
+
+    scenario = prepared.scenario
     if not prepared.candidates:
         explanation = explain_infeasible(prepared, method)
         raise InfeasibleError(explanation.message, explanation.issues, explanation)
     outcome, plan = solve_prepared(prepared, method, time_limit_s)
     if plan is None:
+        if outcome.interrupted:
+            raise KeyboardInterrupt  # Ctrl-C before any plan: nothing finished
         if outcome.status == "unknown":
             raise InfeasibleError(
                 f"no plan found within the time limit ({outcome.wall_time_s:.1f} s); the problem may still be feasible",
@@ -253,6 +267,7 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
         solver={**outcome.parameters, "method": outcome.method, "status": outcome.status,
                 "objective_usd_per_hour": None if outcome.objective_micro_usd is None else micro_usd_to_usd(outcome.objective_micro_usd),
                 "best_bound_usd_per_hour": None if outcome.best_bound_micro_usd is None else micro_usd_to_usd(outcome.best_bound_micro_usd),
-                "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4)},
+                "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4),
+                **({"interrupted": True} if outcome.interrupted else {})},
         notes=prepared.notes,
     )

@@ -6,6 +6,7 @@ backend), so they work on headless machines and in worker processes.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -17,8 +18,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter, ScalarFormatter  # noqa: E402
 
+from .display import mathtext, plain  # noqa: E402
 from .errors import InputError, Issue  # noqa: E402
 from .units import BYTES_PER_GIB  # noqa: E402
+from .yaml_io import check_output_file  # noqa: E402
 
 if TYPE_CHECKING:
     from .memory.serving import ServingMemory
@@ -34,25 +37,33 @@ AXIS_LABELS = {"headroom": "minimum memory headroom (fraction of GPU memory free
                "concurrency": "sequences the fleet can hold (KV-cache capacity)"}
 
 
-def _check_path(path: str | Path) -> Path:
+def check_plot_path(path: str | Path) -> Path:
+    """A ``--plot`` destination that can be written, checked before any solving (``yaml_io.check_output_file``)."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise InputError("unsupported plot format", [Issue(f"{path.name}: the file name must end in .png or .svg", field_path="--plot")])
-    if path.parent and not path.parent.exists():
-        raise InputError("plot folder not found", [Issue(f"no folder {path.parent}", field_path="--plot")])
-    return path
+        raise InputError("unsupported plot format", [Issue(f"{plain(path.name)}: the file name must end in .png or .svg",
+                                                           field_path="--plot")])
+    return check_output_file(path, "--plot", InputError)
+
+
+def _title(text: str, width: int = 70) -> str:
+    """A title shown whole: user text escaped for mathtext, wrapped instead of cut at the figure's edge."""
+    return "\n".join(textwrap.wrap(mathtext(text), width, break_long_words=True, break_on_hyphens=True)) or " "
 
 
 def _save(figure: Figure, path: Path) -> Path:
     FigureCanvasAgg(figure)
     figure.tight_layout()
-    figure.savefig(path, dpi=120, metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
+    # bbox_inches="tight": titles, labels and the side listing are never cut at the figure's edge
+    figure.savefig(path, dpi=120, bbox_inches="tight",
+                   metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
     return path
 
 
 def plot_pareto(front: "ParetoFront", path: str | Path, title: str | None = None) -> Path:
-    """Cost against the second objective, one marker per Pareto point labelled with its GPU mix."""
-    path = _check_path(path)
+    """Cost against the second objective; points are numbered and their GPU mixes listed beside the axes (long
+    labels on the points themselves overlap when points are close)."""
+    path = check_plot_path(path)
     figure = Figure(figsize=(8, 5))
     ax = figure.add_subplot()
     points = sorted(front.points, key=lambda p: p.value(front.objective))
@@ -61,20 +72,23 @@ def plot_pareto(front: "ParetoFront", path: str | Path, title: str | None = None
     # the cost of reaching at least x (maximised) / at most x (minimised) is the next point's cost: a staircase
     ax.step(xs, ys, where="pre" if front.objective != "gpus" else "post", color="#999999", linewidth=1, zorder=1)
     ax.scatter(xs, ys, color="#4c72b0", zorder=2)
-    for index, (x, y, point) in enumerate(zip(xs, ys, points)):
-        ax.annotate(point.plan.gpu_mix, (x, y), textcoords="offset points", xytext=(6, -10 if index % 2 else 4), fontsize=7)
+    listing = []
+    for index, (x, y, point) in enumerate(zip(xs, ys, points), start=1):
+        ax.annotate(str(index), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        listing.append(f"{index:>2}  ${point.cost_usd_per_hour:,.2f}/h  {mathtext(point.plan.gpu_mix)}")
+    ax.text(1.02, 1.0, "\n".join(listing), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     if front.objective == "headroom":
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel(AXIS_LABELS[front.objective])
     ax.set_ylabel("cost, USD per hour")
-    ax.set_title(title or f"Pareto set: cost vs {front.objective} ({len(front.points)} plans)")
+    ax.set_title(_title(title or f"Pareto set: cost vs {front.objective} ({len(front.points)} plans)"))
     ax.grid(alpha=0.3)
     return _save(figure, path)
 
 
 def plot_memory_bill(bills: Sequence[tuple[str, "ServingMemory"]], path: str | Path, title: str | None = None) -> Path:
     """Stacked bars per replica shape: weights / KV / activations / overhead / free, GiB per GPU."""
-    path = _check_path(path)
+    path = check_plot_path(path)
     if not bills:
         raise InputError("nothing to plot", [Issue("no memory bill to draw")])
     figure = Figure(figsize=(max(5, 1.6 * len(bills) + 3), 5))
@@ -88,7 +102,7 @@ def plot_memory_bill(bills: Sequence[tuple[str, "ServingMemory"]], path: str | P
     usable = [bill.usable_bytes / BYTES_PER_GIB for _, bill in bills]
     ax.scatter(labels, usable, marker="_", s=800, color="black", label="engine budget (usable)", zorder=3)
     ax.set_ylabel("GiB per GPU (busiest replica)")
-    ax.set_title(title or "Memory bill per GPU")
+    ax.set_title(_title(title or "Memory bill per GPU"))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
     return _save(figure, path)
@@ -107,7 +121,7 @@ def _gpu_types(gpu_mix: str | None) -> str:
 def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = None) -> Path:
     """Cost against each swept variable, one line per GPU mix (the set of GPU types; counts labelled at each
     point); named variations as bars."""
-    path = _check_path(path)
+    path = check_plot_path(path)
     results = [r for r in report.variations if r.cost_usd_per_hour is not None]
     axes_names = list(dict.fromkeys(a.name for r in results for a in r.axes[:1]))
     named = [r for r in results if not r.axes]
@@ -120,27 +134,31 @@ def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = Non
         rows = sorted((r for r in results if r.axes and r.axes[0].name == axis_name), key=lambda r: r.axes[0].value)
         for kinds in dict.fromkeys(_gpu_types(r.gpu_mix) for r in rows):
             mine = [r for r in rows if _gpu_types(r.gpu_mix) == kinds]
-            ax.plot([r.axes[0].value for r in mine], [r.cost_usd_per_hour for r in mine], marker="o", label=kinds)
-            for r in mine:
-                ax.annotate(r.gpu_mix or "", (r.axes[0].value, r.cost_usd_per_hour or 0), textcoords="offset points",
-                            xytext=(4, 4), fontsize=6, color="#555555")
+            ax.plot([r.axes[0].value for r in mine], [r.cost_usd_per_hour for r in mine], marker="o", label=mathtext(kinds))
+            shown = None
+            for turn, r in enumerate(mine):  # label where the GPU counts change, alternating above and below
+                if r.gpu_mix != shown:
+                    ax.annotate(mathtext(r.gpu_mix or ""), (r.axes[0].value, r.cost_usd_per_hour or 0), textcoords="offset points",
+                                xytext=(4, 6 if turn % 2 == 0 else -11), fontsize=6, color="#555555")
+                    shown = r.gpu_mix
         if report.baseline.cost_usd_per_hour is not None:
             ax.axhline(report.baseline.cost_usd_per_hour, color="#999999", linestyle="--", linewidth=1, label="baseline")
         values = [r.axes[0].value for r in rows]
         if values and min(values) > 0 and max(values) / min(values) >= 16:
             ax.set_xscale("log", base=2)
             ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.set_xlabel(axis_name)
+        unit = rows[0].axes[0].unit if rows else ""
+        ax.set_xlabel(mathtext(f"{axis_name} ({unit})" if unit else axis_name))
         ax.set_ylabel("cost, USD per hour")
-        ax.set_title(title or f"{report.scenario_name}: cost vs {axis_name}, one line per GPU mix", fontsize=10)
+        ax.set_title(_title(title or f"{report.scenario_name}: cost vs {axis_name}, one line per GPU mix"), fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     if named:
         ax = figure.add_subplot(panels, 1, panels)
-        ax.bar([r.name for r in named], [r.cost_usd_per_hour for r in named], color="#4c72b0", width=0.5)
+        ax.bar([textwrap.fill(mathtext(r.name), 24) for r in named], [r.cost_usd_per_hour for r in named], color="#4c72b0", width=0.5)
         ax.set_xlim(-0.75, len(named) - 0.25)
         for i, r in enumerate(named):
-            ax.annotate(r.gpu_mix or "", (i, r.cost_usd_per_hour or 0), ha="center", va="bottom", fontsize=7)
+            ax.annotate(textwrap.fill(mathtext(r.gpu_mix or ""), 30), (i, r.cost_usd_per_hour or 0), ha="center", va="bottom", fontsize=7)
         ax.set_ylabel("cost, USD per hour")
         ax.set_title("named variations", fontsize=10)
     return _save(figure, path)

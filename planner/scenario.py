@@ -322,6 +322,8 @@ def validate_scenario(data: Any, locator: Locator | None = None, source: str = "
             [Issue(f"unknown kind {kind!r}; expected one of {', '.join(SCENARIO_TYPES)}", source=source,
                    field_path="kind", suggestion=did_you_mean(str(kind), SCENARIO_TYPES))],
         )
+    if "kind" not in data:
+        _refuse_training_without_kind(data, locator, source)
     try:
         return model.model_validate(data)  # type: ignore[return-value]
     except ValidationError as exc:
@@ -336,11 +338,54 @@ def validate_scenario(data: Any, locator: Locator | None = None, source: str = "
         raise ScenarioError(f"invalid scenario ({len(issues)} problem{'s' if len(issues) != 1 else ''})", issues) from None
 
 
+def _refuse_training_without_kind(data: dict[str, Any], locator: Locator | None, source: str) -> None:
+    """A file with training keys (``data``, ``deadline_hours``, ...) and no ``workload`` is a training scenario
+    missing ``kind: training``: say that, rather than list its keys as unknown serving keys."""
+    training_only = [key for key in data if key in SCENARIO_TYPES["training"].model_fields and key not in ServingScenario.model_fields]
+    if not training_only or "workload" in data:
+        return
+    line, column = locator.locate((training_only[0],)) if locator else (None, None)
+    raise ScenarioError("invalid scenario", [Issue(
+        f"this looks like a training scenario ({', '.join(repr(k) for k in training_only[:4])} are training keys) but it has "
+        "no 'kind: training'", source=source, line=line, column=column, field_path="kind",
+        suggestion="add 'kind: training' at the top, or give a serving 'workload' instead")])
+
+
 def load_scenario(path: str | Path) -> "ServingScenario | TrainingScenario":
-    """Read and validate a scenario YAML file; relative paths inside it resolve against its folder."""
+    """Read and validate a scenario YAML file; relative paths inside it resolve against its folder, and catalog ids
+    (model, GPUs, inventory) are checked here, so an unknown one is reported at its line of this file."""
     data, locator = load_yaml_file(path)
-    scenario = validate_scenario(data, locator, str(path))
-    return resolve_paths(scenario, Path(path).parent)
+    scenario = resolve_paths(validate_scenario(data, locator, str(path)), Path(path).parent)
+    check_catalog_ids(scenario, locator, str(path))
+    return scenario
+
+
+def check_catalog_ids(scenario: "ServingScenario | TrainingScenario", locator: Locator, source: str) -> None:
+    """Unknown model and GPU ids, each at its line of the scenario, with the nearest catalog names."""
+    from .catalog import Catalog, default_catalog
+
+    paths = scenario.catalog
+    catalog = Catalog.load(paths.gpus, paths.models) if (paths.gpus or paths.models) else default_catalog()
+    issues = []
+
+    def unknown(what: str, name: str, known: list[str], path: tuple[Any, ...], listing: str) -> None:
+        line, column = locator.locate(path)
+        issues.append(Issue(f"unknown {what} {name!r}: not in the catalog", source=source, line=line, column=column,
+                            field_path=".".join(str(p) for p in path), suggestion=did_you_mean(name, known) or f"see '{listing}'"))
+
+    models = [m.id for m in catalog.models]
+    if scenario.model.id is not None and scenario.model.id not in models:
+        unknown("model", scenario.model.id, models, ("model", "id"), "planner catalog models")
+    gpus = [g.id for g in catalog.gpus]
+    chosen = getattr(scenario, "gpus", None)
+    for index, gpu in enumerate(chosen or []):
+        if gpu not in gpus:
+            unknown("GPU", gpu, gpus, ("gpus", index if isinstance(chosen, list) else gpu), "planner catalog gpus")
+    for gpu in getattr(scenario, "inventory", {}) or {}:
+        if gpu not in gpus:
+            unknown("GPU", gpu, gpus, ("inventory", gpu), "planner catalog gpus")
+    if issues:
+        raise ScenarioError(f"unknown catalog id{'s' if len(issues) > 1 else ''} in the scenario", issues)
 
 
 def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:

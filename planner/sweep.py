@@ -87,6 +87,7 @@ class Axis:
     name: str
     value: float
     label: str
+    unit: str = ""  # of the swept value, for plot axes ("USD per GPU-hour", "sequences", ...)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def expand(sweep: SweepFile, base_value: Callable[[str], Any]) -> list[Variation
     for combo in combos:
         name = ", ".join(f"{label} {text}" for _, label, text, _ in combo)
         overrides = tuple((path, value) for path, _, _, value in combo)
-        numeric = tuple(Axis(label, float(value), text) for _, label, text, value in combo if _is_number(value))
+        numeric = tuple(Axis(label, float(value), text, axis_unit(path)) for path, label, text, value in combo if _is_number(value))
         out.append(Variation(name, overrides, numeric))
     return out
 
@@ -154,6 +155,25 @@ def axis_name(path: str) -> str:
     if len(parts) == 3 and parts[0] == "gpus":
         return f"{parts[1]} {parts[2].removesuffix('_usd_per_gpu_hour')}"
     return parts[-1]
+
+
+UNITS = {"price_usd_per_gpu_hour": "USD per GPU-hour", "spot_usd_per_gpu_hour": "USD per GPU-hour",
+         "reserved_usd_per_gpu_hour": "USD per GPU-hour", "purchase_usd": "USD", "max_usd_per_hour": "USD per hour",
+         "concurrency": "concurrent sequences", "context_tokens": "tokens", "prompt_tokens": "tokens",
+         "output_tokens": "tokens", "min_headroom": "fraction of GPU memory", "inventory": "GPUs",
+         "gpu_memory_utilization": "fraction of GPU memory", "utilisation": "fraction of hours", "horizon_years": "years",
+         "amortisation_years": "years", "usd_per_kwh": "USD per kWh", "lead_time_weeks": "weeks", "tdp_watts": "W",
+         "request_rate": "requests per second", "time_limit_s": "s"}
+
+
+def axis_unit(path: str) -> str:
+    """The unit of a swept path's value ('' when it has none we know): the plot's x-axis says it."""
+    from .whatif import expand_shortcut
+
+    leaf = expand_shortcut(path).split(".")[-1]
+    if path.split(".")[0] in ("inventory", "owned") or leaf == "inventory":
+        return "GPUs"
+    return UNITS.get(leaf, "")
 
 
 def _is_relative(text: str) -> bool:

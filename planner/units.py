@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 BYTES_PER_KIB = 2**10
 BYTES_PER_MIB = 2**20
@@ -32,6 +33,7 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
+@lru_cache(maxsize=4096)
 def decimal_fraction(value: float) -> Fraction:
     """The exact rational a user means by a number: 0.1 is 1/10, not the binary float nearest to it.
 

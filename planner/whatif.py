@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Callable, Iterator, Literal, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel
 
-from .errors import InfeasibleError, InputError, Issue, PlannerError, ScenarioError, did_you_mean
+from .errors import Incomplete, InfeasibleError, InputError, Issue, PlannerError, ScenarioError, did_you_mean
 from .scenario import ServingScenario, resolve_paths, validate_scenario
 from .sweep import Axis, SweepFile, Variation, expand
 from .units import micro_usd_to_usd
-from .yaml_io import load_yaml_file
+from .limits import MAX_TEXT_CHARS
+from .yaml_io import load_yaml_file, parse_yaml
 
 Executor = Literal["local", "ray"]
 GPU_SHORTCUTS = {
@@ -45,10 +46,16 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not path or any(not part for part in path.split(".")):
         raise InputError("invalid --set", [Issue(f"expected PATH=VALUE, got {text!r}", source="--set",
                                                  suggestion="e.g. --set workload.concurrency=512")])
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError("invalid --set", [Issue(f"{len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}", source="--set")])
+    if not raw.strip():
+        return path, None
+    try:  # read as YAML, bounded like a file (aliases, depth, long numbers)
+        value, _ = parse_yaml(raw, f"--set {path}", InputError)
+    except InputError as exc:
+        if exc.message != "the file is not valid YAML" or "recursive" in exc.render():
+            raise
+        value = raw  # not YAML: the text itself
     return path, value
 
 
@@ -195,9 +202,13 @@ def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> Variatio
     """Solve one variation (runs in a worker process or a Ray task)."""
     from .planning import solve_scenario
 
+    from .solver import sat_api
+
     name, scenario, overrides, axes = task
     try:
         plan = solve_scenario(scenario).plans[0]
+        if sat_api.interrupted():  # Ctrl-C stopped this solve: its plan is not a finished result
+            raise KeyboardInterrupt
     except InfeasibleError as exc:
         return VariationResult(name, "infeasible", message=exc.message, overrides=overrides, axes=axes)
     except PlannerError as exc:
@@ -286,17 +297,32 @@ def run_whatif(whatif: WhatIf, sweep: SweepFile | None = None, extra: list[Varia
 
     The report also carries the rent-vs-buy break-even of the baseline plan's GPU types and, with
     ``sensitivity``, the price range over which the baseline plan stays optimal (both from the baseline).
+    Ctrl-C, or a worker process that dies, raises ``Incomplete`` carrying the report of what finished (the rest
+    marked 'interrupted' or 'failed').
     """
     start = time.perf_counter()
     common = list(sweep.set.items()) if sweep is not None else []
     baseline_scenario = whatif.variant(common) if common else whatif.baseline
     variations = whatif.variations(sweep, extra, baseline_scenario)
     tasks = [("baseline", baseline_scenario, tuple(common), ())] + whatif.tasks(variations, common)
-    results = run_tasks(tasks, executor, workers, progress)
+    name = baseline_scenario.name or whatif.path.stem
+    try:
+        results = run_tasks(tasks, executor, workers, progress)
+    except TasksInterrupted as stop:
+        finished = [r if r is not None else VariationResult(t[0], "interrupted", message="not finished (Ctrl-C)", overrides=t[2],
+                                                            axes=t[3]) for r, t in zip(stop.results, tasks)]
+        done = sum(r is not None for r in stop.results)
+        report = WhatIfReport(name, finished[0], tuple(finished[1:]), executor, time.perf_counter() - start)
+        raise Incomplete(f"{done} of {len(tasks)} solves finished before Ctrl-C; the others are marked 'interrupted'",
+                         partial=report) from None
     errors = [r for r in results if r.status == "error"]
     if errors:
         raise InputError("some variations cannot be solved", [Issue(f"{r.name}: {r.message}") for r in errors])
-    name = baseline_scenario.name or whatif.path.stem
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        report = WhatIfReport(name, results[0], tuple(results[1:]), executor, time.perf_counter() - start)
+        raise Incomplete(f"{len(failed)} of {len(tasks)} solves failed (their worker process died); the others finished",
+                         [Issue(f"{r.name}: {r.message}") for r in failed], partial=report, exit_code=3)
     extras = baseline_extras(baseline_scenario, results[0], sensitivity)
     return WhatIfReport(name, results[0], tuple(results[1:]), executor, time.perf_counter() - start, extras)
 
@@ -318,18 +344,39 @@ def baseline_extras(scenario: ServingScenario, baseline: VariationResult, sensit
     return extras
 
 
+class TasksInterrupted(Exception):
+    """Ctrl-C stopped ``run_tasks``: ``results`` holds the finished results, None where a task did not finish."""
+
+    def __init__(self, results: list[VariationResult | None]):
+        super().__init__("interrupted")
+        self.results = results
+
+
 def run_tasks(tasks: list[tuple], executor: Executor = "local", workers: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> list[VariationResult]:
+    """Results of ``solve_variation`` for every task, in task order; ``TasksInterrupted`` on Ctrl-C (the workers
+    are stopped at once, not left to finish)."""
     if executor == "ray":
         return _run_ray(tasks, workers, progress)
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     results: list[VariationResult | None] = [None] * len(tasks)
-    if workers == 1:
-        for index, task in enumerate(tasks):
-            results[index] = solve_variation(task)
-            if progress:
-                progress(index + 1, len(tasks))
-        return results  # type: ignore[return-value]
+    try:
+        if workers == 1:
+            for index, task in enumerate(tasks):
+                results[index] = solve_variation(task)
+                if progress:
+                    progress(index + 1, len(tasks))
+        else:
+            _run_pool(tasks, workers, results, progress)
+    except KeyboardInterrupt:
+        raise TasksInterrupted(results) from None
+    return results  # type: ignore[return-value]
+
+
+def _run_pool(tasks: list[tuple], workers: int, results: list[VariationResult | None],
+              progress: Callable[[int, int], None] | None) -> None:
+    """A process pool whose workers never see the terminal's Ctrl-C (their own process group): the parent gets it
+    and terminates them, so a sweep stops in well under a second instead of finishing the solves in flight."""
     import multiprocessing
 
     # forkserver: workers fork from a clean single-threaded server that has imported the planner once, not
@@ -338,43 +385,123 @@ def run_tasks(tasks: list[tuple], executor: Executor = "local", workers: int | N
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["planner.whatif", "planner.planning", "planner.solver.cpsat"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(solve_variation, task): index for index, task in enumerate(tasks)}
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
+    with context.Pool(processes=workers, initializer=_detach_from_terminal) as pool:
+        for done, (index, result) in enumerate(pool.imap_unordered(_solve_indexed, enumerate(tasks)), start=1):
+            results[index] = result
             if progress:
                 progress(done, len(tasks))
-    return results  # type: ignore[return-value]
+        pool.close()
+        pool.join()
+
+
+def _detach_from_terminal() -> None:
+    """Pool worker start-up: out of the terminal's process group, and Ctrl-C ignored should one arrive anyway."""
+    import signal
+
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _solve_indexed(item: tuple[int, tuple]) -> tuple[int, VariationResult]:
+    index, task = item
+    return index, solve_variation(task)
 
 
 def _run_ray(tasks: list[tuple], workers: int | None, progress: Callable[[int, int], None] | None) -> list[VariationResult]:
-    """The same tasks as Ray remote calls: on the ``RAY_ADDRESS`` cluster, else on a local instance started here."""
+    """The same tasks as Ray remote calls: on the ``RAY_ADDRESS`` cluster, else on a local instance started here.
+
+    Ray's own output goes to stderr (stdout stays one JSON or CSV document); an unreachable ``RAY_ADDRESS`` is bad
+    input within seconds; each result is collected as it finishes, so a worker that dies costs only its own task
+    (retried once, then reported as 'failed'); Ctrl-C cancels what is still running.
+    """
     try:
         import ray
     except ImportError:
         raise InputError("Ray is not installed", [Issue("--executor ray needs Ray", suggestion="pip install 'planner[ray]'")]) from None
-    started = False
-    if not ray.is_initialized():
-        import planner
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        check_ray_address(address)
+    with stdout_to_stderr():
+        started = False
+        if not ray.is_initialized():
+            import planner
 
-        source_root = str(Path(planner.__file__).resolve().parent.parent)
-        pythonpath = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning",
-                                   "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
-        if not os.environ.get("RAY_ADDRESS"):
-            options["num_cpus"] = workers or os.cpu_count() or 1
-        ray.init(**options)
-        started = True
+            source_root = str(Path(planner.__file__).resolve().parent.parent)
+            pythonpath = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning",
+                                       "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
+            if not address:
+                options["num_cpus"] = workers or os.cpu_count() or 1
+            ray.init(**options)
+            started = True
+        try:
+            return _collect_ray(ray, tasks, progress, solve_variation)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _collect_ray(ray: Any, tasks: list[tuple], progress: Callable[[int, int], None] | None,
+                 function: Callable[[tuple], VariationResult]) -> list[VariationResult]:
+    remote = ray.remote(num_cpus=1, max_retries=1)(function)
+    refs = [remote.remote(task) for task in tasks]
+    position = {ref: index for index, ref in enumerate(refs)}
+    results: list[VariationResult | None] = [None] * len(tasks)
+    pending, done = list(refs), 0
     try:
-        remote = ray.remote(num_cpus=1)(solve_variation)
-        refs = [remote.remote(task) for task in tasks]
-        pending, done = list(refs), 0
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            done += len(ready)
-            if progress:
-                progress(done, len(tasks))
-        return list(ray.get(refs))
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in ready:
+                index = position[ref]
+                name, _, overrides, axes = tasks[index]
+                try:
+                    results[index] = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the worker died (killed, out of memory) or the task crashed
+                    results[index] = VariationResult(name, "failed", message=f"its Ray worker failed: {type(exc).__name__}",
+                                                     overrides=overrides, axes=axes)
+                done += 1
+                if progress:
+                    progress(done, len(tasks))
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise TasksInterrupted(results) from None
+    return results  # type: ignore[return-value]
+
+
+def check_ray_address(address: str) -> None:
+    """Refuse an unreachable ``RAY_ADDRESS`` at once (Ray itself retries for a minute or more)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError("RAY_ADDRESS is not an address", [Issue(f"RAY_ADDRESS={address!r}", field_path="RAY_ADDRESS",
+                                                                 suggestion="host:port or ray://host:port, or unset it for a local Ray")])
+    try:
+        socket.create_connection((host, int(port)), timeout=3.0).close()
+    except OSError as exc:
+        raise InputError("cannot reach the Ray cluster", [Issue(
+            f"RAY_ADDRESS={address!r}: {exc.strerror or exc} (no answer within 3 s)", field_path="RAY_ADDRESS",
+            suggestion="start the cluster (ray start --head), fix the address, or unset RAY_ADDRESS for a local Ray")]) from None
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 (Ray's processes and C++ logs included) to stderr meanwhile."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (an embedding host): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
     finally:
-        if started:
-            ray.shutdown()
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -35,14 +35,13 @@ def line_column(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> str:
-    """Read a user-supplied file as UTF-8; anything but a readable regular text file of at most ``MAX_FILE_BYTES``
-    becomes ``error`` naming the file and what is wrong with it."""
+def open_user_file(path: str | Path, what: str, error: type[PlannerError]) -> BinaryIO:
+    """Open a user-supplied file for reading in binary: only a regular file (a FIFO, device or socket is refused
+    before anything is read, and opening never blocks), with errors naming the file."""
     path = Path(path)
-    source = str(path)
 
-    def fail(title: str, message: str, line: int | None = None, column: int | None = None, suggestion: str | None = None):
-        return error(f"{what} {title}", [Issue(message, source=source, line=line, column=column, suggestion=suggestion)])
+    def fail(title: str, message: str) -> PlannerError:
+        return error(f"{what} {title}", [Issue(message, source=str(path))])
 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -54,15 +53,29 @@ def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> st
         if exc.errno == errno.ELOOP:
             raise fail("cannot be read", "the path is a symbolic link loop") from None
         raise fail("cannot be read", exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise fail("path is a directory", "expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
-            raise fail("is not a regular file", f"the path is {kind}; give a file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise fail("is too large", f"{info.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes")
+    handle = os.fdopen(fd, "rb")
+    info = os.fstat(handle.fileno())
+    if stat.S_ISREG(info.st_mode):
+        return handle
+    handle.close()
+    if stat.S_ISDIR(info.st_mode):
+        raise fail("path is a directory", "expected a file")
+    kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+    raise fail("is not a regular file", f"the path is {kind}; give a file")
+
+
+def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> str:
+    """Read a user-supplied file as UTF-8; anything but a readable regular text file of at most ``MAX_FILE_BYTES``
+    becomes ``error`` naming the file and what is wrong with it."""
+    source = str(path)
+
+    def fail(title: str, message: str, line: int | None = None, column: int | None = None):
+        return error(f"{what} {title}", [Issue(message, source=source, line=line, column=column)])
+
+    with open_user_file(path, what, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise fail("is too large", f"{size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes")
         try:
             data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
@@ -79,6 +92,33 @@ def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> st
         line, column = line_column(text, nul)
         raise fail("cannot be read", "the file contains a NUL byte: it is binary, not text", line, column)
     return text
+
+
+def check_output_file(path: str | Path, flag: str, error: type[PlannerError]) -> Path:
+    """Refuse, before any work, an output path that cannot be written: a missing folder, a directory, a FIFO or
+    device, a read-only place. The file is opened for appending (never truncated) and removed again when this
+    check created it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise error("output folder not found", [Issue(f"no folder {path.parent}", field_path=flag)])
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise error("output file cannot be written", [Issue(exc.strerror or str(exc), source=str(path), field_path=flag)]) from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise error("output path is a directory", [Issue("give a file name", source=str(path), field_path=flag)])
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise error("output path is not a regular file", [Issue("give a file name", source=str(path), field_path=flag)])
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+        os.close(fd)
+    except OSError as exc:
+        raise error("output file cannot be written", [Issue(exc.strerror or str(exc), source=str(path), field_path=flag)]) from None
+    if info is None:
+        path.unlink(missing_ok=True)
+    return path
 
 
 @dataclass

@@ -72,3 +72,22 @@ def test_a_training_deadline_and_budget_equal_to_the_printed_plan_admit_it():
     limited = solve_training(validate_scenario({**data, "deadline_hours": printed["hours"],
                                                 "budget": {"max_usd": printed["cost_usd"]}})).plans[0].to_dict()
     assert (limited["gpus"], limited["tp"], limited["micro_batch"]) == (printed["gpus"], printed["tp"], printed["micro_batch"])
+
+
+def test_training_memory_per_micro_batch_is_the_memory_model_at_that_micro_batch():
+    from planner.memory.runtime import training_gpu
+    from planner.memory.training import training_memory
+    from planner.scenario import load_scenario
+    from planner.training.candidates import layout_at
+    from planner.training.planning import prepare_training
+    from tests.conftest import SCENARIOS
+
+    for path in sorted(SCENARIOS.glob("training-*.yaml")):
+        prepared = prepare_training(load_scenario(path), prune=False)
+        ctx = prepared.context
+        for candidate in prepared.candidates[::97]:
+            for micro_batch, memory in zip(candidate.micro_batches, candidate.memory_bytes):
+                at = layout_at(candidate.layout, ctx, micro_batch)
+                gpu = candidate.gpu
+                runtime = training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size)
+                assert memory == training_memory(ctx.arch, ctx.recipe, at, runtime).total_bytes, (candidate.key, micro_batch)

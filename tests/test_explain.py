@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from planner.catalog import default_catalog
 from planner.cli import cli
 from planner.errors import InfeasibleError
-from planner.planning import prepare, solve_scenario
+from planner.planning import prepare, solve_report, solve_scenario
 from planner.scenario import load_scenario, validate_scenario
 from planner.solver.explain import explain_infeasible
 from planner.units import BYTES_PER_GIB
@@ -138,7 +138,7 @@ def test_a_time_limit_hit_before_the_first_solution_returns_a_verified_feasible_
     s = validate_scenario({"model": "llama-3.1-70b", "precisions": ["bf16", "fp8"], "gpus": ["h100-sxm", "a100-80gb"],
                            "inventory": {"h100-sxm": 8, "a100-80gb": 16}, "workload": {"concurrency": 512, "context_tokens": 8192}})
     optimal = solve_scenario(s)
-    stopped = solve_scenario(s, time_limit_s=1e-6)  # plans are verified inside solve_scenario
+    stopped = solve_report(prepare(s), time_limit_s=1e-6)  # the search only (solve_scenario's limit covers preparing too)
     assert optimal.status == "optimal" and stopped.status == "feasible"
     bound, cost = stopped.solver["best_bound_usd_per_hour"], stopped.plans[0].cost_usd_per_hour
     assert bound <= optimal.plans[0].cost_usd_per_hour <= cost
@@ -150,7 +150,7 @@ def test_a_stopped_search_is_shown_as_feasible_with_its_gap_never_as_optimal():
 
     from planner.report import render_solve_table
 
-    report = solve_scenario(load_scenario(SCENARIOS / "inventory-mixed-fleet.yaml"), time_limit_s=1e-6)
+    report = solve_report(prepare(load_scenario(SCENARIOS / "inventory-mixed-fleet.yaml")), time_limit_s=1e-6)
     console = Console(record=True, width=200)
     render_solve_table(report, console)
     text = console.export_text()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..candidates import Candidate, Enumeration, RejectReason, ServingContext, enumerate_candidates, per_gpu_limit_bytes
 from ..errors import InputError, Issue
+from ..limits import TimeLimitReached
 from ..formats import WEIGHT_FORMATS, weight_format
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
 from ..memory.serving import sequences_within
@@ -146,6 +147,8 @@ def _structural_issues(prepared: PreparedScenario) -> list[Issue]:
 
 def explain_infeasible(prepared: PreparedScenario, method: str = "cpsat", time_limit_s: float = 20.0) -> Explanation:
     """Why ``prepared`` has no plan: nothing fits, or which limits conflict and the nearest relaxation of each."""
+    if prepared.deadline is not None:  # the solve's time limit covers the explanation too
+        time_limit_s = max(0.0, prepared.deadline.left())
     headroom = prepared.scenario.min_headroom
     if prepared.is_traffic:
         shapes, capacity, unreachable = traffic_shapes(prepared)
@@ -170,7 +173,8 @@ def _enumerate(prepared: PreparedScenario, *, gpus: list[GpuSpec] | None = None,
                              ctx.min_headroom if headroom is None else headroom, ctx.gguf)
     return enumerate_candidates(context, gpus, formats or prepared.weight_formats, kv_dtypes or s.kv_cache_dtypes,
                                 tp or p.tp, pp or p.pp, p.expert_parallel, max_gpus or p.max_gpus_per_replica,
-                                {g.id: _price(prepared, g) for g in gpus}, {g.id: prepared.topology(g) for g in gpus})
+                                {g.id: _price(prepared, g) for g in gpus}, {g.id: prepared.topology(g) for g in gpus},
+                                prepared.deadline)
 
 
 def _price(prepared: PreparedScenario, gpu: GpuSpec) -> float:
@@ -231,7 +235,12 @@ def _nothing_fits(prepared: PreparedScenario) -> Explanation:
                    f"but only {_gib(max(0, bill.kv_budget_bytes))} of {usable(gpu, bill, c)} is left after the weights, "
                    f"activations and overhead; {_gib(bill.kv_cache_bytes_per_sequence - max(0, bill.kv_budget_bytes))} "
                    "more per GPU")
-    relaxations = _fitting_changes(prepared, kv_binds=any(b.fixed_bytes <= b.usable_bytes for _, _, b in bills))
+    try:
+        relaxations = _fitting_changes(prepared, kv_binds=any(b.fixed_bytes <= b.usable_bytes for _, _, b in bills))
+    except TimeLimitReached:
+        return Explanation(message, "nothing_fits", relaxations=(Relaxation(
+            "options", "precisions", None, "the time limit ran out before a change that makes a replica fit was found",
+            "raise --time-limit (solver.time_limit_s) to search for one"),))
     if not relaxations:
         relaxations = [Relaxation("options", "precisions", None, "no single change to precisions, parallelism, GPUs or "
                                   "context makes one replica fit")]
@@ -484,11 +493,11 @@ class _LimitConflict:
         model = self._model()
         groups = sorted(model.literals, key=lambda g: (self.ORDER.index(g.split(":")[0]), g))
         status, solver = model.solve(groups, self._left())
-        if status != "infeasible":
-            why = ("the limits can be met together, so the solver ran out of time" if status in ("optimal", "feasible")
-                   else "the conflict could not be identified within the time limit")
-            return Explanation(f"no plan found: {why}", "undetermined",
+        if status in ("optimal", "feasible"):
+            return Explanation("no plan found: the limits can be met together, so the solver ran out of time", "undetermined",
                                extra=(Issue("raise --time-limit (solver.time_limit_s) or narrow the GPU list"),))
+        if status != "infeasible":
+            return self._budget_alone() or self._unnamed_conflict(groups)
         by_index = {model.literals[g].index: g for g in groups}
         core = [g for g in groups if g in {by_index.get(i) for i in solver.sufficient_assumptions_for_infeasibility()}] or groups
         for name in list(core):
@@ -501,6 +510,41 @@ class _LimitConflict:
         message = f"no plan serves {self.what} within {within}"
         relaxations = [r for r in (self._relax(name, core) for name in self._relaxation_order(core)) if r is not None]
         return Explanation(message, "conflicting_limits", conflict, tuple(relaxations))
+
+    def _budget_alone(self) -> Explanation | None:
+        """When the conflict search runs out of time: does the budget alone exclude every plan? The serving model
+        without the budget (the fast one the solve used) gives the cheapest plan the other limits allow."""
+        if self.budget is None:
+            return None
+        from dataclasses import replace
+
+        from .cpsat import solve_cpsat
+
+        settings = self.prepared.scenario.solver
+        problem = replace(self.prepared.problem(mixed_fleet=self.mixed_fleet), budget_micro_usd_per_hour=None)
+        outcome = solve_cpsat(problem, max(0.05, self._left()), settings.workers, settings.seed)
+        if outcome.objective_micro_usd is None or outcome.objective_micro_usd <= self.budget:
+            return None
+        cost = outcome.objective_micro_usd
+        enough = cents_ceil(cost) * 10**4
+        cheapest = "the cheapest plan" if outcome.status == "optimal" else "a plan"
+        relaxation = Relaxation("budget", "budget.max_usd_per_hour", micro_usd_to_usd(enough),
+                                f"{cheapest} that serves {self.demand:,} sequences within the other limits costs "
+                                f"${format_usd(cost)}/h, over the budget of ${format_usd(self.budget)}/h",
+                                f"a budget of ${format_usd(enough)}/h would suffice")
+        message = (f"no plan serves {self.demand:,} concurrent sequences of {self.prepared.context.context_tokens:,} tokens "
+                   f"within {self.group('budget').description}")
+        return Explanation(message, "conflicting_limits", (self.group("budget"), self.group("demand")), (relaxation,))
+
+    def _unnamed_conflict(self, groups: list[str]) -> Explanation:
+        """The solver proved no plan meets the limits together, but which of them conflict took too long to find."""
+        limits = [self.group(g).description for g in groups if g != "demand"]
+        within = " and ".join(limits) + " together" if limits else "these limits"
+        return Explanation(f"no plan serves {self.demand:,} concurrent sequences of {self.prepared.context.context_tokens:,} "
+                           f"tokens within {within} (proven by the solver)", "conflicting_limits",
+                           tuple(self.group(g) for g in groups),
+                           extra=(Issue("which of these limits conflict could not be narrowed down within the time limit; "
+                                        "relax one of them, or raise --time-limit (solver.time_limit_s) for the nearest change"),))
 
     def _relaxation_order(self, core: list[str]) -> list[str]:
         names = [g for g in core if not g.startswith("inventory:") and g != "demand"]

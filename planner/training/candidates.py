@@ -16,6 +16,8 @@ from enum import Enum
 from ..architecture import ModelArchitecture
 from ..candidates import Enumeration, Rejection
 from ..catalog import GpuSpec
+from ..errors import Issue
+from ..limits import MAX_TRAINING_CHOICES, Deadline, TimeLimitReached, check_count
 from ..memory.runtime import training_gpu
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
@@ -140,11 +142,17 @@ def build_candidate(context: TrainingContext, gpu: GpuSpec, layout: TrainingLayo
 
 
 def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism, prices: dict[str, float],
-                      mfus: dict[str, float]) -> TrainingEnumeration:
-    """Structurally valid layouts that fit at some allowed micro-batch, and why the rest were rejected."""
+                      mfus: dict[str, float], deadline: Deadline | None = None) -> TrainingEnumeration:
+    """Structurally valid layouts that fit at some allowed micro-batch, and why the rest were rejected.
+
+    The (layout, micro-batch) choices are listed first, cheaply, and counted against ``MAX_TRAINING_CHOICES``
+    (the listing stops at the limit); only then are the memory and time models run, with ``deadline`` (the
+    solve's time limit) checked as they go.
+    """
     arch, p = context.arch, parallelism
     result = TrainingEnumeration(candidates=[])
-    rank = 0
+    todo: list[tuple[GpuSpec, TrainingLayout, tuple[int, ...]]] = []
+    choices = 0
     for gpu in gpus:
         if peak_flops_per_second(gpu, context.recipe.precision) is None:
             result.rejections.append(Rejection(gpu.id, RejectReason.PRECISION_UNSUPPORTED, context.recipe.precision))
@@ -165,15 +173,25 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism
                         result.rejections.append(Rejection(f"{key}/dp{dp}", RejectReason.BATCH_NOT_DIVISIBLE))
                         continue
                     for layout in _layouts(context, p, tp, pp, dp):
-                        candidate = build_candidate(context, gpu, layout, prices[gpu.id], mfus[gpu.id], micro_batches, rank)
-                        rank += 1
-                        fitting = [b for b in micro_batches if candidate.fits(b)]
-                        if not fitting:
-                            shortfall = min(candidate.memory_bytes) - candidate.limit_bytes
-                            result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
-                                                               f"needs {shortfall / 2**30:.1f} GiB more per GPU", max(0, shortfall)))
-                            continue
-                        result.candidates.append(candidate.only(fitting))
+                        todo.append((gpu, layout, micro_batches))
+                        choices += len(micro_batches)
+                        if choices > MAX_TRAINING_CHOICES:
+                            check_count(choices, MAX_TRAINING_CHOICES, "training choices to evaluate (layouts x micro-batches)",
+                                        "parallelism", "narrow the GPU list, the parallel degrees, dp or the micro-batch sizes")
+    for rank, (gpu, layout, micro_batches) in enumerate(todo):
+        if deadline is not None and rank % 256 == 0 and deadline.expired():
+            raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while evaluating training layouts "
+                                   f"({rank:,} of {len(todo):,} done)", [Issue(
+                                       "raise --time-limit (solver.time_limit_s) or narrow the GPU list and parallel degrees",
+                                       field_path="parallelism")])
+        candidate = build_candidate(context, gpu, layout, prices[gpu.id], mfus[gpu.id], micro_batches, rank)
+        fitting = [b for b in micro_batches if candidate.fits(b)]
+        if not fitting:
+            shortfall = min(candidate.memory_bytes) - candidate.limit_bytes
+            result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
+                                               f"needs {shortfall / 2**30:.1f} GiB more per GPU", max(0, shortfall)))
+            continue
+        result.candidates.append(candidate.only(fitting))
     return result
 
 

@@ -7,12 +7,13 @@ Flow: resolve the catalog and model -> enumerate layouts (memory and time models
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..candidates import resolve_gpus
 from ..catalog import Catalog, GpuSpec
 from ..errors import InfeasibleError, InputError, Issue, did_you_mean
+from ..limits import Deadline
 from ..memory.runtime import training_gpu
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
 from ..planning import load_catalog, resolve_model
@@ -74,7 +75,8 @@ def _row(c: TrainingCandidate) -> TrainingRow:
                        c.limit_bytes, c.seconds, c.cost_usd, c.rank)
 
 
-def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None, prune: bool = True) -> PreparedTraining:
+def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None, prune: bool = True,
+                     deadline: Deadline | None = None) -> PreparedTraining:
     catalog = catalog or load_catalog(scenario)  # type: ignore[arg-type]
     arch, model_name, _ = resolve_model(scenario.model, catalog)
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
@@ -89,7 +91,7 @@ def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None,
                               tuple(scenario.micro_batch), scenario.min_headroom)
     prices = {g.id: scenario.gpu_override(g.id).price_usd_per_gpu_hour or g.price_usd_per_gpu_hour for g in gpus}
     mfus = {g.id: scenario.mfu_of(g.id) for g in gpus}
-    enumeration = enumerate_layouts(context, gpus, scenario.parallelism, prices, mfus)
+    enumeration = enumerate_layouts(context, gpus, scenario.parallelism, prices, mfus, deadline)
     candidates = prune_dominated(enumeration.candidates) if prune else list(enumeration.candidates)
     return PreparedTraining(scenario, catalog, context, model_name, gpus, enumeration, candidates)
 
@@ -127,10 +129,13 @@ def solve_prepared_training(prepared: PreparedTraining, method: Method = "cpsat"
 def solve_training(scenario: TrainingScenario, catalog: Catalog | None = None, method: Method = "cpsat",
                    time_limit_s: float | None = None) -> TrainingSolveReport:
     """Cheapest (or fastest) verified training plan; ``InfeasibleError`` with the reason when none exists."""
-    prepared = prepare_training(scenario, catalog)
+    limit = time_limit_s or scenario.solver.time_limit_s
+    deadline = Deadline.after(limit)  # covers enumeration and search
+    prepared = prepare_training(scenario, catalog, deadline=deadline)
     if not prepared.candidates:
         raise InfeasibleError(*_nothing_fits(prepared))
-    outcome, plan = solve_prepared_training(prepared, method, time_limit_s)
+    outcome, plan = solve_prepared_training(prepared, method, max(0.01, deadline.left()))
+    outcome = replace(outcome, parameters={**outcome.parameters, "max_time_in_seconds": limit})  # the limit as set
     if plan is None:
         if outcome.status == "unknown":
             raise InfeasibleError(f"no plan found within the time limit ({outcome.wall_time_s:.1f} s); it may still exist",
