@@ -104,7 +104,8 @@ def cli(debug: bool) -> None:
 @click.option("--time-limit", type=FiniteFloatRange(0.01, 3600), default=None,
               help="Solver time limit in seconds [default: the scenario's solver.time_limit_s, 10]. When it is hit, or on "
                    "Ctrl-C, the best plan found so far is printed with status 'feasible' and its proven gap.")
-@click.option("--pareto", type=click.Choice(["cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft"]), is_flag=False,
+@click.option("--pareto", type=click.Choice(["cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft",
+                                               "cost,time"]), is_flag=False,
               flag_value="cost,headroom", default=None, help="Pareto set of plans over two objectives (default pair: cost,headroom).")
 @click.option("--pareto-points", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most Pareto points to find.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -131,8 +132,13 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
 
             raise InputError("--plot is for serving plans", [Issue("training plans have no plot yet; use --format json",
                                                                    field_path="--plot")])
-        _solve_training(scenario, output_format, method, time_limit, pareto)
+        _solve_training(scenario, output_format, method, time_limit, pareto, pareto_points)
         return
+    if pareto == "cost,time":
+        from .errors import InputError, Issue
+
+        raise InputError("--pareto cost,time is for training scenarios", [Issue("serving pairs: cost,headroom, cost,gpus, cost,concurrency",
+                                                                                field_path="--pareto")])
     if pareto is not None:
         _solve_pareto(scenario, pareto, pareto_points, output_format, plot_path, time_limit)
         return
@@ -167,15 +173,35 @@ def _check_plot(plot_path: str | None) -> None:
         check_plot_path(plot_path)
 
 
-def _solve_training(scenario, output_format: str, method: str, time_limit: float | None, pareto: str | None) -> None:
-    """``solve`` for ``kind: training``: the cheapest (or fastest) verified layout and cluster."""
-    from .errors import InputError, Issue
+def _solve_training(scenario, output_format: str, method: str, time_limit: float | None, pareto: str | None,
+                    pareto_points: int = 20) -> None:
+    """``solve`` for ``kind: training``: the cheapest (or fastest) verified layout and cluster, or with
+    ``--pareto cost,time`` the cost-time frontier."""
+    from .errors import InfeasibleError, InputError, Issue
     from .report import to_json
     from .training.planning import solve_training
-    from .training.report import render_training_table, training_csv
+    from .training.report import render_training_pareto, render_training_table, training_csv
 
-    if pareto is not None:
-        raise InputError("--pareto is not available for training scenarios", [Issue("use objective: cost or time", field_path="--pareto")])
+    if pareto is not None and pareto != "cost,time":
+        raise InputError(f"--pareto {pareto} is for serving scenarios", [Issue("training scenarios take --pareto cost,time",
+                                                                              field_path="--pareto")])
+    if pareto == "cost,time":
+        from .training.pareto import training_pareto
+        from .training.planning import prepare_training
+
+        prepared = prepare_training(scenario)
+        front = training_pareto(prepared, pareto_points, method, time_limit)  # type: ignore[arg-type]
+        if not front.points:
+            raise InfeasibleError("no training plan meets the scenario, so there is no Pareto set",
+                                  [Issue("run 'planner solve' without --pareto for the reason")])
+        name = scenario.name or "scenario"
+        if output_format == "json":
+            click.echo(to_json({"scenario": name, "kind": "training", "model": prepared.model_name, **front.to_dict()}))
+        elif output_format == "csv":
+            click.echo(training_csv(front), nl=False)
+        else:
+            render_training_pareto(front, f"[bold]{name}[/bold]: {prepared.model_name}", _console())
+        return
     report = solve_training(scenario, method=method, time_limit_s=time_limit)  # type: ignore[arg-type]
     if output_format == "json":
         click.echo(to_json(report.to_dict()))
@@ -299,6 +325,38 @@ def validate(scenario_path: str) -> None:
                f"{len(prepared.enumeration.candidates)} replica shapes fit ({len(prepared.candidates)} after pruning)")
 
 
+def _options(*decorators: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply a group of click options in the order they are listed (shared between commands and modes)."""
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+TRAINING_OPTIONS = _options(
+    click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=None, help="(--training) ZeRO stage over --dp [0]."),
+    click.option("--optimizer", default=None, help="(--training) adamw, adam8bit, sgd or adafactor [adamw]."),
+    click.option("--micro-batch", type=click.IntRange(1, 65_536), default=None, help="(--training) sequences per micro-batch [1]."),
+    click.option("--sequence-length", type=click.IntRange(1, 10_000_000), default=None, help="(--training) tokens per sequence [2048]."),
+    click.option("--recompute", type=click.Choice(["none", "selective", "full"]), default=None, help="(--training) activation recomputation [none]."),
+    click.option("--sequence-parallel", is_flag=True, help="(--training) Megatron sequence parallelism over --tp."),
+    click.option("--method", "training_method", type=click.Choice(["full", "lora", "qlora", "frozen"]), default=None,
+                 help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full]."),
+    click.option("--convention", type=click.Choice(["zero-paper", "megatron", "deepspeed"]), default=None,
+                 help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper]."),
+    click.option("--lora-rank", type=click.IntRange(1, 4096), default=None, help="(--training) LoRA rank on q_proj, v_proj [16]."),
+    click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer_and_parameters"]), default=None, help="(--training) CPU offload [none]."),
+    click.option("--attention", type=click.Choice(["flash", "eager"]), default=None, help="(--training) flash: no s^2 activations [flash]."),
+    click.option("--trainable-layers", type=click.IntRange(0, 10_000), default=None,
+                 help="(--training --method frozen) last blocks trained with the output layer [0]."),
+)
+"""The training flags ``memory --training`` and ``perf --training`` share."""
+
+TRAINING_KEYS = ("zero_stage", "optimizer", "micro_batch", "sequence_length", "recompute", "sequence_parallel",
+                 "training_method", "convention", "lora_rank", "offload", "attention", "trainable_layers")
+
+
 @cli.command()
 @click.option("--model", "model_id", help="Catalog model id.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to a Hugging Face config.json.")
@@ -337,21 +395,7 @@ def validate(scenario_path: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Also write the bill as a stacked bar (.png or .svg).")
 @click.option("--training", is_flag=True, help="Training bill: parameters, gradients, optimizer states, activations, buffers.")
-@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=None, help="(--training) ZeRO stage over --dp [0].")
-@click.option("--optimizer", default=None, help="(--training) adamw, adam8bit, sgd or adafactor [adamw].")
-@click.option("--micro-batch", type=click.IntRange(1, 65_536), default=None, help="(--training) sequences per micro-batch [1].")
-@click.option("--sequence-length", type=click.IntRange(1, 10_000_000), default=None, help="(--training) tokens per sequence [2048].")
-@click.option("--recompute", type=click.Choice(["none", "selective", "full"]), default=None, help="(--training) activation recomputation [none].")
-@click.option("--sequence-parallel", is_flag=True, help="(--training) Megatron sequence parallelism over --tp.")
-@click.option("--method", "training_method", type=click.Choice(["full", "lora", "qlora", "frozen"]), default=None,
-              help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full].")
-@click.option("--convention", type=click.Choice(["zero-paper", "megatron", "deepspeed"]), default=None,
-              help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper].")
-@click.option("--lora-rank", type=click.IntRange(1, 4096), default=None, help="(--training) LoRA rank on q_proj, v_proj [16].")
-@click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer_and_parameters"]), default=None, help="(--training) CPU offload [none].")
-@click.option("--attention", type=click.Choice(["flash", "eager"]), default=None, help="(--training) flash: no s^2 activations [flash].")
-@click.option("--trainable-layers", type=click.IntRange(0, 10_000), default=None,
-              help="(--training --method frozen) last blocks trained with the output layer [0].")
+@TRAINING_OPTIONS
 @handle_errors
 def memory(explain: bool, as_json: bool, plot_path: str | None = None, training: bool = False, **options: Any) -> None:
     """Print the memory bill per GPU of one serving configuration (GiB), with vLLM's KV-cache capacity;
@@ -366,9 +410,7 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
       planner memory --architecture my-model.yaml --gpu l40s --explain
       planner memory --training --model llama-3.1-8b --dp 8 --zero 3 --precision bf16-mixed --sequence-length 4096 --json
     """
-    training_keys = ("zero_stage", "optimizer", "micro_batch", "sequence_length", "recompute", "sequence_parallel",
-                     "training_method", "convention", "lora_rank", "offload", "attention", "trainable_layers")
-    training_options = {key: options.pop(key) for key in training_keys}
+    training_options = {key: options.pop(key) for key in TRAINING_KEYS}
     if training:
         serving_only = ("gpu_memory_utilization", "kv_cache_dtype", "ep", "batch", "context", "max_model_len",
                         "max_num_batched_tokens", "max_num_seqs", "engine", "engine_version", "cuda_graphs_in_budget",
@@ -439,7 +481,7 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
 
 def _training_memory(options: dict[str, Any], training_options: dict[str, Any], explain: bool, as_json: bool) -> None:
     from .catalog import default_catalog
-    from .training.planning import TrainingMemoryRequest, training_memory_bill
+    from .training.configuration import TrainingMemoryRequest, training_memory_bill
     from .training.report import render_training_bill
 
     shared = ("model_id", "config_path", "architecture_path", "gpu_id", "gpu_memory_gib", "precision", "tp", "pp", "dp")
@@ -448,15 +490,6 @@ def _training_memory(options: dict[str, Any], training_options: dict[str, Any], 
         click.echo(json.dumps(data, indent=2))
         return
     render_training_bill(data, explain, _console())
-
-
-def _options(*decorators: Callable[..., Any]) -> Callable[..., Any]:
-    """Apply a group of click options in the order they are listed (shared between commands and modes)."""
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
-    return apply
 
 
 PERF_MODEL_OPTIONS = _options(
@@ -471,7 +504,8 @@ PERF_MODEL_OPTIONS = _options(
 """Options every ``planner perf`` mode shares (serving today; a training mode adds its own group)."""
 
 PERF_SERVING_OPTIONS = _options(
-    click.option("--ep", type=click.IntRange(1, 65_536), default=1, show_default=True, help="Expert parallel: 1 or --tp."),
+    click.option("--ep", type=click.IntRange(1, 65_536), default=1, show_default=True,
+                 help="Expert parallel: 1 or --tp (--training: a multiple of --tp dividing --tp x --dp)."),
     click.option("--replicas", type=click.IntRange(1, 100_000), default=1, show_default=True,
                  help="Identical replicas; the load and the reported throughput are for all of them."),
     click.option("--kv-cache-dtype", default="auto", show_default=True, help="auto (the model's 16 bits), fp8, ..."),
@@ -495,26 +529,77 @@ PERF_SERVING_OPTIONS = _options(
 )
 
 
+PERF_TRAINING_OPTIONS = _options(
+    click.option("--training", is_flag=True, help="Predict one training step instead (the options marked (--training))."),
+    click.option("--dp", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="(--training) data-parallel replicas."),
+    click.option("--virtual-stages", type=click.IntRange(1, 1024), default=1, show_default=True,
+                 help="(--training) interleaved 1F1B model chunks per pipeline rank."),
+    click.option("--global-batch", type=click.IntRange(1, 100_000_000), default=None,
+                 help="(--training) sequences per optimizer step [dp x micro-batch x pp]."),
+    TRAINING_OPTIONS,
+    click.option("--gpus-per-node", type=click.IntRange(1, 1024), default=None, help="(--training) GPUs per node of your cluster [catalog]."),
+    click.option("--scale-up-bandwidth", "scale_up_bandwidth_gb_per_s", type=click.FloatRange(0.01, 100_000), default=None,
+                 help="(--training) NVLink / Infinity Fabric GB/s per GPU, one direction [catalog]."),
+    click.option("--inter-node-bandwidth", "inter_node_bandwidth_gb_per_s", type=click.FloatRange(0.001, 100_000), default=None,
+                 help="(--training) network GB/s per GPU between nodes, one direction [catalog]."),
+    click.option("--mfu", type=click.FloatRange(0.001, 1.0), default=None, help="(--training) assume this MFU instead of the model."),
+)
+PERF_TRAINING_KEYS = ("dp", "virtual_stages", "global_batch", "gpus_per_node", "scale_up_bandwidth_gb_per_s",
+                      "inter_node_bandwidth_gb_per_s", "mfu", *TRAINING_KEYS)
+PERF_SHARED_KEYS = ("model_id", "config_path", "architecture_path", "gpu_id", "tp", "pp", "precision", "ep")
+
+
 @cli.command()
 @PERF_MODEL_OPTIONS
 @PERF_SERVING_OPTIONS
+@PERF_TRAINING_OPTIONS
 @click.option("--explain", is_flag=True, help="Show the formula behind each part of the step and the efficiencies used.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def perf(explain: bool, as_json: bool, **options: Any) -> None:
-    """Predict the throughput and latencies of one serving configuration under a load.
+def perf(explain: bool, as_json: bool, training: bool = False, **options: Any) -> None:
+    """Predict the throughput and latencies of one serving configuration under a load; with --training, the
+    step time of one training configuration split into compute, exposed DP / TP / PP / EP communication, bubble
+    and optimizer, with tokens/s, TFLOP/s per GPU and MFU.
 
     \b
     Example:
       planner perf --model llama-3.1-70b --gpu h100-sxm --tp 4 --input-tokens 2000 --output-tokens 300 --request-rate 5
       planner perf --model llama-3.1-8b --gpu l40s --precision fp8 --engine trtllm --input-tokens 1000 --output-tokens 1000 --offline
       planner perf --model qwen2.5-32b --gpu a100-80gb --tp 2 --input-tokens 512 --output-tokens 256 --concurrency 64 --json
+      planner perf --training --model llama-3.1-70b --gpu h100-sxm --tp 8 --dp 16 --zero 1 --sequence-parallel \\
+                   --recompute selective --sequence-length 8192 --global-batch 512 --inter-node-bandwidth 12.5
     """
     from .catalog import default_catalog
-    from .perf_report import PerfRequest, performance_report, render_perf
+    from .errors import InputError, Issue
     from .report import to_json
 
-    data = performance_report(PerfRequest(**options), default_catalog()).to_dict()
+    context = click.get_current_context()
+    explicit = [key for key in options if context.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT]
+    if training:
+        serving_only = [key for key in explicit if key not in (*PERF_TRAINING_KEYS, *PERF_SHARED_KEYS)] + (["explain"] if explain else [])
+        if serving_only:
+            named = ", ".join("--" + key.replace("_", "-") for key in serving_only)
+            raise InputError("serving options do not apply with --training",
+                             [Issue(f"given: {named}", field_path="--training",
+                                    suggestion="training takes --dp, --micro-batch, --sequence-length and --global-batch")])
+        from .training.configuration import TrainingPerfRequest, training_performance
+        from .training.report import render_training_performance
+
+        request = TrainingPerfRequest(**{k: options[k] for k in (*PERF_SHARED_KEYS, *PERF_TRAINING_KEYS)})
+        data = training_performance(request, default_catalog())
+        if as_json:
+            click.echo(to_json(data))
+            return
+        render_training_performance(data, _console())
+        return
+    training_only = [key for key in explicit if key in PERF_TRAINING_KEYS]
+    if training_only:
+        named = ", ".join("--" + key.replace("_", "-") for key in training_only)
+        raise InputError("training options need --training", [Issue(f"given: {named}", field_path="--training")])
+    from .perf_report import PerfRequest, performance_report, render_perf
+
+    serving = {k: v for k, v in options.items() if k not in PERF_TRAINING_KEYS}
+    data = performance_report(PerfRequest(**serving), default_catalog()).to_dict()
     if as_json:
         click.echo(to_json(data))
         return

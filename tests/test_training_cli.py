@@ -90,7 +90,7 @@ def test_solve_training_json_has_layout_time_cost_and_bill():
 
 def test_solve_training_table_and_csv():
     table = run("solve", LORA_EXAMPLE)
-    assert table.exit_code == 0 and "status: optimal" in table.output and "rtx-4090" in table.output
+    assert table.exit_code == 0 and "status: optimal" in table.output and "1 x rtx-3090" in table.output
     lines = run("solve", LORA_EXAMPLE, "--format", "csv").stdout.strip().splitlines()
     assert lines[0].startswith("plan,gpu,gpus") and len(lines) == 2
 

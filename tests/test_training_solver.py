@@ -13,7 +13,7 @@ from planner.scenario import load_scenario, validate_scenario
 from planner.training.cpsat import solve_training_cpsat
 from planner.training.planning import build_training_plan, prepare_training, solve_training
 from planner.training.problem import Choice, TrainingProblem, TrainingRow, solve_exhaustive
-from planner.training.timing import attention_flops_per_token_forward, matmul_parameters, training_flops_per_token
+from planner.performance.training import attention_flops_per_token_forward, matmul_parameters, training_flops_per_token
 from planner.training.verify import verify_training_plan
 from tests.conftest import SCENARIOS
 

@@ -15,7 +15,7 @@ on stage ``i`` (Narayanan et al. 2021, arXiv:2104.04473, Sec. 2.2.1), so stage 0
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
@@ -228,10 +228,16 @@ class TrainingLayout:
     sequence_parallel: bool = False
     offload: str = "none"
     num_microbatches: int | None = None  # per pipeline per step; None = at least pp (1F1B steady state)
+    ep: int = 1  # expert parallelism: routed experts spread over ep GPUs of the tp x dp ranks (Megatron-Core)
+    virtual_stages: int = 1  # interleaved 1F1B: model chunks per pipeline rank (Narayanan 2021, Sec. 2.2.2)
 
     def __post_init__(self) -> None:
-        if min(self.tp, self.pp, self.dp, self.micro_batch, self.sequence_length) < 1:
+        if min(self.tp, self.pp, self.dp, self.micro_batch, self.sequence_length, self.ep, self.virtual_stages) < 1:
             raise ValueError("parallel degrees, micro-batch and sequence length must be >= 1")
+        if self.ep > 1 and (self.ep % self.tp or (self.tp * self.dp) % self.ep):
+            raise ValueError("ep must be a multiple of tp that divides tp x dp (experts spread over the TP and DP ranks)")
+        if self.virtual_stages > 1 and self.pp == 1:
+            raise ValueError("virtual pipeline stages need pp > 1")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError("zero_stage must be 0, 1, 2 or 3")
         if self.recompute not in RECOMPUTE or self.offload not in OFFLOADS:
@@ -244,6 +250,19 @@ class TrainingLayout:
     @property
     def gpus(self) -> int:
         return self.tp * self.pp * self.dp
+
+    @property
+    def expert_data_parallel(self) -> int:
+        """Replicas of each expert: the tp x dp ranks of a stage share ``ep``-way spread experts."""
+        return self.dp if self.ep == 1 else self.tp * self.dp // self.ep
+
+    @property
+    def interleaving_activation_factor(self) -> Fraction:
+        """The interleaved schedule keeps ``1 + (p - 1)/(p v)`` times the 1F1B activations on the first stage
+        (Korthikanti et al. 2022, arXiv:2205.05198, Sec. 4.2.3)."""
+        if self.virtual_stages == 1:
+            return Fraction(1)
+        return 1 + Fraction(self.pp - 1, self.pp * self.virtual_stages)
 
     def in_flight_microbatches(self, stage: int) -> int:
         """1F1B: stage ``i`` of ``pp`` runs ``pp - i`` forwards before its first backward (Narayanan 2021)."""
@@ -265,17 +284,30 @@ def stage_tensors(arch: ModelArchitecture, pp: int) -> tuple[tuple[Tensor, ...],
     return tuple(stages)
 
 
+def _shard_layout(tp: int, ep: int, weight_format=SIXTEEN_BIT) -> ServingLayout:
+    """The serving layout whose shard shapes match training's: experts TP-split, or spread over ``ep`` GPUs."""
+    return ServingLayout(tp=tp, ep=ep, dp=max(1, ep // tp), weight_format=weight_format)
+
+
 @lru_cache(maxsize=1024)
-def stage_parameters_per_gpu(arch: ModelArchitecture, tp: int, pp: int) -> tuple[int, ...]:
+def stage_parameters_per_gpu(arch: ModelArchitecture, tp: int, pp: int, ep: int = 1) -> tuple[int, ...]:
     """Parameters one GPU of each stage holds (TP shards as in Megatron-LM, vocabulary padded to 64)."""
-    layout = ServingLayout(tp=tp, weight_format=SIXTEEN_BIT)
+    layout = _shard_layout(tp, ep)
     return tuple(sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors) // 2 for tensors in stage_tensors(arch, pp))
 
 
 @lru_cache(maxsize=1024)
-def stage_weight_bytes(arch: ModelArchitecture, tp: int, pp: int, weight_format: str) -> tuple[int, ...]:
+def stage_expert_parameters_per_gpu(arch: ModelArchitecture, tp: int, pp: int, ep: int = 1) -> tuple[int, ...]:
+    """The routed-expert part of ``stage_parameters_per_gpu`` (sharded by ZeRO over the expert data-parallel ranks)."""
+    layout = _shard_layout(tp, ep)
+    return tuple(sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors if t.role is Role.EXPERT) // 2
+                 for tensors in stage_tensors(arch, pp))
+
+
+@lru_cache(maxsize=1024)
+def stage_weight_bytes(arch: ModelArchitecture, tp: int, pp: int, weight_format: str, ep: int = 1) -> tuple[int, ...]:
     """Bytes of the (frozen) weights per GPU of each stage in a storage format (``nf4`` for QLoRA)."""
-    layout = ServingLayout(tp=tp, weight_format=formats.weight_format(weight_format))
+    layout = _shard_layout(tp, ep, formats.weight_format(weight_format))
     return tuple(sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors) for tensors in stage_tensors(arch, pp))
 
 
@@ -374,11 +406,11 @@ def _activations(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
                  layers: range) -> int:
     trained = max(layers.start, recipe.first_trained_layer(arch))
     lora = _lora_dropout_bytes(arch, recipe, layout) if recipe.lora_dropout and recipe.method in ("lora", "qlora") else 0
+    held = layout.in_flight_microbatches(stage) * layout.interleaving_activation_factor  # Fraction
     values = _stage_activations(arch, recipe.flash_attention, recipe.dropout, layout.sequence_length, layout.micro_batch,
                                 layout.tp, layout.sequence_parallel, layout.recompute, layout.pp, stage,
-                                layout.in_flight_microbatches(stage), trained, layers.stop, layers.start,
-                                recipe.activation_bytes)
-    return values + layout.in_flight_microbatches(stage) * lora * max(0, layers.stop - trained)
+                                held, trained, layers.stop, layers.start, recipe.activation_bytes)
+    return math.ceil(values + held * lora * max(0, layers.stop - trained))
 
 
 def _lora_dropout_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> int:
@@ -395,7 +427,7 @@ def _lora_dropout_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout:
 
 @lru_cache(maxsize=65536)
 def _stage_activations(arch: ModelArchitecture, flash: bool, dropout: bool, s: int, b: int, tp: int, sp: bool,
-                       recompute: str, pp: int, stage: int, held: int, first_layer: int, end_layer: int,
+                       recompute: str, pp: int, stage: int, held: Fraction, first_layer: int, end_layer: int,
                        stage_start: int | None = None, width: int = 2) -> int:
     """Activations one GPU of a stage holds at its peak: ``held`` micro-batches of its layers from ``first_layer``
     (frozen ones before it store nothing), one layer being recomputed, the embedding dropout mask on the first stage
@@ -452,6 +484,27 @@ def _frozen_backbone_trained(arch: ModelArchitecture, pp: int, stage: int, tp: i
     return sum(tensor_bytes_per_gpu(t, arch, layout) for t in tensors) // 2
 
 
+def trained_parameters_per_gpu(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, stage: int) -> int:
+    """Parameters with gradients (and optimizer states) on one GPU of ``stage``: its shard of the model, the LoRA
+    adapters, or a frozen backbone's trained last blocks and output layer (what the data-parallel collectives and
+    the optimizer step move)."""
+    if recipe.method == "full":
+        return stage_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)[stage]
+    if recipe.method == "frozen":
+        return _frozen_backbone_trained(arch, layout.pp, stage, layout.tp, recipe.trainable_layers)
+    return sum(t.parameters for t in _trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
+
+
+def _states(dense: int, experts: int, per_parameter: StateBytes, layout: TrainingLayout) -> ModelStates:
+    """Model states of the dense part (ZeRO over dp) plus the routed experts (ZeRO over the expert data-parallel
+    ranks, Megatron-Core's expert-DP group)."""
+    dense_states = model_state_bytes(dense, per_parameter, layout.dp, layout.zero_stage, layout.offload)
+    if not experts:
+        return dense_states
+    expert_states = model_state_bytes(experts, per_parameter, layout.expert_data_parallel, layout.zero_stage, layout.offload)
+    return ModelStates(*(a + b for a, b in zip(astuple(dense_states), astuple(expert_states))))
+
+
 def measured_peak_terms(allocated_bytes: int, layout: TrainingLayout, gpu: TrainingGpu) -> tuple[int, int, int]:
     """(CUDA context, NCCL buffers, caching-allocator reserve) of one GPU at the peak (``runtime``)."""
     peers = min(layout.gpus, gpu.nvlink_domain_size)
@@ -468,8 +521,9 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
         raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
     ranges = stage_layer_ranges(arch.num_layers, layout.pp)
     all_tensors = stage_tensors(arch, layout.pp)
-    base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp)
-    qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4") if recipe.method == "qlora" else None
+    base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
+    expert_params = stage_expert_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
+    qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4", layout.ep) if recipe.method == "qlora" else None
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
     full, backbone = recipe.method == "full", recipe.method == "frozen"
     weight_width = 4 if recipe.precision == "fp32" else 2
@@ -492,7 +546,8 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
         if recipe.optimizer == "adafactor":
             moments = adafactor_moment_bytes(trained, layout.tp if full else 1) / max(1, trainable)
         per_parameter = state_bytes(recipe.convention, recipe.precision, recipe.optimizer, moments)
-        states = model_state_bytes(trainable, per_parameter, layout.dp, layout.zero_stage, layout.offload)
+        experts = expert_params[stage] if full else 0
+        states = _states(trainable - experts, experts, per_parameter, layout)
         buffers = 0
         if layout.zero_stage == 3 and layout.dp > 1:
             buffers += zero3_gather_bytes(_largest_layer_parameters(arch), layout.tp, full)

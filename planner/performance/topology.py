@@ -103,6 +103,27 @@ class NodeTopology:
     def crosses_network(self, group_size: int) -> bool:
         return group_size > self.max_group_without_network
 
+    def link_for_strided_group(self, group_size: int, stride: int = 1) -> Link:
+        """The bus link of a ring over ``group_size`` GPUs placed ``stride`` ranks apart (a data-parallel group
+        with TP innermost: stride = TP degree).
+
+        Inside a node (or NVL domain) it is ``link_for_group`` of the span. Across nodes, NCCL runs one ring
+        per rail, so the ``k`` members a node holds send through ``k`` NICs at once and the ring's bus
+        bandwidth is ``k`` x the per-GPU network share, capped by the link inside the node that the ring's
+        intra-node hops use (NVIDIA nccl-tests: 8 x 200 Gb/s DGX A100 nodes reach ~185 GB/s all-reduce bus
+        bandwidth across nodes, about 8 x 25 GB/s x 0.9)."""
+        span = group_size * stride
+        if not self.crosses_network(span):
+            return self.link_for_group(span)
+        per_node = max(1, min(group_size, self.gpus_per_node // max(1, stride)))
+        if per_node == 1:
+            return self.network
+        inside = self.link_for_group(per_node * stride)
+        aggregated = per_node * self.network.peak_gb_per_s
+        if inside.bytes_per_s < aggregated * 1e9 * self.network.efficiency:
+            return inside
+        return Link("network", aggregated, self.network.efficiency, self.network.latency_s)
+
 
 @dataclass(frozen=True)
 class TopologyOverride:

@@ -1,5 +1,11 @@
-"""Training layouts: every real (GPU, TP, PP, DP, ZeRO, recomputation, SP, offload) combination with what the
-solver needs at each allowed micro-batch, and the reasons the others were rejected.
+"""Training layouts: every valid (GPU, TP, PP, DP, EP, ZeRO, recomputation, SP, offload, virtual stages)
+combination with what the solver needs at each allowed micro-batch, and the reasons the others were rejected.
+
+Which combinations are valid follows the frameworks that run them (``RejectReason`` names the rule):
+Megatron-LM keeps tensor parallelism inside a node and needs sequence parallelism for TP with MoE; DeepSpeed
+and Megatron-LM refuse pipeline parallelism with ZeRO-2/3 (DeepSpeed ``PipelineEngine`` asserts ZeRO stage
+< 2; Megatron's distributed optimizer is ZeRO-1); Megatron-LM's interleaved schedule needs the layers to split
+evenly into ``pp x v`` chunks and the micro-batches to be a multiple of ``pp``.
 
 The micro-batch is left to the solver. Memory (exact bytes), job time and cost are evaluated by the memory and
 time models at every allowed micro-batch of a layout, with the very layout the plan will have (micro-batches per
@@ -20,17 +26,22 @@ from ..errors import Issue
 from ..limits import MAX_TRAINING_CHOICES, Deadline, TimeLimitReached, check_count
 from ..memory.runtime import training_gpu
 from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
+from ..performance.topology import NodeTopology
+from ..performance.training import TrainingTime, peak_flops_per_second, training_time
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
-from .timing import peak_flops_per_second, training_time
 
 
 class RejectReason(str, Enum):
-    TP_EXCEEDS_NVLINK = "tensor-parallel degree exceeds the GPU's NVLink domain"
+    TP_CROSSES_NODES = "tensor parallelism would span nodes (Megatron-LM keeps TP inside a node or NVLink domain)"
     TP_DOES_NOT_DIVIDE_HEADS = "tensor-parallel degree does not divide the attention / KV heads"
     PP_EXCEEDS_LAYERS = "pipeline degree exceeds the number of layers"
+    PP_WITH_ZERO_2_3 = "pipeline parallelism with ZeRO-2/3 (DeepSpeed and Megatron-LM refuse it)"
+    EP_INVALID = "expert-parallel degree must divide the experts and be a multiple of TP dividing TP x DP (Megatron-Core)"
+    MOE_TP_WITHOUT_SP = "MoE with tensor parallelism needs sequence parallelism (Megatron-Core)"
+    INTERLEAVING_INVALID = "interleaved schedule needs pp > 1 and the layers to split evenly into pp x v chunks (Megatron-LM)"
     TOO_MANY_GPUS = "more GPUs than parallelism.max_gpus"
     PRECISION_UNSUPPORTED = "compute precision not supported by the GPU"
-    BATCH_NOT_DIVISIBLE = "no allowed micro-batch divides global batch / dp (with >= pp micro-batches)"
+    BATCH_NOT_DIVISIBLE = "no allowed micro-batch divides global batch / dp (with >= pp micro-batches, a multiple of pp when interleaved)"
     DOES_NOT_FIT = "does not fit in GPU memory at any allowed micro-batch"
 
 
@@ -48,6 +59,16 @@ class TrainingContext:
 
 
 @dataclass(frozen=True)
+class GpuTerms:
+    """One GPU type as a scenario sees it: price, node topology (catalog + overrides), optional assumed MFU."""
+
+    gpu: GpuSpec
+    price_usd_per_gpu_hour: float
+    topology: NodeTopology
+    mfu_override: float | None = None
+
+
+@dataclass(frozen=True)
 class TrainingCandidate:
     """One layout on one GPU type; the micro-batch is chosen by the solver among ``micro_batches``.
 
@@ -56,10 +77,8 @@ class TrainingCandidate:
     the models' own numbers, not on a linear fit of them.
     """
 
-    gpu: GpuSpec
+    terms: GpuTerms
     layout: TrainingLayout  # micro_batch = 1 here; ``layout_at`` gives the layout of one micro-batch
-    price_usd_per_gpu_hour: float
-    mfu: float
     micro_batches: tuple[int, ...]
     memory_bytes: tuple[int, ...]  # per micro-batch: bytes per GPU of the worst pipeline stage
     limit_bytes: int
@@ -68,11 +87,21 @@ class TrainingCandidate:
     rank: int
 
     @property
+    def gpu(self) -> GpuSpec:
+        return self.terms.gpu
+
+    @property
+    def price_usd_per_gpu_hour(self) -> float:
+        return self.terms.price_usd_per_gpu_hour
+
+    @property
     def key(self) -> str:
         lay = self.layout
         sp = "/sp" if lay.sequence_parallel else ""
+        ep = f"/ep{lay.ep}" if lay.ep > 1 else ""
+        vp = f"/v{lay.virtual_stages}" if lay.virtual_stages > 1 else ""
         off = {"none": "", "optimizer": "/offload-opt", "optimizer_and_parameters": "/offload-all"}[lay.offload]
-        return f"{self.gpu.id}/tp{lay.tp}/pp{lay.pp}/dp{lay.dp}/z{lay.zero_stage}/rc-{lay.recompute}{sp}{off}"
+        return f"{self.gpu.id}/tp{lay.tp}/pp{lay.pp}{vp}/dp{lay.dp}{ep}/z{lay.zero_stage}/rc-{lay.recompute}{sp}{off}"
 
     @property
     def gpus(self) -> int:
@@ -110,11 +139,19 @@ def training_limit_bytes(capacity_bytes: int, min_headroom: float) -> int:
     return capacity_bytes - fraction_of_bytes_ceil(capacity_bytes, min_headroom)
 
 
-def valid_micro_batches(context: TrainingContext, dp: int, pp: int) -> tuple[int, ...]:
-    """Micro-batches b with global batch divisible by dp x b and, with PP, at least pp micro-batches per step."""
+def valid_micro_batches(context: TrainingContext, dp: int, pp: int, virtual_stages: int = 1) -> tuple[int, ...]:
+    """Micro-batches b with global batch divisible by dp x b and, with PP, at least pp micro-batches per step
+    (a multiple of pp under the interleaved schedule, Megatron-LM ``get_forward_backward_func``)."""
     per_replica = context.global_batch // dp if context.global_batch % dp == 0 else 0
-    return tuple(b for b in context.micro_batches
-                 if per_replica and per_replica % b == 0 and (pp == 1 or per_replica // b >= pp))
+    sizes = []
+    for b in context.micro_batches:
+        if not per_replica or per_replica % b:
+            continue
+        m = per_replica // b
+        if pp > 1 and (m < pp or (virtual_stages > 1 and m % pp)):
+            continue
+        sizes.append(b)
+    return tuple(sizes)
 
 
 def dp_options(context: TrainingContext, allowed: list[int] | None, max_replicas: int) -> list[int]:
@@ -126,24 +163,54 @@ def dp_options(context: TrainingContext, allowed: list[int] | None, max_replicas
     return sorted(d for d in set(small + [batch // d for d in small]) if d <= max_replicas)
 
 
-def build_candidate(context: TrainingContext, gpu: GpuSpec, layout: TrainingLayout, price: float, mfu: float,
-                    micro_batches: tuple[int, ...], rank: int) -> TrainingCandidate:
-    """Memory, time and cost of one layout at each allowed micro-batch, from the memory and time models."""
+def layout_time(context: TrainingContext, terms: GpuTerms, layout: TrainingLayout) -> TrainingTime:
+    """The job's time and cost on ``layout`` (as ``layout_at`` gives it): the time model, or the assumed MFU."""
+    return training_time(context.arch, context.recipe, layout, terms.gpu, terms.topology, context.tokens,
+                         context.global_batch, terms.price_usd_per_gpu_hour, terms.mfu_override)
+
+
+def build_candidate(context: TrainingContext, terms: GpuTerms, layout: TrainingLayout, micro_batches: tuple[int, ...],
+                    rank: int) -> TrainingCandidate:
+    """Memory, time and cost of one layout at each allowed micro-batch, from the memory and time models; a
+    micro-batch that does not fit is not timed (infinite time and cost: never chosen, dropped before solving)."""
+    gpu = terms.gpu
     memory, seconds, cost = [], [], []
     runtime = training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size)
+    limit = training_limit_bytes(gpu.capacity_bytes, context.min_headroom)
     for micro_batch in micro_batches:
         at = layout_at(layout, context, micro_batch)
         memory.append(training_memory(context.arch, context.recipe, at, runtime).total_bytes)
-        timing = training_time(context.arch, context.recipe, at, gpu, context.tokens, context.global_batch, mfu, price)
+        if memory[-1] > limit:
+            seconds.append(math.inf)
+            cost.append(math.inf)
+            continue
+        timing = layout_time(context, terms, at)
         seconds.append(timing.total_seconds)
         cost.append(timing.cost_usd)
-    return TrainingCandidate(gpu, layout, price, mfu, micro_batches, tuple(memory),
-                             training_limit_bytes(gpu.capacity_bytes, context.min_headroom), tuple(seconds), tuple(cost), rank)
+    return TrainingCandidate(terms, layout, micro_batches, tuple(memory), limit, tuple(seconds), tuple(cost), rank)
 
 
-def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism, prices: dict[str, float],
-                      mfus: dict[str, float], deadline: Deadline | None = None) -> TrainingEnumeration:
-    """Structurally valid layouts that fit at some allowed micro-batch, and why the rest were rejected.
+def structural_rejection(arch: ModelArchitecture, tp: int, pp: int, ep: int, virtual_stages: int, topology: NodeTopology,
+                         max_gpus: int) -> RejectReason | None:
+    """The framework rule a (TP, PP, EP, v) choice breaks before DP and ZeRO are known, if any."""
+    if tp > topology.max_group_without_network:
+        return RejectReason.TP_CROSSES_NODES
+    if not arch.tp_is_valid(tp):
+        return RejectReason.TP_DOES_NOT_DIVIDE_HEADS
+    if pp > arch.num_layers:
+        return RejectReason.PP_EXCEEDS_LAYERS
+    if ep > 1 and (not arch.is_moe or arch.num_experts % ep or ep % tp):
+        return RejectReason.EP_INVALID
+    if virtual_stages > 1 and (pp == 1 or arch.num_layers % (pp * virtual_stages)):
+        return RejectReason.INTERLEAVING_INVALID
+    if tp * pp > max_gpus:
+        return RejectReason.TOO_MANY_GPUS
+    return None
+
+
+def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelism,
+                      deadline: Deadline | None = None) -> TrainingEnumeration:
+    """Valid layouts that fit at some allowed micro-batch, and why the rest were rejected.
 
     The (layout, micro-batch) choices are listed first, cheaply, and counted against ``MAX_TRAINING_CHOICES``
     (the listing stops at the limit); only then are the memory and time models run, with ``deadline`` (the
@@ -151,40 +218,43 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism
     """
     arch, p = context.arch, parallelism
     result = TrainingEnumeration(candidates=[])
-    todo: list[tuple[GpuSpec, TrainingLayout, tuple[int, ...]]] = []
+    todo: list[tuple[GpuTerms, TrainingLayout, tuple[int, ...]]] = []
     choices = 0
-    for gpu in gpus:
+    for terms in gpus:
+        gpu = terms.gpu
         if peak_flops_per_second(gpu, context.recipe.precision) is None:
             result.rejections.append(Rejection(gpu.id, RejectReason.PRECISION_UNSUPPORTED, context.recipe.precision))
             continue
         for tp in p.tp:
             for pp in p.pp:
-                key = f"{gpu.id}/tp{tp}/pp{pp}"
-                reason = (RejectReason.TP_EXCEEDS_NVLINK if tp > gpu.nvlink_domain_size else
-                          RejectReason.TP_DOES_NOT_DIVIDE_HEADS if not arch.tp_is_valid(tp) else
-                          RejectReason.PP_EXCEEDS_LAYERS if pp > arch.num_layers else
-                          RejectReason.TOO_MANY_GPUS if tp * pp > p.max_gpus else None)
-                if reason is not None:
-                    result.rejections.append(Rejection(key, reason))
-                    continue
-                for dp in dp_options(context, p.dp, p.max_gpus // (tp * pp)):
-                    micro_batches = valid_micro_batches(context, dp, pp)
-                    if not micro_batches:
-                        result.rejections.append(Rejection(f"{key}/dp{dp}", RejectReason.BATCH_NOT_DIVISIBLE))
-                        continue
-                    for layout in _layouts(context, p, tp, pp, dp):
-                        todo.append((gpu, layout, micro_batches))
-                        choices += len(micro_batches)
-                        if choices > MAX_TRAINING_CHOICES:
-                            check_count(choices, MAX_TRAINING_CHOICES, "training choices to evaluate (layouts x micro-batches)",
-                                        "parallelism", "narrow the GPU list, the parallel degrees, dp or the micro-batch sizes")
-    for rank, (gpu, layout, micro_batches) in enumerate(todo):
+                for ep in p.ep:
+                    for v in p.virtual_stages:
+                        key = f"{gpu.id}/tp{tp}/pp{pp}" + (f"/v{v}" if v > 1 else "") + (f"/ep{ep}" if ep > 1 else "")
+                        reason = structural_rejection(arch, tp, pp, ep, v, terms.topology, p.max_gpus)
+                        if reason is not None:
+                            result.rejections.append(Rejection(key, reason))
+                            continue
+                        for dp in dp_options(context, p.dp, p.max_gpus // (tp * pp)):
+                            if ep > 1 and (tp * dp) % ep:
+                                result.rejections.append(Rejection(f"{key}/dp{dp}", RejectReason.EP_INVALID))
+                                continue
+                            micro_batches = valid_micro_batches(context, dp, pp, v)
+                            if not micro_batches:
+                                result.rejections.append(Rejection(f"{key}/dp{dp}", RejectReason.BATCH_NOT_DIVISIBLE))
+                                continue
+                            for layout in _layouts(context, p, tp, pp, dp, ep, v, result):
+                                todo.append((terms, layout, micro_batches))
+                                choices += len(micro_batches)
+                                if choices > MAX_TRAINING_CHOICES:
+                                    check_count(choices, MAX_TRAINING_CHOICES, "training choices to evaluate (layouts x micro-batches)",
+                                                "parallelism", "narrow the GPU list, the parallel degrees, dp or the micro-batch sizes")
+    for rank, (terms, layout, micro_batches) in enumerate(todo):
         if deadline is not None and rank % 256 == 0 and deadline.expired():
             raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while evaluating training layouts "
                                    f"({rank:,} of {len(todo):,} done)", [Issue(
                                        "raise --time-limit (solver.time_limit_s) or narrow the GPU list and parallel degrees",
                                        field_path="parallelism")])
-        candidate = build_candidate(context, gpu, layout, prices[gpu.id], mfus[gpu.id], micro_batches, rank)
+        candidate = build_candidate(context, terms, layout, micro_batches, rank)
         fitting = [b for b in micro_batches if candidate.fits(b)]
         if not fitting:
             shortfall = min(candidate.memory_bytes) - candidate.limit_bytes
@@ -195,8 +265,12 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuSpec], parallelism
     return result
 
 
-def _layouts(context: TrainingContext, p, tp: int, pp: int, dp: int):
+def _layouts(context: TrainingContext, p, tp: int, pp: int, dp: int, ep: int, v: int, result: TrainingEnumeration):
+    moe = context.arch.is_moe
     for zero in p.zero_stages:
+        if pp > 1 and zero >= 2:
+            result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", RejectReason.PP_WITH_ZERO_2_3))
+            continue
         for offload in p.offload:
             if (offload != "none" and zero == 0) or (offload == "optimizer_and_parameters" and zero != 3):
                 continue
@@ -204,7 +278,11 @@ def _layouts(context: TrainingContext, p, tp: int, pp: int, dp: int):
                 for sp in p.sequence_parallel:
                     if sp and tp == 1:
                         continue
-                    yield TrainingLayout(tp, pp, dp, zero, 1, context.sequence_length, recompute, sp, offload)
+                    if moe and tp > 1 and not sp:
+                        result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", RejectReason.MOE_TP_WITHOUT_SP))
+                        continue
+                    yield TrainingLayout(tp, pp, dp, zero, 1, context.sequence_length, recompute, sp, offload,
+                                         ep=ep, virtual_stages=v)
 
 
 def prune_dominated(candidates: list[TrainingCandidate]) -> list[TrainingCandidate]:

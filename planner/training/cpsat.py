@@ -7,7 +7,8 @@ Formulation (c ranges over candidate layouts, v over a layout's allowed micro-ba
     channel     sum_v y[c,v] = u[c]
     one plan    sum_c u[c] = 1
     memory      sum_v mem[c,v] * y[c,v] <= limit_c * u[c]                 (exact bytes per GPU, worst stage)
-    deadline    sum_cv T[c,v] * y[c,v] <= T*                               (time ranks, see below)
+    deadline    sum_cv T[c,v] * y[c,v] <= T*                               (time ranks, see below; also the
+                                                                           Pareto sweep's "faster than" bound)
     budget      sum_cv C[c,v] * y[c,v] <= C*;  sum_c price_c * u[c] <= B_h   (cost ranks; micro-USD per hour)
     inventory   sum_{c in t} gpus_c * u[c] <= stock_t
     minimise    cost (or time), then time (or cost), then layout rank, then the larger micro-batch
@@ -71,6 +72,8 @@ class TrainingModel:
         self.preference = sum(r.rank * widest * self.used[r.key] - self.micro_batch[r.key] for r in rows)
         if problem.deadline_hours is not None:
             _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: within_deadline(s, problem.deadline_hours)))
+        if problem.faster_than_seconds is not None:
+            _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: s < problem.faster_than_seconds))
         if problem.budget_usd is not None:
             _post(model, self.cost <= _largest_rank(self.cost_rank, lambda c: within_budget(c, problem.budget_usd)))
         if problem.budget_micro_usd_per_hour is not None:

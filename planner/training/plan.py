@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..memory.training import StageMemory, TrainingLayout, TrainingMemory
+from ..performance.training import TrainingTime, time_model_label
 from ..units import BYTES_PER_GIB, micro_usd_to_usd, round_up
 from .candidates import TrainingCandidate
-from .timing import TrainingTime
 
 
 def memory_lines_gib(stage: StageMemory, limit_bytes: int | None = None, capacity_bytes: int | None = None) -> dict[str, float]:
@@ -59,6 +59,7 @@ class TrainingPlan:
 
     def to_dict(self) -> dict[str, Any]:
         lay, t = self.layout, self.time
+        step = t.step
         worst = self.memory.worst
         return {
             "status": self.status,
@@ -67,6 +68,8 @@ class TrainingPlan:
             "tp": lay.tp,
             "pp": lay.pp,
             "dp": lay.dp,
+            "ep": lay.ep,
+            "virtual_stages": lay.virtual_stages,
             "zero_stage": lay.zero_stage,
             "recompute": lay.recompute,
             "sequence_parallel": lay.sequence_parallel,
@@ -78,10 +81,15 @@ class TrainingPlan:
             "cost_usd_per_hour": micro_usd_to_usd(self.candidate.price_micro_usd_per_hour),
             "steps": t.steps,
             "step_seconds": round(t.step_seconds, 4),
+            "step_breakdown_s": {k: round(v, 4) for k, v in step.breakdown().items()},
             "tokens_per_second": round(t.tokens_per_second, 1),
+            "tokens_per_second_per_gpu": round(step.tokens_per_s_per_gpu, 1),
+            "model_tflops_per_gpu": round(step.model_tflops_per_gpu, 1),
+            "mfu": round(step.mfu, 4),
+            "time_model": "assumed MFU" if self.candidate.terms.mfu_override is not None else
+                          time_model_label(self.candidate.gpu),
             "pipeline_bubble_fraction": round(t.bubble_fraction, 4),
-            "flops_per_token": t.flops_per_token,
-            "mfu": self.candidate.mfu,
+            "flops_per_token": step.executed_flops_per_step / step.tokens_per_step,
             "headroom_fraction": round(self.headroom_fraction, 4),
             "worst_stage": worst.stage,
             "memory_per_gpu_gib": memory_lines_gib(worst, self.candidate.limit_bytes, self.candidate.gpu.capacity_bytes),

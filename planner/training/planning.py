@@ -12,18 +12,19 @@ from typing import Literal
 
 from ..candidates import resolve_gpus
 from ..catalog import Catalog, GpuSpec
-from ..errors import InfeasibleError, InputError, Issue, did_you_mean
+from ..errors import InfeasibleError, InputError, Issue
 from ..limits import Deadline
 from ..memory.runtime import training_gpu
-from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
+from ..memory.training import TrainingRecipe, training_memory
+from ..performance.topology import node_topology
+from ..performance.training import peak_flops_per_second
 from ..planning import load_catalog, resolve_model
 from ..units import BYTES_PER_GIB, format_usd, round_up, usd_to_micro_usd_floor
-from .candidates import (TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts, layout_at,
-                         prune_dominated)
+from .candidates import (GpuTerms, TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts, layout_at,
+                         layout_time, prune_dominated)
 from .plan import TrainingPlan, TrainingSolveReport
 from .problem import Choice, TrainingOutcome, TrainingProblem, TrainingRow, solve_exhaustive
 from .schema import TrainingScenario
-from .timing import training_time
 from .verify import Limits, verify_training_plan
 
 Method = Literal["cpsat", "enumerate"]
@@ -58,7 +59,8 @@ class PreparedTraining:
         s = self.scenario
         return Limits(s.deadline_hours, s.budget.max_usd, s.budget.max_usd_per_hour, self.inventory)
 
-    def problem(self, relax: frozenset[str] = frozenset(), objective: str | None = None) -> TrainingProblem:
+    def problem(self, relax: frozenset[str] = frozenset(), objective: str | None = None,
+                faster_than_seconds: float | None = None) -> TrainingProblem:
         """The integer problem; ``relax`` drops limits by name (deadline, budget, inventory) for explanations."""
         s = self.scenario
         deadline = None if "deadline" in relax else s.deadline_hours
@@ -67,7 +69,8 @@ class PreparedTraining:
         hourly_micro = None if hourly is None or "budget" in relax else usd_to_micro_usd_floor(hourly)
         inventory = {} if "inventory" in relax else {g: n for g, n in self.inventory.items() if n is not None}
         rows = tuple(_row(c) for c in self.candidates)
-        return TrainingProblem(rows, deadline, budget, hourly_micro, inventory, objective or s.objective)  # type: ignore[arg-type]
+        return TrainingProblem(rows, deadline, budget, hourly_micro, inventory, objective or s.objective,  # type: ignore[arg-type]
+                               faster_than_seconds)
 
 
 def _row(c: TrainingCandidate) -> TrainingRow:
@@ -75,13 +78,18 @@ def _row(c: TrainingCandidate) -> TrainingRow:
                        c.limit_bytes, c.seconds, c.cost_usd, c.rank)
 
 
+def gpu_terms(scenario: TrainingScenario, gpu: GpuSpec) -> GpuTerms:
+    """Price, node topology (catalog + the scenario's overrides) and optional assumed MFU of one GPU type."""
+    override = scenario.gpu_override(gpu.id)
+    return GpuTerms(gpu, override.price_usd_per_gpu_hour or gpu.price_usd_per_gpu_hour,
+                    node_topology(gpu, scenario.topology_override(gpu.id)), scenario.mfu_of(gpu.id))
+
+
 def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None, prune: bool = True,
                      deadline: Deadline | None = None) -> PreparedTraining:
     catalog = catalog or load_catalog(scenario)  # type: ignore[arg-type]
     arch, model_name, _ = resolve_model(scenario.model, catalog)
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
-    from .timing import peak_flops_per_second
-
     if all(peak_flops_per_second(g, scenario.precision) is None for g in gpus):
         raise InputError("no listed GPU supports the precision", [Issue(
             f"{scenario.precision} needs {'FP8' if scenario.precision == 'fp8-mixed' else 'BF16'} tensor cores; none of "
@@ -89,9 +97,7 @@ def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None,
     data = scenario.data
     context = TrainingContext(arch, recipe_of(scenario), data.total_tokens, data.global_batch, data.sequence_length,
                               tuple(scenario.micro_batch), scenario.min_headroom)
-    prices = {g.id: scenario.gpu_override(g.id).price_usd_per_gpu_hour or g.price_usd_per_gpu_hour for g in gpus}
-    mfus = {g.id: scenario.mfu_of(g.id) for g in gpus}
-    enumeration = enumerate_layouts(context, gpus, scenario.parallelism, prices, mfus, deadline)
+    enumeration = enumerate_layouts(context, [gpu_terms(scenario, g) for g in gpus], scenario.parallelism, deadline)
     candidates = prune_dominated(enumeration.candidates) if prune else list(enumeration.candidates)
     return PreparedTraining(scenario, catalog, context, model_name, gpus, enumeration, candidates)
 
@@ -104,9 +110,7 @@ def build_training_plan(prepared: PreparedTraining, choice: Choice, status: str)
     gpu = candidate.gpu
     memory = training_memory(ctx.arch, ctx.recipe, layout, training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link,
                                                                         gpu.nvlink_domain_size))
-    timing = training_time(ctx.arch, ctx.recipe, layout, candidate.gpu, ctx.tokens, ctx.global_batch, candidate.mfu,
-                           candidate.price_usd_per_gpu_hour)
-    return TrainingPlan(candidate, layout, memory, timing, status)
+    return TrainingPlan(candidate, layout, memory, layout_time(ctx, candidate.terms, layout), status)
 
 
 def solve_prepared_training(prepared: PreparedTraining, method: Method = "cpsat",
@@ -216,80 +220,3 @@ def _explain_infeasible(prepared: PreparedTraining) -> tuple[str, list[Issue]]:
                                 f"and costs ${fastest.time.cost_usd:,.0f} on {fastest.layout.gpus} x {fastest.candidate.gpu.id}"))
     what = " and ".join(reasons) if reasons else "the combined deadline, budget and inventory"
     return f"no training plan fits within {what}", issues
-
-
-@dataclass(frozen=True)
-class TrainingMemoryRequest:
-    """One ``planner memory --training`` question: a model, a layout and a recipe (CLI defaults when None)."""
-
-    model_id: str | None = None
-    config_path: str | None = None
-    architecture_path: str | None = None
-    gpu_id: str | None = None
-    gpu_memory_gib: float | None = None
-    precision: str | None = None
-    tp: int = 1
-    pp: int = 1
-    dp: int = 1
-    zero_stage: int | None = None
-    optimizer: str | None = None
-    micro_batch: int | None = None
-    sequence_length: int | None = None
-    recompute: str | None = None
-    sequence_parallel: bool = False
-    training_method: str | None = None
-    convention: str | None = None
-    lora_rank: int | None = None
-    offload: str | None = None
-    attention: str | None = None
-    trainable_layers: int | None = None
-
-
-def _named(value: str | None, default: str, known: tuple[str, ...], flag: str) -> str:
-    name = (value or default).strip().lower()
-    if name not in known:
-        raise InputError(f"unknown value for {flag}", [Issue(f"{value!r} is not one of {', '.join(known)}", field_path=flag,
-                                                             suggestion=did_you_mean(name, known))])
-    return name
-
-
-def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> dict:
-    """The bill per GPU of the worst pipeline stage for one training configuration (no solver involved)."""
-    from ..bill import MemoryRequest, resolve_bill_model
-    from ..memory.training import CONVENTIONS, OPTIMIZERS, PRECISIONS
-    from .report import training_bill
-
-    arch, name, _ = resolve_bill_model(MemoryRequest(model_id=request.model_id, config_path=request.config_path,
-                                                     architecture_path=request.architecture_path), catalog)
-    from ..memory.training import METHODS, OFFLOADS, RECOMPUTE
-
-    recipe = TrainingRecipe(method=_named(request.training_method, "full", METHODS, "--method"),
-                            precision=_named(request.precision, "bf16-mixed", PRECISIONS, "--precision"),
-                            optimizer=_named(request.optimizer, "adamw", OPTIMIZERS, "--optimizer"),
-                            convention=_named(request.convention, "zero-paper", CONVENTIONS, "--convention"),
-                            lora_rank=request.lora_rank or 16, flash_attention=(request.attention or "flash") == "flash",
-                            trainable_layers=request.trainable_layers or 0)
-    issues = []
-    if request.pp > arch.num_layers:
-        issues.append(Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp"))
-    if not arch.tp_is_valid(request.tp):
-        issues.append(Issue(f"--tp {request.tp} does not divide the {arch.num_attention_heads} attention heads "
-                            f"({arch.kv_heads} KV heads)", field_path="--tp"))
-    zero, offload = request.zero_stage or 0, _named(request.offload, "none", OFFLOADS, "--offload")
-    recompute = _named(request.recompute, "none", RECOMPUTE, "--recompute")
-    if offload != "none" and zero == 0:
-        issues.append(Issue("offloading needs --zero 1, 2 or 3", field_path="--offload"))
-    if offload == "optimizer_and_parameters" and zero != 3:
-        issues.append(Issue("offloading parameters needs --zero 3", field_path="--offload"))
-    if issues:
-        raise InputError("invalid training layout", issues)
-    layout = TrainingLayout(tp=request.tp, pp=request.pp, dp=request.dp, zero_stage=zero, micro_batch=request.micro_batch or 1,
-                            sequence_length=request.sequence_length or 2048, recompute=recompute,
-                            sequence_parallel=request.sequence_parallel, offload=offload)
-    spec = catalog.gpu(request.gpu_id) if request.gpu_id is not None else None
-    if request.gpu_memory_gib is not None:
-        capacity = int(request.gpu_memory_gib * BYTES_PER_GIB)
-    else:
-        capacity = spec.capacity_bytes if spec is not None else None
-    gpu = training_gpu(spec.id, spec.release_year, spec.scale_up_link, spec.nvlink_domain_size) if spec else None
-    return training_bill(name, arch, recipe, layout, training_memory(arch, recipe, layout, gpu), capacity, request.gpu_id)

@@ -57,6 +57,7 @@ class TrainingProblem:
     budget_micro_usd_per_hour: int | None
     inventory_by_gpu: dict[str, int]
     objective: Objective = "cost"
+    faster_than_seconds: float | None = None  # a Pareto sweep's bound: strictly faster than the previous point
 
     def feasible(self, row: TrainingRow, micro_batch: int) -> bool:
         """Every constraint of the model for one (row, micro-batch) choice."""
@@ -66,6 +67,7 @@ class TrainingProblem:
         i = row.at(micro_batch)
         return ((stock is None or row.gpus <= stock)
                 and within_deadline(row.seconds[i], self.deadline_hours)
+                and (self.faster_than_seconds is None or row.seconds[i] < self.faster_than_seconds)
                 and within_budget(row.cost_usd[i], self.budget_usd)
                 and (self.budget_micro_usd_per_hour is None or row.price_micro_usd_per_hour <= self.budget_micro_usd_per_hour))
 

@@ -15,7 +15,6 @@ from ..errors import did_you_mean
 from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from ..memory.training import CONVENTIONS, LORA_TARGETS, METHODS, OFFLOADS, OPTIMIZERS, PRECISIONS, RECOMPUTE
 from ..scenario import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, _Strict
-from .timing import DEFAULT_MFU
 
 MAX_TRAINING_TOKENS = 10**15
 MAX_SEQUENCE_LENGTH = 1_048_576
@@ -101,9 +100,11 @@ class TrainingParallelism(_Strict):
     recompute: list[str] = Field(default_factory=lambda: ["none", "selective", "full"], description="Activation recomputation")
     sequence_parallel: list[bool] = Field(default_factory=lambda: [False, True], description="Megatron sequence parallelism")
     offload: list[str] = Field(default_factory=lambda: ["none"], description="none, optimizer, optimizer_and_parameters")
+    ep: list[int] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Expert-parallel degrees (MoE models; multiples of tp dividing tp x dp)")
+    virtual_stages: list[int] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Interleaved 1F1B model chunks per pipeline rank (1 = plain 1F1B)")
     max_gpus: int = Field(1024, ge=1, le=1_000_000, description="Most GPUs one job may use")
 
-    _tp = field_validator("tp", "pp")(classmethod(lambda cls, v: _degrees(v)))
+    _tp = field_validator("tp", "pp", "ep", "virtual_stages")(classmethod(lambda cls, v: _degrees(v)))
 
     @field_validator("dp")
     @classmethod
@@ -140,9 +141,11 @@ class TrainingParallelism(_Strict):
 
 
 class TrainingGpuOverride(GpuOverride):
-    """Per-GPU changes to the catalog for this scenario (serving's, plus an assumed utilisation)."""
+    """Per-GPU changes to the catalog for this scenario (serving's: price, stock, node size and bandwidths; plus
+    an optional assumed utilisation that replaces the time model on this GPU)."""
 
-    mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation on this GPU")
+    mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation on this GPU "
+                                                           "(replaces the step-time model; default: modelled)")
 
 
 class MemoryOptions(_Strict):
@@ -187,7 +190,8 @@ class TrainingScenario(GpuChoices):
     micro_batch: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
     parallelism: TrainingParallelism = Field(default_factory=TrainingParallelism)
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
-    mfu: float = Field(DEFAULT_MFU, gt=0, le=1, description="Assumed model-FLOPs utilisation (per GPU under gpus)")
+    mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation instead of the step-time model "
+                                                           "(default: modelled compute + communication + bubble)")
     deadline_hours: float | None = Field(None, gt=0, le=1e6, description="Wall-clock limit for the whole job")
     budget: TrainingBudget = Field(default_factory=TrainingBudget)
     gpus: list[str] | dict[str, TrainingGpuOverride | None] | None = Field(
@@ -222,6 +226,7 @@ class TrainingScenario(GpuChoices):
             raise ValueError("micro-batch sizes are between 1 and 65536")
         return sorted(set(values))
 
-    def mfu_of(self, gpu_id: str) -> float:
+    def mfu_of(self, gpu_id: str) -> float | None:
+        """The user's assumed MFU on this GPU, or None: the step-time model decides."""
         override = self.gpu_override(gpu_id).mfu
         return override if override is not None else self.mfu
