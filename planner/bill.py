@@ -16,7 +16,7 @@ from .errors import InputError, Issue, did_you_mean
 from .formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format,
                       kv_cache_dtype, weight_format)
 from .memory.parameters import count_parameters
-from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
+from .engines import EngineChoice, GpuFacts, engine_layout, engine_problems, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
 from .memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
 from .units import BYTES_PER_GIB
@@ -149,13 +149,19 @@ class MemoryRequest:
     gguf_path: str | None = None
 
     def engine_choice(self) -> EngineChoice:
-        """The engine these flags ask for (bad input when a flag belongs to another engine)."""
-        return EngineChoice(name=self.engine or "vllm", version=self.engine_version, gpu_memory_utilization=self.gpu_memory_utilization,
-                            max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
-                            mem_fraction_static=self.mem_fraction_static, chunked_prefill_size=self.chunked_prefill_size,
-                            free_gpu_memory_fraction=self.free_gpu_memory_fraction, max_num_tokens=self.max_num_tokens,
-                            max_batch_size=self.max_batch_size, n_gpu_layers=self.n_gpu_layers, n_ubatch=self.n_ubatch,
-                            memory_mode=self.memory_mode, cuda_graphs_in_budget=self.cuda_graphs_in_budget).check()  # type: ignore[arg-type]
+        """The engine these flags ask for (bad input, naming the flag, when a flag belongs to another engine)."""
+        choice = EngineChoice(name=self.engine or "vllm", version=self.engine_version, gpu_memory_utilization=self.gpu_memory_utilization,
+                              max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
+                              mem_fraction_static=self.mem_fraction_static, chunked_prefill_size=self.chunked_prefill_size,
+                              free_gpu_memory_fraction=self.free_gpu_memory_fraction, max_num_tokens=self.max_num_tokens,
+                              max_batch_size=self.max_batch_size, n_gpu_layers=self.n_gpu_layers, n_ubatch=self.n_ubatch,
+                              memory_mode=self.memory_mode, cuda_graphs_in_budget=self.cuda_graphs_in_budget)  # type: ignore[arg-type]
+        issues = engine_problems(choice)
+        if issues:
+            flags = {"engine.name": "--engine", "engine.version": "--engine-version"}
+            raise InputError("invalid serving engine options", [replace(i, field_path=flags.get(
+                i.field_path or "", "--" + (i.field_path or "").removeprefix("engine.").replace("_", "-"))) for i in issues])
+        return choice
 
 
 def resolve_bill_model(request: MemoryRequest, catalog: Catalog) -> tuple[ModelArchitecture, str, str]:

@@ -184,3 +184,14 @@ def test_unknown_engines_and_knobs_of_another_engine_are_bad_input_naming_the_fi
     assert "engine.mem_fraction_static" in foreign.value.render()
     with pytest.raises(InputError):
         EngineChoice("vllm", version="latest").check()
+
+
+def test_the_memory_command_names_the_flag_of_a_wrong_engine_option_and_exits_2():
+    from click.testing import CliRunner
+
+    from planner.cli import cli
+
+    result = CliRunner().invoke(cli, ["memory", "--model", "llama-3.1-8b", "--engine", "vllm", "--mem-fraction-static", "0.8"])
+    assert result.exit_code == 2 and "--mem-fraction-static" in result.output and "SGLang" in result.output
+    typo = CliRunner().invoke(cli, ["memory", "--model", "llama-3.1-8b", "--engine", "sglnag"])
+    assert typo.exit_code == 2 and "did you mean 'sglang'" in typo.output
