@@ -71,9 +71,12 @@ PARAMETERS: list[Parameter] = [
     _engine("vllm", "step_overhead_s", 1e-5, 0.02), _engine("vllm", "per_sequence_overhead_s", 0.0, 1e-4),
     _engine("sglang", "step_overhead_s", 1e-5, 0.02), _engine("sglang", "per_sequence_overhead_s", 0.0, 1e-4),
     _overlap(), _module_constant(efficiency, "MOE_GEMM_EFFICIENCY", 0.2, 1.0), _link("pcie", "LINK_EFFICIENCY", 0.2, 0.95),
+    _link("xgmi", "LINK_LATENCY_S", 1e-7, 5e-6),
 ]
-"""Link latencies stay at their nccl-tests values (``topology.LINK_LATENCY_S``): the calibration cases cannot
-tell a slow small all-reduce from other per-layer costs, and the constants are shared with the training model."""
+"""NVLink/NVSwitch latencies stay at their nccl-tests values (``topology.LINK_LATENCY_S``): the NVIDIA calibration
+cases cannot tell a slow small all-reduce from other per-layer costs, and the constants are shared with the
+training model. xGMI's is fitted on the two MI300X TP 8 batch-1/2 latency cases, the only calibration cases
+whose step time it decides."""
 
 
 def _clear_caches() -> None:

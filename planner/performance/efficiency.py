@@ -72,7 +72,7 @@ class FamilyEfficiency:
 
 FAMILY_EFFICIENCY: dict[str, FamilyEfficiency] = {
     "ampere": FamilyEfficiency(compute=0.77, fp8_compute=0.55, bandwidth=0.80),
-    "ada": FamilyEfficiency(compute=0.66, fp8_compute=0.51, bandwidth=0.81),
+    "ada": FamilyEfficiency(compute=0.66, fp8_compute=0.50, bandwidth=0.81),
     "hopper": FamilyEfficiency(compute=0.66, fp8_compute=0.56, bandwidth=0.81),
     "turing": FamilyEfficiency(compute=0.77, fp8_compute=0.55, bandwidth=0.80),
     "blackwell": FamilyEfficiency(compute=0.66, fp8_compute=0.56, bandwidth=0.81),
@@ -82,7 +82,8 @@ FAMILY_EFFICIENCY: dict[str, FamilyEfficiency] = {
 }
 """Per family, fitted (``benchmarks/calibrate_performance.py``) on the Ampere (A100), Ada (L40S) and Hopper
 (H100) calibration cases: TensorRT-LLM 0.9 static batches and first-token latencies, TensorRT-LLM 0.13
-offline throughput, vLLM 0.6 / SGLang 0.3 on ShareGPT and NIM 1.8 closed loops. Ada's 16-bit compute has no
+offline throughput, vLLM 0.6 / SGLang 0.3 on ShareGPT and NIM 1.8 closed loops (two MI300X vLLM latency cases
+fit xGMI's all-reduce latency and vLLM's overheads, not CDNA's efficiencies). Ada's 16-bit compute has no
 calibration case (every L40S case is FP8) and takes Hopper's. Families without any case carry over the
 nearest fitted family: Turing from Ampere, Blackwell from Hopper (its B200 cases are validation only); CDNA
 from published kernel studies (MI300X reaches ~45 % of BF16 peak in hipBLASLt GEMMs and ~60-65 % of HBM
@@ -113,14 +114,14 @@ class EngineProfile:
 
 
 ENGINE_PROFILES: dict[str, EngineProfile] = {
-    "vllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=3.0e-3,
-                          per_layer_overhead_s=15e-6, per_sequence_overhead_s=7e-6, overlap=0.78),
+    "vllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=2.2e-3,
+                          per_layer_overhead_s=15e-6, per_sequence_overhead_s=12e-6, overlap=0.78),
     "sglang": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.5e-3,
                             per_layer_overhead_s=15e-6, per_sequence_overhead_s=0.2e-6, overlap=0.78, mixes_prefill=False),
     "trtllm": EngineProfile(compute_scale=1.0, bandwidth_scale=1.0, step_overhead_s=1.4e-3,
-                            per_layer_overhead_s=38e-6, per_sequence_overhead_s=2.4e-6, overlap=0.78),
-    "llamacpp": EngineProfile(compute_scale=0.5, bandwidth_scale=0.9, step_overhead_s=3.0e-3,
-                              per_layer_overhead_s=38e-6, per_sequence_overhead_s=7e-6, overlap=0.78),
+                            per_layer_overhead_s=38e-6, per_sequence_overhead_s=2.3e-6, overlap=0.78),
+    "llamacpp": EngineProfile(compute_scale=0.5, bandwidth_scale=0.9, step_overhead_s=2.2e-3,
+                              per_layer_overhead_s=38e-6, per_sequence_overhead_s=12e-6, overlap=0.78),
 }
 """Per engine. ``mixes_prefill``: TensorRT-LLM's in-flight batching and vLLM V1's always-on chunked prefill put
 prompt chunks into the decode step; SGLang runs prefill ("extend") batches as separate forward passes unless

@@ -44,7 +44,7 @@ complex."""
 LINK_LATENCY_S: dict[str, float] = {
     "nvswitch": 1.0e-6,
     "nvlink-bridge": 1.0e-6,
-    "xgmi": 3.0e-6,
+    "xgmi": 1.0e-6,
     "pcie": 5.0e-6,
     "pcie-host": 10.0e-6,
     "network": 6.0e-6,
@@ -52,7 +52,9 @@ LINK_LATENCY_S: dict[str, float] = {
 """Per-step start-up latency (the alpha of the alpha-beta model, Hockney 1994), seconds: a small all-reduce
 over 8 NVSwitch-connected GPUs takes ~10-15 us (nccl-tests small-size rows; vLLM's and TensorRT-LLM's custom
 one-shot all-reduce kernels, which serving uses for decode-size messages, ~5-10 us), i.e. ~1 us per ring
-step; PCIe and the network add a few microseconds per hop. Serving decode at TP 8 pays 160 of these per step
+step; xGMI's 1 us was fitted by the serving performance model on two MI300X TP 8 decode-latency cases (AMD's
+vLLM results, 70B FP8; ``benchmarks/calibrate_performance.py``); PCIe and the network add a few microseconds
+per hop. Serving decode at TP 8 pays 160 of these per step
 for a 80-layer model, which is why the value matters there; training's large messages are bandwidth-bound."""
 
 
