@@ -72,13 +72,15 @@ def rows_strategy():
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(rows_strategy(), st.one_of(st.none(), st.sampled_from([0.2777777777777778, 0.3, 1 / 3.6, 1.0])),
        st.one_of(st.none(), st.sampled_from([1000.0, 1000.0000000000001, 1200.5])),
-       st.one_of(st.none(), st.integers(1, 8)), st.sampled_from(["cost", "time"]))
-def test_cpsat_matches_brute_force_on_random_small_problems(rows, deadline, budget, stock, objective):
+       st.one_of(st.none(), st.integers(1, 8)), st.sampled_from(["cost", "time"]),
+       st.one_of(st.none(), st.sampled_from([1000.0, 1000.0000000000001, 1200.5])))
+def test_cpsat_matches_brute_force_on_random_small_problems(rows, deadline, budget, stock, objective, faster_than):
+    """``faster_than`` is the Pareto sweep's strict bound on the job's seconds."""
     problem = TrainingProblem(
         tuple(TrainingRow(f"r{i}", r["gpu"], r["gpus"], 10 * r["gpus"], tuple(sorted(r["sizes"])),
                           tuple(r["memory"][:len(r["sizes"])]), r["limit"], tuple(r["seconds"][:len(r["sizes"])]),
                           tuple(r["cost"][:len(r["sizes"])]), i) for i, r in enumerate(rows)),
-        deadline, budget, None, {"a": stock} if stock is not None else {}, objective)
+        deadline, budget, None, {"a": stock} if stock is not None else {}, objective, faster_than)
     oracle = solve_exhaustive(problem)
     for tighten in (True, False):  # untightened, the posted constraints alone must exclude what breaks a limit
         cpsat = solve_training_cpsat(problem, tighten=tighten)

@@ -406,11 +406,13 @@ def _activations(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
                  layers: range) -> int:
     trained = max(layers.start, recipe.first_trained_layer(arch))
     lora = _lora_dropout_bytes(arch, recipe, layout) if recipe.lora_dropout and recipe.method in ("lora", "qlora") else 0
-    held = layout.in_flight_microbatches(stage) * layout.interleaving_activation_factor  # Fraction
+    held = layout.in_flight_microbatches(stage)
+    if layout.virtual_stages > 1:
+        held = held * layout.interleaving_activation_factor
     values = _stage_activations(arch, recipe.flash_attention, recipe.dropout, layout.sequence_length, layout.micro_batch,
                                 layout.tp, layout.sequence_parallel, layout.recompute, layout.pp, stage,
                                 held, trained, layers.stop, layers.start, recipe.activation_bytes)
-    return math.ceil(values + held * lora * max(0, layers.stop - trained))
+    return values + math.ceil(held * lora * max(0, layers.stop - trained))
 
 
 def _lora_dropout_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> int:
@@ -427,7 +429,7 @@ def _lora_dropout_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout:
 
 @lru_cache(maxsize=65536)
 def _stage_activations(arch: ModelArchitecture, flash: bool, dropout: bool, s: int, b: int, tp: int, sp: bool,
-                       recompute: str, pp: int, stage: int, held: Fraction, first_layer: int, end_layer: int,
+                       recompute: str, pp: int, stage: int, held: int | Fraction, first_layer: int, end_layer: int,
                        stage_start: int | None = None, width: int = 2) -> int:
     """Activations one GPU of a stage holds at its peak: ``held`` micro-batches of its layers from ``first_layer``
     (frozen ones before it store nothing), one layer being recomputed, the embedding dropout mask on the first stage
