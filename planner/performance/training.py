@@ -56,7 +56,7 @@ AMD CDNA from a published kernel study, not fitted (MI300X hipBLASLt BF16 GEMMs 
 training GEMM sustains (cuBLAS / Transformer Engine under the board's power limit: an A100 sustains a larger
 share of its 312 TFLOP/s than an H100 of its 989, whose clocks drop under full tensor load). FP8 GEMMs add
 scaling and casts. Combinations without published runs (Blackwell 16-bit, other families) use the Hopper figure
-of the same width (see ``gpu_generation``); the Ampere figure, fitted on A100s, applies to the family's other cards."""
+of the same width (see ``constants_family``); the Ampere figure, fitted on A100s, applies to the family's other cards."""
 
 CALIBRATED_FAMILIES = ("ampere", "hopper", "blackwell")
 """GPU families (``efficiency.gpu_family``) whose constants were fitted on published training runs (A100, H100,
@@ -127,7 +127,7 @@ CAUSAL_FRACTION = 0.5
 # ------------------------------------------------------------------ kernel efficiency
 
 
-def gpu_generation(gpu: GpuSpec) -> str:
+def constants_family(gpu: GpuSpec) -> str:
     """The family whose constants a GPU uses: its own when fitted (Ampere, Hopper, Blackwell), else the one
     ``BORROWED_FAMILY`` names."""
     family = gpu_family(gpu)
@@ -137,7 +137,7 @@ def gpu_generation(gpu: GpuSpec) -> str:
 def time_model_label(gpu: GpuSpec) -> str:
     """How a GPU's step time is modelled, for reports: its fitted family, or the borrowed one."""
     calibrated = gpu_family(gpu) in CALIBRATED_FAMILIES
-    return f"modelled, {gpu_generation(gpu)} constants" + ("" if calibrated else f" assumed for {gpu_family(gpu)}")
+    return f"modelled, {constants_family(gpu)} constants" + ("" if calibrated else f" assumed for {gpu_family(gpu)}")
 
 
 def gemm_efficiency(gpu: GpuSpec, precision: str, rows: float, cols: float, inner: float) -> float:
@@ -146,7 +146,7 @@ def gemm_efficiency(gpu: GpuSpec, precision: str, rows: float, cols: float, inne
     for size in (rows, cols, inner):
         factor *= size / (size + GEMM_HALF_DIMENSION)
     width = "fp8" if COMPUTE_DTYPE[precision] == "fp8" else "16-bit"
-    generation = gpu_generation(gpu)
+    generation = constants_family(gpu)
     sustained = GEMM_EFFICIENCY.get((generation, width), GEMM_EFFICIENCY[("hopper", width)])
     return sustained * factor
 
