@@ -19,7 +19,7 @@ from .architecture import ModelArchitecture
 from .catalog import Catalog, GpuSpec
 from .errors import CatalogError, InputError, Issue, did_you_mean
 from .limits import MAX_CANDIDATE_SHAPES, Deadline, TimeLimitReached, check_count
-from .formats import KvCacheDtype, WeightFormat, kv_cache_dtype, weight_format
+from .formats import KvCacheDtype, WeightFormat, fidelity_penalty, kv_cache_dtype, weight_format
 from .engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from .memory.llamacpp import GgufWeights
 from .memory.serving import EngineSettings, ServingLayout, ServingMemory, sequences_within, serving_memory
@@ -58,6 +58,7 @@ class ServingContext:
     context_tokens: int
     min_headroom: float
     gguf: GgufWeights | None = None  # a .gguf model: its tensors' own sizes
+    longest_context_tokens: int = 0  # a traffic mix's longest request: every replica must hold one (0: context_tokens)
 
     def engine_for(self, gpu: GpuSpec, layout: ServingLayout) -> EngineSettings:
         """The engine's settings on this GPU and layout: its defaults depend on both (``planner.engines``)."""
@@ -80,6 +81,10 @@ class Candidate:
     limit_bytes: int  # per-GPU ceiling: min(usable, capacity x (1 - min_headroom) - CUDA graphs outside the budget)
     rank: int  # preference order among equal-cost shapes (lower = preferred)
     topology: NodeTopology | None = None  # the nodes of this GPU type (catalog + scenario overrides)
+
+    @cached_property
+    def fidelity_penalty(self) -> int:
+        return fidelity_penalty(self.layout.weight_format, self.layout.kv_cache_dtype)
 
     @cached_property
     def node_topology(self) -> NodeTopology:
@@ -266,6 +271,16 @@ def enumerate_candidates(
                                 result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
                                                                    f"needs {shortfall / 2**30:.1f} GiB more per GPU", max(shortfall, 0)))
                                 continue
+                            longest = context.longest_context_tokens
+                            if longest > context.context_tokens:
+                                long_bill = _empty_bill(arch, layout, context.engine_for(gpu, layout), gpu.capacity_bytes, longest)
+                                long_limit = per_gpu_limit_bytes(long_bill, context.min_headroom)
+                                if sequences_within(long_limit, long_bill.fixed_bytes, long_bill.kv_cache_bytes_per_sequence) < 1:
+                                    shortfall = long_bill.fixed_bytes + long_bill.kv_cache_bytes_per_sequence - long_limit
+                                    result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
+                                                                       f"the longest request ({longest:,} tokens) needs "
+                                                                       f"{shortfall / 2**30:.1f} GiB more per GPU", max(shortfall, 0)))
+                                    continue
                             result.candidates.append(candidate)
     return result
 
@@ -278,12 +293,12 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
     ``k`` copies of A replace one B when they serve at least as much (k x cap_A >= cap_B, where ``capacity`` is
     the sequences a replica holds, or its sustainable request rate for traffic), need no more GPUs
     (k x gpus_A <= gpus_B), cost no more (k x price_A <= price_B, in the cost model's exact micro-USD, so the
-    integer optimum is kept exactly, not just up to rounding) and are no slower (latency_A <= latency_B, so
-    the latency tie-break at equal cost keeps its optimum too). The smallest such k is ceil(cap_B / cap_A).
+    integer optimum is kept exactly, not just up to rounding) and are no worse on the tie-breaks at equal cost
+    (fidelity penalty and latency, so those phases keep their optima too). The smallest such k is ceil(cap_B / cap_A).
     A may replace B when inventory and instances cannot tell them apart: same GPU type (same stock, fewer
     GPUs so never more whole instances), or A's type has no inventory cap (``uncapped_gpu_types``) and neither
     type is rented as whole instances (``whole_instance_types``: freeing B's GPUs need not free an instance).
-    Replacing B never raises cost, GPUs, the worst latency or the use of any capped stock, keeps the budget
+    Replacing B never raises cost, GPUs, the worst penalty or latency or the use of any capped stock, keeps the budget
     and a homogeneous plan homogeneous, and leaves every replica at least one unit of demand (use
     ceil(x_B / cap_A) <= x_B copies), so one optimum of every model built from the kept shapes is an optimum
     of the full model, also for the tie-breaks and the Pareto sweeps over GPUs and concurrency. The relation
@@ -295,7 +310,7 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
     (modelling.md, composite variables); the per-type step is a Pareto frontier over (GPUs, capacity).
     """
     def shape(c: Candidate) -> _Shape:
-        return _Shape.of(c, capacity(c) if capacity else c.max_sequences, latency_us(c) if latency_us else 0)
+        return _Shape.of(c, capacity(c) if capacity else c.max_sequences, (c.fidelity_penalty, latency_us(c) if latency_us else 0))
 
     by_gpu: dict[str, list[_Shape]] = {}
     for candidate in candidates:
@@ -323,8 +338,8 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
 def _frontier(group: list["_Shape"]) -> list["_Shape"]:
     """Shapes of one GPU type not beaten by one with fewer (or as many) GPUs, more capacity and no more latency."""
     frontier: list[_Shape] = []
-    for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.latency_us, x.rank)):
-        if not any(kept.capacity >= shape.capacity and kept.latency_us <= shape.latency_us for kept in frontier):
+    for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.preference, x.rank)):
+        if not any(kept.capacity >= shape.capacity and kept.prefers(shape) for kept in frontier):
             frontier.append(shape)
     return frontier
 
@@ -339,18 +354,22 @@ class _Shape:
     capacity: int
     price: int
     rank: int
-    latency_us: int
+    preference: tuple[int, ...]  # the tie-breaks at equal cost: fidelity penalty, latency (lower is better)
     price_per_unit: Fraction
 
     @classmethod
-    def of(cls, c: Candidate, capacity: int, latency_us: int = 0) -> "_Shape":
+    def of(cls, c: Candidate, capacity: int, preference: tuple[int, ...] = ()) -> "_Shape":
         price = c.price_micro_usd_per_hour
-        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, latency_us, Fraction(price, max(1, capacity)))
+        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference, Fraction(price, max(1, capacity)))
 
     def replaces(self, other: "_Shape") -> bool:
         copies = -(-other.capacity // self.capacity)
         return (copies * self.gpus <= other.gpus and copies * self.price <= other.price
-                and self.latency_us <= other.latency_us)
+                and self.prefers(other))
+
+    def prefers(self, other: "_Shape") -> bool:
+        """No worse on every tie-break at equal cost (each a worst-over-the-plan objective, so a swap never raises it)."""
+        return all(a <= b for a, b in zip(self.preference, other.preference))
 
     def dominates(self, other: "_Shape") -> bool:
         """Replaces ``other``, and when they replace each other (identical integers), comes first."""

@@ -12,9 +12,14 @@ Operating points, by how the scenario states its load:
   (``max_request_rate_within_slo``); without an SLO, the largest rate whose queue stays stable;
 - ``offline``: everything queued at once, the engine running the largest batch memory and its limits allow
   (``predict(..., Offline())``): the throughput is the rate;
-- ``concurrency``: no rate; the latency is the TPOT of a batch of ``min(max_sequences, concurrency)`` sequences
-  decoding together on one replica (``predict(..., StaticBatch(...))``: one step-time evaluation per shape);
-  a plan's groups report the closed loop of their sequences (``predict(..., Concurrency(...))``).
+- ``concurrency``: no rate; the latency is the TPOT of the sequences one replica holds when the shape serves the
+  whole demand alone (``ceil(demand / ceil(demand / max_sequences))``), decoding together
+  (``predict(..., StaticBatch(...))``: one step-time evaluation per shape); a plan's groups report the same
+  measure at the sequences they hold.
+
+For traffic the latency of the tie-break is likewise the TPOT at the load a replica carries when the shape serves
+the whole demand alone: at the largest sustainable rate every SLO-bound shape sits at the SLO, which would tell
+the shapes apart by nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .performance.serving import (Concurrency, Offline, RequestMix, ServingPerformance, ServingShape, Slo, StaticBatch,
+from .performance.serving import (Offline, RequestMix, RequestRate, ServingPerformance, ServingShape, Slo, StaticBatch,
                                   max_request_rate_within_slo, predict)
 
 if TYPE_CHECKING:
@@ -36,12 +41,13 @@ MICRO = 1_000_000
 
 @dataclass(frozen=True)
 class Traffic:
-    """The workload as the performance model reads it: mode, request mix, SLO and (concurrency) demand."""
+    """The workload as the performance model reads it: mode, request mix, SLO and demand (sequences or requests/s)."""
 
     mode: Literal["concurrency", "request_rate", "offline"]
     mix: RequestMix
     slo: Slo | None = None
     concurrency: int | None = None
+    requests_per_s: float | None = None
 
     @classmethod
     def of(cls, workload: "Workload") -> "Traffic":
@@ -51,19 +57,16 @@ class Traffic:
         if workload.slo is not None:
             s = workload.slo
             slo = Slo(s.ttft_ms, s.tpot_ms, s.percentile, s.min_output_tokens_per_s_per_user)
-        return cls(workload.kind, mix, slo, workload.concurrency)
+        return cls(workload.kind, mix, slo, workload.concurrency, workload.demand_requests_per_s)
 
     @property
     def percentile(self) -> str:
         """The percentile latencies are read at: the SLO's, else the mean."""
         return self.slo.percentile if self.slo is not None else "mean"
 
-    def with_slo(self, **changes: float) -> "Traffic":
-        """The same traffic under a changed SLO (the cost-latency Pareto sweep tightens one term at a time)."""
-        base = self.slo or Slo(percentile="p99")
-        fields = {"ttft_ms": base.ttft_ms, "tpot_ms": base.tpot_ms, "percentile": base.percentile,
-                  "min_output_tokens_per_s_per_user": base.min_output_tokens_per_s_per_user, **changes}
-        return Traffic(self.mode, self.mix, Slo(**fields), self.concurrency)  # type: ignore[arg-type]
+    def latency_ms(self, performance: ServingPerformance) -> float:
+        """TPOT at the reported percentile (the SLO's, else the mean)."""
+        return performance.tpot_ms.mean if self.percentile == "mean" else performance.tpot_ms.at(self.percentile)
 
 
 @dataclass(frozen=True)
@@ -97,25 +100,32 @@ def shape_capacity(candidate: "Candidate", context: "ServingContext", traffic: T
     shape = serving_shape(candidate, context)
     sequences = candidate.max_sequences
     if traffic.mode == "concurrency":
-        batch = max(1, min(sequences, traffic.concurrency or 1))
+        demand = max(1, traffic.concurrency or 1)
+        batch = -(-demand // -(-demand // max(1, sequences)))  # per replica in the shape's own cheapest fleet
         performance = predict(shape, traffic.mix, StaticBatch(batch), sequences)
         return ShapeCapacity(sequences, 0, 0, _micro(performance.tpot_ms.mean), performance.limit, performance)
     if traffic.mode == "offline":
         performance = predict(shape, traffic.mix, Offline(), sequences)
-        rate = performance.requests_per_s
-        return _traffic_capacity(sequences, rate, performance, performance.limit, "mean")
+        return _traffic_capacity(sequences, performance.requests_per_s, performance, performance.limit, traffic, None)
     found = max_request_rate_within_slo(shape, traffic.mix, traffic.slo or Slo(), sequences)
-    return _traffic_capacity(sequences, found.requests_per_s, found.performance, found.limit, traffic.percentile)
+    return _traffic_capacity(sequences, found.requests_per_s, found.performance, found.limit, traffic, shape)
 
 
-def _traffic_capacity(sequences: int, rate: float, performance: ServingPerformance | None, limit: str,
-                      percentile: str) -> ShapeCapacity:
+def _traffic_capacity(sequences: int, rate: float, performance: ServingPerformance | None, limit: str, traffic: Traffic,
+                      shape: ServingShape | None) -> ShapeCapacity:
+    """The row constants at the sustainable ``rate``; the latency is the TPOT at the load one replica carries when
+    the shape serves the whole demand alone (``ceil(demand / rate)`` replicas), its operating point in its own
+    cheapest fleet (offline: at full throughput, where every replica runs)."""
     milli = math.floor(rate * MILLI + 1e-9) if performance is not None and math.isfinite(rate) else 0
     if milli < 1 or performance is None:
         return ShapeCapacity(sequences, 0, 0, 0, limit, performance if milli >= 1 else None)
     in_flight = min(sequences, max(1, math.ceil(performance.batch_size - 1e-9)))
-    tpot = performance.tpot_ms.at(percentile) if percentile != "mean" else performance.tpot_ms.mean
-    return ShapeCapacity(sequences, milli, in_flight, _micro(tpot), limit, performance)
+    at_load = performance
+    if shape is not None and traffic.requests_per_s:
+        demand = math.ceil(traffic.requests_per_s * MILLI - 1e-9)
+        load = demand / -(-demand // milli) / MILLI
+        at_load = predict(shape, traffic.mix, RequestRate(load), sequences)
+    return ShapeCapacity(sequences, milli, in_flight, _micro(traffic.latency_ms(at_load)), limit, performance)
 
 
 def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ServingPerformance:
@@ -126,11 +136,9 @@ def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Tra
 def performance_at(candidate: "Candidate", context: "ServingContext", traffic: Traffic, load_requests_per_s: float | None,
                    sequences: int | None = None) -> ServingPerformance:
     """One replica at its load in a plan: a request rate (traffic), or ``sequences`` held at once (concurrency)."""
-    from .performance.serving import RequestRate
-
     shape = serving_shape(candidate, context)
     if traffic.mode == "concurrency" or load_requests_per_s is None:
-        return predict(shape, traffic.mix, Concurrency(max(1, sequences or 1)), candidate.max_sequences)
+        return predict(shape, traffic.mix, StaticBatch(max(1, sequences or 1)), candidate.max_sequences)
     return predict(shape, traffic.mix, RequestRate(load_requests_per_s), candidate.max_sequences)
 
 

@@ -274,3 +274,12 @@ def weight_format(name: str) -> WeightFormat:
 
 def kv_cache_dtype(name: str) -> KvCacheDtype:
     return KV_CACHE_DTYPES[canonical_kv_dtype(name)]
+
+
+def fidelity_penalty(weights: WeightFormat, kv: KvCacheDtype | None) -> int:
+    """How far a layout's numbers are from 16 bits, as an integer for the solver's tie-break: 10 per weight bit
+    below 16 plus 1 per KV-cache bit below 16 (bf16 + fp16 KV: 0; fp8 KV: 8; fp8 weights: 80; int4 weights with an
+    fp8 KV cache: 128). At equal cost the planner keeps the smaller penalty, so a cheaper-looking quantisation is
+    chosen only when it saves money; weights weigh more because they touch every token's computation."""
+    kv_bits = kv.bits if kv is not None else 16.0
+    return round(10 * max(0.0, 16.0 - weights.bits_per_weight) + max(0.0, 16.0 - kv_bits))

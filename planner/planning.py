@@ -115,7 +115,7 @@ def _row(c: Candidate, capacity: ShapeCapacity | None) -> Row:
     memory = c.memory
     return Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_micro_usd_per_hour, memory.fixed_bytes,
                memory.kv_cache_bytes_per_sequence, c.limit_bytes, memory.capacity_bytes, memory.outside_budget_bytes,
-               rate, in_flight, latency)
+               rate, in_flight, latency, c.fidelity_penalty)
 
 
 def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bool = True,
@@ -125,7 +125,8 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
     # fp32 checkpoints (gemma-2-9b) are served in 16 bits by every engine (vLLM's dtype='auto' downcasts them).
     formats = scenario.precisions or ["bf16" if checkpoint_format == "fp32" else checkpoint_format]
-    context = ServingContext(arch, scenario.engine.choice(), scenario.workload.tokens_per_sequence, scenario.min_headroom)
+    context = ServingContext(arch, scenario.engine.choice(), scenario.workload.tokens_per_sequence, scenario.min_headroom,
+                             longest_context_tokens=scenario.workload.longest_sequence_tokens)
     gpus, prices, notes = rental_prices(scenario, catalog, gpus)  # offers: tiers; estimated prices only when allowed
     gpus, prices = priced_sources(scenario, catalog, gpus, prices)  # rent / buy / owned sources (pricing section)
     p = scenario.parallelism

@@ -14,14 +14,15 @@ from planner.solver.greedy import greedy_plan
 from planner.solver.problem import Instance, Problem, Row
 
 
-def traffic_row(key, gpu_type, gpus, price, rate, latency_us=0, sequences_at_rate=4, max_sequences=8):
+def traffic_row(key, gpu_type, gpus, price, rate, latency_us=0, sequences_at_rate=4, max_sequences=8, penalty=0):
     """A shape holding ``max_sequences`` (1 byte each above 1000 bytes of weights) that sustains ``rate`` milli-req/s."""
     return Row(key, gpu_type, gpus, price, 1000, 1, 1000 + max_sequences, 4096, 0, rate, min(sequences_at_rate, max_sequences),
-               latency_us)
+               latency_us, penalty)
 
 
-def exhaustive(problem: Problem) -> tuple[int, int, int] | None:
-    """(cost, worst latency, GPUs) of the lexicographically best replica counts, by trying them all."""
+def exhaustive(problem: Problem) -> tuple[int, int, int, int] | None:
+    """(cost, worst fidelity penalty, worst latency, GPUs) of the lexicographically best replica counts, by trying
+    them all."""
     ranges = [range(problem.replica_upper_bound(row) + 1) for row in problem.rows]
     best = None
     for counts in itertools.product(*ranges):
@@ -35,7 +36,8 @@ def exhaustive(problem: Problem) -> tuple[int, int, int] | None:
         if not problem.within_limits(replicas):
             continue
         rows = [row for row in problem.rows if row.key in replicas]
-        key = (problem.cost(replicas), max(row.latency_us for row in rows), sum(replicas[r.key] * r.gpus_per_replica for r in rows))
+        key = (problem.cost(replicas), max(row.fidelity_penalty for row in rows), max(row.latency_us for row in rows),
+               sum(replicas[r.key] * r.gpus_per_replica for r in rows))
         best = key if best is None else min(best, key)
     return best
 
@@ -45,7 +47,8 @@ def small_traffic_problems(draw):
     rows = []
     for index in range(draw(st.integers(1, 4))):
         rows.append(traffic_row(f"s{index}", f"g{draw(st.integers(0, 2))}", draw(st.sampled_from([1, 2, 4])),
-                                draw(st.integers(1, 900)), draw(st.integers(1, 3000)), draw(st.sampled_from([0, 20_000, 35_000, 50_000]))))
+                                draw(st.integers(1, 900)), draw(st.integers(1, 3000)), draw(st.sampled_from([0, 20_000, 35_000, 50_000])),
+                                penalty=draw(st.sampled_from([0, 8, 80, 128]))))
     stock = {f"g{t}": draw(st.integers(0, 12)) for t in range(3) if draw(st.booleans())}
     instances = {f"g{t}": Instance(size, draw(st.integers(1, 3000))) for t in range(3)
                  for size in [draw(st.sampled_from([1, 2, 4, 8]))] if size > 1 and draw(st.booleans())}
@@ -53,10 +56,10 @@ def small_traffic_problems(draw):
     return Problem(tuple(rows), 0, budget, stock, draw(st.booleans()), demand_milli_rps=draw(st.integers(1, 9000)), instances=instances)
 
 
-def _outcome_key(problem: Problem, outcome) -> tuple[int, int, int]:
+def _outcome_key(problem: Problem, outcome) -> tuple[int, int, int, int]:
     rows = {r.key: r for r in problem.rows}
     replicas = outcome.assignment.replicas
-    return (outcome.objective_micro_usd, max(rows[k].latency_us for k in replicas),
+    return (outcome.objective_micro_usd, max(rows[k].fidelity_penalty for k in replicas), max(rows[k].latency_us for k in replicas),
             sum(n * rows[k].gpus_per_replica for k, n in replicas.items()))
 
 
@@ -69,7 +72,7 @@ def test_cpsat_equals_exhaustive_search_on_small_traffic_problems_with_instances
         assert outcome.status == "infeasible"
         return
     assert outcome.status == "optimal"
-    assert _outcome_key(problem, outcome) == expected  # cost, then the worst latency, then the GPU count
+    assert _outcome_key(problem, outcome) == expected  # cost, then the worst penalty, the worst latency, the GPU count
     assert problem.cost(outcome.assignment.replicas) == outcome.objective_micro_usd
 
 

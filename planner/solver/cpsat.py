@@ -11,8 +11,9 @@ Formulation (c ranges over candidate rows, t over GPU types)::
     inventory   sum_{c in t} gpus_c * n[c] <= stock_t
     budget      sum_c price_c * n[c] <= B
     homogeneous n[c] = 0 unless u[c];  sum_c u[c] <= 1   (only when mixed fleets are disallowed)
-    minimise    sum_c price_c * n[c]; then, at that cost, the worst latency (TPOT at the operating point) of the
-                shapes used; then, at that latency, the GPU count (lexicographic phases, hinted, budgeted)
+    minimise    sum_c price_c * n[c]; then, at that cost, the worst fidelity penalty (formats' distance from 16 bits)
+                of the shapes used; then the worst latency (TPOT at the operating point); then the GPU count
+                (lexicographic phases, hinted, budgeted)
 
 Traffic scenarios (``Problem.demand_milli_rps``) cover a request rate instead: each shape's per-replica capacity
 is its sustainable rate within the SLO, ``rate_c`` milli-requests/s, and a load variable carries the demand::
@@ -95,6 +96,7 @@ class ServingModel:
         self.load: dict[str, cp_model.IntVar] = {}  # traffic only: milli-requests/s served by the shape
         self.used: dict[str, cp_model.IntVar] = {}  # only without mixed fleets
         self.instances: dict[str, cp_model.IntVar] = {}  # whole instances rented, per GPU type
+        self._in_plan: dict[str, cp_model.IntVar] = {}  # tie-break phases: whether a shape is used
         demand = problem.demand
         for row in problem.rows:
             upper = problem.replica_upper_bound(row)
@@ -150,25 +152,28 @@ class ServingModel:
         model.add(n <= r)
         model.add(row.rate_milli_rps * s >= row.sequences_at_rate * r)
 
-    def worst_latency(self) -> cp_model.IntVar | None:
-        """The largest ``latency_us`` among the shapes the plan uses (None when no row has a latency).
+    def worst(self, attribute: str) -> cp_model.IntVar | None:
+        """The largest ``Row.<attribute>`` (``latency_us``, ``fidelity_penalty``) among the shapes the plan uses;
+        None when no row has one.
 
-        One Boolean per row, ``used >= [n >= 1]``, and ``worst >= latency x used``; posted only for the tie-break
-        phase, so the cost phase keeps its lean model.
+        One Boolean per row, ``used >= [n >= 1]``, and ``worst >= value x used``; posted only for the tie-break
+        phases, so the cost phase keeps its lean model.
         """
-        rows = [row for row in self.problem.rows if row.latency_us > 0]
+        rows = [row for row in self.problem.rows if getattr(row, attribute) > 0]
         if not rows:
             return None
         model = self.model
-        worst = model.new_int_var(0, max(row.latency_us for row in rows), "worst_latency_us")
+        worst = model.new_int_var(0, max(getattr(row, attribute) for row in rows), f"worst_{attribute}")
         for row in rows:
-            n = self.replicas[row.key]
-            used = self.used.get(row.key)
+            used = self.used.get(row.key) or self._in_plan.get(row.key)
             if used is None:
-                used = model.new_bool_var(f"in_plan[{row.key}]")
-                model.add(n == 0).only_enforce_if(~used)
-            model.add(worst >= row.latency_us * used)
+                used = self._in_plan[row.key] = model.new_bool_var(f"in_plan[{row.key}]")
+                model.add(self.replicas[row.key] == 0).only_enforce_if(~used)
+            model.add(worst >= getattr(row, attribute) * used)
         return worst
+
+    def worst_latency(self) -> cp_model.IntVar | None:
+        return self.worst("latency_us")
 
     def hint_greedy(self) -> None:
         """Hint the greedy plan, mixed when stock forces it (primer: complete hints help pruning).
@@ -342,12 +347,12 @@ def _covering_bound(problem: Problem) -> int:
 
 
 def _tie_breaks(built: ServingModel, first: cp_model.CpSolver, cost: int, assignment: Assignment, deadline: float) -> Assignment:
-    """Lexicographic phases at the optimal cost (primer: lexicographic objectives): first the lowest latency,
-    the worst TPOT among the shapes used (TP over PP inside a node at equal cost); then the fewest GPUs."""
+    """Lexicographic phases at the optimal cost (primer: lexicographic objectives): first the formats closest to
+    16 bits (the worst fidelity penalty among the shapes used: bf16 over int4 with an fp8 KV cache at equal cost),
+    then the lowest latency (the worst TPOT at the operating point: TP over PP inside a node), then the fewest GPUs."""
     model = built.model
     model.add(built.cost == cost)
-    worst = built.worst_latency()
-    phases = ([worst] if worst is not None else []) + [built.gpus]
+    phases = [x for x in (built.worst("fidelity_penalty"), built.worst("latency_us")) if x is not None] + [built.gpus]
     for index, objective in enumerate(phases):
         built.hint(assignment)
         model.minimize(objective)

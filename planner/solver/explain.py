@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..candidates import Candidate, Enumeration, RejectReason, ServingContext, enumerate_candidates, per_gpu_limit_bytes
+from ..candidates import Candidate, Enumeration, RejectReason, enumerate_candidates, per_gpu_limit_bytes
 from ..errors import InputError, Issue
 from ..limits import TimeLimitReached
 from ..formats import WEIGHT_FORMATS, weight_format
@@ -169,8 +169,9 @@ def _enumerate(prepared: PreparedScenario, *, gpus: list[GpuSpec] | None = None,
     """The scenario's candidate shapes with some options changed (the memory model decides what fits)."""
     s, ctx, p = prepared.scenario, prepared.context, prepared.scenario.parallelism
     gpus = gpus or prepared.gpus
-    context = ServingContext(ctx.arch, ctx.engine, context_tokens or ctx.context_tokens,
-                             ctx.min_headroom if headroom is None else headroom, ctx.gguf)
+    context = replace(ctx, context_tokens=context_tokens or ctx.context_tokens,
+                      longest_context_tokens=context_tokens or ctx.longest_context_tokens,
+                      min_headroom=ctx.min_headroom if headroom is None else headroom)
     return enumerate_candidates(context, gpus, formats or prepared.weight_formats, kv_dtypes or s.kv_cache_dtypes,
                                 tp or p.tp, pp or p.pp, p.expert_parallel, max_gpus or p.max_gpus_per_replica,
                                 {g.id: _price(prepared, g) for g in gpus}, {g.id: prepared.topology(g) for g in gpus},

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..capacity import CapacityTable, best_latency
-from ..candidates import Candidate, ServingContext
+from ..candidates import Candidate
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _at_headroom_zero(prepared: "PreparedScenario") -> tuple[list[Candidate], Ca
         return list(prepared.enumeration.candidates) + list(table.unreachable), table
     shapes = _enumerate(prepared, headroom=0.0).candidates
     ctx = prepared.context
-    return shapes, CapacityTable(ServingContext(ctx.arch, ctx.engine, ctx.context_tokens, 0.0, ctx.gguf), table.traffic)
+    return shapes, CapacityTable(replace(ctx, min_headroom=0.0), table.traffic)
 
 
 def traffic_shapes(prepared: "PreparedScenario") -> tuple[list[Candidate], dict[str, tuple[int, int]], list[Candidate]]:

@@ -35,6 +35,7 @@ class Row:
     rate_milli_rps: int = 0  # traffic: requests/s one replica sustains within the SLO, x 1000, rounded down
     sequences_at_rate: int = 0  # traffic: sequences one replica holds at that rate (Little's law), <= max_sequences
     latency_us: int = 0  # TPOT at the shape's operating point, microseconds, for the latency tie-break (0: none)
+    fidelity_penalty: int = 0  # distance of its formats from 16 bits (formats.fidelity_penalty), first tie-break
 
     @property
     def max_sequences(self) -> int:
