@@ -11,7 +11,11 @@ written (``__pycache__`` is git-ignored); ``--no-bytecode`` measures the extreme
 libraries' included, has bytecode.
 
     python3 -m benchmarks.cli_latency --runs 15
+    python3 -m benchmarks.cli_latency --scenario benchmarks/scenarios/full-catalog-traffic.yaml --stages
     python3 -m benchmarks.cli_latency --scenario scenarios/inventory-mixed-fleet.yaml --stages
+
+Each line also gives the CPU time (user + system) of the solve processes and the load average before the runs:
+on a shared machine the wall time grows with the other jobs, the CPU time much less.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,7 +45,7 @@ t1 = time.perf_counter()
 scenario = load_scenario(sys.argv[1]); t2 = time.perf_counter()
 prepared = prepare(scenario); t3 = time.perf_counter()
 outcome, plan = solve_prepared(prepared); t4 = time.perf_counter()
-print(f"imports {t1 - t0:.3f}  scenario {t2 - t1:.3f}  catalog+candidates {t3 - t2:.3f}  "
+print(f"imports {t1 - t0:.3f}  scenario {t2 - t1:.3f}  catalog+candidates(+rates) {t3 - t2:.3f}  "
       f"solve+verify {t4 - t3:.3f} (solver {outcome.wall_time_s:.3f})  "
       f"shapes {len(prepared.enumeration.candidates)} -> {len(prepared.candidates)}")
 """
@@ -58,11 +63,20 @@ def _use_bytecode(bytecode: bool, empty_folder: str) -> None:
         ENVIRONMENT.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=empty_folder)
 
 
+CPU_S: list[float] = []  # user + system seconds of each solve process, in run order
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(scenario: Path, output_format: str = "table") -> tuple[float, float, str]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_s()
     result = subprocess.run([sys.executable, "-m", "planner", "solve", str(scenario), "--format", output_format],
                             cwd=ROOT, capture_output=True, text=True, env=ENVIRONMENT)
     elapsed = time.perf_counter() - start
+    CPU_S.append(_children_cpu_s() - cpu)
     if result.returncode != 0:
         raise SystemExit(f"planner solve failed ({result.returncode}): {result.stderr.strip()}")
     if output_format != "json":
@@ -90,18 +104,22 @@ def main(argv: list[str] | None = None) -> None:
     bytecode = not args.no_bytecode
     with tempfile.TemporaryDirectory(prefix="planner-no-pyc-") as empty_folder:
         _use_bytecode(bytecode, empty_folder)
+        load = os.getloadavg()[0]
         run_once(args.scenario, "json")  # warm the file cache and write bytecode
+        CPU_S.clear()
         runs = [run_once(args.scenario, "json") for _ in range(args.runs)]
         tables = sorted(run_once(args.scenario, "table")[0] for _ in range(args.runs))
         stages = _stages(args.scenario) if args.stages else None
     total = sorted(r[0] for r in runs)
     solver = sorted(r[1] for r in runs)
     statuses = sorted({r[2] for r in runs})
+    cpu = sorted(CPU_S)
     print(f"scenario: {args.scenario.name}, {args.runs} runs each, status {'/'.join(statuses)}, "
-          f"bytecode {'cached' if bytecode else 'recompiled'}")
+          f"bytecode {'cached' if bytecode else 'recompiled'}, load average {load:.2f} on {os.cpu_count()} CPUs")
     print(f"end to end, table:     median {statistics.median(tables):.3f} s  min {tables[0]:.3f} s  max {tables[-1]:.3f} s")
     print(f"end to end, json:      median {statistics.median(total):.3f} s  min {total[0]:.3f} s  max {total[-1]:.3f} s")
     print(f"inside the solver:     median {statistics.median(solver):.3f} s  min {solver[0]:.3f} s  max {solver[-1]:.3f} s")
+    print(f"CPU time per process:  median {statistics.median(cpu):.3f} s  min {cpu[0]:.3f} s  max {cpu[-1]:.3f} s (user + system)")
     print(f"python -c pass:        median {interpreter_start_s(5):.3f} s (interpreter start-up alone)")
     if stages:
         print("stages (cold, one process): " + stages)

@@ -292,61 +292,69 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
 
     ``k`` copies of A replace one B when they serve at least as much (k x cap_A >= cap_B, where ``capacity`` is
     the sequences a replica holds, or its sustainable request rate for traffic), need no more GPUs
-    (k x gpus_A <= gpus_B), cost no more (k x price_A <= price_B, in the cost model's exact micro-USD, so the
-    integer optimum is kept exactly, not just up to rounding) and are no worse on the tie-breaks at equal cost
-    (fidelity penalty and latency, so those phases keep their optima too). The smallest such k is ceil(cap_B / cap_A).
+    (k x gpus_A <= gpus_B) and cost no more (k x price_A <= price_B, in the cost model's exact micro-USD, so the
+    integer optimum is kept exactly, not just up to rounding). The smallest such k is ceil(cap_B / cap_A).
+    When the copies cost strictly less, B is in no optimal plan at all; when they cost the same, A must also be
+    no worse on the tie-breaks at equal cost (fidelity penalty, then ``latency_us``), so those phases keep their
+    optima too. ``latency_us`` is asked only for those equal-cost comparisons (it may be a performance-model call).
     A may replace B when inventory and instances cannot tell them apart: same GPU type (same stock, fewer
     GPUs so never more whole instances), or A's type has no inventory cap (``uncapped_gpu_types``) and neither
-    type is rented as whole instances (``whole_instance_types``: freeing B's GPUs need not free an instance).
-    Replacing B never raises cost, GPUs, the worst penalty or latency or the use of any capped stock, keeps the budget
-    and a homogeneous plan homogeneous, and leaves every replica at least one unit of demand (use
-    ceil(x_B / cap_A) <= x_B copies), so one optimum of every model built from the kept shapes is an optimum
-    of the full model, also for the tie-breaks and the Pareto sweeps over GPUs and concurrency. The relation
-    is transitive, so removing all replaceable shapes at once is safe; among identical shapes the earlier
-    (preferred) one is kept. Tested against no pruning on generated problems with inventory caps
+    type is rented as whole instances (``whole_instance_types``: freeing B's GPUs need not free an instance, so
+    for those types a cheaper replica need not make a cheaper plan and the tie-breaks are always compared).
+    Replacing B never raises cost, GPUs, the worst penalty or latency at equal cost or the use of any capped
+    stock, keeps the budget and a homogeneous plan homogeneous, and leaves every replica at least one unit of
+    demand (use ceil(x_B / cap_A) <= x_B copies), so one optimum of every model built from the kept shapes is an
+    optimum of the full model, also for the tie-breaks and the Pareto sweeps over GPUs and concurrency. The
+    relation is transitive, so removing all replaceable shapes at once is safe; among identical shapes the
+    earlier (preferred) one is kept. Tested against no pruning on generated problems with inventory caps
     (tests/test_solver_performance_model.py).
 
     Compositional dominance of this kind is the "composite variable" reduction the CP-SAT primer suggests
     (modelling.md, composite variables); the per-type step is a Pareto frontier over (GPUs, capacity).
     """
+    def preference(c: Candidate) -> tuple[int, int]:
+        return c.fidelity_penalty, latency_us(c) if latency_us else 0
+
     def shape(c: Candidate) -> _Shape:
-        return _Shape.of(c, capacity(c) if capacity else c.max_sequences, (c.fidelity_penalty, latency_us(c) if latency_us else 0))
+        return _Shape.of(c, capacity(c) if capacity else c.max_sequences, preference, c.gpu.id in whole_instance_types)
 
-    by_gpu: dict[str, list[_Shape]] = {}
-    for candidate in candidates:
-        by_gpu.setdefault(candidate.gpu.id, []).append(shape(candidate))
-    survivors: list[_Shape] = []
-    for group in by_gpu.values():
-        frontier = _frontier(group)
-        survivors += [b for b in frontier if not any(a is not b and a.dominates(b) for a in frontier)]
-    replacers = sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
-                       key=lambda x: x.price_per_unit)
-    kept = []
-    for b in survivors:
-        dominated = False
-        for a in replacers if b.gpu_type not in whole_instance_types else ():
-            if a.price_per_unit > b.price_per_unit:
-                break  # k x price_A >= price_A x cap_B / cap_A > price_B: no later shape can replace b
-            if a is not b and a.dominates(b):
-                dominated = True
-                break
-        if not dominated:
-            kept.append(b.candidate)
-    return sorted(kept, key=lambda c: c.rank)
+    shapes = [shape(c) for c in candidates]
+    for strict in (True, False):  # first what is strictly dearer (no tie-break needed), then the ties
+        by_gpu: dict[str, list[_Shape]] = {}
+        for x in shapes:
+            by_gpu.setdefault(x.gpu_type, []).append(x)
+        survivors: list[_Shape] = []
+        for group in by_gpu.values():
+            frontier = _frontier(group, strict)
+            survivors += [b for b in frontier if not any(a is not b and a.dominates(b, strict) for a in frontier)]
+        replacers = sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
+                           key=lambda x: x.price_per_unit)
+        shapes = []
+        for b in survivors:
+            dominated = False
+            for a in replacers if b.gpu_type not in whole_instance_types else ():
+                if a.price_per_unit > b.price_per_unit:
+                    break  # k x price_A >= price_A x cap_B / cap_A > price_B: no later shape can replace b
+                if a is not b and a.dominates(b, strict):
+                    dominated = True
+                    break
+            if not dominated:
+                shapes.append(b)
+    return sorted((x.candidate for x in shapes), key=lambda c: c.rank)
 
 
-def _frontier(group: list["_Shape"]) -> list["_Shape"]:
-    """Shapes of one GPU type not beaten by one with fewer (or as many) GPUs, more capacity and no more latency."""
+def _frontier(group: list["_Shape"], strict: bool = False) -> list["_Shape"]:
+    """Shapes of one GPU type that no shape with as few GPUs and as much capacity replaces one for one."""
     frontier: list[_Shape] = []
-    for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.preference, x.rank)):
-        if not any(kept.capacity >= shape.capacity and kept.prefers(shape) for kept in frontier):
+    for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.rank)):
+        if not any(kept.capacity >= shape.capacity and kept.replaces(shape, strict) for kept in frontier):
             frontier.append(shape)
     return frontier
 
 
 @dataclass(frozen=True)
 class _Shape:
-    """The integers dominance compares, computed once per candidate."""
+    """The integers dominance compares, computed once per candidate (the tie-break preferences when first asked)."""
 
     candidate: Candidate
     gpu_type: str
@@ -354,23 +362,38 @@ class _Shape:
     capacity: int
     price: int
     rank: int
-    preference: tuple[int, ...]  # the tie-breaks at equal cost: fidelity penalty, latency (lower is better)
+    preference_of: Callable[[Candidate], tuple[int, ...]]  # the tie-breaks at equal cost, lower is better
+    whole_instance: bool
     price_per_unit: Fraction
 
     @classmethod
-    def of(cls, c: Candidate, capacity: int, preference: tuple[int, ...] = ()) -> "_Shape":
+    def of(cls, c: Candidate, capacity: int, preference_of: Callable[[Candidate], tuple[int, ...]],
+           whole_instance: bool = False) -> "_Shape":
         price = c.price_micro_usd_per_hour
-        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference, Fraction(price, max(1, capacity)))
+        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference_of, whole_instance,
+                   Fraction(price, max(1, capacity)))
 
-    def replaces(self, other: "_Shape") -> bool:
+    @cached_property
+    def preference(self) -> tuple[int, ...]:
+        return self.preference_of(self.candidate)
+
+    def replaces(self, other: "_Shape", strict: bool = False) -> bool:
+        """Copies of this shape take ``other``'s place in any plan; ``strict``: only when that is strictly cheaper
+        (then no tie-break is asked)."""
         copies = -(-other.capacity // self.capacity)
-        return (copies * self.gpus <= other.gpus and copies * self.price <= other.price
-                and self.prefers(other))
+        if copies * self.gpus > other.gpus or copies * self.price > other.price:
+            return False
+        if copies * self.price < other.price and not (self.whole_instance or other.whole_instance):
+            return True  # strictly cheaper: ``other`` is in no optimal plan, whatever the tie-breaks say
+        return not strict and self.prefers(other)
 
     def prefers(self, other: "_Shape") -> bool:
-        """No worse on every tie-break at equal cost (each a worst-over-the-plan objective, so a swap never raises it)."""
+        """No worse on every tie-break at equal cost (each a worst-over-the-plan objective, so a swap never raises it).
+        The fidelity penalty is compared first, so the latency (a performance-model call) is asked only when needed."""
+        if self.candidate.fidelity_penalty > other.candidate.fidelity_penalty:
+            return False
         return all(a <= b for a, b in zip(self.preference, other.preference))
 
-    def dominates(self, other: "_Shape") -> bool:
+    def dominates(self, other: "_Shape", strict: bool = False) -> bool:
         """Replaces ``other``, and when they replace each other (identical integers), comes first."""
-        return self.replaces(other) and (self.rank < other.rank or not other.replaces(self))
+        return self.replaces(other, strict) and (self.rank < other.rank or not other.replaces(self, strict))

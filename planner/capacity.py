@@ -17,15 +17,15 @@ Operating points, by how the scenario states its load:
   (``predict(..., StaticBatch(...))``: one step-time evaluation per shape); a plan's groups report the same
   measure at the sequences they hold.
 
-For traffic the latency of the tie-break is likewise the TPOT at the load a replica carries when the shape serves
-the whole demand alone: at the largest sustainable rate every SLO-bound shape sits at the SLO, which would tell
-the shapes apart by nothing.
+For traffic the latency of the tie-break is likewise the TPOT of the batch a replica holds at the load it carries
+when the shape serves the whole demand alone: at the largest sustainable rate every SLO-bound shape sits at the
+SLO, which would tell the shapes apart by nothing.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from .performance.serving import (Offline, RequestMix, RequestRate, ServingPerformance, ServingShape, Slo, StaticBatch,
@@ -91,41 +91,59 @@ def serving_shape(candidate: "Candidate", context: "ServingContext") -> ServingS
                         context.engine.name, candidate.node_topology)
 
 
+LATENCY_CAP_US = 10**8
+"""Latencies for the tie-break are capped at 100 s (an unbounded one counts as that): keeps the folded objective small."""
+
+
 def _micro(ms: float) -> int:
-    return max(1, math.ceil(ms * 1000 - 1e-9)) if math.isfinite(ms) else 2**40
+    return min(LATENCY_CAP_US, max(1, math.ceil(ms * 1000 - 1e-9))) if math.isfinite(ms) else LATENCY_CAP_US
 
 
 def shape_capacity(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ShapeCapacity:
-    """The capacity of one replica of ``candidate`` under ``traffic`` (see the module docstring)."""
-    shape = serving_shape(candidate, context)
+    """The capacity of one replica of ``candidate`` under ``traffic``, latency included (see the module docstring)."""
+    found = sustainable(candidate, context, traffic)
+    return replace(found, latency_us=operating_latency_us(candidate, context, traffic, found))
+
+
+def sustainable(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ShapeCapacity:
+    """Sequences and (traffic) the sustainable rate, without the latency (``latency_us`` 0): what covering the
+    demand needs. Concurrency needs no performance-model call at all."""
     sequences = candidate.max_sequences
     if traffic.mode == "concurrency":
-        demand = max(1, traffic.concurrency or 1)
-        batch = -(-demand // -(-demand // max(1, sequences)))  # per replica in the shape's own cheapest fleet
-        performance = predict(shape, traffic.mix, StaticBatch(batch), sequences)
-        return ShapeCapacity(sequences, 0, 0, _micro(performance.tpot_ms.mean), performance.limit, performance)
+        return ShapeCapacity(sequences, 0, 0, 0, "memory", None)
+    shape = serving_shape(candidate, context)
     if traffic.mode == "offline":
         performance = predict(shape, traffic.mix, Offline(), sequences)
-        return _traffic_capacity(sequences, performance.requests_per_s, performance, performance.limit, traffic, None)
-    found = max_request_rate_within_slo(shape, traffic.mix, traffic.slo or Slo(), sequences)
-    return _traffic_capacity(sequences, found.requests_per_s, found.performance, found.limit, traffic, shape)
-
-
-def _traffic_capacity(sequences: int, rate: float, performance: ServingPerformance | None, limit: str, traffic: Traffic,
-                      shape: ServingShape | None) -> ShapeCapacity:
-    """The row constants at the sustainable ``rate``; the latency is the TPOT at the load one replica carries when
-    the shape serves the whole demand alone (``ceil(demand / rate)`` replicas), its operating point in its own
-    cheapest fleet (offline: at full throughput, where every replica runs)."""
+        rate, limit = performance.requests_per_s, performance.limit
+    else:
+        found = max_request_rate_within_slo(shape, traffic.mix, traffic.slo or Slo(), sequences)
+        rate, limit, performance = found.requests_per_s, found.limit, found.performance  # type: ignore[assignment]
     milli = math.floor(rate * MILLI + 1e-9) if performance is not None and math.isfinite(rate) else 0
     if milli < 1 or performance is None:
         return ShapeCapacity(sequences, 0, 0, 0, limit, performance if milli >= 1 else None)
     in_flight = min(sequences, max(1, math.ceil(performance.batch_size - 1e-9)))
-    at_load = performance
-    if shape is not None and traffic.requests_per_s:
+    return ShapeCapacity(sequences, milli, in_flight, 0, limit, performance)
+
+
+def operating_latency_us(candidate: "Candidate", context: "ServingContext", traffic: Traffic, found: ShapeCapacity) -> int:
+    """TPOT at the shape's operating point, microseconds: the decode step of the batch one replica holds when the
+    shape serves the whole demand alone with ``ceil(demand / capacity)`` replicas, its operating point in its own
+    cheapest fleet. Concurrency: that many sequences; traffic: the sequences in flight at that load by Little's
+    law (``sequences_at_rate x load / rate``); offline: the full batch, where every replica runs. One step-time
+    evaluation (``StaticBatch``) per shape: the tie-break ranks shapes, the plan reports the queueing model."""
+    if traffic.mode == "concurrency":
+        demand, capacity = max(1, traffic.concurrency or 1), max(1, found.max_sequences)
+        batch = -(-demand // -(-demand // capacity))
+    elif found.rate_milli_rps < 1:
+        return 0
+    elif traffic.mode == "offline" or not traffic.requests_per_s:
+        batch = found.sequences_at_rate
+    else:
         demand = math.ceil(traffic.requests_per_s * MILLI - 1e-9)
-        load = demand / -(-demand // milli) / MILLI
-        at_load = predict(shape, traffic.mix, RequestRate(load), sequences)
-    return ShapeCapacity(sequences, milli, in_flight, _micro(traffic.latency_ms(at_load)), limit, performance)
+        load = demand / -(-demand // found.rate_milli_rps)
+        batch = math.ceil(found.sequences_at_rate * load / found.rate_milli_rps - 1e-9)
+    shape = serving_shape(candidate, context)
+    return _micro(predict(shape, traffic.mix, StaticBatch(max(1, batch)), found.max_sequences).tpot_ms.mean)
 
 
 def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ServingPerformance:
@@ -149,12 +167,13 @@ class CapacityTable:
         self.context, self.traffic = context, traffic
         self.is_traffic = traffic.mode != "concurrency"
         self._by_key: dict[str, ShapeCapacity] = {}
+        self._latency: dict[str, int] = {}
         self.unreachable: list["Candidate"] = []  # traffic shapes screened out: no load meets the SLO
 
     def __call__(self, candidate: "Candidate") -> ShapeCapacity:
         found = self._by_key.get(candidate.key)
         if found is None:
-            found = self._by_key[candidate.key] = shape_capacity(candidate, self.context, self.traffic)
+            found = self._by_key[candidate.key] = sustainable(candidate, self.context, self.traffic)
         return found
 
     def unit(self, candidate: "Candidate") -> int:
@@ -162,7 +181,12 @@ class CapacityTable:
         return self(candidate).unit(self.is_traffic)
 
     def latency_us(self, candidate: "Candidate") -> int:
-        return self(candidate).latency_us
+        """TPOT at the operating point (``operating_latency_us``), computed when first asked: pruning asks only for
+        equal-cost comparisons, the rows for the shapes that survive."""
+        found = self._latency.get(candidate.key)
+        if found is None:
+            found = self._latency[candidate.key] = operating_latency_us(candidate, self.context, self.traffic, self(candidate))
+        return found
 
     def screen(self, enumeration: "Enumeration") -> "Enumeration":
         """Traffic: shapes that sustain no rate within the SLO leave the candidates, as rejections with the reason

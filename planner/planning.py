@@ -88,7 +88,8 @@ class PreparedScenario:
         s = self.scenario
         budget = s.budget.max_usd_per_hour
         inventory = {gpu: n for gpu, n in self.inventory.items() if n is not None}
-        rows = tuple(_row(c, self.capacities(c) if self.capacities else None) for c in self.candidates)
+        table = self.capacities
+        rows = tuple(_row(c, table(c) if table else None, table.latency_us(c) if table else 0) for c in self.candidates)
         price = {g.id: g.price_usd_per_gpu_hour for g in self.gpus}
         instances = {gpu: Instance(size, usd_to_micro_usd_ceil(price[gpu]) * size) for gpu, size in self.instance_sizes.items()}
         return Problem(rows, s.workload.concurrency or 0, usd_to_micro_usd_floor(budget) if budget is not None else None,
@@ -110,8 +111,8 @@ def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict
     return sizes
 
 
-def _row(c: Candidate, capacity: ShapeCapacity | None) -> Row:
-    rate, in_flight, latency = (capacity.rate_milli_rps, capacity.sequences_at_rate, capacity.latency_us) if capacity else (0, 0, 0)
+def _row(c: Candidate, capacity: ShapeCapacity | None, latency: int) -> Row:
+    rate, in_flight = (capacity.rate_milli_rps, capacity.sequences_at_rate) if capacity else (0, 0)
     memory = c.memory
     return Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_micro_usd_per_hour, memory.fixed_bytes,
                memory.kv_cache_bytes_per_sequence, c.limit_bytes, memory.capacity_bytes, memory.outside_budget_bytes,

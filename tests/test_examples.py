@@ -31,11 +31,20 @@ def test_example_scenario_runs(path):
         return
     report = solve_scenario(scenario)
     assert report.status == "optimal"
-    assert report.plans[0].concurrency >= scenario.workload.concurrency
+    if scenario.workload.is_traffic:
+        assert report.plans[0].requests_per_s >= scenario.workload.demand_requests_per_s * (1 - 1e-6)
+        assert report.job is None or report.job["hours_to_finish"] <= scenario.workload.offline.deadline_hours
+    else:
+        assert report.plans[0].concurrency >= scenario.workload.concurrency
 
 
 def test_there_are_at_least_five_examples():
     assert len(EXAMPLES) >= 5
+
+
+def test_there_are_at_least_three_traffic_examples_with_an_slo_or_a_deadline():
+    kinds = [load_scenario(p).workload.kind for p in EXAMPLES if not p.name.startswith("training-")]
+    assert kinds.count("request_rate") >= 2 and kinds.count("offline") >= 1
 
 
 def test_there_are_at_least_three_training_examples():

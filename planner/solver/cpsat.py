@@ -172,8 +172,26 @@ class ServingModel:
             model.add(worst >= getattr(row, attribute) * used)
         return worst
 
-    def worst_latency(self) -> cp_model.IntVar | None:
-        return self.worst("latency_us")
+    def tie_break_objectives(self) -> list[object]:
+        """The phases after cost, each lexicographic in its parts: the worst fidelity penalty, the worst latency,
+        then the GPU count. Parts are folded into one objective ``a x (max b + 1) + b`` (which orders plans exactly
+        as separate phases would, one solve instead of several) while the weights stay below 2^53."""
+        parts: list[tuple[object, int]] = []
+        for attribute in ("fidelity_penalty", "latency_us"):
+            worst = self.worst(attribute)
+            if worst is not None:
+                parts.append((worst, max(getattr(row, attribute) for row in self.problem.rows)))
+        most_gpus = sum(self.problem.replica_upper_bound(row) * row.gpus_per_replica for row in self.problem.rows)
+        parts.append((self.gpus, most_gpus))
+        objectives: list[object] = []
+        folded, top = parts[0]
+        for expression, largest in parts[1:]:
+            if (top + 1) * (largest + 1) < 2**53:
+                folded, top = folded * (largest + 1) + expression, top * (largest + 1) + largest
+            else:
+                objectives.append(folded)
+                folded, top = expression, largest
+        return objectives + [folded]
 
     def hint_greedy(self) -> None:
         """Hint the greedy plan, mixed when stock forces it (primer: complete hints help pruning).
@@ -352,7 +370,7 @@ def _tie_breaks(built: ServingModel, first: cp_model.CpSolver, cost: int, assign
     then the lowest latency (the worst TPOT at the operating point: TP over PP inside a node), then the fewest GPUs."""
     model = built.model
     model.add(built.cost == cost)
-    phases = [x for x in (built.worst("fidelity_penalty"), built.worst("latency_us")) if x is not None] + [built.gpus]
+    phases = built.tie_break_objectives()
     for index, objective in enumerate(phases):
         built.hint(assignment)
         model.minimize(objective)

@@ -355,8 +355,8 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
 
 
 def _lowest_latency(built: ServingModel) -> tuple[object, bool]:
-    worst = built.worst_latency()
-    return (built.gpus, False) if worst is None else (worst, False)
+    """The plan's own tie-breaks at the step's cost (formats, latency, GPUs), folded where they fit one objective."""
+    return built.tie_break_objectives()[0], False
 
 
 def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None, metric: str = "tpot"):
