@@ -145,21 +145,22 @@ class Replica:
         return OperatingPoint(x, decode, prefill, step, decode_step, x / step, x * mix.mean_output_tokens)
 
     def x_for_rate(self, arrival_rate: float) -> float:
-        """The ``x`` whose arrival rate is ``arrival_rate`` (bisection on the increasing ``lambda(x)``)."""
-        low, high = 0.0, self.x_max
-        if arrival_rate <= 0.0:
+        """The ``x`` whose arrival rate is ``arrival_rate`` (bisection on ln x: ``lambda(x)`` increases, and
+        loads span many orders of magnitude)."""
+        if arrival_rate <= 0.0 or self.x_max <= 0.0:
             return 0.0
-        if self.point(high).arrival_rate <= arrival_rate:
-            return high
-        for _ in range(48):
+        if self.point(self.x_max).arrival_rate <= arrival_rate:
+            return self.x_max
+        low, high = math.log(self.x_max) - 50.0, math.log(self.x_max)
+        for _ in range(64):
             middle = 0.5 * (low + high)
-            if self.point(middle).arrival_rate < arrival_rate:
+            if self.point(math.exp(middle)).arrival_rate < arrival_rate:
                 low = middle
             else:
                 high = middle
-            if high - low <= 1e-6 * self.x_max:
+            if high - low <= 1e-9:
                 break
-        return 0.5 * (low + high)
+        return math.exp(0.5 * (low + high))
 
     @property
     def max_rate(self) -> float:

@@ -181,6 +181,11 @@ class Latency:
                 for key, value in (("mean", self.mean), ("p50", self.p50), ("p90", self.p90), ("p99", self.p99))}
 
 
+def _significant(value: float, digits: int = 6) -> float:
+    """``value`` to ``digits`` significant digits (rates span 1e-6 to 1e6 requests/s)."""
+    return float(f"{value:.{digits}g}")
+
+
 @dataclass(frozen=True)
 class ServingPerformance:
     """Predicted performance of the whole system (``replicas`` identical replicas) under one load."""
@@ -206,8 +211,8 @@ class ServingPerformance:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "output_tokens_per_s": round(self.output_tokens_per_s, 2),
-            "requests_per_s": round(self.requests_per_s, 4),
+            "output_tokens_per_s": _significant(self.output_tokens_per_s),
+            "requests_per_s": _significant(self.requests_per_s),
             "ttft_ms": self.ttft_ms.to_dict(),
             "tpot_ms": self.tpot_ms.to_dict(),
             "e2e_latency_ms": self.e2e_latency_ms.to_dict(),
@@ -216,7 +221,7 @@ class ServingPerformance:
             "breakdown": {key: round(value, 4) for key, value in self.breakdown_ms.items()},
             "replicas": self.replicas,
             "saturated": self.saturated,
-            "max_requests_per_s_per_replica": round(self.max_requests_per_s_per_replica, 4),
+            "max_requests_per_s_per_replica": _significant(self.max_requests_per_s_per_replica),
             "max_sequences_per_replica": round(self.max_sequences, 1),
             "batch_limit": self.limit,
             "output_tokens_per_s_per_user": round(self.output_tokens_per_s_per_user, 2),
@@ -355,13 +360,12 @@ def _static(replica: Replica, batch: float, replicas: int, notes: tuple[str, ...
     chunks = max(1, math.ceil(total_prompt / budget - 1e-9))
     if steps.pp > 1 and chunks > 1:  # chunks follow each other through the stages: (chunks + pp - 1) stage steps
         prefill_s *= (chunks + steps.pp - 1) / (chunks * steps.pp)
-    request_chunks = [math.ceil((i + 1) * prompt / budget - 1e-9) for i in range(int(batch))] or [1]
-    ttft_values = sorted(prefill_s * c / chunks for c in request_chunks)
+    # prompts complete in order, evenly over the chunks: request i's first token comes with chunk ceil((i + 1) I / budget)
+    first_token = lambda q: prefill_s * max(1, math.ceil(q * chunks - 1e-9)) / chunks  # noqa: E731
+    ttft = {"mean": prefill_s * (chunks + 1) / (2 * chunks), "p50": first_token(0.5), "p90": first_token(0.9), "p99": first_token(0.99)}
     decode_steps = max(mix.mean_output_tokens - 1.0, 0.0)
     decode_s = steps.token_time_s(batch, 0.0, mix.decode_context, 0.0)
     total_s = prefill_s + decode_steps * decode_s
-    quantile = lambda q: ttft_values[min(len(ttft_values) - 1, int(q * len(ttft_values)))]
-    ttft = {"mean": sum(ttft_values) / len(ttft_values), "p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99)}
     e2e = {key: value + decode_steps * decode_s for key, value in ttft.items()}
     bound = "kv-capacity" if any("exceeds" in n for n in notes) and replica.limits.slot_limit() == "kv-capacity" else \
         steps.bound(batch, 0.0, mix.decode_context, 0.0)
