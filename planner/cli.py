@@ -139,6 +139,9 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
 
         raise InputError("--pareto cost,time is for training scenarios", [Issue("serving pairs: cost,headroom, cost,gpus, cost,concurrency",
                                                                                 field_path="--pareto")])
+    if scenario.demand is not None:
+        _solve_procurement(scenario, output_format, method, time_limit, pareto, plot_path)
+        return
     if pareto is not None:
         _solve_pareto(scenario, pareto, pareto_points, output_format, plot_path, time_limit)
         return
@@ -163,6 +166,30 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
     if report.solver.get("interrupted"):
         click.echo("interrupted (Ctrl-C): the plan above is the best found before the search stopped (status feasible)",
                    err=True)
+
+
+def _solve_procurement(scenario, output_format: str, method: str, time_limit: float | None, pareto: str | None,
+                       plot_path: str | None) -> None:
+    """``solve`` for a scenario with a demand profile: what to buy, reserve and rent in every period."""
+    from .errors import InputError, Issue
+    from .procurement import solve_procurement_scenario
+    from .procurement_report import procurement_csv, render_procurement
+    from .report import to_json
+
+    if pareto is not None or method != "cpsat":
+        raise InputError("--pareto and --method enumerate are for single-load scenarios",
+                         [Issue("a demand profile is planned by one CP-SAT model over all periods", field_path="--pareto" if pareto else "--method")])
+    report = solve_procurement_scenario(scenario, time_limit_s=time_limit)
+    if output_format == "json":
+        click.echo(to_json(report.to_dict()))
+    elif output_format == "csv":
+        click.echo(procurement_csv(report), nl=False)
+    else:
+        render_procurement(report, _console())
+    if plot_path:
+        from .plots import plot_procurement
+
+        plot_procurement(report, plot_path)
 
 
 def _check_plot(plot_path: str | None) -> None:
@@ -319,6 +346,16 @@ def validate(scenario_path: str) -> None:
         trained = prepare_training(scenario)
         click.echo(f"{scenario_path}: valid — training {trained.model_name}, {len(trained.gpus)} GPU types, "
                    f"{len(trained.enumeration.candidates)} layouts fit ({len(trained.candidates)} after pruning)")
+        return
+    if scenario.demand is not None:
+        from .demand import expand
+        from .procurement import _candidates
+        from .planning import load_catalog
+
+        grid = expand(scenario.demand, scenario.workload.concurrency)
+        shapes = _candidates(scenario, load_catalog(scenario))
+        click.echo(f"{scenario_path}: valid — procurement over {len(grid.periods)} period(s), {grid.points} demand points, peak "
+                   f"{grid.peak:,} sequences; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit")
         return
     prepared = prepare(scenario)
     click.echo(f"{scenario_path}: valid — model {prepared.model_name}, {len(prepared.gpus)} GPU types, "

@@ -15,7 +15,7 @@ from .capacity import CapacityTable, ShapeCapacity, Traffic, performance_at
 from .hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from .candidates import Candidate, Enumeration, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from .catalog import Catalog, GpuSpec, default_catalog
-from .errors import InfeasibleError, Issue
+from .errors import InfeasibleError, InputError, Issue
 from .limits import Deadline
 from .memory.serving import serving_memory
 from .performance.topology import NodeTopology, node_topology
@@ -225,6 +225,13 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
         from .training.planning import solve_training
 
         return solve_training(scenario, catalog, method, time_limit_s)  # type: ignore[arg-type, return-value]
+    if getattr(scenario, "demand", None) is not None:  # a demand profile: the procurement plan over time
+        if method != "cpsat":
+            raise InputError("--method enumerate is for single-load scenarios", [Issue(
+                "a demand profile is planned by one CP-SAT model over all periods", field_path="--method")])
+        from .procurement import solve_procurement_scenario
+
+        return solve_procurement_scenario(scenario, catalog, time_limit_s)  # type: ignore[return-value]
 
     deadline = Deadline.after(time_limit_s or scenario.solver.time_limit_s)  # covers every step below
     return solve_report(prepare(scenario, catalog, deadline=deadline), method, time_limit_s)

@@ -26,6 +26,7 @@ from .yaml_io import check_output_file  # noqa: E402
 if TYPE_CHECKING:
     from .memory.serving import ServingMemory
     from .plan import Plan
+    from .procurement import ProcurementReport
     from .solver.pareto import ParetoFront
     from .whatif import WhatIfReport
 
@@ -161,4 +162,46 @@ def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = Non
             ax.annotate(textwrap.fill(mathtext(r.gpu_mix or ""), 30), (i, r.cost_usd_per_hour or 0), ha="center", va="bottom", fontsize=7)
         ax.set_ylabel("cost, USD per hour")
         ax.set_title("named variations", fontsize=10)
+    return _save(figure, path)
+
+
+SOURCE_COLOURS = (("owned", "owned", "#4c72b0"), ("bought", "bought", "#8172b2"), ("reserved", "reserved", "#55a868"),
+                  ("on_demand", "on demand", "#dd8452"), ("spot", "spot (guaranteed)", "#c44e52"))
+
+
+def plot_procurement(report: "ProcurementReport", path: str | Path, title: str | None = None) -> Path:
+    """Capacity by source (owned, bought, reserved, on demand, spot), stacked, against the demand curve.
+
+    One step per slot; a horizon with a cycle inside each period draws every period's cycle side by side.
+    """
+    path = _check_path(path)
+    points = [(p, s) for p in report.periods for s in p.slots]
+    cycle = max(len(p.slots) for p in report.periods)
+    xs = [p.index + i / cycle for p in report.periods for i in range(len(p.slots))] if not report.grid.steady_state else \
+        list(range(len(points)))
+    step = 1 / cycle if not report.grid.steady_state else 1
+    xs_edges = xs + [xs[-1] + step]
+    figure = Figure(figsize=(max(8, min(16, len(points) / 12)), 5))
+    ax = figure.add_subplot()
+    bottom = [0.0] * len(points)
+    for source, label, colour in SOURCE_COLOURS:
+        heights = [float(slot.capacity.get(source, 0)) for _, slot in points]
+        if not any(heights):
+            continue
+        top = [b + h for b, h in zip(bottom, heights)]
+        ax.stairs(top, xs_edges, baseline=bottom, fill=True, color=colour, label=label, alpha=0.85)
+        bottom = top
+    ax.stairs([float(slot.load) for _, slot in points], xs_edges, baseline=None, color="black", linewidth=1.6, label="demand (load)")
+    if report.grid.steady_state:
+        ticks = list(range(0, len(points), max(1, len(points) // 12)))
+        ax.set_xticks([x + 0.5 for x in ticks], [points[i][1].label for i in ticks], fontsize=8)
+        ax.set_xlabel(f"slot of the repeated cycle ({float(report.grid.cycle_hours):g} h)")
+    else:
+        ticks = list(range(0, len(report.periods), max(1, len(report.periods) // 12)))
+        ax.set_xticks([t + 0.5 for t in ticks], [report.periods[t].label for t in ticks], fontsize=8)
+        ax.set_xlabel("period" + (" (each drawn with its cycle of slots)" if cycle > 1 else ""))
+    ax.set_ylabel("sequences held (KV-cache capacity)")
+    ax.set_title(title or f"{report.scenario_name}: capacity by source against demand — total ${report.total_usd:,.0f}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(alpha=0.3)
     return _save(figure, path)

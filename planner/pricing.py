@@ -66,6 +66,35 @@ class GpuPricing(_Strict):
     purchase_usd: float | None = Field(None, gt=0, le=100_000_000, description="Purchase price per GPU")
     tdp_watts: float | None = Field(None, gt=0, le=100_000, description="Board power for the electricity bill")
     lead_time_weeks: float | None = Field(None, ge=0, le=520, description="Delivery time of a purchase (default: pricing.lead_time_weeks)")
+    resale_fraction: float | None = Field(None, ge=0, le=1, description="Value of a bought GPU at the horizon's end, "
+                                                                        "fraction of its price (default: book value)")
+    max_purchase: int | None = Field(None, ge=0, le=1_000_000, description="Most GPUs of this type that can be bought over the horizon")
+    spot_interruption_probability: float | None = Field(None, gt=0, lt=1, description="Default: pricing.spot.interruption_probability")
+
+
+class ReservedTerm(_Strict):
+    """A commitment: capacity held for ``months`` and paid every hour, used or not, plus any upfront payment."""
+
+    months: float = Field(12, gt=0, le=120, description="Term of the commitment")
+    discount: float | None = Field(None, ge=0, lt=1, description="Hourly price = on-demand x (1 - discount)")
+    usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000, description="Hourly price per GPU (instead of a discount)")
+    upfront_usd_per_gpu: float = Field(0.0, ge=0, le=10_000_000, description="Paid when the term starts")
+    gpus: list[str] | None = Field(None, description="GPU ids this term is offered for (default: every rented GPU)")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> "ReservedTerm":
+        if (self.discount is None) == (self.usd_per_gpu_hour is None):
+            raise ValueError("give exactly one of 'discount' or 'usd_per_gpu_hour'")
+        return self
+
+
+class SpotRisk(_Strict):
+    """Spot capacity can be reclaimed: how often, and how sure the plan must be to cover demand anyway."""
+
+    interruption_probability: float = Field(..., gt=0, lt=1, description="Probability that a spot instance is "
+                                                                          "interrupted (unavailable) at a given time")
+    availability: float = Field(0.99, gt=0, lt=1, description="Probability that capacity covers demand in spite of "
+                                                              "interruptions, in every period")
 
 
 class PricingOptions(_Strict):
@@ -87,6 +116,14 @@ class PricingOptions(_Strict):
     offers: Literal["default", "all"] = Field("default", description="'default': the catalog's price per GPU; 'all': the "
                                                                       "cheapest offer of catalogs/offers.yaml per GPU-hour")
     tiers: list[Tier] | None = Field(None, description="Market tiers to rent from (default: all): hyperscaler, gpu_cloud, marketplace")
+    reserved_terms: list[ReservedTerm] = Field(default_factory=list, description="Commitments to choose from (demand profiles; "
+                                                                                  "default with rent: [reserved]: one 12-month term)")
+    spot: SpotRisk | None = Field(None, description="Spot interruptions and the availability target (demand profiles)")
+    discount_rate: float = Field(0.0, ge=0, le=1, description="Annual rate for the net present cost over a demand profile")
+    capex_cap_usd_per_quarter: float | None = Field(None, gt=0, le=1e12, description="Most spent on purchases per quarter")
+    commitments_past_horizon: Literal["book", "cash"] = Field(
+        "book", description="'book': a horizon is charged the depreciation and reserved hours it uses; 'cash': whole "
+                            "purchase prices less resale and whole terms")
 
     @field_validator("rent")
     @classmethod

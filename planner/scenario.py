@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from .architecture import ModelArchitecture
+from .demand import DemandProfile
 from .errors import Issue, ScenarioError, did_you_mean
 from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format
 from .limits import MAX_DEGREE_OPTIONS, MAX_GPUS_PER_REPLICA, MAX_NAME_CHARS, MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS
@@ -197,6 +198,7 @@ class ServingScenario(GpuChoices):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     catalog: CatalogPaths = Field(default_factory=CatalogPaths)
     pricing: PricingOptions | None = Field(None, description="Rent (on demand, reserved, spot), buy or own; hourly or TCO objective")
+    demand: DemandProfile | None = Field(None, description="Load per period over a horizon or a typical day/week: a procurement plan")
 
     _model_ref = field_validator("model", mode="before")(classmethod(lambda cls, v: _model_ref(v)))
 
@@ -398,6 +400,9 @@ def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
     update: dict[str, Any] = {}
     if scenario.model.config is not None:
         update["model"] = scenario.model.model_copy(update={"config": absolute(scenario.model.config)})
+    demand = getattr(scenario, "demand", None)  # serving scenarios only
+    if demand is not None and demand.csv is not None:
+        update["demand"] = demand.model_copy(update={"csv": demand.csv.model_copy(update={"path": absolute(demand.csv.path)})})
     if scenario.catalog.gpus or scenario.catalog.models or scenario.catalog.offers:
         update["catalog"] = CatalogPaths(gpus=absolute(scenario.catalog.gpus), models=absolute(scenario.catalog.models),
                                          offers=absolute(scenario.catalog.offers))

@@ -205,6 +205,8 @@ def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> Variatio
     from .solver import sat_api
 
     name, scenario, overrides, axes = task
+    if scenario.demand is not None:
+        return _solve_procurement_variation(name, scenario, overrides, axes)
     try:
         plan = solve_scenario(scenario).plans[0]
         if sat_api.interrupted():  # Ctrl-C stopped this solve: its plan is not a finished result
@@ -215,6 +217,21 @@ def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> Variatio
         return VariationResult(name, "error", message=exc.render(), overrides=overrides, axes=axes)
     return VariationResult(name, plan.status, plan.cost_micro_usd_per_hour, plan.gpu_mix, plan.total_gpus,
                            plan.min_headroom_fraction, None, plan.to_dict(), overrides, axes)
+
+
+def _solve_procurement_variation(name: str, scenario: ServingScenario, overrides: tuple, axes: tuple) -> VariationResult:
+    """A scenario with a demand profile: its cost is the horizon's total spread over its hours (USD per hour)."""
+    from .procurement import solve_procurement_scenario
+
+    try:
+        report = solve_procurement_scenario(scenario)
+    except InfeasibleError as exc:
+        return VariationResult(name, "infeasible", message=exc.message, overrides=overrides, axes=axes)
+    except PlannerError as exc:
+        return VariationResult(name, "error", message=exc.render(), overrides=overrides, axes=axes)
+    busiest = max(sum(slot.gpus.values()) for period in report.periods for slot in period.slots)
+    return VariationResult(name, report.status, report.cost_usd_per_hour, report.gpu_mix, busiest, None, None,
+                           report.to_dict(), overrides, axes)
 
 
 @dataclass(frozen=True)
@@ -333,6 +350,11 @@ def baseline_extras(scenario: ServingScenario, baseline: VariationResult, sensit
     from .pricing import price_sensitivity, rent_vs_buy
 
     if baseline.plan is None:
+        return {}
+    if scenario.demand is not None:  # a procurement plan carries its own break-even points
+        if sensitivity:
+            raise InputError("--sensitivity is for single-load scenarios", [Issue(
+                "a demand profile's plan lists its break-even points instead", field_path="--sensitivity")])
         return {}
     gpu_ids = [group["gpu"] for group in baseline.plan["replicas"]]
     extras: dict[str, Any] = {"rent_vs_buy": rent_vs_buy(scenario, load_catalog(scenario), gpu_ids)}

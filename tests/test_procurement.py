@@ -1,0 +1,298 @@
+"""Procurement over time: one CP-SAT plan over all periods, checked against the single-period planner, brute force,
+hand computations and the binomial model of spot interruptions."""
+
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+
+from planner.catalog import default_catalog
+from planner.errors import InputError, ScenarioError
+from planner.planning import solve_scenario
+from planner.pricing import HOURS_PER_YEAR
+from planner.procurement import solve_procurement_scenario
+from planner.scenario import validate_scenario
+from planner.supply import guaranteed_units
+
+SMALL = {"model": "llama-3.1-8b", "workload": {"concurrency": 40, "context_tokens": 4096}, "gpus": ["l4", "l40s"],
+         "parallelism": {"tp": [1, 2], "pp": [1]}}
+L4_SEQUENCES, L40S_SEQUENCES = 8, 49  # llama-3.1-8b bf16, 4,096 tokens, one GPU (the memory model's capacity)
+POWER_PUE, POWER_USD_PER_KWH = 1.58, 0.0806
+
+
+def scenario(demand, pricing=None, **fields):
+    return validate_scenario({**SMALL, **fields, "demand": demand, **({"pricing": pricing} if pricing is not None else {})})
+
+
+def gpus_by_source(plan, period=0, slot=0):
+    out = {}
+    for pool, n in plan.periods[period].slots[slot].gpus.items():
+        info = plan.pools[pool]
+        out[(info.gpu, info.source)] = out.get((info.gpu, info.source), 0) + n
+    return {k: v for k, v in out.items() if v}
+
+
+def test_the_small_cases_shapes_hold_what_the_brute_force_assumes():
+    plan = solve_procurement_scenario(scenario({"loads": [8]}))
+    held = {key: c.max_sequences for key, c in plan.shapes.items() if c.layout.tp == 1}
+    assert held == {"l4/tp1/pp1/bf16/kv-fp16": L4_SEQUENCES, "l40s/tp1/pp1/bf16/kv-fp16": L40S_SEQUENCES}
+
+
+@pytest.mark.parametrize("pricing", [None, {"owned": {"l4": 3}}, {"owned": {"l4": 2}, "buy": True}],
+                         ids=["rent", "owned", "owned+buy"])
+def test_a_flat_one_period_profile_gives_the_single_period_plan(pricing):
+    """One hour at the workload's load: the same GPUs per type and source, the same cost per hour (to the cent: each
+    procurement cost coefficient, per GPU bought or powered, is rounded up to a milli-USD)."""
+    single = solve_scenario(validate_scenario({**SMALL, "workload": {"concurrency": 120, "context_tokens": 4096},
+                                               **({"pricing": pricing} if pricing else {})}))
+    plan = solve_procurement_scenario(scenario({"loads": [120]}, pricing, workload={"concurrency": 120, "context_tokens": 4096}))
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(single.plans[0].cost_usd_per_hour, abs=0.01)
+    mine = {(gpu, {"onprem": "owned"}.get(source, source)): n for (gpu, source), n in gpus_by_source(plan).items()}
+    names = {"": "on_demand", "owned": "onprem", "buy": "onprem"}
+    theirs: dict = {}
+    for group in single.plans[0].groups:
+        gpu, _, source = group.candidate.gpu.id.partition("@")
+        key = (gpu, "owned" if names.get(source, source) == "onprem" else names.get(source, source))
+        theirs[key] = theirs.get(key, 0) + group.gpus
+    assert sum(mine.values()) == sum(theirs.values())
+    assert {g for g, _ in mine} == {g for g, _ in theirs}
+
+
+def _brute_force_three_months() -> float:
+    """Every commitment of the small horizon below, priced from the catalog by hand; the least total in USD.
+
+    l40s: bought at month 1 or 2 (delivered 4 weeks = 672 h later, so serving from the next month, and charged its
+    straight-line depreciation from delivery to the end), reserved for two months at 40 % off; l4: two owned; on
+    demand fills the rest. Each GPU holds a fixed number of sequences (one shape per type)."""
+    catalog = default_catalog()
+    l4, l40s = catalog.gpu("l4"), catalog.gpu("l40s")
+    hours, loads, end = 730, [30, 90, 150], 3 * 730
+    power = {g.id: g.tdp_watts / 1000 * POWER_PUE * POWER_USD_PER_KWH for g in (l4, l40s)}
+    reserved = l40s.price_usd_per_gpu_hour * 0.6
+    best = math.inf
+    for buy1, buy2, r1, r2, r3 in itertools.product(range(4), range(4), range(4), range(4), range(4)):
+        cost = 0.0
+        for start, n in ((0, buy1), (730, buy2)):  # book value: depreciation from delivery to the horizon's end
+            cost += n * l40s.purchase_price_usd * min(1.0, (end - (start + 672)) / (5 * HOURS_PER_YEAR))
+        starts = {0: r1, 1: r2, 2: r3}
+        cost += sum(n * reserved * min(2 * hours, end - month * hours) for month, n in starts.items())
+        for month, load in enumerate(loads):
+            bought = buy1 * (month >= 1) + buy2 * (month >= 2)
+            active = sum(n for start, n in starts.items() if start <= month <= start + 1)
+            cheapest = math.inf
+            for run_l4, run_l40s in itertools.product(range(3), range(bought + 1)):
+                committed = (run_l4 * L4_SEQUENCES + (run_l40s + active) * L40S_SEQUENCES)
+                residual = max(0, load - committed)
+                rent = min(a * l4.price_usd_per_gpu_hour + b * l40s.price_usd_per_gpu_hour
+                           for a in range(residual // L4_SEQUENCES + 2) for b in range(residual // L40S_SEQUENCES + 2)
+                           if a * L4_SEQUENCES + b * L40S_SEQUENCES >= residual)
+                cheapest = min(cheapest, (run_l4 * power["l4"] + run_l40s * power["l40s"] + rent) * hours)
+            cost += cheapest
+        best = min(best, cost)
+    return best
+
+
+THREE_MONTHS = dict(demand={"period": "month", "loads": [30, 90, 150]},
+                    pricing={"owned": {"l4": 2}, "buy": True, "lead_time_weeks": 4, "rent": ["on_demand", "reserved"],
+                             "gpus": {"l4": {"max_purchase": 0}},
+                             "reserved_terms": [{"months": 2, "discount": 0.4, "gpus": ["l40s"]}]})
+
+
+def test_the_multi_period_optimum_equals_brute_force_on_a_small_horizon():
+    plan = solve_procurement_scenario(scenario(**THREE_MONTHS))
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(_brute_force_three_months(), abs=0.05)
+
+
+def test_rentals_projected_out_give_the_same_optimum_as_explicit_rentals():
+    """The dynamic-programming projection of rentals (planner.solver.rentals) is exact: same objective, to the milli-USD."""
+    for case in (THREE_MONTHS, dict(demand={"loads": [40, 75, 120, 160, 90], "repeat": 30}, pricing={"owned": {"l40s": 1}}),
+                 dict(demand={"loads": [100, 300, 200], "repeat": 10},
+                      pricing={"rent": ["on_demand", "spot"], "spot": {"interruption_probability": 0.1, "availability": 0.99}})):
+        projected = solve_procurement_scenario(scenario(**case))
+        explicit = solve_procurement_scenario(scenario(**case), project_rentals=False)
+        assert projected.status == explicit.status == "optimal"
+        assert projected.outcome.objective_milli_usd == explicit.outcome.objective_milli_usd
+
+
+def test_purchases_count_only_after_their_lead_time():
+    """12 weeks = 2,016 h: a purchase ordered at the start of month 1 serves from month 4 (month 3 starts at 1,460 h)."""
+    demand = {"period": "month", "loads": [200, 200, 200, 200, 200, 200]}
+    plan = solve_procurement_scenario(scenario(demand, {"buy": True, "lead_time_weeks": 12, "rent": ["on_demand"]}))
+    delivered = 0
+    for month, period in enumerate(plan.periods):
+        if month >= 3:
+            delivered += plan.periods[month - 3].ordered.get("l40s", 0)
+        assert period.onprem_gpus.get("l40s", 0) == delivered
+        assert gpus_by_source(plan, month).get(("l40s", "onprem"), 0) <= delivered
+    assert plan.periods[0].ordered.get("l40s", 0) > 0, "buying pays off within six months at 100 % use"
+    assert all(gpus_by_source(plan, month).get(("l40s", "on_demand"), 0) + gpus_by_source(plan, month).get(("l4", "on_demand"), 0) > 0
+               for month in range(3)), "the first three months are rented while the purchase is on its way"
+
+
+def test_a_purchase_that_would_arrive_after_the_horizon_is_not_offered():
+    plan = solve_procurement_scenario(scenario({"period": "month", "loads": [200, 200]}, {"buy": True, "lead_time_weeks": 12}))
+    assert not any(p.ordered for p in plan.periods)
+
+
+def test_the_capex_cap_limits_purchases_per_quarter():
+    demand = {"period": "month", "count": 12}
+    free = solve_procurement_scenario(scenario(demand, {"buy": True}, workload={"concurrency": 600, "context_tokens": 4096}))
+    capped = solve_procurement_scenario(scenario(demand, {"buy": True, "capex_cap_usd_per_quarter": 20000},
+                                                 workload={"concurrency": 600, "context_tokens": 4096}))
+    spent: dict[int, float] = {}
+    for period in capped.periods:
+        quarter = int(period.start_hours // 2190)
+        spent[quarter] = spent.get(quarter, 0) + sum(n * default_catalog().gpu(g).purchase_price_usd for g, n in period.ordered.items())
+    assert max(spent.values()) <= 20000
+    assert capped.total_usd > free.total_usd
+
+
+def test_break_even_points_match_a_hand_computation():
+    """H100 SXM: $30,000 over 5 years = $0.6849/h; power 0.7 kW x 1.58 x $0.0806 = $0.0891/h; renting at $3.99/h,
+    buying wins above 0.6849 / (3.99 - 0.0891) = 17.56 % utilisation and pays back after 30000 / 3.9009 h = 10.53
+    months of 730 h. A 12-month term at 35 % off with $1,000 upfront: (2.5935 + 1000 / 8760) / 3.99 = 67.86 %."""
+    plan = solve_procurement_scenario(validate_scenario({
+        "model": "llama-3.1-8b", "workload": {"concurrency": 200, "context_tokens": 4096}, "gpus": ["h100-sxm"],
+        "demand": {"loads": [200], "repeat": 8760},
+        "pricing": {"buy": True, "rent": ["on_demand", "reserved"],
+                    "reserved_terms": [{"months": 12, "discount": 0.35, "upfront_usd_per_gpu": 1000}]}}))
+    (even,) = plan.break_even
+    assert even.buy_utilisation == pytest.approx(30000 / 43800 / (3.99 - 0.7 * 1.58 * 0.0806), rel=1e-9)
+    assert even.buy_utilisation == pytest.approx(0.17559, abs=1e-5)
+    assert even.buy_payback_months == pytest.approx(10.535, abs=1e-3)
+    assert even.reserved["h100-sxm@reserved-12m"] == pytest.approx((3.99 * 0.65 + 1000 / 8760) / 3.99, rel=1e-9)
+
+
+def test_estimated_prices_are_excluded_from_a_procurement_plan_unless_allowed():
+    base = {"model": "llama-3.1-8b", "workload": {"concurrency": 100, "context_tokens": 4096}, "gpus": ["mi300x", "l40s"],
+            "demand": {"loads": [100, 50], "repeat": 10}}
+    plan = solve_procurement_scenario(validate_scenario(base))
+    assert {info.gpu for info in plan.pools.values()} == {"l40s"}
+    assert any("mi300x" in note and "estimated" in note for note in plan.notes)
+    allowed = solve_procurement_scenario(validate_scenario({**base, "pricing": {"allow_estimated": True}}))
+    marked = {info.gpu for info in allowed.pools.values() if info.estimated}
+    assert marked == {"mi300x"}
+    assert allowed.to_dict()["pools"]["mi300x@on_demand"]["price_estimated"] is True
+
+
+def _survival_odds(units: int, guaranteed: int, q: Fraction) -> Fraction:
+    return sum((math.comb(units, k) * (1 - q) ** k * q ** (units - k) for k in range(guaranteed, units + 1)), Fraction(0))
+
+
+@pytest.mark.parametrize("needed, q, availability", [(20, "0.05", "0.99"), (5, "0.1", "0.999"), (60, "0.02", "0.9999"), (1, "0.2", "0.9")])
+def test_spot_n_plus_k_matches_the_binomial_computation(needed, q, availability):
+    """The fewest units N + k so that at least N survive with the target odds, by exact rational arithmetic."""
+    q, availability = Fraction(q), Fraction(availability)
+    spare = next(k for k in range(100) if _survival_odds(needed + k, needed, q) >= availability)
+    assert guaranteed_units(needed + spare, float(q), float(availability)) >= needed
+    assert guaranteed_units(needed + spare - 1, float(q), float(availability)) < needed
+
+
+def test_spot_replicas_are_sized_n_plus_k_in_the_plan():
+    plan = solve_procurement_scenario(scenario({"loads": [490], "repeat": 24},
+                                               {"rent": ["spot"], "spot": {"interruption_probability": 0.05, "availability": 0.999}}))
+    ((_, shape), (provisioned, guaranteed)), = plan.periods[0].slots[0].spot_units.items()
+    held = plan.shapes[shape].max_sequences
+    needed = -(-490 // held)
+    assert guaranteed >= needed and guaranteed_units(provisioned, 0.05, 0.999) == guaranteed
+    assert guaranteed_units(provisioned - 1, 0.05, 0.999) < needed, "one unit fewer would miss the target"
+    assert provisioned > needed, "spares above N"
+
+
+def test_spot_needs_its_risk_stated():
+    with pytest.raises(InputError, match="spot"):
+        solve_procurement_scenario(scenario({"loads": [100]}, {"rent": ["spot"]}))
+
+
+def test_a_steady_state_costs_the_cycle_times_its_repeats():
+    once = solve_procurement_scenario(scenario({"loads": [40, 120, 80], "repeat": 1}))
+    year = solve_procurement_scenario(scenario({"loads": [40, 120, 80], "repeat": 365}))
+    assert year.total_usd == pytest.approx(365 * once.total_usd, rel=1e-4)
+
+
+def test_owned_gpus_serve_first_and_rentals_follow_the_load():
+    plan = solve_procurement_scenario(scenario({"loads": [40, 100, 160, 100], "repeat": 30}, {"owned": {"l40s": 1}}))
+    for slot in plan.periods[0].slots:
+        assert slot.capacity["owned"] == L40S_SEQUENCES
+        assert slot.total_capacity >= slot.load
+    quiet = plan.periods[0].slots[0]  # 40 sequences: the owned GPU alone
+    assert sum(n for p, n in quiet.gpus.items() if plan.pools[p].source == "on_demand") == 0
+
+
+def test_discounting_prices_each_period_at_its_present_value():
+    """Renting the same fleet for 8 quarters at 10 %/year: each quarter's rent x 1.1^-(mid-quarter / 8760 h)."""
+    demand = {"period": "quarter", "count": 8}
+    nominal = solve_procurement_scenario(scenario(demand))
+    discounted = solve_procurement_scenario(scenario(demand, {"discount_rate": 0.1}))
+    per_quarter = nominal.total_usd / 8
+    expected = sum(per_quarter * 1.1 ** -((q + 0.5) * 2190 / 8760) for q in range(8))
+    assert discounted.total_usd == pytest.approx(expected, abs=0.01)
+
+
+def test_a_purchase_is_charged_its_depreciation_or_its_net_present_cost():
+    """An L40S ($8,500) bought at the start of a two-year horizon, straight-line over 5 years: the horizon is charged
+    8500 x 2/5 = $3,400; at 10 %/year its net present cost is 8500 - 8500 x 3/5 x 1.1^-2 = $4,285.12 (the book value
+    comes back only at the end)."""
+    from planner.demand import expand
+    from planner.planning import load_catalog
+    from planner.procurement import _candidates
+    from planner.supply import build_supply
+
+    def first_order_usd(rate):
+        s = scenario({"period": "quarter", "count": 8}, {"buy": True, "discount_rate": rate}, gpus=["l40s"])
+        prepared = _candidates(s, load_catalog(s))
+        rows = {row.key: row for row in prepared.problem().rows}
+        supply = build_supply(s, load_catalog(s), prepared.candidates, rows, expand(s.demand, 40))
+        return supply.problem.onprem[0].buy_cost[0] / 1000
+
+    assert first_order_usd(0.0) == pytest.approx(3400, abs=0.001)
+    assert first_order_usd(0.1) == pytest.approx(8500 - 8500 * 0.6 / 1.21, abs=0.001)
+
+
+def test_growth_compounds_per_quarter_from_the_workload_load():
+    plan = solve_procurement_scenario(scenario({"period": "month", "count": 7, "growth": {"per": "quarter", "factor": 1.3}}))
+    assert [p.peak for p in plan.periods] == [math.ceil(40 * 1.3 ** (month / 3) - 1e-9) for month in range(7)]
+
+
+@pytest.mark.parametrize("demand, message", [
+    ({"loads": [1, 2], "count": 3}, "exactly one of"),
+    ({"loads": [1, 2], "repeat": 2, "growth": {"factor": 1.1}}, "steady-state"),
+    ({"period": "hour", "count": 2, "within": {"factors": [1, 0.5]}}, "longer than one hour"),
+    ({"loads": [0, 0]}, "every period's load is 0"),
+    ({"loads": [-1]}, "between 0"),
+])
+def test_bad_demand_profiles_are_bad_input(demand, message):
+    with pytest.raises((InputError, ScenarioError)) as error:
+        solve_procurement_scenario(scenario(demand))
+    assert message in error.value.render()
+
+
+def test_loads_from_a_csv_file_peak_per_period(tmp_path):
+    path = tmp_path / "load.csv"
+    path.write_text("hour,concurrency\n0,10\n1,35\n2,20\n3,40\n")
+    plan = solve_procurement_scenario(scenario({"period": "day", "csv": {"path": str(path), "label_column": "hour", "rows_per_period": 2},
+                                                "repeat": 1}))
+    assert [slot.load for slot in plan.periods[0].slots] == [35, 40]
+
+
+@pytest.mark.parametrize("text, message, line", [
+    ("hour,concurrency\n0,10\n1,ten\n", "between 0", 3),
+    ("hour,load\n0,10\n", "no column 'concurrency'", 1),
+    ("", "empty", None),
+])
+def test_a_bad_csv_is_named_with_its_line(tmp_path, text, message, line):
+    path = tmp_path / "load.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as error:
+        solve_procurement_scenario(scenario({"csv": {"path": str(path)}, "repeat": 1}))
+    assert message in error.value.render()
+    if line is not None:
+        assert error.value.issues[0].line == line
+
+
+def test_single_period_solving_refuses_a_demand_profile():
+    with pytest.raises(InputError, match="demand profile"):
+        solve_scenario(scenario({"loads": [10]}))
