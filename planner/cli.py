@@ -352,10 +352,10 @@ def validate(scenario_path: str) -> None:
         from .procurement import _candidates
         from .planning import load_catalog
 
-        grid = expand(scenario.demand, scenario.workload.concurrency)
+        grid = expand(scenario.demand, scenario.workload)
         shapes = _candidates(scenario, load_catalog(scenario))
         click.echo(f"{scenario_path}: valid — procurement over {len(grid.periods)} period(s), {grid.points} demand points, peak "
-                   f"{grid.peak:,} sequences; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit")
+                   f"{grid.display(grid.peak)}; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit")
         return
     prepared = prepare(scenario)
     click.echo(f"{scenario_path}: valid — model {prepared.model_name}, {len(prepared.gpus)} GPU types, "

@@ -174,7 +174,7 @@ def plot_procurement(report: "ProcurementReport", path: str | Path, title: str |
 
     One step per slot; a horizon with a cycle inside each period draws every period's cycle side by side.
     """
-    path = _check_path(path)
+    path = check_plot_path(path)
     points = [(p, s) for p in report.periods for s in p.slots]
     cycle = max(len(p.slots) for p in report.periods)
     xs = [p.index + i / cycle for p in report.periods for i in range(len(p.slots))] if not report.grid.steady_state else \
@@ -185,13 +185,15 @@ def plot_procurement(report: "ProcurementReport", path: str | Path, title: str |
     ax = figure.add_subplot()
     bottom = [0.0] * len(points)
     for source, label, colour in SOURCE_COLOURS:
-        heights = [float(slot.capacity.get(source, 0)) for _, slot in points]
+        scale = 1000.0 if report.grid.traffic else 1.0
+        heights = [slot.capacity.get(source, 0) / scale for _, slot in points]
         if not any(heights):
             continue
         top = [b + h for b, h in zip(bottom, heights)]
         ax.stairs(top, xs_edges, baseline=bottom, fill=True, color=colour, label=label, alpha=0.85)
         bottom = top
-    ax.stairs([float(slot.load) for _, slot in points], xs_edges, baseline=None, color="black", linewidth=1.6, label="demand (load)")
+    ax.stairs([slot.load / (1000.0 if report.grid.traffic else 1.0) for _, slot in points], xs_edges, baseline=None, color="black",
+              linewidth=1.6, label="demand (load)")
     if report.grid.steady_state:
         ticks = list(range(0, len(points), max(1, len(points) // 12)))
         ax.set_xticks([x + 0.5 for x in ticks], [points[i][1].label for i in ticks], fontsize=8)
@@ -200,8 +202,8 @@ def plot_procurement(report: "ProcurementReport", path: str | Path, title: str |
         ticks = list(range(0, len(report.periods), max(1, len(report.periods) // 12)))
         ax.set_xticks([t + 0.5 for t in ticks], [report.periods[t].label for t in ticks], fontsize=8)
         ax.set_xlabel("period" + (" (each drawn with its cycle of slots)" if cycle > 1 else ""))
-    ax.set_ylabel("sequences held (KV-cache capacity)")
-    ax.set_title(title or f"{report.scenario_name}: capacity by source against demand — total ${report.total_usd:,.0f}", fontsize=10)
+    ax.set_ylabel("requests/s within the SLO" if report.grid.traffic else "sequences held (KV-cache capacity)")
+    ax.set_title(_title(title or f"{report.scenario_name}: capacity by source against demand, total USD {report.total_usd:,.0f}"), fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(alpha=0.3)
     return _save(figure, path)

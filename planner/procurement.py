@@ -23,6 +23,7 @@ from .solver.procurement import ProcurementOutcome, Schedule, reserved_group, so
 from .supply import PoolInfo, Supply, build_supply
 
 SOURCES = ("owned", "bought", "reserved", "on_demand", "spot")
+MICRO = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class PeriodPlan:
     reserved_started: dict[str, int]  # pool -> units committed now
     reserved_active: dict[str, int]  # pool -> units active
     slots: tuple[SlotPlan, ...]
-    cost_milli_usd: dict[str, int]  # source -> cost charged to this period
+    cost_micro_usd: dict[str, int]  # source -> cost charged to this period
 
     @property
     def peak(self) -> int:
@@ -61,7 +62,7 @@ class PeriodPlan:
 
     @property
     def cost_usd(self) -> float:
-        return sum(self.cost_milli_usd.values()) / 1000
+        return sum(self.cost_micro_usd.values()) / MICRO
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ProcurementReport:
     break_even: tuple[BreakEven, ...]
     outcome: ProcurementOutcome
     shapes: dict[str, Candidate]
+    capacity: dict[str, int]  # per shape: what one replica serves, in the load's unit (sequences or milli-requests/s)
     notes: tuple[str, ...]
     candidates_total: int
     discount_rate: float
@@ -109,9 +111,9 @@ class ProcurementReport:
     def cost_by_source(self) -> dict[str, float]:
         totals = {source: 0 for source in SOURCES}
         for period in self.periods:
-            for source, milli in period.cost_milli_usd.items():
-                totals[source] += milli
-        return {source: milli / 1000 for source, milli in totals.items()}
+            for source, micro in period.cost_micro_usd.items():
+                totals[source] += micro
+        return {source: micro / MICRO for source, micro in totals.items()}
 
     @property
     def gpu_mix(self) -> str:
@@ -141,10 +143,10 @@ def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
     if options.utilisation != 1.0 or options.objective != "hourly":
         raise _bad("pricing.utilisation", "a demand profile states when GPUs are needed: leave out 'utilisation' and 'objective' "
                                           "(the plan minimises the horizon's total cost)")
-    grid = expand(scenario.demand, scenario.workload.concurrency)
+    grid = expand(scenario.demand, scenario.workload)
     prepared = _candidates(scenario, catalog)
-    rows = {row.key: row for row in prepared.problem().rows}
-    supply = build_supply(scenario, catalog, prepared.candidates, rows, grid, project_rentals)
+    single = prepared.problem()
+    supply = build_supply(scenario, catalog, prepared.candidates, single, grid, project_rentals)
     if not (supply.problem.onprem or supply.problem.reserved or supply.problem.rentals or supply.problem.spots):
         raise InfeasibleError("nothing to plan with", [Issue(note) for note in supply.notes] or
                               [Issue("no GPU can be owned, bought or rented under the pricing section")])
@@ -153,13 +155,16 @@ def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
     if outcome.schedule is None:
         reason = "no plan found within the time limit" if outcome.status == "unknown" else \
             "no plan covers every period's load with the GPUs the pricing allows"
-        raise InfeasibleError(reason, [Issue(f"peak load {grid.peak:,} sequences; {note}") for note in supply.notes] or
-                              [Issue(f"peak load {grid.peak:,} sequences of {prepared.context.context_tokens:,} tokens: check stock "
+        raise InfeasibleError(reason, [Issue(f"peak load {grid.display(grid.peak)}; {note}") for note in supply.notes] or
+                              [Issue(f"peak load {grid.display(grid.peak)} of {prepared.context.context_tokens:,} tokens: check stock "
                                      "(inventory, max_purchase), lead times, the capex cap and the spot availability target")])
     periods = decode(supply, grid, outcome.schedule)
-    verify_schedule(supply, grid, periods, outcome, prepared.context, options)
+    from .capacity import Traffic
+
+    verify_schedule(supply, grid, periods, outcome, prepared.context, options, Traffic.of(scenario.workload))
     return ProcurementReport(scenario.name or "scenario", prepared.model_name, outcome.status, grid, periods, supply.pools,
                              utilisation(supply, periods), break_evens(supply, periods, options.amortisation_years), outcome, supply.candidates,
+                             {key: supply.problem.capacity(key) for key in supply.candidates},
                              prepared.notes + supply.notes, len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
                              options.discount_rate)
 
@@ -228,8 +233,8 @@ def decode(supply: Supply, grid: TimeGrid, schedule: Schedule) -> tuple[PeriodPl
                     committed[(pool.group, shape)] = n
         rentals = [_rentals(supply, schedule, h, merged) for merged in range(len(supply.slots.hours[h]))]
         for rented in rentals:
-            cost["on_demand"] += rented.on_demand_milli_usd
-            cost["spot"] += rented.spot_milli_usd
+            cost["on_demand"] += rented.on_demand_micro_usd
+            cost["spot"] += rented.spot_micro_usd
         slots = []
         for s, slot in enumerate(period.slots):
             rented = rentals[supply.slots.merged[h][s]]
@@ -239,7 +244,7 @@ def decode(supply: Supply, grid: TimeGrid, schedule: Schedule) -> tuple[PeriodPl
             capacity = {source: 0 for source in SOURCES}
             for (pool_key, shape), n in replicas.items():
                 info = pools[pool_key]
-                held = n * rows[shape].max_sequences
+                held = n * problem.capacity(shape)
                 if info.source == "onprem":
                     running = committed_gpus[pool_key]
                     owned = held * min(running, info.owned) // running
@@ -258,14 +263,14 @@ class _Rented:
     replicas: dict[tuple[str, str], int]
     gpus: dict[str, int]
     spot_units: dict[tuple[str, str], tuple[int, int]]
-    on_demand_milli_usd: int
-    spot_milli_usd: int
+    on_demand_micro_usd: int
+    spot_micro_usd: int
 
 
 def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented:
     """One merged slot's rentals: from the rental table at the committed capacity the solver chose (rentals
     projected out), or from the explicit variables; the slot's cost split between on demand and spot."""
-    from .solver.rentals import slot_cost_milli_usd
+    from .solver.rentals import slot_cost_micro_usd
 
     problem = supply.problem
     period = problem.periods[h]
@@ -275,7 +280,7 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
     if supply.rental_table is not None and problem.rental_tables is not None:
         residual = max(0, load - schedule.committed_capacity.get(h, 0))
         micro = supply.rental_table.micro_usd_per_hour(residual) or 0
-        total = slot_cost_milli_usd(micro, period.hours[merged], period.discount) if load > 0 else 0
+        total = slot_cost_micro_usd(micro, period.hours[merged], period.discount) if load > 0 else 0
         spot, replicas = supply.rental_table.rentals(residual) if load > 0 else (None, {})
         if spot is not None:
             spot_units[(spot.pool, spot.shape)] = (spot.units, spot.guaranteed_replicas // _spot_shape(problem, spot.pool, spot.shape).replicas_per_unit)
@@ -332,7 +337,7 @@ def utilisation(supply: Supply, periods: tuple[PeriodPlan, ...]) -> dict[str, di
             committed = {}
             for (pool_key, shape), n in slot.replicas.items():
                 if supply.pools[pool_key].source in ("onprem", "reserved"):
-                    committed[pool_key] = committed.get(pool_key, 0) + n * rows[shape].max_sequences
+                    committed[pool_key] = committed.get(pool_key, 0) + n * supply.problem.capacity(shape)
             total = sum(committed.values())
             served = min(total, slot.load)
             for pool_key, capacity in committed.items():
@@ -376,17 +381,23 @@ def break_evens(supply: Supply, periods: tuple[PeriodPlan, ...], amortisation_ye
 
 
 def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, ...], outcome: ProcurementOutcome, context,
-                    options: PricingOptions) -> None:  # type: ignore[no-untyped-def]
+                    options: PricingOptions, traffic=None) -> None:  # type: ignore[no-untyped-def]
     """Re-check a schedule without the solver's rows: memory in bytes, supply, lead times, terms, spot odds, cost.
 
     - each shape used holds its ``maxseq`` sequences within the engine budget and headroom (memory model, bytes);
+      for traffic, each replica meets the SLO at the rate the plan counts on (performance model, re-predicted);
     - every slot's capacity covers its load; spot counts only the replicas that survive with the target odds,
       recomputed by direct summation of the binomial;
     - GPUs on premises never exceed owned + purchases delivered (order start + lead time <= period start);
       reserved replicas fit the units whose term covers the whole period; rentals fit their units and stock;
     - purchases per quarter within the capex cap; the cost re-added from the schedule equals the objective.
     """
+    from fractions import Fraction
+
+    from .capacity import performance_at
     from .memory.serving import serving_memory
+    from .units import decimal_fraction
+    from .verify import SLO_TOLERANCE
 
     violations: list[str] = []
     problem = supply.problem
@@ -396,8 +407,16 @@ def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, .
         candidate = supply.candidates[key]
         bill = serving_memory(context.arch, candidate.layout, context.engine_for(candidate.gpu, candidate.layout),
                               candidate.gpu.capacity_bytes, rows[key].max_sequences, context.context_tokens)
-        if bill.total_bytes > bill.usable_bytes or bill.headroom_fraction + 1e-12 < context.min_headroom:
+        if bill.total_bytes > bill.usable_bytes or Fraction(bill.free_bytes, bill.capacity_bytes) < decimal_fraction(context.min_headroom):
             violations.append(f"{key}: {rows[key].max_sequences} sequences do not fit in memory")
+        if traffic is not None and grid.traffic:  # each replica at the rate the plan counts on, re-predicted
+            rate = problem.capacity(key) / 1000
+            perf = performance_at(candidate, context, traffic, rate)
+            slo = traffic.slo
+            if perf.saturated or (slo is not None and (
+                    (slo.ttft_ms is not None and perf.ttft_ms.at(traffic.percentile) > slo.ttft_ms * (1 + SLO_TOLERANCE))
+                    or (slo.tpot_bound_ms is not None and perf.tpot_ms.at(traffic.percentile) > slo.tpot_bound_ms * (1 + SLO_TOLERANCE)))):
+                violations.append(f"{key}: {rate:.6g} requests/s per replica misses the SLO or saturates the queue")
     for period in periods:
         h = period.index
         for slot in period.slots:
@@ -429,24 +448,24 @@ def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, .
                 gpus = sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == pool.key)
                 if gpus > slot.gpus.get(pool.key, 0) or (pool.max_units is not None and slot.gpus.get(pool.key, 0) > pool.max_units * pool.unit_gpus):
                     violations.append(f"{period.label}/{slot.label}: {pool.key} runs {gpus} GPUs on {slot.gpus.get(pool.key, 0)} rented")
-    if problem.capex_cap_milli_usd_per_quarter is not None:
+    if problem.capex_cap_micro_usd_per_quarter is not None:
         spent: dict[int, int] = {}
         for period in periods:
             quarter = problem.periods[period.index].quarter
             for pool in problem.onprem:
-                spent[quarter] = spent.get(quarter, 0) + period.ordered.get(pool.gpu_type, 0) * pool.purchase_milli_usd
-        for quarter, milli in spent.items():
-            if milli > problem.capex_cap_milli_usd_per_quarter:
-                violations.append(f"quarter {quarter + 1}: purchases {milli / 1000:,.2f} USD over the capex cap")
-    total = sum(sum(p.cost_milli_usd.values()) for p in periods)
-    if outcome.objective_milli_usd is not None and total != outcome.objective_milli_usd:
-        violations.append(f"cost re-added {total} milli-USD, solver objective {outcome.objective_milli_usd}")
+                spent[quarter] = spent.get(quarter, 0) + period.ordered.get(pool.gpu_type, 0) * pool.purchase_micro_usd
+        for quarter, micro in spent.items():
+            if micro > problem.capex_cap_micro_usd_per_quarter:
+                violations.append(f"quarter {quarter + 1}: purchases {micro / MICRO:,.2f} USD over the capex cap")
+    total = sum(sum(p.cost_micro_usd.values()) for p in periods)
+    if outcome.objective_micro_usd is not None and total != outcome.objective_micro_usd:
+        violations.append(f"cost re-added {total} micro-USD, solver objective {outcome.objective_micro_usd}")
     recomputed, decisions = _recomputed_cost_usd(supply, grid, periods, options)
-    # every coefficient is rounded up by less than one milli-USD per unit, prices per hour by 10^-6 USD per GPU
+    # every coefficient is rounded up by less than one micro-USD per unit, prices per hour by 10^-6 USD per GPU
     gpu_hours = sum(sum(slot.gpus.values()) * slot.hours for p in periods for slot in p.slots)
-    tolerance = decisions / 1000 + gpu_hours * 1e-6 + 1e-9 * recomputed + 1e-6
-    if outcome.objective_milli_usd is not None:
-        paid = outcome.objective_milli_usd / 1000
+    tolerance = decisions / MICRO + gpu_hours * 1e-6 + 1e-9 * recomputed + 1e-6
+    if outcome.objective_micro_usd is not None:
+        paid = outcome.objective_micro_usd / MICRO
         if not recomputed - 1e-9 * recomputed - 1e-6 <= paid <= recomputed + tolerance:
             violations.append(f"cost recomputed from prices {recomputed:,.4f} USD, solver objective {paid:,.4f} USD")
     if violations:

@@ -34,7 +34,7 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
     """The schedule per period, the cost by source, utilisation of committed capacity, break-even points."""
     grid = report.grid
     kind = f"steady state: {grid.periods[0].label}" if grid.steady_state else f"{len(grid.periods)} periods over {float(grid.hours):,.0f} h"
-    console.print(f"[bold]{_escape(report.scenario_name)}[/bold]: {_escape(report.model_name)}, {kind}, peak {grid.peak:,} sequences"
+    console.print(f"[bold]{_escape(report.scenario_name)}[/bold]: {_escape(report.model_name)}, {kind}, peak {grid.display(grid.peak)}"
                   + (f", net present cost at {report.discount_rate:.1%}/year" if report.discount_rate else ""))
     table = Table(title=f"Procurement plan — total ${report.total_usd:,.2f} (${report.cost_usd_per_hour:,.2f}/h on average)",
                   title_justify="left")
@@ -63,15 +63,16 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
         parts += [f"{k.split('@')[1]} wins above {u:.1%}" for k, u in even.reserved.items()]
         console.print(f"break-even {even.gpu}: " + "; ".join(parts))
     outcome = report.outcome
-    gap = "" if report.status == "optimal" else f" (bound ${outcome.best_bound_milli_usd / 1000:,.2f})" if outcome.best_bound_milli_usd is not None else ""
+    gap = "" if report.status == "optimal" else f" (bound ${outcome.best_bound_micro_usd / 1e6:,.2f})" if outcome.best_bound_micro_usd is not None else ""
     console.print(f"status: [bold]{report.status}[/bold]{gap} · model {outcome.variables:,} variables, {outcome.constraints:,} constraints · "
                   f"{len(report.shapes):,} replica shapes of {report.candidates_total:,} · cpsat in {outcome.wall_time_s:.3f} s · "
                   f"workers={outcome.parameters.get('num_workers')} seed={outcome.parameters.get('random_seed')}")
     estimated = sorted({i.gpu for i in report.pools.values() if i.estimated})
     if estimated:
         console.print(f"ESTIMATED prices (derived, not quoted) used for: {', '.join(estimated)}")
+    unit = "milli-requests/s within the SLO" if grid.traffic else "sequences (KV-cache memory)"
     console.print("Costs are charged to the period a purchase is ordered or a reservation starts in; on-premises GPUs pay power while "
-                  "in replicas. Capacity in sequences (KV-cache memory), spot counted at the replicas that survive with the target odds.")
+                  f"in replicas. Load and capacity in {unit}; spot counted at the replicas that survive with the target odds.")
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
 
@@ -127,8 +128,8 @@ def report_dict(report: "ProcurementReport") -> dict[str, Any]:
         "break_even": [b.to_dict() for b in report.break_even],
         "solver": {**report.outcome.parameters, "status": report.status, "wall_time_s": round(report.outcome.wall_time_s, 4),
                    "variables": report.outcome.variables, "constraints": report.outcome.constraints,
-                   "objective_usd": None if report.outcome.objective_milli_usd is None else report.outcome.objective_milli_usd / 1000,
-                   "best_bound_usd": None if report.outcome.best_bound_milli_usd is None else report.outcome.best_bound_milli_usd / 1000,
+                   "objective_usd": None if report.outcome.objective_micro_usd is None else report.outcome.objective_micro_usd / 1e6,
+                   "best_bound_usd": None if report.outcome.best_bound_micro_usd is None else report.outcome.best_bound_micro_usd / 1e6,
                    "shapes": len(report.shapes), "shapes_total": report.candidates_total},
         "notes": list(report.notes),
     }
@@ -139,7 +140,7 @@ def _period_dict(report: "ProcurementReport", period: "PeriodPlan") -> dict[str,
         "period": period.label, "start_hours": period.start_hours, "hours": period.hours,
         "ordered_gpus": period.ordered, "onprem_gpus": period.onprem_gpus,
         "reserved_started_units": period.reserved_started, "reserved_active_units": period.reserved_active,
-        "cost_usd": {k: v / 1000 for k, v in period.cost_milli_usd.items() if v},
+        "cost_usd": {k: v / 1e6 for k, v in period.cost_micro_usd.items() if v},
         "slots": [{"slot": s.label, "hours": round(s.hours, 4), "load": s.load, "capacity": {k: v for k, v in s.capacity.items() if v},
                    "gpus": s.gpus, "replicas": [{"pool": pool, "shape": shape, "count": n} for (pool, shape), n in s.replicas.items() if n],
                    "spot_units": [{"pool": pool, "shape": shape, "provisioned": a, "guaranteed": b} for (pool, shape), (a, b) in s.spot_units.items()]}
@@ -151,14 +152,14 @@ def procurement_csv(report: "ProcurementReport") -> str:
     """One row per period, slot and pool: GPUs, replicas and the capacity they hold."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["period", "slot", "hours", "load", "pool", "gpu", "source", "gpus", "replicas", "capacity_sequences", "price_estimated"])
-    rows = {c: report.shapes[c] for c in report.shapes}
+    unit = "milli_requests_per_s" if report.grid.traffic else "sequences"
+    writer.writerow(["period", "slot", "hours", f"load_{unit}", "pool", "gpu", "source", "gpus", "replicas", f"capacity_{unit}", "price_estimated"])
     for period in report.periods:
         for slot in period.slots:
             for pool in sorted(slot.gpus):
                 info = report.pools[pool]
                 replicas = sum(n for (p, _), n in slot.replicas.items() if p == pool)
-                capacity = sum(n * rows[shape].max_sequences for (p, shape), n in slot.replicas.items() if p == pool)
+                capacity = sum(n * report.capacity[shape] for (p, shape), n in slot.replicas.items() if p == pool)
                 writer.writerow([period.label, slot.label, round(slot.hours, 4), slot.load, pool, info.gpu, info.source,
                                  slot.gpus[pool], replicas, capacity, info.estimated])
     return buffer.getvalue()

@@ -17,7 +17,7 @@ Per GPU type, from the scenario's ``pricing`` section and the offers (``planner.
 - **spot**: one pool per allowed offer, rented per slot in whole instances (the unit a cloud reclaims) and
   sized by ``guaranteed_units``.
 
-Money is integer milli-USD, rounded up per coefficient (``usd_to_milli_usd_ceil``); with a ``discount_rate``
+Money is integer micro-USD, rounded up per coefficient (``usd_to_micro_usd_ceil``); with a ``discount_rate``
 every cost is multiplied by ``(1 + r) ** -(t / 8760)`` at the time it is paid (purchases and upfronts at the
 start of their period, hourly costs at the middle of theirs): the net present cost.
 
@@ -39,11 +39,11 @@ from .demand import PERIOD_HOURS, TimeGrid
 from .errors import InputError, Issue
 from .offers import Offer, allowed_offers, catalog_offers
 from .pricing import HOURS_PER_WEEK, HOURS_PER_YEAR, PricingOptions, ReservedTerm, power_usd_per_gpu_hour
-from .solver.problem import Row
+from .solver.problem import Problem
 from .solver.procurement import (OnPremPool, Period, ProcurementProblem, RentalPool, ReservedPool, SpotPool, SpotShape,
                                  reserved_group)
 from .solver.rentals import RentalOption, RentalTable, SpotOption, period_table
-from .units import usd_to_milli_usd_ceil, usd_to_milli_usd_floor
+from .units import usd_to_micro_usd_ceil, usd_to_micro_usd_floor
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -127,7 +127,7 @@ class Supply:
 
 
 class _Money:
-    """Cost coefficients: USD at a time -> integer milli-USD, discounted when the scenario asks for it."""
+    """Cost coefficients: USD at a time -> integer micro-USD, discounted when the scenario asks for it."""
 
     def __init__(self, options: PricingOptions, grid: TimeGrid):
         self.rate = options.discount_rate
@@ -151,8 +151,8 @@ class _Money:
         return total
 
     @staticmethod
-    def milli(usd: float) -> int:
-        return usd_to_milli_usd_ceil(max(0.0, usd))
+    def micro(usd: float) -> int:
+        return usd_to_micro_usd_ceil(max(0.0, usd))
 
 
 def merge_slots(grid: TimeGrid) -> SlotMap:
@@ -173,9 +173,13 @@ def merge_slots(grid: TimeGrid) -> SlotMap:
     return SlotMap(tuple(merged), tuple(hours))
 
 
-def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: list[Candidate], rows: dict[str, Row],
+def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: list[Candidate], single: Problem,
                  grid: TimeGrid, project_rentals: bool = True) -> Supply:
-    """The procurement problem of a scenario: pools, shapes and integer costs over the time grid."""
+    """The procurement problem of a scenario: pools, shapes and integer costs over the time grid.
+
+    ``single`` is the single-period problem of the same candidates (``PreparedScenario.problem``): its rows and its
+    capacity per replica (sequences, or the request rate within the SLO) are the ones every period covers its load
+    with."""
     options = scenario.pricing or PricingOptions()
     money = _Money(options, grid)
     slots = merge_slots(grid)
@@ -188,14 +192,19 @@ def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: li
                               money.factor(period.start_hours + period.hours / 2)))
     offers = catalog_offers(catalog, getattr(scenario.catalog, "offers", None))
     allowed = set(scenario.gpu_ids) if scenario.gpu_ids is not None else {g.id for g in catalog.gpus}
+    rows = {row.key: row for row in single.rows}
+
+    def capacity(candidate: Candidate) -> int:
+        return single.capacity(rows[candidate.key])
+
     by_type: dict[str, list[Candidate]] = {}
     for candidate in candidates:
         by_type.setdefault(candidate.gpu.id, []).append(candidate)
-    builder = _Builder(scenario, options, grid, slots, money, rows)
+    builder = _Builder(scenario, options, grid, slots, money, single)
     notes: list[str] = []
     for gpu_id, shapes in by_type.items():
         spec = catalog.gpu(gpu_id)
-        frontier = tuple(c.key for c in prune_dominated(shapes, ()))
+        frontier = tuple(c.key for c in prune_dominated(shapes, (), capacity=capacity))
         owned = options.owned.get(gpu_id, 0)
         if owned or (options.buy and gpu_id in allowed):
             builder.onprem(spec, frontier, owned, options.buy and gpu_id in allowed)
@@ -214,9 +223,9 @@ def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: li
             spot = choice.cheapest("spot")
             if spot is not None:
                 builder.spot(spec, shapes, spot)
-    problem = ProcurementProblem(tuple(rows[c.key] for c in candidates), tuple(periods), tuple(builder.onprem_pools),
+    problem = ProcurementProblem(single, tuple(periods), tuple(builder.onprem_pools),
                                  tuple(builder.reserved_pools), tuple(builder.rental_pools), tuple(builder.spot_pools),
-                                 usd_to_milli_usd_floor(options.capex_cap_usd_per_quarter)
+                                 usd_to_micro_usd_floor(options.capex_cap_usd_per_quarter)
                                  if options.capex_cap_usd_per_quarter is not None else None)
     table = rental_table(problem) if project_rentals else None
     if table is not None:
@@ -231,17 +240,16 @@ def rental_table(problem: ProcurementProblem) -> RentalTable | None:
     if any(p.max_units is not None for p in problem.rentals) or any(p.max_instances is not None for p in problem.spots):
         return None
     rows = {row.key: row for row in problem.rows}
-    on_demand = [RentalOption(pool.key, key, rows[key].max_sequences, rows[key].gpus_per_replica,
+    on_demand = [RentalOption(pool.key, key, problem.capacity(key), rows[key].gpus_per_replica,
                               rows[key].gpus_per_replica // pool.unit_gpus * pool.micro_usd_per_unit_hour)
                  for pool in problem.rentals for key in pool.shapes]
     spot = []
     for pool in problem.spots:
         for shape in pool.shapes:
-            row = rows[shape.key]
             for units in range(1, len(shape.guaranteed)):
                 if shape.guaranteed[units] > shape.guaranteed[units - 1]:
                     replicas = shape.guaranteed[units] * shape.replicas_per_unit
-                    spot.append(SpotOption(pool.key, shape.key, units, replicas, replicas * row.max_sequences,
+                    spot.append(SpotOption(pool.key, shape.key, units, replicas, replicas * problem.capacity(shape.key),
                                            units * shape.instances_per_unit * pool.instance_gpus,
                                            units * shape.instances_per_unit * pool.micro_usd_per_instance_hour))
     peak = max(max(p.demand) for p in problem.periods)
@@ -266,8 +274,9 @@ class _Builder:
     """Pools of every kind, with their integer cost coefficients over the grid."""
 
     def __init__(self, scenario: "ServingScenario", options: PricingOptions, grid: TimeGrid, slots: SlotMap, money: _Money,
-                 rows: dict[str, Row]):
-        self.scenario, self.options, self.grid, self.slots, self.money, self.rows = scenario, options, grid, slots, money, rows
+                 single: Problem):
+        self.scenario, self.options, self.grid, self.slots, self.money, self.single = scenario, options, grid, slots, money, single
+        self.rows = {row.key: row for row in single.rows}
         self.onprem_pools: list[OnPremPool] = []
         self.reserved_pools: list[ReservedPool] = []
         self.rental_pools: list[RentalPool] = []
@@ -313,10 +322,10 @@ class _Builder:
                 residual = purchase * max(0.0, 1.0 - held / (options.amortisation_years * HOURS_PER_YEAR))
             else:
                 residual = 0.0
-            buy_cost.append(money.milli(purchase * money.factor(period.start_hours) - residual * money.factor(end)))
+            buy_cost.append(money.micro(purchase * money.factor(period.start_hours) - residual * money.factor(end)))
             arrival.append(arrives)
-        power_cost = tuple(money.milli(money.over(power, p.start_hours, p.end_hours)) for p in grid.periods)
-        pool = OnPremPool(spec.id, shapes, owned, tuple(buy_cost), tuple(arrival), usd_to_milli_usd_ceil(purchase or 0),
+        power_cost = tuple(money.micro(money.over(power, p.start_hours, p.end_hours)) for p in grid.periods)
+        pool = OnPremPool(spec.id, shapes, owned, tuple(buy_cost), tuple(arrival), usd_to_micro_usd_ceil(purchase or 0),
                           extra.max_purchase, power_cost)
         self.onprem_pools.append(pool)
         self.info[pool.key] = PoolInfo(pool.key, spec.id, "onprem", "owned" + (" + bought" if can_buy else ""), 1,
@@ -349,7 +358,7 @@ class _Builder:
                 else:
                     renewals = math.ceil(period.hours / term_hours)
                     usd = renewals * (term.upfront_usd_per_gpu + hourly * float(term_hours))
-                starts.append(money.milli(usd * unit))
+                starts.append(money.micro(usd * unit))
                 covers.append((period.index,))
                 continue
             stop = period.start_hours + term_hours
@@ -362,7 +371,7 @@ class _Builder:
                 usd = money.over(hourly + term.upfront_usd_per_gpu / float(term_hours), period.start_hours, min(stop, grid.hours))
             else:
                 usd = term.upfront_usd_per_gpu * money.factor(period.start_hours) + money.over(hourly, period.start_hours, stop)
-            starts.append(money.milli(usd * unit))
+            starts.append(money.micro(usd * unit))
             covers.append(covered)
         key = f"{spec.id}@reserved-{term.months:g}m"
         stock = self.scenario.inventory_of(spec.id)
@@ -387,12 +396,12 @@ class _Builder:
         packable = [c for c in shapes if size % c.gpus_per_replica == 0 or c.gpus_per_replica % size == 0]
         peak = self.grid.peak
         spot_shapes = []
-        for candidate in prune_dominated(packable, ()):
+        for candidate in prune_dominated(packable, (), capacity=lambda c: self.single.capacity(self.rows[c.key])):
             row = self.rows[candidate.key]
             instances = max(1, row.gpus_per_replica // size)
             replicas = max(1, size // row.gpus_per_replica)
             unit_q = 1.0 - (1.0 - q) ** instances
-            needed = -(-peak // (replicas * max(1, row.max_sequences)))
+            needed = -(-peak // (replicas * max(1, self.single.capacity(row))))
             spot_shapes.append(SpotShape(row.key, replicas, instances, guarantee_table(needed, unit_q, risk.availability)))
         key = f"{spec.id}@spot"
         stock = self.scenario.inventory_of(spec.id)

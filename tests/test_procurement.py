@@ -16,7 +16,7 @@ from planner.scenario import validate_scenario
 from planner.supply import guaranteed_units
 
 SMALL = {"model": "llama-3.1-8b", "workload": {"concurrency": 40, "context_tokens": 4096}, "gpus": ["l4", "l40s"],
-         "parallelism": {"tp": [1, 2], "pp": [1]}}
+         "parallelism": {"tp": [1], "pp": [1]}}
 L4_SEQUENCES, L40S_SEQUENCES = 8, 49  # llama-3.1-8b bf16, 4,096 tokens, one GPU (the memory model's capacity)
 POWER_PUE, POWER_USD_PER_KWH = 1.58, 0.0806
 
@@ -35,8 +35,7 @@ def gpus_by_source(plan, period=0, slot=0):
 
 def test_the_small_cases_shapes_hold_what_the_brute_force_assumes():
     plan = solve_procurement_scenario(scenario({"loads": [8]}))
-    held = {key: c.max_sequences for key, c in plan.shapes.items() if c.layout.tp == 1}
-    assert held == {"l4/tp1/pp1/bf16/kv-fp16": L4_SEQUENCES, "l40s/tp1/pp1/bf16/kv-fp16": L40S_SEQUENCES}
+    assert plan.capacity == {"l4/tp1/pp1/bf16/kv-fp16": L4_SEQUENCES, "l40s/tp1/pp1/bf16/kv-fp16": L40S_SEQUENCES}
 
 
 @pytest.mark.parametrize("pricing", [None, {"owned": {"l4": 3}}, {"owned": {"l4": 2}, "buy": True}],
@@ -107,14 +106,14 @@ def test_the_multi_period_optimum_equals_brute_force_on_a_small_horizon():
 
 
 def test_rentals_projected_out_give_the_same_optimum_as_explicit_rentals():
-    """The dynamic-programming projection of rentals (planner.solver.rentals) is exact: same objective, to the milli-USD."""
+    """The dynamic-programming projection of rentals (planner.solver.rentals) is exact: same objective, to the micro-USD."""
     for case in (THREE_MONTHS, dict(demand={"loads": [40, 75, 120, 160, 90], "repeat": 30}, pricing={"owned": {"l40s": 1}}),
                  dict(demand={"loads": [100, 300, 200], "repeat": 10},
                       pricing={"rent": ["on_demand", "spot"], "spot": {"interruption_probability": 0.1, "availability": 0.99}})):
         projected = solve_procurement_scenario(scenario(**case))
         explicit = solve_procurement_scenario(scenario(**case), project_rentals=False)
         assert projected.status == explicit.status == "optimal"
-        assert projected.outcome.objective_milli_usd == explicit.outcome.objective_milli_usd
+        assert projected.outcome.objective_micro_usd == explicit.outcome.objective_micro_usd
 
 
 def test_purchases_count_only_after_their_lead_time():
@@ -244,9 +243,8 @@ def test_a_purchase_is_charged_its_depreciation_or_its_net_present_cost():
     def first_order_usd(rate):
         s = scenario({"period": "quarter", "count": 8}, {"buy": True, "discount_rate": rate}, gpus=["l40s"])
         prepared = _candidates(s, load_catalog(s))
-        rows = {row.key: row for row in prepared.problem().rows}
-        supply = build_supply(s, load_catalog(s), prepared.candidates, rows, expand(s.demand, 40))
-        return supply.problem.onprem[0].buy_cost[0] / 1000
+        supply = build_supply(s, load_catalog(s), prepared.candidates, prepared.problem(), expand(s.demand, s.workload))
+        return supply.problem.onprem[0].buy_cost[0] / 1e6
 
     assert first_order_usd(0.0) == pytest.approx(3400, abs=0.001)
     assert first_order_usd(0.1) == pytest.approx(8500 - 8500 * 0.6 / 1.21, abs=0.001)
@@ -293,6 +291,9 @@ def test_a_bad_csv_is_named_with_its_line(tmp_path, text, message, line):
         assert error.value.issues[0].line == line
 
 
-def test_single_period_solving_refuses_a_demand_profile():
-    with pytest.raises(InputError, match="demand profile"):
-        solve_scenario(scenario({"loads": [10]}))
+def test_the_library_entry_point_plans_a_demand_profile_over_time():
+    """solve_scenario takes any scenario: with a demand profile it returns the procurement plan."""
+    plan = solve_scenario(scenario({"loads": [10, 30], "repeat": 2}))
+    assert [slot.load for slot in plan.periods[0].slots] == [10, 30]
+    with pytest.raises(InputError, match="enumerate"):
+        solve_scenario(scenario({"loads": [10]}), method="enumerate")

@@ -60,12 +60,6 @@ class Instance:
     price_micro_usd_per_hour: int
 
 
-def cover_coefficient(row: Row, demand_sequences: int) -> int:
-    """Sequences one replica of ``row`` counts toward a demand: its memory capacity, at most the demand itself (the
-    capacity row of the serving model, single-period and per period of a procurement plan)."""
-    return min(row.max_sequences, demand_sequences)
-
-
 @dataclass(frozen=True)
 class Problem:
     rows: tuple[Row, ...]

@@ -1,7 +1,8 @@
 """CP-SAT model of procurement over time: what to buy when, what to reserve, what to rent in each period.
 
 Formulation (h: horizon periods, s: slots of period h, c: replica shapes, p: pools; every number an integer,
-money in milli-USD already multiplied by the hours and discount factors it applies to)::
+money in micro-USD already multiplied by the hours and discount factors it applies to; load and capacity in the
+single-period problem's unit, ``Problem.capacity``: sequences, or milli-requests/s within the SLO for traffic)::
 
     on premises (owned + bought), per GPU type:
         buy[p,h] >= 0                     GPUs ordered at the start of h; serve from period arrival[h] on
@@ -19,14 +20,15 @@ money in milli-USD already multiplied by the hours and discount factors it appli
         cost  instances_c * instance_cost[h,s] * v[c,p,h,s]
     cover, per slot:
         sum_{committed p} sum_c k_c n[c,p,h] + sum_{rented p} sum_c k_c n[c,p,h,s]
-            + sum_{spot} r_c k_c a[c,p,h,s] >= d[h,s],      k_c = min(maxseq_c, d[h,s])   (Problem.cover_coefficient)
+            + sum_{spot} r_c k_c a[c,p,h,s] >= d[h,s],      k_c = min(cap_c, d[h,s])
     capex cap, per quarter q:  sum_{h in q} sum_p price_p * buy[p,h] <= cap
     minimise the sum of the costs (a net present cost when the scenario discounts)
 
 Commitments (on-premises and reserved replicas) are constant within a horizon period, rentals follow the slots.
-The cover row is the single-period model's capacity row (``planner.solver.cpsat``): with ``s`` projected out, the
-memory rows ``fixed n + kv s <= whole n`` and ``sum s = d`` hold for some split of the load exactly when the cover
-row does (each replica takes at most ``maxseq``; replicas of committed pools may idle in quiet slots).
+The cover row is the single-period model's capacity row (``planner.solver.cpsat``, ``Problem.capacity``): with the
+split of the load projected out, the memory rows ``fixed n + kv s <= whole n`` (or the traffic rows ``load <= rate
+n``) and ``sum = d`` hold for some split exactly when the cover row does (each replica takes at most its capacity;
+replicas of committed pools may idle in quiet slots).
 ``A_c(v)`` is the binomial guarantee of ``planner.supply.guaranteed_units``.
 """
 
@@ -40,7 +42,7 @@ from functools import cached_property
 
 from . import sat_api as cp_model
 from .cpsat import STATUS_NAMES, solver_parameters
-from .problem import Row, cover_coefficient
+from .problem import Problem, Row
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,11 @@ class OnPremPool:
     gpu_type: str
     shapes: tuple[str, ...]
     owned: int
-    buy_cost: tuple[int | None, ...]  # per order period, milli-USD per GPU charged to the horizon (None: no order then)
+    buy_cost: tuple[int | None, ...]  # per order period, micro-USD per GPU charged to the horizon (None: no order then)
     arrival: tuple[int, ...]  # per order period, the first period the GPUs serve in
-    purchase_milli_usd: int  # nominal price per GPU, for the capex cap
+    purchase_micro_usd: int  # nominal price per GPU, for the capex cap
     max_purchase: int | None
-    power_cost: tuple[int, ...]  # per period, milli-USD per GPU in a replica over the whole period
+    power_cost: tuple[int, ...]  # per period, micro-USD per GPU in a replica over the whole period
 
     @property
     def key(self) -> str:
@@ -78,7 +80,7 @@ class ReservedPool:
     gpu_type: str
     shapes: tuple[str, ...]
     unit_gpus: int
-    start_cost: tuple[int | None, ...]  # per start period, milli-USD per unit (None: cannot start then)
+    start_cost: tuple[int | None, ...]  # per start period, micro-USD per unit (None: cannot start then)
     covers: tuple[tuple[int, ...], ...]  # per start period, the periods the commitment covers
     max_units: int | None
 
@@ -121,14 +123,18 @@ class SpotPool:
 
 @dataclass(frozen=True)
 class ProcurementProblem:
-    rows: tuple[Row, ...]
+    single: Problem  # the single-period problem: its rows and its capacity per replica (``Problem.capacity``)
     periods: tuple[Period, ...]
     onprem: tuple[OnPremPool, ...] = ()
     reserved: tuple[ReservedPool, ...] = ()
     rentals: tuple[RentalPool, ...] = ()
     spots: tuple[SpotPool, ...] = ()
-    capex_cap_milli_usd_per_quarter: int | None = None
+    capex_cap_micro_usd_per_quarter: int | None = None
     rental_tables: tuple[tuple[int, tuple[int, ...]], ...] | None = None  # per period (C_min, F): rentals projected out
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        return self.single.rows
 
     def row(self, key: str) -> Row:
         return self._rows[key]
@@ -137,9 +143,13 @@ class ProcurementProblem:
     def _rows(self) -> dict[str, Row]:
         return {r.key: r for r in self.rows}
 
+    def capacity(self, key: str) -> int:
+        """What one replica of a shape serves, in the demand's unit (the single-period ``Problem.capacity``)."""
+        return self.single.capacity(self.row(key))
+
     def replica_bound(self, key: str, demand: int) -> int:
         """More replicas of one shape than the load needs are never cheaper (extra ones can always be dropped)."""
-        return -(-demand // max(1, self.row(key).max_sequences))
+        return -(-demand // max(1, self.capacity(key)))
 
     def exchange_bounds(self, shapes: tuple[str, ...]) -> dict[str, int]:
         """Most replicas of a shape one pool needs in one period: ``k - 1`` when ``k`` copies of it fill exactly the
@@ -155,7 +165,7 @@ class ProcurementProblem:
             for b in sorted(rows, key=lambda r: r.gpus_per_replica):
                 copies = b.gpus_per_replica // a.gpus_per_replica
                 if b.gpus_per_replica > a.gpus_per_replica and b.gpus_per_replica % a.gpus_per_replica == 0 \
-                        and b.max_sequences >= copies * a.max_sequences:
+                        and self.capacity(b.key) >= copies * self.capacity(a.key):
                     bounds[a.key] = copies - 1
                     break
         return bounds
@@ -173,15 +183,15 @@ class Schedule:
     spot_units: dict[tuple[str, str, int, int], int] = field(default_factory=dict)  # (pool, shape, period, slot)
     spot_guaranteed: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
     committed_capacity: dict[int, int] = field(default_factory=dict)  # period -> sequences (rentals projected out)
-    rental_cost: dict[tuple[int, int], int] = field(default_factory=dict)  # (period, slot) -> milli-USD (explicit rentals)
+    rental_cost: dict[tuple[int, int], int] = field(default_factory=dict)  # (period, slot) -> micro-USD (explicit rentals)
 
 
 @dataclass(frozen=True)
 class ProcurementOutcome:
     status: str
     schedule: Schedule | None
-    objective_milli_usd: int | None
-    best_bound_milli_usd: int | None
+    objective_micro_usd: int | None
+    best_bound_micro_usd: int | None
     wall_time_s: float
     variables: int
     constraints: int
@@ -206,7 +216,7 @@ class ProcurementModel:
 
     def _cover(self, h: int, s: int, key: str, replicas, per_replica: int = 1) -> None:
         demand = self.problem.periods[h].demand[s]
-        coefficient = per_replica * cover_coefficient(self.problem.row(key), demand)
+        coefficient = per_replica * min(self.problem.capacity(key), demand)
         self.capacity.setdefault((h, s), []).append(coefficient * replicas)
 
     def _build(self) -> None:
@@ -250,15 +260,15 @@ class ProcurementModel:
             self._projected_rentals()
         else:
             self._explicit_rentals()
-        if problem.capex_cap_milli_usd_per_quarter is not None:
+        if problem.capex_cap_micro_usd_per_quarter is not None:
             by_quarter: dict[int, list] = {}
             for pool in problem.onprem:
                 for h in range(len(periods)):
                     var = self.vars.get(("buy", pool.key, h))
                     if var is not None:
-                        by_quarter.setdefault(periods[h].quarter, []).append(pool.purchase_milli_usd * var)
+                        by_quarter.setdefault(periods[h].quarter, []).append(pool.purchase_micro_usd * var)
             for terms in by_quarter.values():
-                model.add(sum(terms) <= problem.capex_cap_milli_usd_per_quarter)
+                model.add(sum(terms) <= problem.capex_cap_micro_usd_per_quarter)
         self.cost = sum(self.cost_terms)
         model.minimize(self.cost)
 
@@ -300,7 +310,7 @@ class ProcurementModel:
                         replicas.append(self.problem.row(key).gpus_per_replica * n)
                         self._cover(h, s, key, n)
                     model.add(sum(replicas) <= pool.unit_gpus * units)
-                    rent.setdefault((h, s), []).append(pool.micro_usd_per_unit_hour * units)
+                    rent.setdefault((h, s), []).append((pool.micro_usd_per_unit_hour, units))
         for pool in problem.spots:
             for h, period in enumerate(periods):
                 for s, demand in enumerate(period.demand):
@@ -317,7 +327,7 @@ class ProcurementModel:
                         spot_choices.setdefault((h, s), []).append(used)
                         self._cover(h, s, shape.key, a, shape.replicas_per_unit)
                         instances.append(shape.instances_per_unit * v)
-                        rent.setdefault((h, s), []).append(shape.instances_per_unit * pool.micro_usd_per_instance_hour * v)
+                        rent.setdefault((h, s), []).append((shape.instances_per_unit * pool.micro_usd_per_instance_hour, v))
                     if pool.max_instances is not None:
                         model.add(sum(instances) <= pool.max_instances)
         for choices in spot_choices.values():
@@ -327,19 +337,20 @@ class ProcurementModel:
                 if demand > 0:
                     model.add(sum(self.capacity.get((h, s), [])) >= demand)
                 if rent.get((h, s)):
-                    self._slot_cost(h, s, sum(rent[(h, s)]))
+                    self._slot_cost(h, s, rent[(h, s)])
 
-    def _slot_cost(self, h: int, s: int, micro_usd_per_hour) -> None:
-        """The slot's rentals in milli-USD, rounded up once (as ``planner.solver.rentals.slot_cost_milli_usd``)."""
+    def _slot_cost(self, h: int, s: int, rented: list[tuple[int, object]]) -> None:
+        """The slot's rentals in micro-USD: without discounting rounded up once, exactly as the rental tables
+        (``planner.solver.rentals.slot_cost_micro_usd``); with a discount factor, per unit rented."""
         period = self.problem.periods[h]
         hours = period.hours[s]
-        cost = self._var(("rental-cost", h, s), 2**50)
         if period.discount == 1.0:
-            self.model.add(1000 * hours.denominator * cost >= hours.numerator * micro_usd_per_hour)
-        else:  # the factor as parts per billion: the same rounding up to one part in 10^9
-            factor = math.ceil(float(hours) * period.discount * 10**9)
-            self.model.add(10**12 * cost >= factor * micro_usd_per_hour)
-        self.cost_terms.append(cost)
+            cost = self._var(("rental-cost", h, s), 2**55)
+            self.model.add(hours.denominator * cost >= hours.numerator * sum(price * units for price, units in rented))
+            self.cost_terms.append(cost)
+            return
+        for price, units in rented:
+            self.cost_terms.append(math.ceil(round(price * float(hours) * period.discount, 6)) * units)
 
     def _gpus_needed(self, shapes: tuple[str, ...], demand: int) -> int:
         """GPUs enough for ``demand`` on the cheapest-in-GPUs single shape (an upper bound on what a pool needs)."""
@@ -387,7 +398,7 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     elapsed = time.perf_counter() - start
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters)
-    cost = int(round(solver.objective_value))
+    cost = round(solver.objective_value)
     bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
     name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
     return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters)

@@ -14,7 +14,7 @@ least cost per hour with replicas rented on demand (any number, per GPU) and at 
   shape and the capacity they guarantee, ``planner.supply.guaranteed_units``).
 
 Each period's rental cost is then a table of its committed capacity ``C``:
-``F_h(C) = sum_s ceil(T(max(0, d_s - C)) x hours_s x discount_h)`` (milli-USD, each slot rounded up once), and
+``F_h(C) = sum_s ceil(T(max(0, d_s - C)) x hours_s x discount_h)`` (micro-USD, each slot rounded up once), and
 the CP-SAT model keeps one capacity variable and one table lookup per period instead of a knapsack per slot.
 The projection is exact: every plan of the full model costs at least ``F_h`` of its committed capacity in each
 period, and the table's rentals achieve it. Rentals with a stock limit are not projected (the caller keeps them
@@ -36,7 +36,7 @@ class RentalOption:
 
     pool: str
     shape: str
-    sequences: int
+    capacity: int  # in the demand's unit (sequences, or milli-requests/s within the SLO)
     gpus: int
     micro_usd_per_hour: int
 
@@ -49,34 +49,34 @@ class SpotOption:
     shape: str
     units: int
     guaranteed_replicas: int
-    sequences: int  # capacity of the guaranteed replicas
+    capacity: int  # what the guaranteed replicas serve, in the demand's unit
     gpus: int  # GPUs provisioned
     micro_usd_per_hour: int
 
 
 def prune_options(options: list[RentalOption]) -> list[RentalOption]:
     """Drop options that copies of another cover at no more cost per hour (ties: the earlier one is kept)."""
-    ranked = sorted(enumerate(options), key=lambda item: (Fraction(item[1].micro_usd_per_hour, item[1].sequences), item[0]))
+    ranked = sorted(enumerate(options), key=lambda item: (Fraction(item[1].micro_usd_per_hour, item[1].capacity), item[0]))
     kept: list[tuple[int, RentalOption]] = []
     for index, b in ranked:
-        if not any(-(-b.sequences // a.sequences) * a.micro_usd_per_hour <= b.micro_usd_per_hour for _, a in kept):
+        if not any(-(-b.capacity // a.capacity) * a.micro_usd_per_hour <= b.micro_usd_per_hour for _, a in kept):
             kept.append((index, b))
     return [option for _, option in sorted(kept)]
 
 
 class RentalTable:
-    """``T(r)`` for r = 0..max_load in micro-USD per hour, and the rentals that achieve it."""
+    """``T(r)`` for r = 0..max_load (in the demand's unit) in micro-USD per hour, and the rentals that achieve it."""
 
     def __init__(self, on_demand: list[RentalOption], spot: list[SpotOption], max_load: int):
-        self.options = prune_options([o for o in on_demand if o.sequences > 0])
-        self.spot = [s for s in spot if s.sequences > 0]
+        self.options = prune_options([o for o in on_demand if o.capacity > 0])
+        self.spot = [s for s in spot if s.capacity > 0]
         self.max_load = max_load
         infinity = math.inf
         best = [0] + [infinity] * max_load
         back = [-1] * (max_load + 1)
         for r in range(1, max_load + 1):
             for index, option in enumerate(self.options):
-                cost = option.micro_usd_per_hour + best[max(0, r - option.sequences)]
+                cost = option.micro_usd_per_hour + best[max(0, r - option.capacity)]
                 if cost < best[r]:
                     best[r], back[r] = cost, index
         self._on_demand = best
@@ -86,7 +86,7 @@ class RentalTable:
         loads = np.arange(max_load + 1)
         on_demand_array = total.copy()
         for index, option in enumerate(self.spot):
-            candidate = option.micro_usd_per_hour + on_demand_array[np.maximum(0, loads - option.sequences)]
+            candidate = option.micro_usd_per_hour + on_demand_array[np.maximum(0, loads - option.capacity)]
             better = candidate < total
             total = np.where(better, candidate, total)
             spot_choice = np.where(better, index, spot_choice)
@@ -102,25 +102,25 @@ class RentalTable:
         load = max(0, load)
         spot_index = self._spot_choice[load] if load else -1
         spot = self.spot[spot_index] if spot_index >= 0 else None
-        left = max(0, load - spot.sequences) if spot else load
+        left = max(0, load - spot.capacity) if spot else load
         replicas: dict[tuple[str, str], int] = {}
         while left > 0:
             option = self.options[self._back[left]]
             replicas[(option.pool, option.shape)] = replicas.get((option.pool, option.shape), 0) + 1
-            left = max(0, left - option.sequences)
+            left = max(0, left - option.capacity)
         return spot, replicas
 
 
-def slot_cost_milli_usd(micro_usd_per_hour: int, hours: Fraction, discount: float) -> int:
-    """One slot's rentals in milli-USD, rounded up once: exact integers without a discount factor."""
+def slot_cost_micro_usd(micro_usd_per_hour: int, hours: Fraction, discount: float) -> int:
+    """One slot's rentals in micro-USD, rounded up once: exact integers without a discount factor."""
     if discount == 1.0:
-        return -(-(micro_usd_per_hour * hours.numerator) // (hours.denominator * 1000))
-    return math.ceil(round(micro_usd_per_hour * float(hours) * discount / 1000, 6))
+        return -(-(micro_usd_per_hour * hours.numerator) // hours.denominator)
+    return math.ceil(round(micro_usd_per_hour * float(hours) * discount, 6))
 
 
 def period_table(table: RentalTable, loads: list[int], hours: list[Fraction], discount: float, peak: int
                  ) -> tuple[int, tuple[int, ...]]:
-    """``(C_min, F)``: ``F[C]`` for committed capacity C = 0..peak is the period's rental cost over its slots (milli-USD);
+    """``(C_min, F)``: ``F[C]`` for committed capacity C = 0..peak is the period's rental cost over its slots (micro-USD);
     below ``C_min`` some slot's residual load cannot be rented at all (no on-demand offer, spot too small), so the
     commitments must hold at least ``C_min`` sequences (``F`` repeats ``F[C_min]`` there)."""
     total = np.zeros(peak + 1, dtype=np.int64)
@@ -135,7 +135,7 @@ def period_table(table: RentalTable, loads: list[int], hours: list[Fraction], di
             costs = []
             for residual in range(load + 1):
                 micro = table.micro_usd_per_hour(residual)
-                costs.append(-1 if micro is None else slot_cost_milli_usd(micro, slot_hours, discount))
+                costs.append(-1 if micro is None else slot_cost_micro_usd(micro, slot_hours, discount))
             cache[key] = np.array(costs, dtype=np.int64)
         costs = cache[key]
         finite = np.nonzero(costs < 0)[0]
