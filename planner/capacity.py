@@ -33,6 +33,7 @@ from .performance.serving import (Offline, RequestMix, RequestRate, ServingPerfo
 
 if TYPE_CHECKING:
     from .candidates import Candidate, Enumeration, ServingContext
+    from .limits import Deadline
     from .workload import Workload
 
 MILLI = 1000
@@ -188,15 +189,23 @@ class CapacityTable:
             found = self._latency[candidate.key] = operating_latency_us(candidate, self.context, self.traffic, self(candidate))
         return found
 
-    def screen(self, enumeration: "Enumeration") -> "Enumeration":
+    def screen(self, enumeration: "Enumeration", deadline: "Deadline | None" = None) -> "Enumeration":
         """Traffic: shapes that sustain no rate within the SLO leave the candidates, as rejections with the reason
-        (kept with their capacity for explanations); concurrency: unchanged."""
+        (kept with their capacity for explanations); concurrency: unchanged. The SLO searches share the solve's
+        ``deadline`` (about 0.1-0.5 ms each)."""
         from .candidates import Enumeration, RejectReason, Rejection
+        from .errors import Issue
+        from .limits import TimeLimitReached
 
         if not self.is_traffic:
             return enumeration
         kept, dropped = [], []
-        for candidate in enumeration.candidates:
+        for done, candidate in enumerate(enumeration.candidates):
+            if deadline is not None and done % 64 == 0 and deadline.expired():
+                raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while finding each shape's rate "
+                                       f"within the SLO ({done:,} of {len(enumeration.candidates):,} done)", [Issue(
+                                           "raise --time-limit (solver.time_limit_s) or narrow the GPU list or precisions",
+                                           field_path="gpus")])
             capacity = self(candidate)
             if capacity.rate_milli_rps >= 1:
                 kept.append(candidate)

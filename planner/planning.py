@@ -96,6 +96,17 @@ class PreparedScenario:
                        inventory, s.solver.mixed_fleet if mixed_fleet is None else mixed_fleet, self.demand_milli_rps(), instances)
 
 
+def tightened(prepared: PreparedScenario, scenario: ServingScenario) -> PreparedScenario:
+    """``prepared`` under ``scenario``, whose SLO is at least as tight: the shapes that fit are the same, so only
+    their rates are re-derived (those that met no load before meet none now) and the pruning redone."""
+    capacities = CapacityTable(prepared.context, Traffic.of(scenario.workload))
+    enumeration = capacities.screen(prepared.enumeration, prepared.deadline)
+    uncapped = {g.id for g in prepared.gpus if scenario.inventory_of(g.id) is None}
+    candidates = prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, prepared.gpus),
+                                 capacities.unit, capacities.latency_us)
+    return replace(prepared, scenario=scenario, enumeration=enumeration, candidates=candidates, capacities=capacities)
+
+
 def whole_instance_sizes(scenario: ServingScenario, gpus: list[GpuSpec]) -> dict[str, int]:
     """GPUs per instance of each GPU type the plan must rent whole (``whole_instances``): the scenario's
     ``gpus.<id>.instance_gpus`` or the catalog's. Rented sources only: bought and owned GPUs come one by one."""
@@ -135,7 +146,7 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     enumeration = enumerate_candidates(context, gpus, formats, scenario.kv_cache_dtypes, p.tp, p.pp, p.expert_parallel,
                                        p.max_gpus_per_replica, prices, topologies, deadline)
     capacities = CapacityTable(context, Traffic.of(scenario.workload))
-    enumeration = capacities.screen(enumeration)  # traffic: shapes that meet the SLO at no load are rejected
+    enumeration = capacities.screen(enumeration, deadline)  # traffic: shapes that meet the SLO at no load are rejected
     uncapped = {g.id for g in gpus if scenario.inventory_of(g.id) is None}  # as PreparedScenario.inventory
     candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus), capacities.unit,
                                   capacities.latency_us) if prune else list(enumeration.candidates))

@@ -81,7 +81,7 @@ def render_solve_table(report: SolveReport, console: Console) -> None:
         title = f"Plan {index}: {markup(plan.gpu_mix)} — ${format_usd(plan.cost_micro_usd_per_hour)}/h, {plan.total_gpus} GPUs, " \
                 f"min headroom {plan.min_headroom_fraction:.1%}"
         if plan.load_factor is not None:
-            title += f", load {plan.load_factor:.0%} of what it sustains within the SLO"
+            title += f", load {plan.load_factor:.0%} of " + ("its throughput" if report.job else "what it sustains within the SLO")
         console.print(plan_table(plan, title))
         for group in plan.groups:
             if group.memory.host_bytes:

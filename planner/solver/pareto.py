@@ -51,8 +51,8 @@ SecondObjective = Literal["headroom", "gpus", "concurrency", "tpot", "ttft"]
 PAIRS: dict[str, SecondObjective] = {"cost,headroom": "headroom", "cost,gpus": "gpus", "cost,concurrency": "concurrency",
                                      "cost,tpot": "tpot", "cost,ttft": "ttft"}
 MAXIMISED = {"headroom": True, "gpus": False, "concurrency": True, "tpot": False, "ttft": False}
-LATENCY_STEP = 0.01
-"""Relative resolution of the latency sweeps: each target is 1 % below the last point's latency, so points closer
+LATENCY_STEP = 0.02
+"""Relative resolution of the latency sweeps: each target is 2 % below the last point's latency, so points closer
 than that are skipped (every point found is still optimal for its target, hence non-dominated)."""
 CONCURRENCY_CEILING_FACTOR = 16
 """The concurrency sweep stops once the fleet holds this many times the scenario's demand (it never ends by
@@ -361,7 +361,7 @@ def _lowest_latency(built: ServingModel) -> tuple[object, bool]:
 
 def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None, metric: str = "tpot"):
     """Cost against the slowest group's TPOT (or TTFT): tighten the target below each point's latency."""
-    from ..planning import prepare
+    from ..planning import prepare, tightened
 
     settings = prepared.scenario.solver
     points: list[ParetoPoint] = []
@@ -391,7 +391,7 @@ def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: 
         hint = step.assignment
         if prepared.is_traffic:
             level = point.value(metric) * (1 - LATENCY_STEP)  # type: ignore[arg-type]
-            at_level = prepare(_with_target(prepared.scenario, metric, level), prepared.catalog)
+            at_level = tightened(at_level, _with_target(prepared.scenario, metric, level))
             if not at_level.candidates:
                 break
         else:
