@@ -327,8 +327,8 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
         for group in by_gpu.values():
             frontier = _frontier(group, strict)
             survivors += [b for b in frontier if not any(a is not b and a.dominates(b, strict) for a in frontier)]
-        replacers = sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
-                           key=lambda x: x.price_per_unit)
+        replacers = _distinct(sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
+                                     key=lambda x: (x.price_per_unit, x.rank)))
         shapes = []
         for b in survivors:
             dominated = False
@@ -341,6 +341,28 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
             if not dominated:
                 shapes.append(b)
     return sorted((x.candidate for x in shapes), key=lambda c: c.rank)
+
+
+DISTINCT_AFTER = 64
+"""Replacers beyond which identical ones are merged before the scan (each then computes its preferences once)."""
+
+
+def _distinct(replacers: list["_Shape"]) -> list["_Shape"]:
+    """One replacer per (GPUs, capacity, price, preferences), the preferred one: another with the same values replaces
+    only what it replaces (and not it), so scanning the others adds nothing. Identical GPU types otherwise make the
+    scan quadratic (measured: preparing a catalog of 1,000 identical GPUs, 12,000 shapes, took 109 s of CPU; 2.2 s
+    with this). Below
+    ``DISTINCT_AFTER`` replacers the scan is cheap and the preferences (a performance-model call) stay unasked."""
+    if len(replacers) <= DISTINCT_AFTER:
+        return replacers
+    seen: set[tuple] = set()
+    out = []
+    for x in replacers:
+        signature = (x.gpus, x.capacity, x.price, x.whole_instance, x.candidate.fidelity_penalty, x.preference)
+        if signature not in seen:
+            seen.add(signature)
+            out.append(x)
+    return out
 
 
 def _frontier(group: list["_Shape"], strict: bool = False) -> list["_Shape"]:

@@ -18,6 +18,7 @@ from . import __version__
 from .errors import PlannerError
 
 DEBUG = {"on": False}
+SIGINT_SEEN: dict[str, Callable[[], bool]] = {"check": lambda: False}  # set by main(): Ctrl-C seen by the process
 
 
 def _console(stderr: bool = False):
@@ -73,6 +74,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches users
             if DEBUG["on"]:
                 raise
+            if SIGINT_SEEN["check"]():  # Ctrl-C while an extension module loaded: it reports ImportError
+                click.echo("interrupted (Ctrl-C): stopped before a result was complete; nothing was written", err=True)
+                sys.exit(INTERRUPTED_EXIT_CODE)
             click.echo(plain(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback; "
                              "this is a bug in planner)"), err=True)
             sys.exit(3)
@@ -771,9 +775,11 @@ def schema(what: str) -> None:
     click.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
-def main() -> None:
+def main(interrupted: Callable[[], bool] = lambda: False) -> None:
     """The ``planner`` command. Ctrl-C before a command starts (while its modules load) is reported like Ctrl-C
-    inside it, exit 130, instead of click's 'Aborted!' with exit 1."""
+    inside it, exit 130, instead of click's 'Aborted!' with exit 1; ``interrupted`` says whether Ctrl-C was seen
+    (an extension module interrupted while loading raises ImportError instead)."""
+    SIGINT_SEEN["check"] = interrupted
     try:
         cli.main(prog_name="planner", standalone_mode=False)
     except click.exceptions.Abort:
@@ -785,5 +791,8 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - outside any command (option callbacks): still no traceback
+        if interrupted():
+            click.echo("interrupted (Ctrl-C)", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
         click.echo(f"internal error: {type(exc).__name__}: {exc} (this is a bug in planner)", err=True)
         sys.exit(3)

@@ -11,6 +11,7 @@ Glossary of parallel degrees used everywhere in the planner:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -255,7 +256,8 @@ def _message(item: dict[str, Any], data: Any) -> tuple[str, str | None]:
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     if "input" in item and kind not in ("model_type", "dict_type") and not isinstance(item["input"], (dict, list)):
-        message += f" (got {item['input']!r})"
+        got = repr(item["input"])
+        message += f" (got {got if len(got) <= 80 else got[:60] + f'... ({len(got):,} characters)'})"
     fraction = loc and loc[-1] in FRACTION_FIELDS and isinstance(item.get("input"), (int, float)) and item["input"] > 1
     return message, "a fraction of 1: 0.1 means 10%" if fraction else None
 
@@ -395,7 +397,7 @@ def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
     def absolute(value: str | None) -> str | None:
         if value is None or Path(value).is_absolute():
             return value
-        return str((base / value).resolve())
+        return os.path.normpath(os.path.join(os.path.abspath(base), value))  # no resolve(): a symlink loop is the reader's to report
 
     update: dict[str, Any] = {}
     if scenario.model.config is not None:

@@ -145,16 +145,27 @@ def _located(error: type[PlannerError], title: str, message: str, source: str, m
 
 
 def _check_events(text: str, source: str, error: type[PlannerError]) -> None:
-    """Depth, size and number length, event by event, before anything is built (the parser is iterative)."""
+    """Depth, size, entries per list or mapping and number length, event by event, before anything is built (the
+    parser is iterative, so a huge or deep file is refused at the first value past a limit)."""
     depth = count = 0
+    entries: list[list] = []  # per open container: [values seen, values per entry (1 list, 2 mapping), start mark]
     for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) and entries:
+            top = entries[-1]
+            top[0] += 1
+            if top[0] > MAX_LIST_ITEMS * top[1]:
+                kind = "mapping" if top[1] == 2 else "list"
+                raise _located(error, "too many entries", f"a {kind} of more than {MAX_LIST_ITEMS:,} entries; the limit "
+                               f"is {MAX_LIST_ITEMS:,}", source, top[2])
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
                 raise _located(error, "the file is nested too deeply", f"more than {MAX_DEPTH} levels of nested "
                                "mappings and lists (the limit)", source, event.start_mark)
+            entries.append([0, 2 if isinstance(event, yaml.MappingStartEvent) else 1, event.start_mark])
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
+            entries.pop()
         elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_NUMBER_CHARS and not event.style:
             tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
             if tag.endswith((":int", ":float")):
@@ -207,16 +218,11 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _index(root: yaml.Node, source: str, error: type[PlannerError], positions: dict[tuple[Any, ...], tuple[int, int]]) -> None:
-    """Record where every field path is; refuse keys given twice, keys that are not plain names and lists or mappings
-    longer than ``MAX_LIST_ITEMS``."""
+    """Record where every field path is; refuse keys given twice and keys that are not plain names."""
     stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
     while stack:
         node, path = stack.pop()
         positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and len(node.value) > MAX_LIST_ITEMS:
-            kind = "mapping" if isinstance(node, yaml.MappingNode) else "list"
-            raise _located(error, "too many entries", f"a {kind} of {len(node.value):,} entries; the limit is {MAX_LIST_ITEMS:,}",
-                           source, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             first_line: dict[str, int] = {}
             for key_node, value_node in node.value:
