@@ -351,8 +351,8 @@ def _distinct(replacers: list["_Shape"]) -> list["_Shape"]:
     """One replacer per (GPUs, capacity, price, preferences), the preferred one: another with the same values replaces
     only what it replaces (and not it), so scanning the others adds nothing. Identical GPU types otherwise make the
     scan quadratic (measured: preparing a catalog of 1,000 identical GPUs, 12,000 shapes, took 109 s of CPU; 2.2 s
-    with this). Below
-    ``DISTINCT_AFTER`` replacers the scan is cheap and the preferences (a performance-model call) stay unasked."""
+    with this). Below ``DISTINCT_AFTER`` replacers the scan is cheap and the preferences (a performance-model call)
+    stay unasked."""
     if len(replacers) <= DISTINCT_AFTER:
         return replacers
     seen: set[tuple] = set()
