@@ -77,15 +77,37 @@ def exact_capacity(prepared, candidate) -> int:
 
 def cover_optimum(shapes: list[tuple[int, int]], demand: int) -> int | None:
     """Least cost of replicas (capacity, price) holding at least ``demand`` sequences: a covering knapsack DP."""
-    infinity = float("inf")
-    best: list[float] = [0] + [infinity] * demand
+    found = cover_plan([(capacity, price, price) for capacity, price in shapes], demand)
+    return None if found is None else found[0]
+
+
+def cover_plan(shapes: list[tuple[int, int, int]], demand: int) -> tuple[int, int] | None:
+    """(cost, true cost) of the cheapest cover by ``cost`` of replicas (capacity, cost, true cost), ties by true cost:
+    the plan a model with these capacities and costs would pick, and what it really costs."""
+    best: list[tuple[int, int] | None] = [(0, 0)] + [None] * demand
     for need in range(1, demand + 1):
-        for capacity, price in shapes:
-            if capacity > 0:
-                value = best[max(0, need - capacity)] + price
-                if value < best[need]:
+        for capacity, cost, true in shapes:
+            previous = best[max(0, need - capacity)] if capacity > 0 else None
+            if previous is not None:
+                value = (previous[0] + cost, previous[1] + true)
+                if best[need] is None or value < best[need]:
                     best[need] = value
-    return None if best[demand] == infinity else int(best[demand])
+    return best[demand]
+
+
+def mib_rounded_capacity(candidate) -> int:
+    """Sequences per replica under the earlier rule: the limit floored and the fixed part and KV per sequence rounded
+    up to whole MiB, at least 1 MiB per sequence (kept to measure what exactness changed)."""
+    mib, memory = 2**20, candidate.memory
+    room = candidate.limit_bytes // mib - -(-memory.fixed_bytes // mib)
+    return max(0, room // max(1, -(-memory.kv_cache_bytes_per_sequence // mib)))
+
+
+def milli_rounded_price(candidate) -> int:
+    """A replica's price under the earlier rule, in micro-USD: the float price x GPUs rounded up to a milli-USD."""
+    import math
+
+    return math.ceil(round(candidate.price_usd_per_gpu_hour * candidate.gpus_per_replica * 1000, 6)) * 1000
 
 
 @dataclass
@@ -100,6 +122,9 @@ class Tally:
     budget_checks: int = 0
     budget_failures: list[str] = field(default_factory=list)
     short_context_scenarios: int = 0
+    capacity_loss: list[float] = field(default_factory=list)  # per shape: 1 - MiB-rounded capacity / exact capacity
+    rounded_dearer: list[float] = field(default_factory=list)  # per scenario where the rounded model's plan costs more
+    rounded_infeasible: int = 0  # scenarios the rounded model called infeasible that have a plan
     rejected: int = 0  # random options that allow no shape at all (bad input, exit 2)
 
     @property
@@ -131,6 +156,15 @@ def check_scenario(data: dict[str, Any], tally: Tally, budgets: bool = True) -> 
             tally.price_mismatches.append(f"{candidate.key}: {row.price_micro_usd_per_hour} micro-USD for {written} USD/GPU-h")
     demand = scenario.workload.concurrency
     expected = cover_optimum([(min(row.max_sequences, demand), row.price_micro_usd_per_hour) for row in problem.rows], demand)
+    rounded = cover_plan([(min(mib_rounded_capacity(c), demand), milli_rounded_price(c), c.price_micro_usd_per_hour)
+                          for c in prepared.candidates], demand)
+    for candidate in prepared.candidates:
+        if candidate.max_sequences:
+            tally.capacity_loss.append(1 - mib_rounded_capacity(candidate) / candidate.max_sequences)
+    if expected is not None and rounded is None:
+        tally.rounded_infeasible += 1
+    elif expected is not None and rounded is not None and rounded[1] > expected:
+        tally.rounded_dearer.append(rounded[1] / expected - 1)
     try:
         plan = solve_scenario(scenario).plans[0]
         found = plan.cost_micro_usd_per_hour
@@ -182,6 +216,13 @@ def main() -> None:
     print(f"CP-SAT optimum equal to the exact covering optimum:          {tally.scenarios - len(tally.optimum_mismatches)}/{tally.scenarios}")
     print(f"printed cost as budget admits the plan:                      {tally.budget_equal_cost_feasible}/{tally.budget_checks}")
     print(f"one micro-USD under it infeasible, sufficient budget named:  {tally.budget_below_cost_infeasible}/{tally.budget_checks}")
+    losses = sorted(tally.capacity_loss)
+    if losses:
+        pick = lambda q: losses[min(len(losses) - 1, int(q * len(losses)))]  # noqa: E731
+        print(f"the earlier MiB rounding of KV per sequence cost capacity: median {pick(0.5):.1%}, p90 {pick(0.9):.1%}, "
+              f"max {losses[-1]:.1%} per shape; its optimum cost more than the exact one in {len(tally.rounded_dearer)} "
+              f"of {tally.scenarios} scenarios (up to {max(tally.rounded_dearer, default=0):.1%}), and {tally.rounded_infeasible} "
+              "had a plan it called infeasible")
     for failure in tally.failures[:20]:
         print("  MISMATCH", failure)
 

@@ -20,7 +20,7 @@ from matplotlib.ticker import PercentFormatter, ScalarFormatter  # noqa: E402
 
 from .display import mathtext, plain  # noqa: E402
 from .errors import InputError, Issue  # noqa: E402
-from .units import BYTES_PER_GIB  # noqa: E402
+from .units import BYTES_PER_GIB, format_usd  # noqa: E402
 from .yaml_io import check_output_file  # noqa: E402
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def plot_pareto(front: "ParetoFront", path: str | Path, title: str | None = None
     listing = []
     for index, (x, y, point) in enumerate(zip(xs, ys, points), start=1):
         ax.annotate(str(index), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        listing.append(f"{index:>2}  ${point.cost_usd_per_hour:,.2f}/h  {mathtext(point.plan.gpu_mix)}")
+        listing.append(f"{index:>2}  \\${format_usd(point.cost_micro_usd_per_hour)}/h  {mathtext(point.plan.gpu_mix)}")
     ax.text(1.02, 1.0, "\n".join(listing), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     if front.objective == "headroom":
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -158,6 +158,7 @@ def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = Non
         ax = figure.add_subplot(panels, 1, panels)
         ax.bar([textwrap.fill(mathtext(r.name), 24) for r in named], [r.cost_usd_per_hour for r in named], color="#4c72b0", width=0.5)
         ax.set_xlim(-0.75, len(named) - 0.25)
+        ax.set_ylim(0, max(r.cost_usd_per_hour or 0 for r in named) * 1.25 or 1)  # room for the labels above the bars
         for i, r in enumerate(named):
             ax.annotate(textwrap.fill(mathtext(r.gpu_mix or ""), 30), (i, r.cost_usd_per_hour or 0), ha="center", va="bottom", fontsize=7)
         ax.set_ylabel("cost, USD per hour")
