@@ -91,3 +91,20 @@ def test_training_memory_per_micro_batch_is_the_memory_model_at_that_micro_batch
                 gpu = candidate.gpu
                 runtime = training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size)
                 assert memory == training_memory(ctx.arch, ctx.recipe, at, runtime).total_bytes, (candidate.key, micro_batch)
+
+
+def test_json_and_csv_bills_add_up_to_capacity_with_the_cuda_graph_line(tmp_path):
+    import csv
+    import io
+    import json
+
+    path = tmp_path / "s.yaml"
+    path.write_text("model: llama-3.1-8b\ngpus: [l4]\nparallelism: {tp: [1], pp: [1]}\nworkload: {concurrency: 4, context_tokens: 4096}\n")
+    plan = json.loads(CliRunner().invoke(cli, ["solve", str(path), "--format", "json"]).stdout)["plans"][0]
+    memory = plan["replicas"][0]["memory_per_gpu_gib"]
+    lines = ("weights", "kv_cache", "activations", "overhead", "cuda_graphs", "free")
+    assert memory["cuda_graphs"] > 0
+    assert sum(memory[line] for line in lines) == pytest.approx(memory["capacity"], abs=0.005)
+    row = next(csv.DictReader(io.StringIO(CliRunner().invoke(cli, ["solve", str(path), "--format", "csv"]).stdout)))
+    parts = ("weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib", "cuda_graphs_gib", "free_gib")
+    assert sum(float(row[p]) for p in parts) == pytest.approx(float(row["capacity_gib"]), abs=0.005)

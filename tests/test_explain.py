@@ -198,3 +198,25 @@ def test_ctrl_c_during_a_solve_returns_the_best_plan_so_far():
     assert outcome.status in ("optimal", "feasible")
     assert outcome.best_bound_micro_usd <= outcome.objective_micro_usd
     assert sum(outcome.assignment.sequences.values()) == problem.demand_sequences
+
+
+def test_when_the_conflict_search_runs_out_of_time_the_budget_is_still_named_with_the_budget_that_suffices(monkeypatch):
+    """The conflict search can stall on large fleets; it must not then blame the time limit when the budget alone
+    excludes every plan (the fast serving model without the budget finds the cheapest plan)."""
+    from planner.solver import explain as module
+
+    monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
+    e = explain(BUDGET)
+    assert e.kind == "conflicting_limits" and "budget" in {g.name for g in e.conflict}
+    assert "time limit" not in e.message
+    enough = e.relaxation("budget").value
+    assert solves(with_fields(BUDGET, budget={"max_usd_per_hour": enough}))
+
+
+def test_when_the_conflict_search_runs_out_of_time_without_a_budget_the_limits_are_listed_not_the_time_limit(monkeypatch):
+    from planner.solver import explain as module
+
+    monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
+    e = explain(INVENTORY.model_copy(update={"budget": INVENTORY.budget.model_copy(update={"max_usd_per_hour": None})}))
+    assert "(proven by the solver)" in e.message and "inventory" in e.message
+    assert any("could not be narrowed down" in issue.message for issue in e.issues)

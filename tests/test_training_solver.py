@@ -207,3 +207,11 @@ def test_lora_skips_the_frozen_weight_gradients(catalog):
     lora = training_flops_per_token(arch, TrainingRecipe(method="lora"), 4096, "none")
     adapters = 6_815_744  # r = 16 on q_proj and v_proj
     assert full - lora == 2 * matmul_parameters(arch) - 6 * adapters  # no 2N weight-gradient pass for the base
+
+
+def test_solve_scenario_from_python_solves_a_training_scenario_too():
+    from planner.planning import solve_scenario
+    from planner.training.plan import TrainingSolveReport
+
+    report = solve_scenario(load_scenario(SCENARIOS / "training-llama-3.1-8b-lora-consumer-gpu.yaml"))
+    assert isinstance(report, TrainingSolveReport) and report.plans[0].to_dict()["gpus"] >= 1
