@@ -13,6 +13,7 @@ libraries' included, has bytecode.
     python3 -m benchmarks.cli_latency --runs 15
     python3 -m benchmarks.cli_latency --scenario benchmarks/scenarios/full-catalog-traffic.yaml --stages
     python3 -m benchmarks.cli_latency --scenario scenarios/inventory-mixed-fleet.yaml --stages
+    python3 -m benchmarks.cli_latency --runs 15 --stages --save   # also benchmarks/results/cli_latency-<scenario>.json
 
 Each line also gives the CPU time (user + system) of the solve processes and the load average before the runs:
 on a shared machine the wall time grows with the other jobs, the CPU time much less.
@@ -45,9 +46,10 @@ t1 = time.perf_counter()
 scenario = load_scenario(sys.argv[1]); t2 = time.perf_counter()
 prepared = prepare(scenario); t3 = time.perf_counter()
 outcome, plan = solve_prepared(prepared); t4 = time.perf_counter()
-print(f"imports {t1 - t0:.3f}  scenario {t2 - t1:.3f}  catalog+candidates(+rates) {t3 - t2:.3f}  "
-      f"solve+verify {t4 - t3:.3f} (solver {outcome.wall_time_s:.3f})  "
-      f"shapes {len(prepared.enumeration.candidates)} -> {len(prepared.candidates)}")
+import json
+print(json.dumps({"imports_s": t1 - t0, "scenario_s": t2 - t1, "prepare_s": t3 - t2, "solve_verify_s": t4 - t3,
+                  "solver_s": outcome.wall_time_s, "shapes": len(prepared.enumeration.candidates),
+                  "shapes_pruned": len(prepared.candidates)}))
 """
 
 
@@ -94,41 +96,67 @@ def interpreter_start_s(runs: int) -> float:
     return statistics.median(times)
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"min": round(ordered[0], 4), "median": round(statistics.median(ordered), 4), "max": round(ordered[-1], 4)}
+
+
+def measure(scenario: Path, runs: int, stages: bool, bytecode: bool) -> dict:
+    """End-to-end and in-solver times of ``runs`` fresh processes (JSON and table output), their CPU time, the
+    interpreter's own start-up and, with ``stages``, one cold in-process breakdown."""
+    with tempfile.TemporaryDirectory(prefix="planner-no-pyc-") as empty_folder:
+        _use_bytecode(bytecode, empty_folder)
+        load = os.getloadavg()[0]
+        run_once(scenario, "json")  # warm the file cache and write bytecode
+        CPU_S.clear()
+        results = [run_once(scenario, "json") for _ in range(runs)]
+        tables = [run_once(scenario, "table")[0] for _ in range(runs)]
+        breakdown = _stages(scenario) if stages else None
+    return {"scenario": scenario.name, "runs": runs, "status": "/".join(sorted({r[2] for r in results})),
+            "bytecode": "cached" if bytecode else "recompiled", "load_average": round(load, 2), "cpus": os.cpu_count(),
+            "table_s": _spread(tables), "json_s": _spread([r[0] for r in results]),
+            "solver_s": _spread([r[1] for r in results]), "cpu_s": _spread(CPU_S), "python_start_s": round(interpreter_start_s(5), 4),
+            "stages": breakdown}
+
+
+def render(m: dict) -> str:
+    def line(label: str, spread: dict[str, float]) -> str:
+        return f"{label:22} median {spread['median']:.3f} s  min {spread['min']:.3f} s  max {spread['max']:.3f} s"
+
+    lines = [f"scenario: {m['scenario']}, {m['runs']} runs each, status {m['status']}, bytecode {m['bytecode']}, "
+             f"load average {m['load_average']:.2f} on {m['cpus']} CPUs",
+             line("end to end, table:", m["table_s"]), line("end to end, json:", m["json_s"]),
+             line("inside the solver:", m["solver_s"]), line("CPU time per process:", m["cpu_s"]) + " (user + system)",
+             f"{'python -c pass:':22} median {m['python_start_s']:.3f} s (interpreter start-up alone)"]
+    if m["stages"]:
+        s = m["stages"]
+        lines.append(f"stages (cold, one process): imports {s['imports_s']:.3f}  scenario {s['scenario_s']:.3f}  "
+                     f"catalog+candidates(+rates) {s['prepare_s']:.3f}  solve+verify {s['solve_verify_s']:.3f} "
+                     f"(solver {s['solver_s']:.3f})  shapes {s['shapes']} -> {s['shapes_pruned']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", type=Path, default=FULL_CATALOG)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--stages", action="store_true", help="Also print a cold in-process breakdown.")
     parser.add_argument("--no-bytecode", action="store_true", help="No bytecode for any module (recompiled each run).")
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/cli_latency-<scenario>.json.")
     args = parser.parse_args(argv)
-    bytecode = not args.no_bytecode
-    with tempfile.TemporaryDirectory(prefix="planner-no-pyc-") as empty_folder:
-        _use_bytecode(bytecode, empty_folder)
-        load = os.getloadavg()[0]
-        run_once(args.scenario, "json")  # warm the file cache and write bytecode
-        CPU_S.clear()
-        runs = [run_once(args.scenario, "json") for _ in range(args.runs)]
-        tables = sorted(run_once(args.scenario, "table")[0] for _ in range(args.runs))
-        stages = _stages(args.scenario) if args.stages else None
-    total = sorted(r[0] for r in runs)
-    solver = sorted(r[1] for r in runs)
-    statuses = sorted({r[2] for r in runs})
-    cpu = sorted(CPU_S)
-    print(f"scenario: {args.scenario.name}, {args.runs} runs each, status {'/'.join(statuses)}, "
-          f"bytecode {'cached' if bytecode else 'recompiled'}, load average {load:.2f} on {os.cpu_count()} CPUs")
-    print(f"end to end, table:     median {statistics.median(tables):.3f} s  min {tables[0]:.3f} s  max {tables[-1]:.3f} s")
-    print(f"end to end, json:      median {statistics.median(total):.3f} s  min {total[0]:.3f} s  max {total[-1]:.3f} s")
-    print(f"inside the solver:     median {statistics.median(solver):.3f} s  min {solver[0]:.3f} s  max {solver[-1]:.3f} s")
-    print(f"CPU time per process:  median {statistics.median(cpu):.3f} s  min {cpu[0]:.3f} s  max {cpu[-1]:.3f} s (user + system)")
-    print(f"python -c pass:        median {interpreter_start_s(5):.3f} s (interpreter start-up alone)")
-    if stages:
-        print("stages (cold, one process): " + stages)
+    measured = measure(args.scenario, args.runs, args.stages, not args.no_bytecode)
+    print(render(measured))
+    if args.save:
+        from .docs import save_results
+
+        command = "python3 -m benchmarks.cli_latency " + " ".join(argv if argv is not None else sys.argv[1:])
+        save_results(f"cli_latency-{args.scenario.stem}", measured, command)
 
 
-def _stages(scenario: Path) -> str:
+def _stages(scenario: Path) -> dict:
     result = subprocess.run([sys.executable, "-c", STAGES, str(scenario)], cwd=ROOT, capture_output=True, text=True,
                             check=True, env=ENVIRONMENT)
-    return result.stdout.strip()
+    return json.loads(result.stdout)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -84,7 +85,7 @@ def _in_root():
         os.chdir(before)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run(command: str) -> Run:
     """``planner ...`` run in-process from the repository root: stdout then stderr, normalised, and the exit code.
 
@@ -171,6 +172,22 @@ def python_output(code: str) -> str:
     return normalise(buffer.getvalue()).strip("\n")
 
 
+# --- formatting -------------------------------------------------------------------------------------------------
+
+def pct(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f} %"
+
+
+def usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def wrap(text: str, width: int = 116) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)) + "\n"
+
+
 # --- measured results (timings are measured once and saved, never re-measured by the docs check) -----------------
 
 def save_results(name: str, results: Any, command: str) -> Path:
@@ -184,7 +201,7 @@ def save_results(name: str, results: Any, command: str) -> Path:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    machine = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "system": platform.system(),
+    machine = {"cpus": os.cpu_count(), "processor": _cpu_model() or platform.machine(), "system": platform.system(),
                "python": platform.python_version(), "ortools": ortools.__version__,
                "load_average_1min_at_start": None if load is None else round(load, 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -192,6 +209,15 @@ def save_results(name: str, results: Any, command: str) -> Path:
     path.write_text(json.dumps({"benchmark": name, "command": command, "measured_on": datetime.date.today().isoformat(),
                                 "machine": machine, "results": results}, indent=1, sort_keys=False) + "\n")
     return path
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as Linux reports it (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    except OSError:
+        return ""
 
 
 def measured(name: str) -> dict[str, Any]:
@@ -257,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ROOT", "fence", "include", "json_of", "measured", "measured_note", "normalise", "output_of", "python_output",
-           "run", "shell", "table"]
+__all__ = ["ROOT", "fence", "include", "json_of", "measured", "measured_note", "normalise", "output_of", "pct", "python_output",
+           "run", "shell", "table", "usd", "wrap"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,10 +4,13 @@ Each measurement runs in a fresh process and reads ``ru_maxrss`` (KiB on Linux) 
 the catalog, the candidate enumeration, the CP-SAT model and the solve.
 
     python3 -m benchmarks.peak_rss
+    python3 -m benchmarks.peak_rss --save    # also benchmarks/results/peak_rss.json
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,22 +27,39 @@ if mode != "imports":
     case = case_by_name(sys.argv[2])
     prepared = prepare(case.scenario, case.catalog, prune=mode != "unpruned")
     outcome, plan = solve_prepared(prepared)
-    print(f"{len(prepared.enumeration.candidates)} shapes -> {len(prepared.candidates)}, {outcome.status}, ", end="")
-print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    result = {"shapes": len(prepared.enumeration.candidates), "shapes_solved": len(prepared.candidates), "status": outcome.status}
+else:
+    result = {}
+import json
+print(json.dumps({**result, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 """
 
 
-def measure(mode: str, case: str) -> str:
+def measure(mode: str, case: str) -> dict:
     result = subprocess.run([sys.executable, "-c", PROGRAM, mode, case], cwd=ROOT, capture_output=True, text=True,
                             check=True)
-    return result.stdout.strip()
+    return json.loads(result.stdout)
 
 
-def main() -> None:
+def _text(m: dict) -> str:
+    solved = f"{m['shapes']} shapes -> {m['shapes_solved']}, {m['status']}, " if "shapes" in m else ""
+    return f"{solved}peak RSS {m['peak_rss_mib']} MiB"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/peak_rss.json.")
+    args = parser.parse_args(argv)
     case = "largest-60-inventory"
-    print(f"imports only (planner + OR-Tools):   {measure('imports', case)}")
-    print(f"{case}, pruned (default): {measure('pruned', case)}")
-    print(f"{case}, unpruned:         {measure('unpruned', case)}")
+    result = {"case": case, "imports": measure("imports", case), "pruned": measure("pruned", case),
+              "unpruned": measure("unpruned", case)}
+    print(f"imports only (planner + OR-Tools):   {_text(result['imports'])}")
+    print(f"{case}, pruned (default): {_text(result['pruned'])}")
+    print(f"{case}, unpruned:         {_text(result['unpruned'])}")
+    if args.save:
+        from .docs import save_results
+
+        save_results("peak_rss", result, "python3 -m benchmarks.peak_rss " + " ".join(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ min and median of ``--runs`` repetitions in microseconds per shape; timings depe
 else runs on it.
 
     python3 -m benchmarks.performance_speed --runs 5
+    python3 -m benchmarks.performance_speed --runs 5 --save    # also benchmarks/results/performance_speed.json
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def _clear(steps_too: bool) -> None:
         serving_steps._layer_sums.cache_clear()
 
 
-def measure(runs: int) -> None:
+def measure(runs: int) -> dict:
+    """Microseconds per shape, min and median over ``runs``, per SLO, cold and warm."""
     candidates = shapes()
     mix = RequestMix.single(2000, 300)
+    rows = []
     for name, slo in SLOS.items():
         for label, cold in (("cold", True), ("warm", False)):
             times = []
@@ -55,13 +58,25 @@ def measure(runs: int) -> None:
                 for shape in candidates:
                     max_request_rate_within_slo(shape, mix, slo, 200)
                 times.append((time.perf_counter() - start) / len(candidates) * 1e6)
-            print(f"{name:32s} {label}: {len(candidates)} shapes, min {min(times):6.0f} us, median {statistics.median(times):6.0f} us per shape")
+            rows.append({"slo": name, "cache": label, "min_us": round(min(times), 1), "median_us": round(statistics.median(times), 1)})
+    return {"shapes": len(candidates), "runs": runs, "rows": rows}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    measure(parser.parse_args().runs)
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/performance_speed.json.")
+    args = parser.parse_args(argv)
+    result = measure(args.runs)
+    for r in result["rows"]:
+        print(f"{r['slo']:32s} {r['cache']}: {result['shapes']} shapes, min {r['min_us']:6.0f} us, median {r['median_us']:6.0f} us per shape")
+    if args.save:
+        import sys
+
+        from .docs import save_results
+
+        save_results("performance_speed", result,
+                     "python3 -m benchmarks.performance_speed " + " ".join(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ times are CP-SAT's own wall clock (model building excluded, shown once per case 
 
     python3 -m benchmarks.solver_params                # all cases, all configurations
     python3 -m benchmarks.solver_params --case largest-60-inventory --time-limit 30 --markdown
+    python3 -m benchmarks.solver_params --save              # also benchmarks/results/solver_params.json
+    python3 -m benchmarks.solver_params --stress 6 --save   # also benchmarks/results/solver_params_stress.json
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +23,7 @@ from planner.solver import sat_api
 from planner.solver.cpsat import STATUS_NAMES, ServingModel, solve_cpsat, spread_sequences
 from planner.solver.problem import Assignment, Problem
 
+from .docs import save_results
 from .generate import Case, serving_cases, tight_inventory_problems
 
 
@@ -89,6 +93,7 @@ class NoCutModel(ServingModel):
         self.problem = problem
         self.model = model = sat_api.CpModel()
         self.replicas, self.sequences, self.used = {}, {}, {}
+        self.load, self.instances, self._in_plan = {}, {}, {}  # concurrency only: no traffic rows, no whole instances
         demand = problem.demand_sequences
         for row in problem.rows:
             ub = problem.replica_upper_bound(row)
@@ -114,6 +119,7 @@ class ProjectedModel(ServingModel):
         self.problem = problem
         self.model = model = sat_api.CpModel()
         self.replicas, self.sequences, self.used = {}, {}, {}
+        self.load, self.instances, self._in_plan = {}, {}, {}  # concurrency only: no traffic rows, no whole instances
         demand = problem.demand_sequences
         for row in problem.rows:
             self.replicas[row.key] = model.new_int_var(0, problem.replica_upper_bound(row), f"replicas[{row.key}]")
@@ -225,11 +231,10 @@ def render(all_results: list[tuple[list[Result], dict[str, float | int]]], markd
     return "\n".join(lines + ["", "shapes = structural / fit one sequence / given to the solver", *notes])
 
 
-def stress(configs: list[Config], time_limit_s: float, seeds: int) -> str:
+def stress(configs: list[Config], time_limit_s: float, seeds: int) -> dict:
     """Every configuration on the tight-inventory suite: proven count, median / 90th percentile / max seconds."""
     problems = tight_inventory_problems(range(seeds))
-    lines = [f"stress: {len(problems)} tight-inventory problems (largest-60-inventory, {seeds} seeds x 5 demand levels), "
-             f"limit {time_limit_s:g} s", "config                 proven  median s  p90 s   max s"]
+    rows = []
     for config in configs:
         if not config.prune:
             continue
@@ -240,8 +245,24 @@ def stress(configs: list[Config], time_limit_s: float, seeds: int) -> str:
             times.append(wall_s)
         times.sort()
         p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
-        lines.append(f"{config.name:22} {proven:3}/{len(problems):<3} {times[len(times) // 2]:8.3f} {p90:6.3f} {times[-1]:7.3f}")
+        rows.append({"config": config.name, "proven": proven, "problems": len(problems), "median_s": round(times[len(times) // 2], 4),
+                     "p90_s": round(p90, 4), "max_s": round(times[-1], 4)})
+    return {"problems": len(problems), "seeds": seeds, "time_limit_s": time_limit_s, "configs": rows}
+
+
+def render_stress(result: dict) -> str:
+    lines = [f"stress: {result['problems']} tight-inventory problems (largest-60-inventory, {result['seeds']} seeds x 5 demand "
+             f"levels), limit {result['time_limit_s']:g} s", "config                 proven  median s  p90 s   max s"]
+    lines += [f"{r['config']:22} {r['proven']:3}/{r['problems']:<3} {r['median_s']:8.3f} {r['p90_s']:6.3f} {r['max_s']:7.3f}"
+              for r in result["configs"]]
     return "\n".join(lines)
+
+
+def as_json(all_results: list[tuple[list[Result], dict[str, float | int]]], time_limit_s: float) -> dict:
+    from dataclasses import asdict
+
+    return {"time_limit_s": time_limit_s,
+            "cases": [{"name": results[0].case, **info, "results": [asdict(r) for r in results]} for results, info in all_results]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,14 +272,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-limit", type=float, default=10.0, help="Seconds per solve.")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--stress", type=int, metavar="SEEDS", help="Run the tight-inventory stress suite instead.")
+    parser.add_argument("--save", action="store_true", help="Also write the results under benchmarks/results/.")
     args = parser.parse_args(argv)
+    command = "python3 -m benchmarks.solver_params " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.stress:
-        print(stress([c for c in CONFIGS if not args.config or c.name in args.config], args.time_limit, args.stress))
+        result = stress([c for c in CONFIGS if not args.config or c.name in args.config], args.time_limit, args.stress)
+        print(render_stress(result))
+        if args.save:
+            save_results("solver_params_stress", result, command)
         return
     cases = [c for c in serving_cases() if not args.case or c.name in args.case]
     configs = [c for c in CONFIGS if not args.config or c.name in args.config]
     all_results = [run_case(case, configs, args.time_limit) for case in cases]
     print(render(all_results, args.markdown))
+    if args.save:
+        save_results("solver_params", as_json(all_results, args.time_limit), command)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Each runs the CLI in a fresh process, as a user does, and reads the library's ow
 A suite whose module is missing (see ``generate.optional_suites``) is reported as such, not skipped silently.
 
     python3 -m benchmarks.suites --runs 5
+    python3 -m benchmarks.suites --runs 5 --save    # also benchmarks/results/suites.json
 """
 
 from __future__ import annotations
@@ -52,31 +53,33 @@ def _median_runs(args: list[str], runs: int) -> tuple[list[float], dict]:
     return sorted(times), report
 
 
-def training(runs: int) -> list[str]:
-    lines = []
+def _spread(times: list[float]) -> dict[str, float]:
+    return {"min": round(times[0], 4), "median": round(statistics.median(times), 4)}
+
+
+def training(runs: int) -> list[dict]:
+    rows = []
     for path in sorted((ROOT / "scenarios").glob("training-*.yaml")):
         times, report = _median_runs(["solve", str(path)], runs)
-        solver = report.get("solver", {})
         candidates = report.get("candidates", {})
-        lines.append(f"  {path.stem:48} {report.get('status', '?'):8} layouts {candidates.get('total', '?')}/"
-                     f"{candidates.get('after_pruning', '?')}  end to end median {statistics.median(times):.3f} s "
-                     f"(min {times[0]:.3f})  solver {solver.get('wall_time_s', '?')} s")
-    return lines
+        rows.append({"scenario": path.name, "status": report.get("status"), "layouts": candidates.get("total"),
+                     "layouts_pruned": candidates.get("after_pruning"), "end_to_end_s": _spread(times),
+                     "solver_s": report.get("solver", {}).get("wall_time_s")})
+    return rows
 
 
-def pareto(runs: int) -> list[str]:
-    lines = []
+def pareto(runs: int) -> list[dict]:
+    rows = []
     for pair in ("cost,headroom", "cost,gpus"):
         times, report = _median_runs(["solve", str(FULL_CATALOG), "--pareto", pair, "--pareto-points", "10"], runs)
-        statuses = sorted({p["status"] for p in report["pareto"]})
-        lines.append(f"  {pair:14} {len(report['pareto'])} points ({'/'.join(statuses)}), {report['solves']} solves, "
-                     f"stopped: {report['stopped']}; end to end median {statistics.median(times):.3f} s "
-                     f"(min {times[0]:.3f}), library {report['wall_time_s']} s")
-    return lines
+        rows.append({"pair": pair, "points": len(report["pareto"]), "statuses": sorted({p["status"] for p in report["pareto"]}),
+                     "solves": report["solves"], "stopped": report["stopped"], "end_to_end_s": _spread(times),
+                     "library_s": report["wall_time_s"]})
+    return rows
 
 
-def sweep(runs: int) -> list[str]:
-    lines = []
+def sweep(runs: int) -> list[dict]:
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         sweep_file = Path(folder) / "sweep-100.yaml"
         sweep_file.write_text(SWEEP_100)
@@ -84,23 +87,42 @@ def sweep(runs: int) -> list[str]:
             times, report = _median_runs(["whatif", str(FULL_CATALOG), "--sweep", str(sweep_file), "--workers",
                                           str(workers)], runs)
             solved = sum(1 for v in report["variations"] if v.get("status") in ("optimal", "feasible"))
-            lines.append(f"  {len(report['variations'])} variations, {workers} worker(s): {solved} solved; end to end "
-                         f"median {statistics.median(times):.2f} s (min {times[0]:.2f}), library {report['wall_time_s']} s")
-    return lines
+            rows.append({"variations": len(report["variations"]), "workers": workers, "solved": solved,
+                         "end_to_end_s": _spread(times), "library_s": report["wall_time_s"]})
+    return rows
+
+
+def render(result: dict) -> str:
+    lines = ["training layouts (planner solve, kind: training):"]
+    lines += [f"  {r['scenario']:52} {r['status'] or '?':8} layouts {r['layouts']}/{r['layouts_pruned']}  end to end median "
+              f"{r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f})  solver {r['solver_s']} s"
+              for r in result["training"]] or ["  planner/training/ not present"]
+    lines.append("Pareto sets over the full built-in catalog (10 points):")
+    lines += [f"  {r['pair']:14} {r['points']} points ({'/'.join(r['statuses'])}), {r['solves']} solves, stopped: {r['stopped']}; "
+              f"end to end median {r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), library {r['library_s']} s"
+              for r in result["pareto"]] or ["  planner/solver/pareto.py not present"]
+    lines.append("what-if sweep over the full built-in catalog:")
+    lines += [f"  {r['variations']} variations, {r['workers']} worker(s): {r['solved']} solved; end to end median "
+              f"{r['end_to_end_s']['median']:.2f} s (min {r['end_to_end_s']['min']:.2f}), library {r['library_s']} s"
+              for r in result["sweep"]]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sweep-runs", type=int, default=1)
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/suites.json.")
     args = parser.parse_args(argv)
     available = optional_suites()
-    print("training layouts (planner solve, kind: training):")
-    print("\n".join(training(args.runs)) if available["training"] else "  planner/training/ not present")
-    print("Pareto sets over the full built-in catalog (10 points):")
-    print("\n".join(pareto(args.runs)) if available["pareto"] else "  planner/solver/pareto.py not present")
-    print("what-if sweep over the full built-in catalog:")
-    print("\n".join(sweep(args.sweep_runs)))
+    result = {"runs": args.runs, "sweep_runs": args.sweep_runs,
+              "training": training(args.runs) if available["training"] else [],
+              "pareto": pareto(args.runs) if available["pareto"] else [], "sweep": sweep(args.sweep_runs)}
+    print(render(result))
+    if args.save:
+        from .docs import save_results
+
+        save_results("suites", result, "python3 -m benchmarks.suites " + " ".join(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

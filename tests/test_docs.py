@@ -68,3 +68,15 @@ def test_links_between_documents_resolve(path):
 
 def test_the_readme_stays_short():
     assert len(README.read_text().splitlines()) <= 320
+
+
+def test_scenarios_written_out_in_the_documents_are_valid():
+    import yaml
+
+    from planner.scenario import validate_scenario
+
+    shown = [(path.name, block) for path in docs.doc_files()
+             for block in re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.S) if block.startswith("name:")]
+    assert shown, "no scenario written out in the documents"
+    for name, block in shown:
+        validate_scenario(yaml.safe_load(block), source=name)
