@@ -297,27 +297,6 @@ def training_examples_table() -> str:
     return table(("example", "plan", "time", "cost", "memory per GPU (measured-peak model, worst stage)"), rows)
 
 
-def bad_input_corpus() -> str:
-    """How many bad inputs the corpus holds, by how they are fed to the planner (tests/data/bad/expected.yaml)."""
-    import collections
-
-    import yaml
-
-    cases = yaml.safe_load((ROOT / "tests" / "data" / "bad" / "expected.yaml").read_text())["cases"]
-    kinds = collections.Counter(case.get("as", "scenario") for case in cases.values())
-    exits = collections.Counter(case.get("exit") for case in cases.values())
-    names = {"scenario": "scenarios", "config": "`config.json` files", "gpu-catalog": "GPU catalogs",
-             "model-catalog": "model catalogs"}
-    parts = ", ".join(f"{n} {names.get(kind, kind)}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    by_exit = ", ".join(f"{n} exit {code}" for code, n in sorted(exits.items()))
-    return wrap(
-        f"The corpus `tests/data/bad/` holds **{len(cases)} bad inputs** ({parts}; {by_exit}), and "
-        "`tests/data/bad/expected.yaml` pairs each with its exit code and the message fragments it must produce "
-        "(file:line:column, field, did-you-mean). `tests/test_bad_inputs.py` runs every one through the CLI "
-        "(`validate` and `solve` for scenarios, `memory --config` for configs, a scenario naming the file for "
-        "catalogs) and checks: the exit code, the message, stderr only, no traceback.")
-
-
 FUZZ_PROPERTIES = {
     "solve": "random valid scenarios never crash; every plan meets every constraint",
     "catalog": "random GPU catalogs never crash; every plan meets every constraint",
@@ -345,6 +324,19 @@ def published_counts() -> dict[str, int]:
     rows = test_hf_architectures.PUBLISHED
     exact = sum(1 for row in rows if row[3] == 0)
     return {"configs": len(rows), "types": len({row[0] for row in rows}), "exact": exact, "nominal": len(rows) - exact}
+
+
+
+def bad_input_cases() -> dict[str, Any]:
+    """The cases of the bad-input corpus (tests/data/bad/expected.yaml)."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "tests" / "data" / "bad" / "expected.yaml").read_text())["cases"]
+
+
+def indent_block(text: str, spaces: int) -> str:
+    """Indent every non-empty line (a block inside a list item)."""
+    return "".join((" " * spaces + line) if line.strip() else line for line in text.splitlines(True))
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -12,7 +12,8 @@ decimals, prices with up to five decimals) this checks, independently of the sol
 4. budgets: the printed cost, read back as ``budget.max_usd_per_hour``, admits a plan of that cost, and one
    micro-USD less is infeasible with the explanation naming the budget and a sufficient budget.
 
-Run: ``python -m benchmarks.exactness [--scenarios N] [--seed S]``; prints counts and any mismatch.
+Run: ``python -m benchmarks.exactness [--scenarios N] [--seed S] [--save]``; prints counts and any mismatch (``--save``:
+also benchmarks/results/exactness.json, which docs/exactness.md renders).
 """
 
 from __future__ import annotations
@@ -202,29 +203,58 @@ def run(scenarios: int, seed: int, budgets: bool = True) -> Tally:
     return tally
 
 
-def main() -> None:
+def summary(tally: Tally) -> dict[str, Any]:
+    """What a run found: the counts checked and matched, and what the earlier rounding lost."""
+    losses = sorted(tally.capacity_loss)
+
+    def pick(q: float) -> float:
+        return losses[min(len(losses) - 1, int(q * len(losses)))] if losses else 0.0
+
+    return {"scenarios": tally.scenarios, "short_context_scenarios": tally.short_context_scenarios, "shapes": tally.shapes,
+            "capacity_equal": tally.shapes - len(tally.capacity_mismatches), "prices_equal": tally.shapes - len(tally.price_mismatches),
+            "optimum_equal": tally.scenarios - len(tally.optimum_mismatches), "budget_checks": tally.budget_checks,
+            "budget_equal_cost_feasible": tally.budget_equal_cost_feasible,
+            "budget_below_cost_infeasible": tally.budget_below_cost_infeasible,
+            "rounding_loss": {"median": pick(0.5), "p90": pick(0.9), "max": losses[-1] if losses else 0.0},
+            "rounded_dearer": len(tally.rounded_dearer), "rounded_dearer_max": max(tally.rounded_dearer, default=0.0),
+            "rounded_infeasible": tally.rounded_infeasible, "failures": [str(f) for f in tally.failures[:20]]}
+
+
+def render(s: dict[str, Any]) -> str:
+    lines = [f"{s['scenarios']} random scenarios ({s['short_context_scenarios']} with contexts of at most 64 tokens), {s['shapes']:,} replica shapes",
+             f"capacity (sequences per replica) equal to the memory model's: {s['capacity_equal']:,}/{s['shapes']:,}",
+             f"row prices equal to the written prices (micro-USD):         {s['prices_equal']:,}/{s['shapes']:,}",
+             f"CP-SAT optimum equal to the exact covering optimum:          {s['optimum_equal']}/{s['scenarios']}",
+             f"printed cost as budget admits the plan:                      {s['budget_equal_cost_feasible']}/{s['budget_checks']}",
+             f"one micro-USD under it infeasible, sufficient budget named:  {s['budget_below_cost_infeasible']}/{s['budget_checks']}"]
+    loss = s["rounding_loss"]
+    if s["shapes"]:
+        lines.append(f"the earlier MiB rounding of KV per sequence cost capacity: median {loss['median']:.1%}, p90 {loss['p90']:.1%}, "
+                     f"max {loss['max']:.1%} per shape; its optimum cost more than the exact one in {s['rounded_dearer']} "
+                     f"of {s['scenarios']} scenarios (up to {s['rounded_dearer_max']:.1%}), and {s['rounded_infeasible']} "
+                     "had a plan it called infeasible")
+    lines += [f"  MISMATCH {failure}" for failure in s["failures"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/exactness.json.")
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    tally = run(args.scenarios, args.seed)
-    print(f"{tally.scenarios} random scenarios ({tally.short_context_scenarios} with contexts of at most 64 tokens), "
-          f"{tally.shapes:,} replica shapes, {time.perf_counter() - start:.1f} s")
-    print(f"capacity (sequences per replica) equal to the memory model's: {tally.shapes - len(tally.capacity_mismatches):,}/{tally.shapes:,}")
-    print(f"row prices equal to the written prices (micro-USD):         {tally.shapes - len(tally.price_mismatches):,}/{tally.shapes:,}")
-    print(f"CP-SAT optimum equal to the exact covering optimum:          {tally.scenarios - len(tally.optimum_mismatches)}/{tally.scenarios}")
-    print(f"printed cost as budget admits the plan:                      {tally.budget_equal_cost_feasible}/{tally.budget_checks}")
-    print(f"one micro-USD under it infeasible, sufficient budget named:  {tally.budget_below_cost_infeasible}/{tally.budget_checks}")
-    losses = sorted(tally.capacity_loss)
-    if losses:
-        pick = lambda q: losses[min(len(losses) - 1, int(q * len(losses)))]  # noqa: E731
-        print(f"the earlier MiB rounding of KV per sequence cost capacity: median {pick(0.5):.1%}, p90 {pick(0.9):.1%}, "
-              f"max {losses[-1]:.1%} per shape; its optimum cost more than the exact one in {len(tally.rounded_dearer)} "
-              f"of {tally.scenarios} scenarios (up to {max(tally.rounded_dearer, default=0):.1%}), and {tally.rounded_infeasible} "
-              "had a plan it called infeasible")
-    for failure in tally.failures[:20]:
-        print("  MISMATCH", failure)
+    found = summary(run(args.scenarios, args.seed))
+    elapsed = time.perf_counter() - start
+    print(render(found))
+    print(f"{elapsed:.1f} s")
+    if args.save:
+        import sys
+
+        from .docs import save_results
+
+        save_results("exactness", {**found, "seconds": round(elapsed, 1)},
+                     "python3 -m benchmarks.exactness " + " ".join(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Three sources of cases:
 - command-line values: nan and inf flags, --plot destinations that cannot be written, --set values that are
   bombs.
 
-Run ``python -m benchmarks.hostile [--timeout-s 10] [--memory-gib 2]``: each case in its own process under those
+Run ``python -m benchmarks.hostile [--timeout-s 10] [--memory-gib 2] [--save]`` (``--save``: also
+benchmarks/results/hostile.json, which docs/reliability.md renders): each case in its own process under those
 limits; prints handled/total, the slowest case and the largest peak RSS. ``tests/test_bad_inputs.py`` runs the
 same cases in-process, each under a time bound and the process's peak memory checked.
 """
@@ -270,7 +271,7 @@ def run_bounded(case: Case, tmp: Path, timeout_s: float, memory_bytes: int, root
     return problems(case, result.returncode, result.stdout, result.stderr, loose), time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--memory-gib", type=float, default=2.0)
@@ -278,7 +279,8 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="only the summary, not each case not handled")
     parser.add_argument("--loose", action="store_true", help="exit code, no traceback and clean output only, not the "
                                                               "message wording (for another version)")
-    args = parser.parse_args()
+    parser.add_argument("--save", action="store_true", help="also write benchmarks/results/hostile.json (this checkout only)")
+    args = parser.parse_args(argv)
     cases = all_cases()
     handled, slowest, failures = 0, (0.0, ""), []
     with tempfile.TemporaryDirectory() as scratch:
@@ -292,15 +294,29 @@ def main() -> None:
             else:
                 handled += 1
     kinds = sorted({c.kind for c in cases})
-    print(f"hostile inputs handled: {handled}/{len(cases)} (each in its own process, limits {args.timeout_s:g} s and "
-          f"{args.memory_gib:g} GiB of address space{'; exit codes only' if args.loose else ''})")
-    print("cases by kind: " + ", ".join(f"{kind} {sum(c.kind == kind for c in cases)}" for kind in kinds))
     peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest of all the case processes
-    print(f"slowest: {slowest[0]:.2f} s ({slowest[1]}); largest peak RSS of a case: {peak_rss / 2**20:.0f} MiB (the "
-          "interpreter and its imports included)")
+    result = {"handled": handled, "cases": len(cases), "timeout_s": args.timeout_s, "memory_gib": args.memory_gib,
+              "loose": args.loose, "by_kind": {kind: sum(c.kind == kind for c in cases) for kind in kinds},
+              "slowest_s": round(slowest[0], 2), "slowest_case": slowest[1], "peak_rss_mib": round(peak_rss / 2**20),
+              "not_handled": [{"case": name, "problems": found} for name, found in failures]}
+    print(summary_text(result))
     if not args.quiet:
-        for name, found in failures:
-            print(f"  NOT HANDLED {name}: {'; '.join(found)}")
+        for failure in result["not_handled"]:
+            print(f"  NOT HANDLED {failure['case']}: {'; '.join(failure['problems'])}")
+    if args.save and args.root.resolve() == ROOT:
+        from .docs import save_results
+
+        save_results("hostile", result, "python3 -m benchmarks.hostile " + " ".join(argv if argv is not None else sys.argv[1:]))
+
+
+def summary_text(result: dict) -> str:
+    """The benchmark's three summary lines (docs/reliability.md shows them)."""
+    return "\n".join([
+        f"hostile inputs handled: {result['handled']}/{result['cases']} (each in its own process, limits "
+        f"{result['timeout_s']:g} s and {result['memory_gib']:g} GiB of address space{'; exit codes only' if result['loose'] else ''})",
+        "cases by kind: " + ", ".join(f"{kind} {n}" for kind, n in result["by_kind"].items()),
+        f"slowest: {result['slowest_s']:.2f} s ({result['slowest_case']}); largest peak RSS of a case: {result['peak_rss_mib']} MiB "
+        "(the interpreter and its imports included)"])
 
 
 if __name__ == "__main__":
