@@ -259,12 +259,32 @@ def stale(paths: Iterable[Path] | None = None) -> dict[str, str]:
     return diffs
 
 
+IMAGES = {
+    "docs/img/pareto-cost-headroom.png": "planner solve scenarios/llama-3.1-70b-chat.yaml --pareto --pareto-points 10",
+    "docs/img/pareto-cost-concurrency.png": "planner solve scenarios/llama-3.1-70b-chat.yaml --pareto cost,concurrency --pareto-points 8",
+    "docs/img/sweep-h100-price-drop.png": "planner whatif scenarios/llama-3.1-70b-chat.yaml --sweep scenarios/sweep-h100-price-drop.yaml",
+    "docs/img/sweep-demand-growth.png": "planner whatif scenarios/owned-a100-top-up.yaml --sweep scenarios/sweep-demand-growth.yaml",
+    "docs/img/memory-bill-owned-top-up.png": "planner solve scenarios/owned-a100-top-up.yaml",
+}
+"""The plots in docs/tradeoffs.md and the command that draws each (with ``--plot PATH``). Images are binary and
+vary with the matplotlib release, so they are redrawn on request (``--images``), not checked."""
+
+
+def draw_images() -> None:
+    for path, command in IMAGES.items():
+        result = run(f"{command} --plot {path}")
+        if result.exit_code != 0:
+            raise RuntimeError(f"`{command}` exited {result.exit_code}:\n{result.output}")
+        print(f"drew {path}")
+
+
 REGENERATE_HINT = "run `python -m benchmarks.docs` (or `cog -I . -r README.md docs/*.md`) and commit the result"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate (or check) the outputs and numbers in README.md and docs/*.md.")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 with a diff if a file is stale")
+    parser.add_argument("--images", action="store_true", help="also redraw the plots in docs/img")
     parser.add_argument("files", nargs="*", type=Path, help="files to process (default: README.md and docs/*.md)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.files] or doc_files()
@@ -275,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         if diffs:
             print(f"\nstale: {', '.join(diffs)}; {REGENERATE_HINT}", file=sys.stderr)
         return 1 if diffs else 0
+    if args.images:
+        draw_images()
     for path in paths:
         text = regenerate(path)
         if text != path.read_text():
