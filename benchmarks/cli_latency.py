@@ -14,6 +14,12 @@ libraries' included, has bytecode.
     python3 -m benchmarks.cli_latency --scenario benchmarks/scenarios/full-catalog-traffic.yaml --stages
     python3 -m benchmarks.cli_latency --scenario scenarios/inventory-mixed-fleet.yaml --stages
     python3 -m benchmarks.cli_latency --runs 15 --stages --save   # also benchmarks/results/cli_latency-<scenario>.json
+    python3 -m benchmarks.cli_latency --suite speed --runs 9 --stages --save
+
+``--suite speed`` measures the speed targets' scenarios one after the other (``SPEED_SUITE``: full-catalog
+traffic and concurrency, the three training examples and their full-catalog variants); ``--label before`` saves
+``cli_latency-<scenario>-before.json`` instead (a baseline to compare a change with); ``--time-limit`` is passed to
+``planner solve`` (a slow checkout measured against the default limit would fail).
 
 Each line also gives the CPU time (user + system) of the solve processes and the load average before the runs:
 on a shared machine the wall time grows with the other jobs, the CPU time much less.
@@ -42,8 +48,11 @@ from planner.cli import cli
 from planner.planning import prepare, solve_prepared
 from planner.report import render_solve_table
 from planner.scenario import load_scenario
+from planner.training.planning import prepare_training, solve_prepared_training
 t1 = time.perf_counter()
 scenario = load_scenario(sys.argv[1]); t2 = time.perf_counter()
+if getattr(scenario, "kind", None) == "training":
+    prepare, solve_prepared = prepare_training, solve_prepared_training
 prepared = prepare(scenario); t3 = time.perf_counter()
 outcome, plan = solve_prepared(prepared); t4 = time.perf_counter()
 import json
@@ -73,9 +82,21 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+SPEED_SUITE = ("benchmarks/scenarios/full-catalog-traffic.yaml", "benchmarks/scenarios/full-catalog.yaml",
+               "benchmarks/scenarios/full-catalog-traffic-8-formats.yaml",
+               "scenarios/training-llama-3.1-70b-pretraining.yaml", "scenarios/training-llama-3.1-8b-full-finetune-node.yaml",
+               "scenarios/training-llama-3.1-8b-lora-consumer-gpu.yaml",
+               "benchmarks/scenarios/training-70b-pretraining-full-catalog.yaml",
+               "benchmarks/scenarios/training-8b-full-finetune-full-catalog.yaml",
+               "benchmarks/scenarios/training-8b-lora-full-catalog.yaml")
+"""The scenarios behind the speed targets (docs/solver-performance.md), relative to the repository root."""
+
+EXTRA_ARGS: list[str] = []  # options passed to every ``planner solve`` (--time-limit)
+
+
 def run_once(scenario: Path, output_format: str = "table") -> tuple[float, float, str]:
     start, cpu = time.perf_counter(), _children_cpu_s()
-    result = subprocess.run([sys.executable, "-m", "planner", "solve", str(scenario), "--format", output_format],
+    result = subprocess.run([sys.executable, "-m", "planner", "solve", str(scenario), "--format", output_format, *EXTRA_ARGS],
                             cwd=ROOT, capture_output=True, text=True, env=ENVIRONMENT)
     elapsed = time.perf_counter() - start
     CPU_S.append(_children_cpu_s() - cpu)
@@ -138,19 +159,26 @@ def render(m: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", type=Path, default=FULL_CATALOG)
+    parser.add_argument("--scenario", type=Path, action="append", help="a scenario (repeatable; default: full-catalog.yaml)")
+    parser.add_argument("--suite", choices=["speed"], help="also every scenario of SPEED_SUITE")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--stages", action="store_true", help="Also print a cold in-process breakdown.")
     parser.add_argument("--no-bytecode", action="store_true", help="No bytecode for any module (recompiled each run).")
     parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/cli_latency-<scenario>.json.")
+    parser.add_argument("--label", help="with --save: write cli_latency-<scenario>-<label>.json (e.g. a baseline)")
+    parser.add_argument("--time-limit", type=float, help="pass --time-limit to planner solve")
     args = parser.parse_args(argv)
-    measured = measure(args.scenario, args.runs, args.stages, not args.no_bytecode)
-    print(render(measured))
-    if args.save:
-        from .docs import save_results
+    scenarios = list(args.scenario or []) + ([ROOT / path for path in SPEED_SUITE] if args.suite == "speed" else [])
+    if args.time_limit:
+        EXTRA_ARGS.extend(["--time-limit", f"{args.time_limit:g}"])
+    for scenario in scenarios or [FULL_CATALOG]:
+        measured = measure(scenario, args.runs, args.stages, not args.no_bytecode)
+        print(render(measured))
+        if args.save:
+            from .docs import save_results
 
-        command = "python3 -m benchmarks.cli_latency " + " ".join(argv if argv is not None else sys.argv[1:])
-        save_results(f"cli_latency-{args.scenario.stem}", measured, command)
+            command = "python3 -m benchmarks.cli_latency " + " ".join(argv if argv is not None else sys.argv[1:])
+            save_results(f"cli_latency-{scenario.stem}" + (f"-{args.label}" if args.label else ""), measured, command)
 
 
 def _stages(scenario: Path) -> dict:
