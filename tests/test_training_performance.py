@@ -128,6 +128,14 @@ def test_cpu_offload_pays_pcie_traffic_and_cpu_adam():
     assert offloaded.offload_s > 0 and offloaded.optimizer_s == 0
 
 
+def test_adafactor_with_data_parallelism_moves_the_conventions_gradients_like_adam():
+    """Adafactor's factored moments change the optimizer states, not the gradients the collectives move."""
+    layout = TrainingLayout(dp=8, zero_stage=1, sequence_length=4096, recompute="full")
+    adafactor = step(LLAMA_8B, layout, global_batch=32, recipe=TrainingRecipe(optimizer="adafactor"))
+    adam = step(LLAMA_8B, layout, global_batch=32)
+    assert adafactor.dp_traffic_s == adam.dp_traffic_s > 0
+
+
 # ------------------------------------------------------------------ framework rules
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from ..units import BYTES_PER_GIB
 
@@ -42,11 +43,13 @@ _GENERATIONS = (("v100", "volta"), ("t4", "turing"), ("rtx-20", "turing"), ("a10
                 ("h20", "hopper"), ("gh200", "hopper"), ("b200", "blackwell"), ("b300", "blackwell"),
                 ("gb200", "blackwell"), ("gb300", "blackwell"), ("rtx-50", "blackwell"), ("mi", "cdna"))
 
+_LONGEST_PREFIX_FIRST = sorted(_GENERATIONS, key=lambda pair: -len(pair[0]))
+
 
 def gpu_generation(gpu_id: str, release_year: int | None = None) -> str:
     """The architecture generation of a catalog GPU id (``rtx-6000-ada`` -> ada), else by release year."""
     name = gpu_id.lower()
-    for prefix, generation in sorted(_GENERATIONS, key=lambda pair: -len(pair[0])):
+    for prefix, generation in _LONGEST_PREFIX_FIRST:
         if name.startswith(prefix):
             return generation
     if release_year is None:
@@ -67,6 +70,7 @@ class TrainingGpu:
         return CUDA_CONTEXT_BYTES.get(self.generation, CUDA_CONTEXT_BYTES["hopper"])
 
 
+@lru_cache(maxsize=256)
 def training_gpu(gpu_id: str, release_year: int | None = None, scale_up_link: str | None = None,
                  nvlink_domain_size: int = 1) -> TrainingGpu:
     """The measured-peak facts of a catalog GPU (its id, release year and links)."""

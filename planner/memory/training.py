@@ -507,32 +507,49 @@ def _states(dense: int, experts: int, per_parameter: StateBytes, layout: Trainin
     return ModelStates(*(a + b for a, b in zip(astuple(dense_states), astuple(expert_states))))
 
 
+_RESERVE_NUMERATOR, _RESERVE_DENOMINATOR = ALLOCATOR_RESERVE_FRACTION.numerator, ALLOCATOR_RESERVE_FRACTION.denominator
+
+
+def allocator_reserve_bytes(allocated_bytes: int) -> int:
+    """The caching allocator's reserve at the peak: ``ceil(allocated x ALLOCATOR_RESERVE_FRACTION)``, in integers."""
+    return -(-allocated_bytes * _RESERVE_NUMERATOR // _RESERVE_DENOMINATOR)
+
+
 def measured_peak_terms(allocated_bytes: int, layout: TrainingLayout, gpu: TrainingGpu) -> tuple[int, int, int]:
     """(CUDA context, NCCL buffers, caching-allocator reserve) of one GPU at the peak (``runtime``)."""
     peers = min(layout.gpus, gpu.nvlink_domain_size)
     nccl = collective_bytes(layout.gpus, peers, gpu.scale_up_link)
-    return gpu.cuda_context_bytes, nccl, math.ceil(allocated_bytes * ALLOCATOR_RESERVE_FRACTION)
+    return gpu.cuda_context_bytes, nccl, allocator_reserve_bytes(allocated_bytes)
 
 
-def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout,
-                    gpu: TrainingGpu | None = None) -> TrainingMemory:
-    """The per-GPU bill of every pipeline stage of one training configuration, with the terms a measured peak
-    holds beyond the formulas on ``gpu`` (default: a Hopper GPU on NVSwitch)."""
-    gpu = gpu or TrainingGpu()
-    if layout.pp > arch.num_layers:
-        raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
-    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
-    all_tensors = stage_tensors(arch, layout.pp)
+@dataclass(frozen=True)
+class StageStates:
+    """What one GPU of a stage holds whatever the micro-batch: model states (frozen weights in ``parameters_bytes``)
+    and communication buffers."""
+
+    parameters_bytes: int
+    gradients_bytes: int
+    optimizer_states_bytes: int
+    buffers_bytes: int
+    cpu_offload_bytes: int
+
+    @property
+    def allocated_bytes(self) -> int:
+        return self.parameters_bytes + self.gradients_bytes + self.optimizer_states_bytes + self.buffers_bytes
+
+
+def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout
+                  ) -> tuple[tuple[StageStates, ...], StateBytes]:
+    """Model states and buffers of every stage (they depend on TP, PP, EP, DP, ZeRO and offload only), and the
+    bytes per parameter of the last stage (what the bill's explanation prints)."""
     base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     expert_params = stage_expert_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4", layout.ep) if recipe.method == "qlora" else None
-    overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
     full, backbone = recipe.method == "full", recipe.method == "frozen"
     weight_width = 4 if recipe.precision == "fp32" else 2
-    stages = []
     per_parameter = state_bytes(recipe.convention, recipe.precision, "adamw")
-    for stage, layers in enumerate(ranges):
-        tensors = all_tensors[stage]
+    stages = []
+    for stage, tensors in enumerate(stage_tensors(arch, layout.pp)):
         trained = tensors if full or backbone else list(_trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
         if backbone:
             trainable = _frozen_backbone_trained(arch, layout.pp, stage, layout.tp, recipe.trainable_layers)
@@ -558,16 +575,40 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
         if recipe.method == "qlora":
             largest = max((t.rows * t.cols for t in tensors if t.role is not Role.VECTOR), default=0)
             buffers += 2 * ceil_div(largest, layout.tp)
-        activations = _activations(arch, recipe, layout, stage, layers)
-        allocated = states.total_bytes + frozen_bytes + activations + buffers
-        context, nccl, reserve = measured_peak_terms(allocated, layout, gpu)
+        stages.append(StageStates(states.parameters_bytes + frozen_bytes, states.gradients_bytes,
+                                   states.optimizer_states_bytes, buffers, states.cpu_offload_bytes))
+    return tuple(stages), per_parameter
+
+
+def stage_activation_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> tuple[int, ...]:
+    """Activations one GPU of each stage holds at its peak (``_activations``)."""
+    return tuple(_activations(arch, recipe, layout, stage, layers)
+                 for stage, layers in enumerate(stage_layer_ranges(arch.num_layers, layout.pp)))
+
+
+def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout,
+                    gpu: TrainingGpu | None = None) -> TrainingMemory:
+    """The per-GPU bill of every pipeline stage of one training configuration, with the terms a measured peak
+    holds beyond the formulas on ``gpu`` (default: a Hopper GPU on NVSwitch)."""
+    gpu = gpu or TrainingGpu()
+    if layout.pp > arch.num_layers:
+        raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
+    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
+    overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
+    states, per_parameter = stage_states(arch, recipe, layout)
+    activations = stage_activation_bytes(arch, recipe, layout)
+    stages = []
+    for stage, layers in enumerate(ranges):
+        held = states[stage]
+        context, nccl, reserve = measured_peak_terms(held.allocated_bytes + activations[stage], layout, gpu)
         stages.append(StageMemory(
             stage=stage, layers=len(layers), in_flight_microbatches=layout.in_flight_microbatches(stage),
-            parameters_bytes=states.parameters_bytes + frozen_bytes, gradients_bytes=states.gradients_bytes,
-            optimizer_states_bytes=states.optimizer_states_bytes, activations_bytes=activations, buffers_bytes=buffers,
-            overhead_bytes=overhead, cpu_offload_bytes=states.cpu_offload_bytes, cuda_context_bytes=context, nccl_bytes=nccl,
-            allocator_reserve_bytes=reserve))
+            parameters_bytes=held.parameters_bytes, gradients_bytes=held.gradients_bytes,
+            optimizer_states_bytes=held.optimizer_states_bytes, activations_bytes=activations[stage],
+            buffers_bytes=held.buffers_bytes, overhead_bytes=overhead, cpu_offload_bytes=held.cpu_offload_bytes,
+            cuda_context_bytes=context, nccl_bytes=nccl, allocator_reserve_bytes=reserve))
     total = _parameter_count(arch)
+    full, backbone = recipe.method == "full", recipe.method == "frozen"
     if backbone:
         trainable_total = _frozen_backbone_trained(arch, 1, 0, 1, recipe.trainable_layers)
     else:

@@ -45,6 +45,7 @@ _FAMILY_BY_ID_PREFIX: tuple[tuple[str, GpuFamily], ...] = (
 _PREFIXES_LONGEST_FIRST = tuple(sorted(_FAMILY_BY_ID_PREFIX, key=lambda item: -len(item[0])))
 
 
+@lru_cache(maxsize=1024)
 def gpu_family(gpu: GpuSpec) -> GpuFamily:
     """The GPU's architecture family: by catalog id, else inferred from what the entry says it supports
     (a user catalog's own ids): AMD parts as CDNA 3; FP8 with > 6 TB/s Blackwell, with > 2 TB/s Hopper,

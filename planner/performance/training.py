@@ -22,7 +22,7 @@ Pure: no solver, no I/O.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..architecture import ModelArchitecture
@@ -142,13 +142,21 @@ def time_model_label(gpu: GpuSpec) -> str:
 
 def gemm_efficiency(gpu: GpuSpec, precision: str, rows: float, cols: float, inner: float) -> float:
     """Fraction of the dense peak a GEMM of ``rows x inner`` times ``inner x cols`` sustains on one GPU."""
+    return sustained_gemm_efficiency(gpu, precision) * gemm_shape_factor(rows, cols, inner)
+
+
+def sustained_gemm_efficiency(gpu: GpuSpec, precision: str) -> float:
+    """``GEMM_EFFICIENCY`` of the GPU's constants family at the precision's operand width (a large GEMM)."""
+    width = "fp8" if COMPUTE_DTYPE[precision] == "fp8" else "16-bit"
+    return GEMM_EFFICIENCY.get((constants_family(gpu), width), GEMM_EFFICIENCY[("hopper", width)])
+
+
+def gemm_shape_factor(rows: float, cols: float, inner: float) -> float:
+    """What narrow dimensions cost a GEMM: ``x / (x + GEMM_HALF_DIMENSION)`` per dimension."""
     factor = 1.0
     for size in (rows, cols, inner):
         factor *= size / (size + GEMM_HALF_DIMENSION)
-    width = "fp8" if COMPUTE_DTYPE[precision] == "fp8" else "16-bit"
-    generation = constants_family(gpu)
-    sustained = GEMM_EFFICIENCY.get((generation, width), GEMM_EFFICIENCY[("hopper", width)])
-    return sustained * factor
+    return factor
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,13 @@ def _layer_gemms(arch: ModelArchitecture, layer: int, tokens: int, layout: Train
         else:
             gemms.append(Gemm(tokens, per_gpu / tensor.cols, tensor.cols))
     return gemms
+
+
+@lru_cache(maxsize=4096)
+def _layer_gemm_terms(arch: ModelArchitecture, layer: int, tokens: int, tp: int, ep: int) -> tuple[tuple[float, float], ...]:
+    """(FLOPs, ``gemm_shape_factor``) of each of ``_layer_gemms``: GPU-independent, so cached for every GPU type."""
+    layout = TrainingLayout(tp=tp, dp=max(1, ep // tp), ep=ep)
+    return tuple((g.flops, gemm_shape_factor(g.rows, g.cols, g.inner)) for g in _layer_gemms(arch, layer, tokens, layout))
 
 
 def _head_gemm(arch: ModelArchitecture, tokens: int, tp: int) -> Gemm:
@@ -233,12 +248,13 @@ def clear_caches() -> None:
     """Forget cached micro-batch times (after changing a calibrated constant, as the fit does)."""
     stage_micro_batch.cache_clear()
     pipeline_micro_batch.cache_clear()
+    _layer_gemm_terms.cache_clear()
 
 
-def compute_layout(layout: TrainingLayout) -> TrainingLayout:
+def compute_layout(layout: TrainingLayout, micro_batch: int | None = None) -> TrainingLayout:
     """The parts of a layout one micro-batch's compute depends on (not dp, ZeRO, offload or the schedule), so
-    layouts that differ only there share ``stage_micro_batch``'s cache."""
-    return TrainingLayout(tp=layout.tp, pp=layout.pp, dp=max(1, layout.ep // layout.tp), micro_batch=layout.micro_batch,
+    layouts that differ only there share ``stage_micro_batch``'s cache; at ``micro_batch`` when given."""
+    return TrainingLayout(tp=layout.tp, pp=layout.pp, dp=max(1, layout.ep // layout.tp), micro_batch=micro_batch or layout.micro_batch,
                           sequence_length=layout.sequence_length, recompute=layout.recompute,
                           sequence_parallel=layout.sequence_parallel, ep=layout.ep)
 
@@ -246,8 +262,38 @@ def compute_layout(layout: TrainingLayout) -> TrainingLayout:
 @lru_cache(maxsize=16384)
 def pipeline_micro_batch(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, gpu: GpuSpec,
                          topology: NodeTopology) -> tuple[MicroBatchTime, ...]:
-    """``stage_micro_batch`` of every stage (pass ``compute_layout(layout)``; cached)."""
-    return tuple(stage_micro_batch(arch, recipe, layout, gpu, topology, stage) for stage in range(layout.pp))
+    """``stage_micro_batch`` of every stage (pass ``compute_layout(layout)``; cached). Stages with equal
+    ``_stage_signature`` take equal times, so each signature is timed once (the middle stages of a pipeline)."""
+    first_with: dict[tuple, int] = {}
+    return tuple(stage_micro_batch(arch, recipe, layout, gpu, topology, first_with.setdefault(signature, stage))
+                 for stage, signature in enumerate(_stage_signatures(arch, recipe, layout.pp, layout.sequence_length)))
+
+
+@lru_cache(maxsize=1024)
+def _stage_signatures(arch: ModelArchitecture, recipe: TrainingRecipe, pp: int, sequence_length: int) -> tuple[tuple, ...]:
+    """Per stage, all ``stage_micro_batch`` reads of the stage besides its index: its blocks grouped by kind in
+    order, each kind with its count and the tensors of its first block (the one timed), the layers a frozen
+    backbone trains, and whether it is the first or the last stage."""
+    signatures = []
+    for stage, layers in enumerate(stage_layer_ranges(arch.num_layers, pp)):
+        blocks = tuple((kind, count, _block_shapes(arch, first)) for kind, first, count in _stage_blocks(arch, pp, stage, sequence_length))
+        signatures.append((blocks, _stage_backward_share(arch, recipe, layers), stage == 0, stage == pp - 1))
+    return tuple(signatures)
+
+
+@lru_cache(maxsize=4096)
+def _stage_blocks(arch: ModelArchitecture, pp: int, stage: int, sequence_length: int) -> tuple[tuple[tuple[bool, int], int, int], ...]:
+    """The stage's blocks grouped by kind (MoE or dense, attention span) in order: (kind, first block, count)."""
+    kinds: dict[tuple[bool, int], list[int]] = {}
+    for layer in stage_layer_ranges(arch.num_layers, pp)[stage]:
+        kinds.setdefault((arch.is_moe_layer(layer), layer_context(arch, layer, sequence_length)), []).append(layer)
+    return tuple((kind, members[0], len(members)) for kind, members in kinds.items())
+
+
+@lru_cache(maxsize=4096)
+def _block_shapes(arch: ModelArchitecture, layer: int) -> tuple:
+    """A block's tensors without their module paths: blocks with equal shapes take equal times."""
+    return tuple(replace(t, module="") for t in layer_tensors(arch, layer))
 
 
 @lru_cache(maxsize=65536)
@@ -266,13 +312,11 @@ def stage_micro_batch(arch: ModelArchitecture, recipe: TrainingRecipe, layout: T
     attention_fwd_flops = 0.0
     attention_fwd = 0.0
     elements = 0.0
-    kinds: dict[tuple[bool, int], list[int]] = {}
-    for layer in layers:  # blocks of one kind (dense or MoE, attention span) cost the same
-        kinds.setdefault((arch.is_moe_layer(layer), layer_context(arch, layer, layout.sequence_length)), []).append(layer)
-    for (_, context), members in kinds.items():
-        layer, count = members[0], len(members)
-        for gemm in _layer_gemms(arch, layer, tokens, layout):
-            gemm_fwd += count * gemm.flops / (peak * gemm_efficiency(gpu, recipe.precision, gemm.rows, gemm.cols, gemm.inner))
+    blocks = _stage_blocks(arch, layout.pp, stage, layout.sequence_length)
+    sustained = sustained_gemm_efficiency(gpu, recipe.precision)
+    for (_, context), layer, count in blocks:  # blocks of one kind (dense or MoE, attention span) cost the same
+        for flops, shape_factor in _layer_gemm_terms(arch, layer, tokens, layout.tp, layout.ep):
+            gemm_fwd += count * flops / (peak * (sustained * shape_factor))
         elements += count * tokens * _elementwise_elements_per_token(arch, layer, layout, recipe.dropout)
         if recipe.flash_attention:
             attention_fwd_flops += count * CAUSAL_FRACTION * 4 * context * attention_width(arch) * tokens / layout.tp
@@ -293,7 +337,7 @@ def stage_micro_batch(arch: ModelArchitecture, recipe: TrainingRecipe, layout: T
         gemm_bwd += gemm_fwd * 3 * _adapter_fraction(arch, recipe)
     attention_bwd = attention_fwd * (FLASH_BACKWARD_FACTOR if recipe.flash_attention else 2.0) * backward_share
     elementwise_bwd = 2.0 * elementwise_fwd * backward_share
-    moe_layers = sum(1 for layer in layers if arch.is_moe_layer(layer))
+    moe_layers = sum(count for (moe, _), _, count in blocks if moe)
     overhead = len(layers) * LAYER_OVERHEAD_S + moe_layers * MOE_LAYER_OVERHEAD_S
     recompute = 0.0
     if layout.recompute == "full":
@@ -446,10 +490,9 @@ def training_step_time(arch: ModelArchitecture, recipe: TrainingRecipe, layout: 
         raise ValueError(f"{gpu.id} has no {COMPUTE_DTYPE[recipe.precision]} tensor throughput in the catalog")
     m = micro_batches_per_step(layout, global_batch_sequences)
     stages = pipeline_micro_batch(arch, recipe, compute_layout(layout), gpu, topology)
-    slowest = max(range(layout.pp), key=lambda s: (stages[s].compute_s + stages[s].tp_s + stages[s].ep_s, -s))
+    slowest = slowest_stage(stages)
     mb = stages[slowest]
-    per_micro_batch = mb.compute_s + mb.tp_s + mb.ep_s
-    bubble = (layout.pp - 1) / layout.virtual_stages * per_micro_batch
+    bubble = bubble_s(layout, mb)
     pp_s = _pipeline_s(arch, layout, topology, m, mb)
     dp_traffic, dp_exposed = _data_parallel_s(arch, recipe, layout, topology, mb, m, slowest)
     optimizer, offload = _optimizer_s(arch, recipe, layout, gpu, mb, slowest)
@@ -461,6 +504,32 @@ def training_step_time(arch: ModelArchitecture, recipe: TrainingRecipe, layout: 
         model_flops_per_step=model_flops_per_token(arch, recipe, layout.sequence_length) * tokens_per_step,
         executed_flops_per_step=training_flops_per_token(arch, recipe, layout.sequence_length, layout.recompute) * tokens_per_step,
         tokens_per_step=tokens_per_step, gpus=layout.gpus, peak_flops_per_gpu=peak)
+
+
+def slowest_stage(stages: tuple[MicroBatchTime, ...]) -> int:
+    """The stage whose micro-batch (compute with its TP and EP collectives) takes longest; the first on a tie."""
+    return max(range(len(stages)), key=lambda s: (stages[s].compute_s + stages[s].tp_s + stages[s].ep_s, -s))
+
+
+def bubble_s(layout: TrainingLayout, slowest: MicroBatchTime) -> float:
+    """The pipeline bubble: ``(p - 1)/v`` micro-batches of the slowest stage (Narayanan et al. 2021, Sec. 2.2)."""
+    per_micro_batch = slowest.compute_s + slowest.tp_s + slowest.ep_s
+    return (layout.pp - 1) / layout.virtual_stages * per_micro_batch
+
+
+def step_seconds_lower_bound(layout: TrainingLayout, slowest: MicroBatchTime, micro_batches: int) -> float:
+    """A lower bound on ``training_step_time(...).step_s`` from the slowest stage's micro-batch alone: the compute,
+    TP and EP terms and the bubble, added in the order ``StepTime.step_s`` adds them. The terms left out (pipeline
+    sends, data-parallel traffic, optimizer, offload) are >= 0 and IEEE rounding is monotone, so the bound never
+    exceeds the exact step time (tests/test_training_performance.py checks it); layout searches use it to skip
+    the layouts a faster one with no more GPUs already beats."""
+    m = micro_batches
+    return m * slowest.compute_s + m * slowest.tp_s + m * slowest.ep_s + bubble_s(layout, slowest)
+
+
+def training_steps(tokens: int, tokens_per_step: int) -> int:
+    """Optimizer steps to train ``tokens`` (the last one may be partial)."""
+    return math.ceil(tokens / tokens_per_step)
 
 
 def pipeline_link(layout: TrainingLayout, topology: NodeTopology) -> Link:
@@ -492,6 +561,12 @@ def _trained_parameters_per_gpu(arch: ModelArchitecture, recipe: TrainingRecipe,
     return float(trained - experts), float(experts)
 
 
+def gradient_bytes_per_parameter(recipe: TrainingRecipe) -> float:
+    """Bytes of one gradient as the data-parallel collectives and offload move it: the convention's gradient type
+    (``state_bytes``), which the optimizer does not change (Adafactor's factored moments included)."""
+    return state_bytes(recipe.convention, recipe.precision, "adamw").gradient
+
+
 def _data_parallel_s(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, topology: NodeTopology,
                      mb: MicroBatchTime, m: int, stage: int) -> tuple[float, float]:
     """(traffic, exposed) seconds of the data-parallel collectives of one step.
@@ -510,7 +585,7 @@ def _data_parallel_s(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tr
     if not groups and not frozen:
         return 0.0, 0.0
     link = topology.link_for_strided_group(layout.dp, layout.tp)
-    grad_bytes = state_bytes(recipe.convention, recipe.precision, recipe.optimizer).gradient
+    grad_bytes = gradient_bytes_per_parameter(recipe)
     gather_fwd = gather_bwd = reduce = 0.0
     for parameters, group in groups:
         gradients = parameters * grad_bytes
@@ -552,7 +627,7 @@ def _optimizer_s(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
     if layout.offload == "none":
         return OPTIMIZER_BYTES_PER_PARAMETER * updated / (gpu.memory_bandwidth_gbps * 1e9), 0.0
     link = host_link(gpu)
-    grad_bytes = state_bytes(recipe.convention, recipe.precision, recipe.optimizer).gradient
+    grad_bytes = gradient_bytes_per_parameter(recipe)
     down = point_to_point_s(grad_bytes * updated, link)
     cpu_adam = OPTIMIZER_BYTES_PER_PARAMETER * updated / (HOST_MEMORY_BANDWIDTH_GB_PER_S_PER_GPU * 1e9)
     up = point_to_point_s(2.0 * updated, link)
@@ -632,6 +707,6 @@ def training_time(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Train
         step = assumed_mfu_step_time(arch, recipe, layout, gpu, global_batch_sequences, mfu_override)
     else:
         step = training_step_time(arch, recipe, layout, gpu, topology, global_batch_sequences)
-    steps = math.ceil(tokens / step.tokens_per_step)
+    steps = training_steps(tokens, step.tokens_per_step)
     return TrainingTime(step, steps, price_usd_per_gpu_hour)
 

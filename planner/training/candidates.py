@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import lru_cache
 
 from ..architecture import ModelArchitecture
 from ..candidates import Enumeration, Rejection
@@ -25,9 +26,20 @@ from ..catalog import GpuSpec
 from ..errors import Issue
 from ..limits import MAX_TRAINING_CHOICES, Deadline, TimeLimitReached, check_count
 from ..memory.runtime import training_gpu
-from ..memory.training import TrainingLayout, TrainingRecipe, training_memory
+from ..memory.training import TrainingLayout, TrainingRecipe
+from ..memory.training_totals import WorstStageTotals
 from ..performance.topology import NodeTopology
-from ..performance.training import TrainingTime, peak_flops_per_second, training_time
+from ..performance.training import (
+    MicroBatchTime,
+    TrainingTime,
+    compute_layout,
+    peak_flops_per_second,
+    pipeline_micro_batch,
+    slowest_stage,
+    step_seconds_lower_bound,
+    training_steps,
+    training_time,
+)
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 
 
@@ -74,7 +86,8 @@ class TrainingCandidate:
 
     For each allowed micro-batch the memory model's worst stage (exact bytes) and the time model's job seconds and
     cost are evaluated at that very micro-batch, as the plan and its verification will be: the solver decides on
-    the models' own numbers, not on a linear fit of them.
+    the models' own numbers, not on a linear fit of them. The time model runs when ``seconds`` or ``cost_usd`` is
+    first asked for (``SearchTimes``): pruning never asks for the layouts it proves dominated.
     """
 
     terms: GpuTerms
@@ -82,9 +95,18 @@ class TrainingCandidate:
     micro_batches: tuple[int, ...]
     memory_bytes: tuple[int, ...]  # per micro-batch: bytes per GPU of the worst pipeline stage
     limit_bytes: int
-    seconds: tuple[float, ...]  # per micro-batch: wall-clock seconds of the whole job
-    cost_usd: tuple[float, ...]  # per micro-batch: USD of the whole job
     rank: int
+    times: SearchTimes = field(compare=False, repr=False)
+
+    @property
+    def seconds(self) -> tuple[float, ...]:
+        """Per micro-batch: wall-clock seconds of the whole job (infinite where it does not fit)."""
+        return tuple(self.times.seconds_and_cost(self, b)[0] for b in self.micro_batches)
+
+    @property
+    def cost_usd(self) -> tuple[float, ...]:
+        """Per micro-batch: USD of the whole job (infinite where it does not fit)."""
+        return tuple(self.times.seconds_and_cost(self, b)[1] for b in self.micro_batches)
 
     @property
     def gpu(self) -> GpuSpec:
@@ -119,21 +141,28 @@ class TrainingCandidate:
     def fits(self, micro_batch: int) -> bool:
         return self.memory_bytes[self.micro_batches.index(micro_batch)] <= self.limit_bytes
 
-    def only(self, micro_batches: list[int]) -> "TrainingCandidate":
+    def only(self, micro_batches: list[int]) -> TrainingCandidate:
         """The same layout restricted to some of its micro-batches."""
+        if tuple(micro_batches) == self.micro_batches:
+            return self
         keep = [self.micro_batches.index(b) for b in micro_batches]
-        return replace(self, micro_batches=tuple(micro_batches), memory_bytes=tuple(self.memory_bytes[i] for i in keep),
-                       seconds=tuple(self.seconds[i] for i in keep), cost_usd=tuple(self.cost_usd[i] for i in keep))
+        return replace(self, micro_batches=tuple(micro_batches), memory_bytes=tuple(self.memory_bytes[i] for i in keep))
 
 
 TrainingEnumeration = Enumeration["TrainingCandidate"]
 
 
-def layout_at(layout: TrainingLayout, context: "TrainingContext", micro_batch: int) -> TrainingLayout:
+def layout_at(layout: TrainingLayout, context: TrainingContext, micro_batch: int) -> TrainingLayout:
     """The layout with ``micro_batch`` sequences per micro-batch and the micro-batches per step that implies."""
-    return replace(layout, micro_batch=micro_batch, num_microbatches=context.global_batch // (layout.dp * micro_batch))
+    return replace(layout, micro_batch=micro_batch, num_microbatches=pipeline_micro_batches(context, layout.dp, micro_batch))
 
 
+def pipeline_micro_batches(context: TrainingContext, dp: int, micro_batch: int) -> int:
+    """Micro-batches each pipeline runs per optimizer step: global batch / (dp x micro-batch)."""
+    return context.global_batch // (dp * micro_batch)
+
+
+@lru_cache(maxsize=1024)
 def training_limit_bytes(capacity_bytes: int, min_headroom: float) -> int:
     """The most one GPU may hold: capacity less ``ceil(capacity x min_headroom)`` (headroom as the decimal written)."""
     return capacity_bytes - fraction_of_bytes_ceil(capacity_bytes, min_headroom)
@@ -169,25 +198,60 @@ def layout_time(context: TrainingContext, terms: GpuTerms, layout: TrainingLayou
                          context.global_batch, terms.price_usd_per_gpu_hour, terms.mfu_override)
 
 
+class SearchTimes:
+    """The time model over one search's layouts: each (layout, micro-batch)'s job seconds and cost from
+    ``layout_time``, evaluated on first use and kept, and a cheap lower bound on the seconds.
+
+    The bound is ``step_seconds_lower_bound`` times the steps: the slowest stage's compute, TP and EP time and the
+    bubble, which depend only on the GPU, TP, PP, EP, micro-batch, recomputation and SP (memoised here). A
+    catalog-wide search fits tens of thousands of (layout, micro-batch) choices; ``prune_dominated`` times only
+    those whose bound no faster choice beats."""
+
+    def __init__(self, context: TrainingContext) -> None:
+        self.context = context
+        self.steps = training_steps(context.tokens, context.global_batch * context.sequence_length)
+        self._exact: dict[tuple[int, int], tuple[float, float]] = {}
+        self._slowest: dict[tuple, MicroBatchTime] = {}
+
+    def seconds_and_cost(self, candidate: TrainingCandidate, micro_batch: int) -> tuple[float, float]:
+        """The job's seconds and USD at ``micro_batch`` (infinite when it does not fit: never timed, never chosen)."""
+        key = (candidate.rank, micro_batch)
+        found = self._exact.get(key)
+        if found is None:
+            if not candidate.fits(micro_batch):
+                found = (math.inf, math.inf)
+            else:
+                timing = layout_time(self.context, candidate.terms, layout_at(candidate.layout, self.context, micro_batch))
+                found = (timing.total_seconds, timing.cost_usd)
+            self._exact[key] = found
+        return found
+
+    def seconds_lower_bound(self, candidate: TrainingCandidate, micro_batch: int) -> float:
+        """At most ``seconds_and_cost(...)[0]`` (0 under an assumed MFU, which the bound does not model)."""
+        terms, layout, context = candidate.terms, candidate.layout, self.context
+        if terms.mfu_override is not None:
+            return 0.0
+        key = (id(terms), layout.tp, layout.pp, layout.ep, micro_batch, layout.recompute, layout.sequence_parallel)
+        slowest = self._slowest.get(key)
+        if slowest is None:
+            at = compute_layout(layout, micro_batch)
+            stages = pipeline_micro_batch(context.arch, context.recipe, at, terms.gpu, terms.topology)
+            slowest = self._slowest[key] = stages[slowest_stage(stages)]
+        step = step_seconds_lower_bound(layout, slowest, pipeline_micro_batches(context, layout.dp, micro_batch))
+        return self.steps * step
+
+
 def build_candidate(context: TrainingContext, terms: GpuTerms, layout: TrainingLayout, micro_batches: tuple[int, ...],
-                    rank: int) -> TrainingCandidate:
-    """Memory, time and cost of one layout at each allowed micro-batch, from the memory and time models; a
-    micro-batch that does not fit is not timed (infinite time and cost: never chosen, dropped before solving)."""
+                    rank: int, totals: WorstStageTotals | None = None, times: SearchTimes | None = None) -> TrainingCandidate:
+    """One layout with its memory at each allowed micro-batch (the memory model); its time and cost come from the
+    time model when first asked for (``SearchTimes``). ``totals`` and ``times`` (one each per search) memoise the
+    models' terms that layouts share."""
     gpu = terms.gpu
-    memory, seconds, cost = [], [], []
+    totals = totals or WorstStageTotals(context.arch, context.recipe)
     runtime = training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size)
+    memory = totals.totals_bytes(layout, runtime, [(b, pipeline_micro_batches(context, layout.dp, b)) for b in micro_batches])
     limit = training_limit_bytes(gpu.capacity_bytes, context.min_headroom)
-    for micro_batch in micro_batches:
-        at = layout_at(layout, context, micro_batch)
-        memory.append(training_memory(context.arch, context.recipe, at, runtime).total_bytes)
-        if memory[-1] > limit:
-            seconds.append(math.inf)
-            cost.append(math.inf)
-            continue
-        timing = layout_time(context, terms, at)
-        seconds.append(timing.total_seconds)
-        cost.append(timing.cost_usd)
-    return TrainingCandidate(terms, layout, micro_batches, tuple(memory), limit, tuple(seconds), tuple(cost), rank)
+    return TrainingCandidate(terms, layout, micro_batches, memory, limit, rank, times or SearchTimes(context))
 
 
 def structural_rejection(arch: ModelArchitecture, tp: int, pp: int, ep: int, virtual_stages: int, topology: NodeTopology,
@@ -248,14 +312,15 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelis
                                 if choices > MAX_TRAINING_CHOICES:
                                     check_count(choices, MAX_TRAINING_CHOICES, "training choices to evaluate (layouts x micro-batches)",
                                                 "parallelism", "narrow the GPU list, the parallel degrees, dp or the micro-batch sizes")
+    totals, times = WorstStageTotals(arch, context.recipe), SearchTimes(context)
     for rank, (terms, layout, micro_batches) in enumerate(todo):
         if deadline is not None and rank % 256 == 0 and deadline.expired():
             raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while evaluating training layouts "
                                    f"({rank:,} of {len(todo):,} done)", [Issue(
                                        "raise --time-limit (solver.time_limit_s) or narrow the GPU list and parallel degrees",
                                        field_path="parallelism")])
-        candidate = build_candidate(context, terms, layout, micro_batches, rank)
-        fitting = [b for b in micro_batches if candidate.fits(b)]
+        candidate = build_candidate(context, terms, layout, micro_batches, rank, totals, times)
+        fitting = [b for b, memory in zip(micro_batches, candidate.memory_bytes) if memory <= candidate.limit_bytes]
         if not fitting:
             shortfall = min(candidate.memory_bytes) - candidate.limit_bytes
             result.rejections.append(Rejection(candidate.key, RejectReason.DOES_NOT_FIT,
@@ -294,21 +359,46 @@ def prune_dominated(candidates: list[TrainingCandidate]) -> list[TrainingCandida
     solver's tie-break (layout rank, then the larger micro-batch). Any plan using P then stays feasible and is
     no better than Q under both objectives, so the optimum - and the returned plan - survive (design notes C4).
     What is left per GPU type is the Pareto front over (GPUs, time, cost), typically one choice per GPU count.
+    Only the choices ``_not_beaten`` keeps are timed.
     """
-    by_type: dict[str, list[tuple[tuple[int, float, float, int, int], TrainingCandidate, int]]] = {}
+    by_type: dict[str, list[tuple[TrainingCandidate, int]]] = {}
     for c in candidates:
-        for b, seconds, cost in zip(c.micro_batches, c.seconds, c.cost_usd):
-            if c.fits(b):
-                by_type.setdefault(c.gpu.id, []).append(((c.gpus, seconds, cost, c.rank, -b), c, b))
+        for b, memory in zip(c.micro_batches, c.memory_bytes):
+            if memory <= c.limit_bytes:
+                by_type.setdefault(c.gpu.id, []).append((c, b))
     kept: dict[int, list[int]] = {}
     by_rank = {c.rank: c for c in candidates}
     for choices in by_type.values():
         front = _Staircase()
-        for order, c, b in sorted(choices, key=lambda item: item[0]):
+        timed = []
+        for c, b in _not_beaten(choices):
+            seconds, cost = c.times.seconds_and_cost(c, b)
+            timed.append(((c.gpus, seconds, cost, c.rank, -b), c, b))
+        for order, c, b in sorted(timed, key=lambda item: item[0]):
             if not front.dominates(order):
                 front.add(order)
                 kept.setdefault(c.rank, []).append(b)
     return [by_rank[rank].only(sorted(sizes)) for rank, sizes in sorted(kept.items())]
+
+
+def _not_beaten(choices: list[tuple[TrainingCandidate, int]]) -> list[tuple[TrainingCandidate, int]]:
+    """The choices of one GPU type less some that are surely dominated, found without timing them.
+
+    By GPUs, then by lower bound on the seconds (``SearchTimes.seconds_lower_bound``): a choice whose bound is
+    above the exact seconds of a choice already timed with no more GPUs is strictly slower than it and, the
+    cost being GPUs x price x time (a monotone product), no cheaper, so it is dominated and is not timed. Every
+    choice on the Pareto front is kept: one that a timed choice strictly beats on time with no more GPUs is not
+    on it."""
+    bounded = sorted(((c.gpus, c.times.seconds_lower_bound(c, b), i) for i, (c, b) in enumerate(choices)))
+    fastest = math.inf
+    kept = []
+    for _, bound, i in bounded:
+        if fastest < bound:
+            continue
+        c, b = choices[i]
+        fastest = min(fastest, c.times.seconds_and_cost(c, b)[0])
+        kept.append(choices[i])
+    return kept
 
 
 class _Staircase:
