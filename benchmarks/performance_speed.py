@@ -42,6 +42,7 @@ def _clear(steps_too: bool) -> None:
         serving_steps.step_model.cache_clear()
         serving_steps._stage_sums.cache_clear()
         serving_steps._layer_sums.cache_clear()
+        serving_steps._layout_terms.cache_clear()
 
 
 def measure(runs: int) -> dict:

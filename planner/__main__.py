@@ -1,3 +1,6 @@
+"""``python -m planner`` and the installed ``planner`` command: load the command line, then run it."""
+
+import gc
 import signal
 import sys
 
@@ -10,13 +13,26 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-signal.signal(signal.SIGINT, _interrupt)
-try:
-    from .cli import main
-except BaseException:  # noqa: BLE001 - Ctrl-C while the command line loads: the same answer as inside a command
-    if not SEEN:
-        raise
-    print("interrupted (Ctrl-C)", file=sys.stderr)
-    sys.exit(130)
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between collections of the youngest generation (Python's default is 700). A command allocates
+hundreds of thousands of objects that live until it ends (modules, schemas, catalogs, candidates), which the
+default makes the collector scan over and over: about 6 % of a solve's CPU time (measured on the full-catalog
+benchmarks). Cyclic garbage is still collected, every 10,000 allocations."""
 
-main(lambda: bool(SEEN))
+
+def run() -> None:
+    """Ctrl-C while the modules load is answered as inside a command (exit 130)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    try:
+        from .cli import main
+    except BaseException:  # Ctrl-C while the command line loads: the same answer as inside a command
+        if not SEEN:
+            raise
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
+    main(lambda: bool(SEEN))
+
+
+if __name__ == "__main__":
+    run()

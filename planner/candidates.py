@@ -328,12 +328,12 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
             frontier = _frontier(group, strict)
             survivors += [b for b in frontier if not any(a is not b and a.dominates(b, strict) for a in frontier)]
         replacers = _distinct(sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
-                                     key=lambda x: (x.price_per_unit, x.rank)))
+                                     key=lambda x: (x.price_per_unit, x.rank)), strict)
         shapes = []
         for b in survivors:
             dominated = False
             for a in replacers if b.gpu_type not in whole_instance_types else ():
-                if a.price_per_unit > b.price_per_unit:
+                if a.price * b.units > b.price * a.units:  # price per unit dearer than b's (exact, in integers)
                     break  # k x price_A >= price_A x cap_B / cap_A > price_B: no later shape can replace b
                 if a is not b and a.dominates(b, strict):
                     dominated = True
@@ -347,18 +347,20 @@ DISTINCT_AFTER = 64
 """Replacers beyond which identical ones are merged before the scan (each then computes its preferences once)."""
 
 
-def _distinct(replacers: list["_Shape"]) -> list["_Shape"]:
+def _distinct(replacers: list["_Shape"], strict: bool = False) -> list["_Shape"]:
     """One replacer per (GPUs, capacity, price, preferences), the preferred one: another with the same values replaces
     only what it replaces (and not it), so scanning the others adds nothing. Identical GPU types otherwise make the
     scan quadratic (measured: preparing a catalog of 1,000 identical GPUs, 12,000 shapes, took 109 s of CPU; 2.2 s
     with this). Below ``DISTINCT_AFTER`` replacers the scan is cheap and the preferences (a performance-model call)
-    stay unasked."""
+    stay unasked; they are asked only where two replacers agree on everything else, and never in the ``strict``
+    pass, where only strictly cheaper copies replace a shape and the preferences decide nothing."""
     if len(replacers) <= DISTINCT_AFTER:
         return replacers
+    plain = Counter(x.values for x in replacers)
     seen: set[tuple] = set()
     out = []
     for x in replacers:
-        signature = (x.gpus, x.capacity, x.price, x.whole_instance, x.candidate.fidelity_penalty, x.preference)
+        signature = x.values if strict or plain[x.values] == 1 else (*x.values, x.preference)
         if signature not in seen:
             seen.add(signature)
             out.append(x)
@@ -387,17 +389,24 @@ class _Shape:
     preference_of: Callable[[Candidate], tuple[int, ...]]  # the tie-breaks at equal cost, lower is better
     whole_instance: bool
     price_per_unit: Fraction
+    units: int  # the capacity ``price_per_unit`` divides by (at least 1)
 
     @classmethod
     def of(cls, c: Candidate, capacity: int, preference_of: Callable[[Candidate], tuple[int, ...]],
            whole_instance: bool = False) -> "_Shape":
         price = c.price_micro_usd_per_hour
+        units = max(1, capacity)
         return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference_of, whole_instance,
-                   Fraction(price, max(1, capacity)))
+                   Fraction(price, units), units)
 
     @cached_property
     def preference(self) -> tuple[int, ...]:
         return self.preference_of(self.candidate)
+
+    @property
+    def values(self) -> tuple:
+        """What replacing and being replaced depend on besides the tie-break preferences."""
+        return self.gpus, self.capacity, self.price, self.whole_instance, self.candidate.fidelity_penalty
 
     def replaces(self, other: "_Shape", strict: bool = False) -> bool:
         """Copies of this shape take ``other``'s place in any plan; ``strict``: only when that is strictly cheaper

@@ -18,7 +18,7 @@ from .hf_config import architecture_from_config_file
 from .errors import CatalogError, Issue, did_you_mean
 from .limits import (MAX_CATALOG_GPUS, MAX_GPU_MEMORY_MIB, MAX_GPUS_PER_REPLICA, MAX_LIST_ITEMS, MAX_NAME_CHARS,
                      MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS)
-from .yaml_io import Locator, load_yaml_file
+from .yaml_io import Locator, load_packaged_yaml_file, load_yaml_file
 from .units import BYTES_PER_MIB
 
 
@@ -132,6 +132,10 @@ class _ModelFile(BaseModel):
     models: list[ModelEntry] = Field(..., max_length=MAX_LIST_ITEMS)
 
 
+BUILTIN_CATALOG_FILES = ("gpus.yaml", "models.yaml", "offers.yaml")
+
+
+@lru_cache(maxsize=1)
 def builtin_catalog_dir() -> Path:
     """Directory of the built-in catalogs: package data when installed, ``catalogs/`` in a checkout."""
     try:
@@ -144,8 +148,12 @@ def builtin_catalog_dir() -> Path:
 
 
 def _read_yaml(path: Path) -> tuple[Any, Locator]:
-    """A catalog file, bounded and checked like a scenario (duplicate keys are errors: the later price would win)."""
-    data, locator = load_yaml_file(path, "catalog", CatalogError)
+    """A catalog file, bounded and checked like a scenario (duplicate keys are errors: the later price would win);
+    the built-in files as shipped, without the checks (``load_packaged_yaml_file``)."""
+    if path.parent == builtin_catalog_dir() and path.name in BUILTIN_CATALOG_FILES:
+        data, locator = load_packaged_yaml_file(path, "catalog", CatalogError)
+    else:
+        data, locator = load_yaml_file(path, "catalog", CatalogError)
     if data is not None and not isinstance(data, dict):
         raise CatalogError("invalid catalog", [Issue("a catalog file is a YAML mapping with schema_version and a list",
                                                      source=str(path))])

@@ -7,17 +7,24 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from .display import markup, plain
 from .plan import Plan, SolveReport
 from .units import format_usd
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from .pricing import PriceRange, RentVsBuy
     from .solver.pareto import ParetoFront
     from .whatif import WhatIfReport
+
+
+def _rich_table(*args: Any, **options: Any) -> Table:
+    """A rich ``Table``; rich is imported when a table is drawn (JSON and CSV output never load it)."""
+    from rich.table import Table
+
+    return Table(*args, **options)
 
 
 def to_json(data: Any) -> str:
@@ -25,7 +32,7 @@ def to_json(data: Any) -> str:
 
 
 def plan_table(plan: Plan, title: str) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = _rich_table(title=title, title_justify="left", show_lines=False)
     for column, justify in (("GPU", "left"), ("replicas", "right"), ("TP×PP", "right"), ("EP", "right"),
                             ("weights fmt", "left"), ("KV dtype", "left"), ("seqs (per replica / max)", "right"),
                             ("weights GiB", "right"), ("KV GiB", "right"), ("activ. GiB", "right"),
@@ -51,7 +58,7 @@ def performance_table(plan: Plan) -> Table:
     groups = [g for g in plan.groups if g.performance is not None]
     percentile = groups[0].percentile if groups else "mean"
     traffic = any(g.load_requests_per_s is not None for g in groups)
-    table = Table(title="Predicted performance per replica at its load (performance model)", title_justify="left")
+    table = _rich_table(title="Predicted performance per replica at its load (performance model)", title_justify="left")
     columns = [("GPU", "left"), ("TP×PP", "right"), ("TP link", "left")]
     if traffic:
         columns += [("requests/s (per replica / max)", "right"), ("load", "right")]
@@ -143,7 +150,7 @@ def _performance_cells(perf: dict[str, Any] | None) -> list[Any]:
 def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> None:
     """One row per Pareto point: cost, the second objective, GPU mix and the bound it was proven optimal under."""
     console.print(header)  # the caller escapes the user's text in it
-    table = Table(title=f"Pareto set, cost vs {front.objective}: {len(front.points)} non-dominated plan{'s' if len(front.points) != 1 else ''}", title_justify="left")
+    table = _rich_table(title=f"Pareto set, cost vs {front.objective}: {len(front.points)} non-dominated plan{'s' if len(front.points) != 1 else ''}", title_justify="left")
     latency = front.objective in ("tpot", "ttft")
     at = next((g.percentile for g in front.points[0].plan.groups), "mean") if latency and front.points else ""
     columns = [("#", "right"), ("USD/h", "right")]
@@ -181,7 +188,7 @@ def pareto_csv(front: "ParetoFront") -> str:
 def render_whatif_table(report: "WhatIfReport", console: Console) -> None:
     """The comparison table: variation, cost, change vs baseline, GPU mix, GPUs, headroom."""
     base = report.baseline
-    table = Table(title=f"What-if: {markup(report.scenario_name)} — {len(report.variations)} variation{'s' if len(report.variations) != 1 else ''} "
+    table = _rich_table(title=f"What-if: {markup(report.scenario_name)} — {len(report.variations)} variation{'s' if len(report.variations) != 1 else ''} "
                         f"({report.executor}, {report.wall_time_s:.1f} s)", title_justify="left")
     for column, justify in (("variation", "left"), ("USD/h", "right"), ("vs baseline", "right"), ("GPU mix", "left"),
                             ("GPUs", "right"), ("min headroom", "right"), ("status", "left")):
@@ -211,7 +218,7 @@ def whatif_csv(report: "WhatIfReport") -> str:
 
 
 def render_rent_vs_buy(rows: list["RentVsBuy"], console: Console) -> None:
-    table = Table(title="Rent vs buy (per GPU; buying beats renting on demand above the break-even utilisation)", title_justify="left")
+    table = _rich_table(title="Rent vs buy (per GPU; buying beats renting on demand above the break-even utilisation)", title_justify="left")
     for column in ("GPU", "rent USD/h", "purchase USD", "amortised USD/h", "power USD/h", "break-even utilisation", "at your utilisation"):
         table.add_column(column, justify="left" if column == "GPU" else "right")
     for r in rows:
@@ -222,7 +229,7 @@ def render_rent_vs_buy(rows: list["RentVsBuy"], console: Console) -> None:
 
 
 def render_sensitivity(ranges: list["PriceRange"], console: Console) -> None:
-    table = Table(title="Price sensitivity: the baseline plan stays optimal while each GPU's price stays in its range "
+    table = _rich_table(title="Price sensitivity: the baseline plan stays optimal while each GPU's price stays in its range "
                         "(others fixed; found by re-solving)", title_justify="left")
     for column in ("GPU", "price USD/h", "low", "high", "solves"):
         table.add_column(column, justify="left" if column == "GPU" else "right")

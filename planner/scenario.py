@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
@@ -26,6 +26,9 @@ from .performance.topology import TopologyOverride
 from .pricing import PricingOptions, source_inventory
 from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
 from .yaml_io import Locator, load_yaml_file
+
+if TYPE_CHECKING:
+    from .training.schema import TrainingScenario
 
 
 
@@ -240,7 +243,19 @@ class ServingScenario(GpuChoices):
 
 
 Scenario = ServingScenario
-SCENARIO_TYPES: dict[str, type[BaseModel]] = {"serving": ServingScenario}
+SCENARIO_KINDS = ("serving", "training")
+
+
+def scenario_type(kind: Any) -> type[BaseModel] | None:
+    """The schema of a scenario ``kind``; the training schema (and the training memory model under it) is imported
+    only when a training scenario is read, so a serving command does not pay for it at start-up."""
+    if kind == "serving":
+        return ServingScenario
+    if kind == "training":
+        from .training.schema import TrainingScenario
+
+        return TrainingScenario
+    return None
 
 
 def _message(item: dict[str, Any], data: Any) -> tuple[str, str | None]:
@@ -285,7 +300,7 @@ def _merge_alternatives(issues: list[Issue]) -> list[Issue]:
 
 def _model_at(path: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
     kind = data.get("kind", "serving") if isinstance(data, dict) else "serving"
-    model: Any = SCENARIO_TYPES.get(kind, ServingScenario)
+    model: Any = scenario_type(kind) or ServingScenario
     for part in path:
         if isinstance(part, int) or model is None:
             continue
@@ -319,12 +334,12 @@ def validate_scenario(data: Any, locator: Locator | None = None, source: str = "
     if not isinstance(data, dict):
         raise ScenarioError("invalid scenario", [Issue("the scenario must be a YAML mapping of keys to values", source=source)])
     kind = data.get("kind", "serving")
-    model = SCENARIO_TYPES.get(kind) if isinstance(kind, str) else None
+    model = scenario_type(kind) if isinstance(kind, str) else None
     if model is None:
         raise ScenarioError(
             "invalid scenario",
-            [Issue(f"unknown kind {kind!r}; expected one of {', '.join(SCENARIO_TYPES)}", source=source,
-                   field_path="kind", suggestion=did_you_mean(str(kind), SCENARIO_TYPES))],
+            [Issue(f"unknown kind {kind!r}; expected one of {', '.join(SCENARIO_KINDS)}", source=source,
+                   field_path="kind", suggestion=did_you_mean(str(kind), SCENARIO_KINDS))],
         )
     if "kind" not in data:
         _refuse_training_without_kind(data, locator, source)
@@ -345,7 +360,8 @@ def validate_scenario(data: Any, locator: Locator | None = None, source: str = "
 def _refuse_training_without_kind(data: dict[str, Any], locator: Locator | None, source: str) -> None:
     """A file with training keys (``data``, ``deadline_hours``, ...) and no ``workload`` is a training scenario
     missing ``kind: training``: say that, rather than list its keys as unknown serving keys."""
-    training_only = [key for key in data if key in SCENARIO_TYPES["training"].model_fields and key not in ServingScenario.model_fields]
+    unknown = [key for key in data if key not in ServingScenario.model_fields]
+    training_only = [key for key in unknown if key in scenario_type("training").model_fields] if unknown else []  # type: ignore[union-attr]
     if not training_only or "workload" in data:
         return
     line, column = locator.locate((training_only[0],)) if locator else (None, None)
@@ -410,7 +426,3 @@ def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
                                          offers=absolute(scenario.catalog.offers))
     return scenario.model_copy(update=update) if update else scenario
 
-
-from .training.schema import TrainingScenario  # noqa: E402  (last: it builds on the classes above)
-
-SCENARIO_TYPES["training"] = TrainingScenario

@@ -278,6 +278,30 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str, error: type[Planner
     return _located(error, "the file is not valid YAML", problem, source, mark)
 
 
+class _DeferredLocator(Locator):
+    """The positions of a file parsed without them, found by the checked parser the first time one is asked for."""
+
+    def __init__(self, source: str, text: str, error: type[PlannerError]) -> None:
+        super().__init__(source)
+        self._text, self._error = text, error
+
+    def locate(self, path: tuple[Any, ...]) -> tuple[int | None, int | None]:
+        if not self.positions:
+            self.positions.update(parse_yaml(self._text, self.source, self._error)[1].positions)
+        return super().locate(path)
+
+
+def load_packaged_yaml_file(path: Path, kind: str, error: type[PlannerError]) -> tuple[Any, Locator]:
+    """A YAML file shipped with the package (the built-in catalogs), parsed by libyaml directly: the limits and
+    checks ``parse_yaml`` applies to what a user supplies are for untrusted input (tests parse these files both ways
+    and compare). Line numbers for an error are found when first asked for."""
+    text = read_text_file(path, f"{kind} file", error)
+    try:
+        return yaml.load(text, Loader=_LOADER), _DeferredLocator(str(path), text, error)
+    except yaml.YAMLError:
+        return parse_yaml(text, str(path), error)  # the checked parser says where and why
+
+
 def load_yaml_file(path: str | Path, kind: str = "scenario", error: type[PlannerError] = ScenarioError) -> tuple[Any, Locator]:
     """Read and parse a YAML file; ``kind`` names it in errors ("scenario", "sweep", "catalog")."""
     return parse_yaml(read_text_file(path, f"{kind} file", error), str(Path(path)), error)

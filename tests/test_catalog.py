@@ -98,3 +98,18 @@ def test_catalog_entry_with_missing_field_names_the_entry_and_field(tmp_path):
         Catalog.load(gpus_path=gpus)
     paths = {i.field_path for i in caught.value.issues}
     assert "gpus[broken].vendor" in paths
+
+
+@pytest.mark.parametrize("name", ["gpus.yaml", "models.yaml", "offers.yaml"])
+def test_builtin_catalog_files_read_without_the_checks_equal_what_the_checked_parser_reads(name):
+    """The shipped files skip the hostile-input checks: they must hold nothing those checks refuse (a duplicate key
+    would silently keep the later price) and parse to the very same data; line numbers are found when asked."""
+    from planner.catalog import _read_yaml
+    from planner.yaml_io import load_yaml_file
+
+    path = builtin_catalog_dir() / name
+    fast, locator = _read_yaml(path)
+    checked, checked_locator = load_yaml_file(path, "catalog", CatalogError)
+    assert fast == checked
+    key = next(iter(k for k in checked if isinstance(checked[k], list)))
+    assert locator.locate((key, 1)) == checked_locator.locate((key, 1)) != (None, None)

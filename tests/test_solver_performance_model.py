@@ -176,15 +176,83 @@ def test_the_largest_benchmark_has_thousands_of_shapes_over_60_gpu_types_with_ca
     assert len(prepared.enumeration.candidates) >= 2000
 
 
+def _modules_loaded_by(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules with one of ``prefixes`` that a fresh interpreter has loaded after running ``code``."""
+    report = f"\nprint(sorted(m for m in __import__('sys').modules if m.startswith({prefixes!r})))"
+    result = subprocess.run([sys.executable, "-c", code + report], capture_output=True, text=True, cwd=ROOT, check=True)
+    return eval(result.stdout.strip().splitlines()[-1])
+
+
 def test_a_solve_loads_neither_numpy_nor_pandas():
     """cp_model's numpy/pandas imports were what made start-up slow; the proto builder must not bring them back."""
-    code = ("import sys\n"
-            "from planner.solver.cpsat import solve_cpsat\n"
+    code = ("from planner.solver.cpsat import solve_cpsat\n"
             "from planner.solver.problem import Problem, Row\n"
-            "assert solve_cpsat(Problem((Row('a', 'g', 1, 5, 0, 1, 10, 10),), 25, None, {})).objective_micro_usd == 15\n"
-            "print('numpy' in sys.modules or 'pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.strip() == "False"
+            "assert solve_cpsat(Problem((Row('a', 'g', 1, 5, 0, 1, 10, 10),), 25, None, {})).objective_micro_usd == 15")
+    assert _modules_loaded_by(code, ("numpy", "pandas")) == []
+
+
+def test_a_serving_solve_with_json_output_loads_neither_the_training_schema_nor_rich():
+    """Both are imported where they are used (a training scenario, a table): start-up time every command pays."""
+    code = ("import contextlib, io, sys\n"
+            "from planner.cli import main\n"
+            "sys.argv = ['planner', 'solve', 'benchmarks/scenarios/full-catalog-traffic.yaml', '--format', 'json']\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n    main()")
+    assert _modules_loaded_by(code, ("rich", "planner.training", "planner.memory.training")) == []
+
+
+def _distinct_asking_every_preference(replacers, strict=False):
+    """The replacer list as it was built before the preferences were asked only where needed."""
+    from planner.candidates import DISTINCT_AFTER
+
+    if len(replacers) <= DISTINCT_AFTER:
+        return replacers
+    seen, out = set(), []
+    for x in replacers:
+        signature = (x.gpus, x.capacity, x.price, x.whole_instance, x.candidate.fidelity_penalty, x.preference)
+        if signature not in seen:
+            seen.add(signature)
+            out.append(x)
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["full-catalog.yaml", "full-catalog-traffic-8-formats.yaml"])
+def test_pruning_that_asks_few_tie_break_latencies_keeps_the_same_shapes(scenario, monkeypatch):
+    """Replacers are told apart by their tie-break latency only where they agree on everything else, and not at all
+    in the strict pass: the kept shapes are those asking every replacer's latency keeps, in the same order."""
+    from planner import candidates
+    from planner.scenario import load_scenario
+
+    loaded = load_scenario(os.path.join(ROOT, "benchmarks", "scenarios", scenario))
+    fast = [c.key for c in prepare(loaded).candidates]
+    monkeypatch.setattr(candidates, "_distinct", _distinct_asking_every_preference)
+    assert fast == [c.key for c in prepare(loaded).candidates]
+
+
+def test_replacers_are_told_apart_by_their_preferences_only_where_everything_else_agrees():
+    """70 replacers (past DISTINCT_AFTER): three share GPUs, capacity and price, two of them with different tie-break
+    latencies. Only those three are asked their latency; the two that differ both stay (each replaces other shapes at
+    equal cost), the exact copy goes; in the strict pass, where only strictly cheaper copies replace, one stays."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from planner.candidates import _distinct, _Shape
+
+    asked = []
+
+    def preference(candidate):
+        asked.append(candidate.key)
+        return (0, candidate.latency)
+
+    def shape(rank, gpus, capacity, price, latency):
+        candidate = SimpleNamespace(key=f"s{rank}", fidelity_penalty=0, latency=latency)
+        return _Shape(candidate, "g", gpus, capacity, price, rank, preference, False, Fraction(price, capacity), capacity)
+
+    unique = [shape(rank, 1, 10 + rank, 1000, 5) for rank in range(67)]
+    twins = [shape(67, 2, 8, 900, 100), shape(68, 2, 8, 900, 10), shape(69, 2, 8, 900, 100)]
+    kept = _distinct(unique + twins)
+    assert [x.rank for x in kept] == list(range(69)) and sorted(asked) == ["s67", "s68", "s69"]
+    asked.clear()
+    assert [x.rank for x in _distinct(unique + twins, strict=True)] == list(range(68)) and asked == []
 
 
 def test_python_ctrl_c_handling_is_restored_after_a_solve_that_caught_sigint():

@@ -32,7 +32,7 @@ plus the engine's CPU work for the micro-batch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from ..architecture import ModelArchitecture
@@ -269,22 +269,29 @@ def _linear_cost(cost, size_unit: float) -> tuple[float, float]:
     return one - (two - one), two - one
 
 
+@lru_cache(maxsize=4096)
+def _layout_terms(arch: ModelArchitecture, layout: ServingLayout) -> tuple[_StageSums, int, int, float, float]:
+    """What ``step_model`` needs of the model and layout alone, the same for every GPU type (cached): the worst
+    stage's sums field by field, the most blocks and MoE blocks a stage holds, KV bytes per token per layer and
+    the attention width one GPU holds."""
+    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
+    sums = _stage_sums(arch, layout)
+    worst = _StageSums(*(max(getattr(s, f.name) for s in sums) for f in fields(_StageSums)))
+    layers = max(len(r) for r in ranges)
+    moe_layers = max(sum(1 for i in r if arch.is_moe_layer(i)) for r in ranges)
+    return worst, layers, moe_layers, kv_cache_bytes_per_token_per_layer(arch, layout), _attention_width_per_gpu(arch, layout.tp)
+
+
 @lru_cache(maxsize=8192)
 def step_model(arch: ModelArchitecture, layout: ServingLayout, gpu: GpuSpec, topology: NodeTopology,
                efficiency: Efficiency) -> StepModel:
     """The step constants of one replica shape (cached: the solver asks for every candidate shape)."""
-    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
-    sums = _stage_sums(arch, layout)
-    worst = lambda attr: max(getattr(s, attr) for s in sums)
-    kv_per_layer = kv_cache_bytes_per_token_per_layer(arch, layout)
-    width = _attention_width_per_gpu(arch, layout.tp)
+    worst, layers, moe_layers, kv_per_layer, width = _layout_terms(arch, layout)
     precision = compute_precision(layout.weight_format, gpu, efficiency.family)
     low = precision in ("fp4", "fp8", "int8")
     peak_linear = peak_flops_per_s(gpu, precision) * (efficiency.fp8_compute if low else efficiency.compute)
     peak_attention = (gpu.dense_tflops("bf16") or gpu.dense_tflops("fp16") or 1.0) * 1e12 * efficiency.compute
     hidden_bytes = arch.hidden_size * ACTIVATION_BYTES
-    layers = max(len(r) for r in ranges)
-    moe_layers = max(sum(1 for i in r if arch.is_moe_layer(i)) for r in ranges)
     tp_link = topology.link_for_group(layout.tp) if layout.tp > 1 else None
     fixed = per_token = 0.0
     if tp_link is not None:
@@ -304,17 +311,17 @@ def step_model(arch: ModelArchitecture, layout: ServingLayout, gpu: GpuSpec, top
     profile = efficiency.profile
     window = float(arch.sliding_window) if arch.sliding_window else math.inf
     return StepModel(
-        dense_weight_bytes=worst("dense_bytes"),
-        expert_weight_bytes=worst("expert_bytes"),
+        dense_weight_bytes=worst.dense_bytes,
+        expert_weight_bytes=worst.expert_bytes,
         num_experts=arch.num_experts,
         experts_per_token=arch.experts_per_token,
-        dense_flops_per_token=2 * worst("dense_params"),
-        expert_flops_per_token=2 * worst("expert_params_per_token"),
-        kv_bytes_full=kv_per_layer * worst("full_layers"),
-        kv_bytes_window=kv_per_layer * worst("window_layers"),
+        dense_flops_per_token=2 * worst.dense_params,
+        expert_flops_per_token=2 * worst.expert_params_per_token,
+        kv_bytes_full=kv_per_layer * worst.full_layers,
+        kv_bytes_window=kv_per_layer * worst.window_layers,
         window_tokens=window,
-        attention_flops_full=2 * width * worst("full_layers"),
-        attention_flops_window=2 * width * worst("window_layers"),
+        attention_flops_full=2 * width * worst.full_layers,
+        attention_flops_window=2 * width * worst.window_layers,
         linear_flops_per_s=peak_linear,
         expert_flops_per_s=peak_linear * efficiency.moe,
         attention_flops_per_s=peak_attention,
