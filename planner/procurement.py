@@ -104,9 +104,19 @@ class ProcurementReport:
         return sum(p.cost_usd for p in self.periods)
 
     @property
+    def total_micro_usd(self) -> int:
+        return sum(sum(p.cost_micro_usd.values()) for p in self.periods)
+
+    @property
     def cost_usd_per_hour(self) -> float:
         """The horizon's cost spread over its hours (what 'whatif' compares across variations)."""
         return self.total_usd / float(self.grid.hours)
+
+    @property
+    def cost_micro_usd_per_hour(self) -> int:
+        """The same in whole micro-USD, rounded up."""
+        hours = self.grid.hours
+        return -(-(self.total_micro_usd * hours.denominator) // hours.numerator)
 
     def cost_by_source(self) -> dict[str, float]:
         totals = {source: 0 for source in SOURCES}
@@ -305,7 +315,15 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
         micro = spot_micro + sum(schedule.units.get((pool.key, h, merged), 0) * pool.micro_usd_per_unit_hour for pool in problem.rentals)
     rows = {row.key: row for row in problem.rows}
     gpus: dict[str, int] = {}
+    explicit = supply.rental_table is None or problem.rental_tables is None
+    if explicit:  # whole units are paid for, busy or not
+        for pool in problem.rentals:
+            units = schedule.units.get((pool.key, h, merged), 0)
+            if units:
+                gpus[pool.key] = units * pool.unit_gpus
     for (pool_key, shape), n in replicas.items():
+        if explicit and supply.pools[pool_key].source == "on_demand":
+            continue
         if (pool_key, shape) in spot_units:
             provisioned = spot_units[(pool_key, shape)][0]
             spot_shape = _spot_shape(problem, pool_key, shape)

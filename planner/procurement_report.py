@@ -57,6 +57,8 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
         console.print(f"utilisation of {pool}: {stats['gpu_hours_in_replicas_of_available']:.1%} of its GPU-hours run replicas, "
                       f"{stats['load_served_of_capacity']:.1%} of their capacity serves load")
     for even in report.break_even:
+        if even.buy_utilisation is None and not even.reserved:
+            continue  # renting is the only option for this type: nothing to break even with
         parts = [f"on demand ${even.on_demand_usd_per_gpu_hour:.3f}/GPU-h"]
         if even.buy_utilisation is not None:
             parts.append(f"buying wins above {even.buy_utilisation:.1%} utilisation (payback {even.buy_payback_months:.1f} months of full use)")
@@ -91,7 +93,9 @@ def _slot_table(report: "ProcurementReport") -> Table:
         for pool, n in slot.gpus.items():
             info = report.pools[pool]
             if info.source in ("on_demand", "spot") and n:
-                rented[f"{info.gpu} {SOURCE_NAMES[info.source]}"] = n
+                units = [(a, b) for (p, _), (a, b) in slot.spot_units.items() if p == pool]
+                spares = f" (N+k: {units[0][1]}+{units[0][0] - units[0][1]} units)" if units else ""
+                rented[f"{info.gpu} {SOURCE_NAMES[info.source]}{spares}"] = n
                 usd += n * (info.usd_per_gpu_hour or 0) * slot.hours / float(cycles)
         cap = slot.capacity
         table.add_row(_escape(slot.label), f"{slot.load:,}", *(f"{cap[s]:,}" if cap[s] else "-" for s in SOURCE_NAMES),

@@ -21,9 +21,9 @@ Money is integer micro-USD, rounded up per coefficient (``usd_to_micro_usd_ceil`
 every cost is multiplied by ``(1 + r) ** -(t / 8760)`` at the time it is paid (purchases and upfronts at the
 start of their period, hourly costs at the middle of theirs): the net present cost.
 
-Shapes per pool: the per-type frontier of ``planner.candidates.prune_dominated`` (k copies of A replace B with
-no more GPUs, same type: same pools, same prices per GPU, so the replacement never costs more in any pool; a
-spot unit of A holds at least a unit of B's replicas at the same interruption odds, see ``guaranteed_units``).
+Shapes per pool: the per-type frontier of ``capacity_frontier`` (k copies of A replace B with no more GPUs, same
+type: same pools, same prices per GPU, so the replacement never costs more in any pool; a spot unit of A holds at
+least a unit of B's replicas at the same interruption odds, see ``guaranteed_units``).
 Among a type's on-demand offers, one that costs at least as much per GPU-hour as another is never needed.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .candidates import Candidate, prune_dominated
+from .candidates import Candidate
 from .demand import PERIOD_HOURS, TimeGrid
 from .errors import InputError, Issue
 from .offers import Offer, allowed_offers, catalog_offers
@@ -42,6 +42,7 @@ from .pricing import HOURS_PER_WEEK, HOURS_PER_YEAR, PricingOptions, ReservedTer
 from .solver.problem import Problem
 from .solver.procurement import (OnPremPool, Period, ProcurementProblem, RentalPool, ReservedPool, SpotPool, SpotShape,
                                  reserved_group)
+from .solver.procurement_pruning import drop_dominated_pools
 from .solver.rentals import RentalOption, RentalTable, SpotOption, period_table
 from .units import usd_to_micro_usd_ceil, usd_to_micro_usd_floor
 
@@ -52,6 +53,34 @@ if TYPE_CHECKING:
 HOURS_PER_MONTH = PERIOD_HOURS["month"]
 HOURS_PER_QUARTER = PERIOD_HOURS["quarter"]
 MAX_SPOT_UNITS = 4096
+
+
+def capacity_frontier(candidates: list[Candidate], capacity) -> list[Candidate]:  # type: ignore[no-untyped-def]
+    """The shapes of one GPU type that no copies of another shape of the type replace: B is left out when
+    ``k = ceil(cap_B / cap_A)`` copies of A serve at least as much on no more GPUs (``k x gpus_A <= gpus_B``); between
+    identical shapes the earlier one is kept. Every pool prices a type's GPUs alike, so the copies never cost more.
+
+    Unlike the single-period pruning (``planner.candidates.prune_dominated``) nothing is kept for the tie-breaks at
+    equal cost (16-bit formats, latency): the procurement model minimises cost alone.
+    """
+    items = [(c, capacity(c)) for c in candidates]
+    kept = []
+    for index, (b, cap_b) in enumerate(items):
+        if cap_b <= 0:
+            continue
+        beaten = False
+        for other, (a, cap_a) in enumerate(items):
+            if a is b or cap_a <= 0:
+                continue
+            copies = -(-cap_b // cap_a)
+            if copies * a.gpus_per_replica <= b.gpus_per_replica:
+                mutual = -(-cap_a // cap_b) * b.gpus_per_replica <= a.gpus_per_replica
+                if not mutual or other < index:
+                    beaten = True
+                    break
+        if not beaten:
+            kept.append(b)
+    return kept
 
 
 def guaranteed_units(units: int, interruption_probability: float, availability: float) -> int:
@@ -174,7 +203,7 @@ def merge_slots(grid: TimeGrid) -> SlotMap:
 
 
 def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: list[Candidate], single: Problem,
-                 grid: TimeGrid, project_rentals: bool = True) -> Supply:
+                 grid: TimeGrid, project_rentals: bool = True, prune: bool = True) -> Supply:
     """The procurement problem of a scenario: pools, shapes and integer costs over the time grid.
 
     ``single`` is the single-period problem of the same candidates (``PreparedScenario.problem``): its rows and its
@@ -204,7 +233,7 @@ def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: li
     notes: list[str] = []
     for gpu_id, shapes in by_type.items():
         spec = catalog.gpu(gpu_id)
-        frontier = tuple(c.key for c in prune_dominated(shapes, (), capacity=capacity))
+        frontier = tuple(c.key for c in capacity_frontier(shapes, capacity))
         owned = options.owned.get(gpu_id, 0)
         if owned or (options.buy and gpu_id in allowed):
             builder.onprem(spec, frontier, owned, options.buy and gpu_id in allowed)
@@ -212,13 +241,15 @@ def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: li
             continue
         choice = allowed_offers(scenario, spec, offers)
         if not choice.priced("on_demand"):
-            notes.append(f"{gpu_id} not rented: " + ("; ".join(sorted({r for _, r in choice.excluded})) or "no on-demand price"))
+            builder.left_out("not rented", "; ".join(sorted({r for _, r in choice.excluded})) or "no on-demand price", gpu_id)
         on_demand = choice.cheapest("on_demand")
         if "on_demand" in options.rent and on_demand is not None:
-            builder.on_demand(spec, frontier, on_demand)
+            offers_used = rental_offers(choice.priced("on_demand"), scenario.whole_instances)
+            for offer in offers_used:
+                builder.on_demand(spec, shapes, offer, len(offers_used) > 1, capacity)
         if "reserved" in options.rent and on_demand is not None:
             for term in _terms(options, gpu_id):
-                builder.reserved(spec, frontier, on_demand, term)
+                builder.reserved(spec, shapes, on_demand, term, capacity)
         if "spot" in options.rent:
             spot = choice.cheapest("spot")
             if spot is not None:
@@ -227,17 +258,22 @@ def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: li
                                  tuple(builder.reserved_pools), tuple(builder.rental_pools), tuple(builder.spot_pools),
                                  usd_to_micro_usd_floor(options.capex_cap_usd_per_quarter)
                                  if options.capex_cap_usd_per_quarter is not None else None)
+    if prune:
+        problem, dropped = drop_dominated_pools(problem)
+        if dropped:
+            notes.append(f"{len(dropped)} committed pool(s) left out: another GPU type serves at least as much for no more "
+                         f"({', '.join(dropped[:6])}{', ...' if len(dropped) > 6 else ''})")
     table = rental_table(problem) if project_rentals else None
     if table is not None:
         problem = replace(problem, rental_tables=tuple(
             period_table(table, list(p.demand), list(p.hours), p.discount, max(p.demand)) for p in problem.periods))
-    return Supply(problem, builder.info, slots, {c.key: c for c in candidates}, tuple(notes + builder.notes), table)
+    return Supply(problem, builder.info, slots, {c.key: c for c in candidates}, tuple(builder.all_notes() + notes), table)
 
 
 def rental_table(problem: ProcurementProblem) -> RentalTable | None:
     """The cheapest rentals for every residual load (``planner.solver.rentals``), unless a rental pool has a stock
-    limit: then each slot keeps its rentals as variables."""
-    if any(p.max_units is not None for p in problem.rentals) or any(p.max_instances is not None for p in problem.spots):
+    limit or rents whole instances of several GPUs: then each slot keeps its rentals as variables."""
+    if any(p.max_units is not None or p.unit_gpus > 1 for p in problem.rentals) or any(p.max_instances is not None for p in problem.spots):
         return None
     rows = {row.key: row for row in problem.rows}
     on_demand = [RentalOption(pool.key, key, problem.capacity(key), rows[key].gpus_per_replica,
@@ -254,6 +290,26 @@ def rental_table(problem: ProcurementProblem) -> RentalTable | None:
                                            units * shape.instances_per_unit * pool.micro_usd_per_instance_hour))
     peak = max(max(p.demand) for p in problem.periods)
     return RentalTable(on_demand, spot, peak)
+
+
+def rental_offers(offers: tuple[Offer, ...], whole_instances: bool) -> list[Offer]:
+    """The on-demand offers of one GPU type worth a pool: per GPU, only the cheapest (``OfferChoice.cheapest``);
+    in whole instances, every offer no other beats on both counts (a price per GPU-hour no higher and an instance
+    size that divides its own: then renting the other's GPUs never costs more, whatever the count)."""
+    ranked = sorted(offers, key=lambda o: (o.usd_per_gpu_hour("on_demand"), o.instance_gpus))
+    if not whole_instances:
+        return ranked[:1]
+    kept: list[Offer] = []
+    for offer in ranked:
+        if not any(o.instance_gpus <= offer.instance_gpus and offer.instance_gpus % o.instance_gpus == 0 for o in kept):
+            kept.append(offer)
+    return kept
+
+
+def _packable(shapes: list[Candidate], unit: int) -> list[Candidate]:
+    """Shapes that fill whole instances of ``unit`` GPUs without waste: a replica's GPUs divide the instance or are
+    a multiple of it (powers of two: always), so any mix of them packs into as many instances as its GPUs need."""
+    return [c for c in shapes if unit % c.gpus_per_replica == 0 or c.gpus_per_replica % unit == 0]
 
 
 def _terms(options: PricingOptions, gpu_id: str) -> list[ReservedTerm]:
@@ -283,6 +339,14 @@ class _Builder:
         self.spot_pools: list[SpotPool] = []
         self.info: dict[str, PoolInfo] = {}
         self.notes: list[str] = []
+        self._left_out: dict[tuple[str, str], list[str]] = {}
+
+    def left_out(self, what: str, reason: str, gpu_id: str) -> None:
+        """GPUs left out of one kind of supply for one reason: one note per (kind, reason), naming them all."""
+        self._left_out.setdefault((what, reason), []).append(gpu_id)
+
+    def all_notes(self) -> list[str]:
+        return [f"{what} ({reason}): {', '.join(ids)}" for (what, reason), ids in self._left_out.items()] + self.notes
 
     def _power(self, spec) -> float | None:  # type: ignore[no-untyped-def]
         tdp = self.options.gpu(spec.id).tdp_watts or spec.tdp_watts
@@ -298,7 +362,7 @@ class _Builder:
         purchase = extra.purchase_usd or spec.purchase_price_usd
         can_buy = buy and purchase is not None
         if buy and purchase is None:
-            self.notes.append(f"{spec.id} not bought: no purchase price (give pricing.gpus.{spec.id}.purchase_usd)")
+            self.left_out("not bought", "no purchase price; give pricing.gpus.<id>.purchase_usd", spec.id)
             if not owned:
                 return
         lead = float(extra.lead_time_weeks if extra.lead_time_weeks is not None else options.lead_time_weeks) * HOURS_PER_WEEK
@@ -332,22 +396,35 @@ class _Builder:
                                        purchase_usd=purchase, power_usd_per_gpu_hour=power, lead_time_hours=lead, owned=owned,
                                        resale_fraction=extra.resale_fraction)
 
-    def on_demand(self, spec, shapes: tuple[str, ...], offer: Offer) -> None:  # type: ignore[no-untyped-def]
+    def _unit(self, spec, offer: Offer) -> int:  # type: ignore[no-untyped-def]
+        """GPUs per rented unit: 1, or the instance (the scenario's ``instance_gpus`` or the offer's) with
+        ``whole_instances``."""
+        if not self.scenario.whole_instances:
+            return 1
+        return self.scenario.gpu_override(spec.id).instance_gpus or offer.instance_gpus
+
+    def on_demand(self, spec, shapes: list[Candidate], offer: Offer, several: bool, capacity) -> None:  # type: ignore[no-untyped-def]
         price = offer.usd_per_gpu_hour("on_demand")
         assert price is not None
-        unit = 1
+        unit = self._unit(spec, offer)
+        keys = tuple(c.key for c in capacity_frontier(_packable(shapes, unit), capacity))
+        if not keys:
+            return
         stock = self.scenario.inventory_of(spec.id)
-        key = f"{spec.id}@on_demand"
-        self.rental_pools.append(RentalPool(key, spec.id, shapes, unit, micro_usd(price * unit), None if stock is None else stock // unit))
+        key = f"{spec.id}@on_demand" + (f":{offer.provider} {offer.instance}" if several else "")
+        self.rental_pools.append(RentalPool(key, spec.id, keys, unit, micro_usd(price * unit), None if stock is None else stock // unit))
         self.info[key] = PoolInfo(key, spec.id, "on_demand", offer.label, unit, usd_per_gpu_hour=price, estimated=offer.estimated)
 
-    def reserved(self, spec, shapes: tuple[str, ...], offer: Offer, term: ReservedTerm) -> None:  # type: ignore[no-untyped-def]
+    def reserved(self, spec, shapes: list[Candidate], offer: Offer, term: ReservedTerm, capacity) -> None:  # type: ignore[no-untyped-def]
         grid, money = self.grid, self.money
         on_demand = offer.usd_per_gpu_hour("on_demand")
         assert on_demand is not None
         hourly = term.usd_per_gpu_hour if term.usd_per_gpu_hour is not None else on_demand * (1 - (term.discount or 0))
         term_hours = Fraction(term.months * HOURS_PER_MONTH).limit_denominator(10**6)
-        unit = 1
+        unit = self._unit(spec, offer)
+        shapes = tuple(c.key for c in capacity_frontier(_packable(shapes, unit), capacity))  # type: ignore[assignment]
+        if not shapes:
+            return
         book = self.options.commitments_past_horizon == "book"
         starts: list[int | None] = []
         covers: list[tuple[int, ...]] = []
@@ -396,7 +473,7 @@ class _Builder:
         packable = [c for c in shapes if size % c.gpus_per_replica == 0 or c.gpus_per_replica % size == 0]
         peak = self.grid.peak
         spot_shapes = []
-        for candidate in prune_dominated(packable, (), capacity=lambda c: self.single.capacity(self.rows[c.key])):
+        for candidate in capacity_frontier(packable, lambda c: self.single.capacity(self.rows[c.key])):
             row = self.rows[candidate.key]
             instances = max(1, row.gpus_per_replica // size)
             replicas = max(1, size // row.gpus_per_replica)

@@ -230,7 +230,7 @@ def _solve_procurement_variation(name: str, scenario: ServingScenario, overrides
     except PlannerError as exc:
         return VariationResult(name, "error", message=exc.render(), overrides=overrides, axes=axes)
     busiest = max(sum(slot.gpus.values()) for period in report.periods for slot in period.slots)
-    return VariationResult(name, report.status, report.cost_usd_per_hour, report.gpu_mix, busiest, None, None,
+    return VariationResult(name, report.status, report.cost_micro_usd_per_hour, report.gpu_mix, busiest, None, None,
                            report.to_dict(), overrides, axes)
 
 

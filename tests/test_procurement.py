@@ -2,6 +2,7 @@
 hand computations and the binomial model of spot interruptions."""
 
 import itertools
+import json
 import math
 from fractions import Fraction
 
@@ -297,3 +298,77 @@ def test_the_library_entry_point_plans_a_demand_profile_over_time():
     assert [slot.load for slot in plan.periods[0].slots] == [10, 30]
     with pytest.raises(InputError, match="enumerate"):
         solve_scenario(scenario({"loads": [10]}), method="enumerate")
+
+
+def _supply(case, prune=True, project=True):
+    from planner.demand import expand
+    from planner.planning import load_catalog
+    from planner.procurement import _candidates
+    from planner.supply import build_supply
+
+    s = validate_scenario(case)
+    prepared = _candidates(s, load_catalog(s))
+    return build_supply(s, load_catalog(s), prepared.candidates, prepared.problem(), expand(s.demand, s.workload), project, prune)
+
+
+REDUCTION_CASES = [
+    {**SMALL, "parallelism": {"tp": [1, 2], "pp": [1, 2]}, "gpus": ["l4", "l40s", "a10g", "t4"],
+     "demand": {"period": "month", "loads": [60, 140, 220]},
+     "pricing": {"owned": {"l4": 2}, "buy": True, "lead_time_weeks": 4, "rent": ["on_demand", "reserved"],
+                 "reserved_terms": [{"months": 1, "discount": 0.2}, {"months": 3, "discount": 0.4}]}},
+    {**SMALL, "parallelism": {"tp": [1, 2, 4], "pp": [1]}, "gpus": ["l40s", "a100-80gb", "h100-sxm"],
+     "demand": {"loads": [100, 400, 250, 50], "repeat": 20},
+     "pricing": {"buy": True, "rent": ["on_demand", "reserved"], "reserved_terms": [{"months": 12, "discount": 0.35}]}},
+]
+
+
+@pytest.mark.parametrize("case", REDUCTION_CASES, ids=["horizon", "steady-state"])
+def test_the_safe_reductions_keep_the_optimum(case):
+    """Dropping dominated pools and term starts, the per-type shape frontier, the replica exchange bounds and the
+    projected rentals: each leaves the optimal cost unchanged against the model without it."""
+    from planner.solver.procurement import solve_procurement
+
+    reduced = solve_procurement(_supply(case).problem, 60)
+    assert reduced.status == "optimal"
+    for full in (solve_procurement(_supply(case, prune=False).problem, 60),
+                 solve_procurement(_supply(case).problem, 60, exchange_bounds=False),
+                 solve_procurement(_supply(case, project=False).problem, 60)):
+        assert full.status == "optimal" and full.objective_micro_usd == reduced.objective_micro_usd
+
+
+def test_pool_dominance_drops_a_type_that_serves_less_for_more():
+    """Reserved T4s (14.6 GiB) next to reserved L4s (22.4 GiB), fp16 weights (a T4 has no bf16): at 35 % off either's
+    on-demand price an L4 costs $0.523/h and a T4 $0.342/h, so neither fleet replaces the other; priced equally,
+    the L4s serve at least as much on any GPU count and the T4 fleet is dropped."""
+    case = {**SMALL, "gpus": ["l4", "t4"], "precisions": ["fp16"], "parallelism": {"tp": [1], "pp": [1, 2]}, "demand": {"loads": [50], "repeat": 2},
+            "pricing": {"rent": ["reserved"], "reserved_terms": [{"months": 12, "discount": 0.35}]}}
+    assert {p.group for p in _supply(case).problem.reserved} == {"l4@reserved", "t4@reserved"}
+    same = {**case, "pricing": {"rent": ["reserved"], "reserved_terms": [{"months": 12, "usd_per_gpu_hour": 0.5}]}}
+    assert {p.group for p in _supply(same).problem.reserved} == {"l4@reserved"}
+
+
+def test_whole_instances_rent_every_gpu_of_an_instance():
+    """H100 SXM at the catalog's Lambda price comes as 8-GPU instances: every slot pays for 8, busy or not."""
+    plan = solve_procurement_scenario(validate_scenario({
+        "model": "llama-3.1-8b", "workload": {"concurrency": 40, "context_tokens": 4096}, "gpus": ["h100-sxm"],
+        "whole_instances": True, "demand": {"loads": [40, 300, 120], "repeat": 10}}))
+    for slot in plan.periods[0].slots:
+        assert slot.gpus["h100-sxm@on_demand"] == 8
+    assert plan.total_usd == pytest.approx(3 * 10 * 8 * 3.99, abs=0.01)
+
+
+def test_whatif_sweeps_a_procurement_scenario(tmp_path):
+    """Each variation is planned over time; its cost is the horizon's total per hour; more spot risk, more spares."""
+    from planner.sweep import load_sweep
+    from planner.whatif import WhatIf, run_whatif
+
+    path = tmp_path / "spot.yaml"
+    path.write_text(json.dumps({**SMALL, "demand": {"loads": [100, 300], "repeat": 5},
+                                "pricing": {"rent": ["spot"], "spot": {"interruption_probability": 0.05, "availability": 0.99}}}))
+    sweep = tmp_path / "risk.yaml"
+    sweep.write_text(json.dumps({"name": "risk", "sweep": [{"path": "pricing.spot.interruption_probability", "values": [0.02, 0.2]}]}))
+    report = run_whatif(WhatIf(path), load_sweep(sweep), [], "local", 1)
+    low, high = report.variations
+    assert report.baseline.status == low.status == high.status == "optimal"
+    assert low.cost_micro_usd_per_hour < report.baseline.cost_micro_usd_per_hour < high.cost_micro_usd_per_hour
+    assert report.baseline.plan["kind"] == "procurement"

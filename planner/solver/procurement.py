@@ -196,13 +196,15 @@ class ProcurementOutcome:
     variables: int
     constraints: int
     parameters: dict[str, object]
+    deterministic_time: float = 0.0  # CP-SAT's own measure of work, independent of the machine's load
 
 
 class ProcurementModel:
     """Builds the model of the module docstring and reads a schedule back from a solver."""
 
-    def __init__(self, problem: ProcurementProblem):
+    def __init__(self, problem: ProcurementProblem, exchange_bounds: bool = True):
         self.problem = problem
+        self.exchange_bounds = exchange_bounds
         self.model = cp_model.CpModel()
         self.cost_terms: list = []
         self.vars: dict[tuple, cp_model.IntVar] = {}
@@ -304,7 +306,7 @@ class ProcurementModel:
                         bound = min(bound, pool.max_units)
                     units = self._var(("units", pool.key, h, s), bound)
                     replicas = []
-                    exchange = problem.exchange_bounds(pool.shapes)
+                    exchange = problem.exchange_bounds(pool.shapes) if self.exchange_bounds else {}
                     for key in pool.shapes:
                         n = self._var(("rented", pool.key, key, h, s), min(problem.replica_bound(key, demand), exchange.get(key, demand)))
                         replicas.append(self.problem.row(key).gpus_per_replica * n)
@@ -359,7 +361,7 @@ class ProcurementModel:
     def _committed_replicas(self, pool_key: str, shapes: tuple[str, ...], h: int, peak: int):
         """Replicas on a committed pool in period h (constant over its slots); returns their GPU count."""
         gpus = []
-        exchange = self.problem.exchange_bounds(shapes)
+        exchange = self.problem.exchange_bounds(shapes) if self.exchange_bounds else {}
         for key in shapes:
             n = self._var(("committed", pool_key, key, h), min(self.problem.replica_bound(key, peak), exchange.get(key, peak)))
             gpus.append(self.problem.row(key).gpus_per_replica * n)
@@ -384,10 +386,11 @@ class ProcurementModel:
         return out
 
 
-def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0) -> ProcurementOutcome:
+def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
+                      exchange_bounds: bool = True) -> ProcurementOutcome:
     """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap)."""
     start = time.perf_counter()
-    built = ProcurementModel(problem)
+    built = ProcurementModel(problem, exchange_bounds)
     proto = built.model.model_proto
     size = (len(proto.variables), len(proto.constraints))
     parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
@@ -397,8 +400,8 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     status = solver.solve(built.model)
     elapsed = time.perf_counter() - start
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters)
+        return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters, solver.deterministic_time)
     cost = round(solver.objective_value)
     bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
     name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
-    return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters)
+    return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters, solver.deterministic_time)
