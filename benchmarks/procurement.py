@@ -8,6 +8,7 @@ the whole solve (candidates, supply, model, verification) as ``planner solve`` r
 
     python3 -m benchmarks.procurement                   # every case, one run each
     python3 -m benchmarks.procurement --runs 3 --case weekly-full-catalog
+    python3 -m benchmarks.procurement --runs 3 --save   # also benchmarks/results/procurement.json (docs/procurement.md)
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def main() -> None:
     parser.add_argument("--case", action="append", help="Only these cases (repeatable).")
     parser.add_argument("--runs", type=int, default=1, help="Solves per case; min and median are reported.")
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/procurement.json.")
     args = parser.parse_args()
+    saved = []
     header = ("case", "points", "shapes", "pools built", "variables", "constraints", "status", "cpsat s (min/med)", "det s",
               "total s (min/med)", "cost USD")
     print("| " + " | ".join(header) + " |")
@@ -88,6 +91,15 @@ def main() -> None:
         print(f"| {name} | {report.grid.points} | {len(report.shapes)} | {pools} | {report.outcome.variables:,} | "
               f"{report.outcome.constraints:,} | {report.status} | {min(solves):.2f} / {statistics.median(solves):.2f} | "
               f"{report.outcome.deterministic_time:.2f} | {min(totals):.2f} / {statistics.median(totals):.2f} | {report.total_usd:,.2f} |")
+        saved.append({"case": name, "points": report.grid.points, "periods": len(report.grid.periods), "shapes": len(report.shapes),
+                      "variables": report.outcome.variables, "constraints": report.outcome.constraints, "status": report.status,
+                      "cpsat_s": solves, "deterministic_s": round(report.outcome.deterministic_time, 3), "total_s": totals,
+                      "cost_usd": round(report.total_usd, 2)})
+    if args.save:
+        from .docs import save_results
+
+        command = "python3 -m benchmarks.procurement" + (f" --runs {args.runs}" if args.runs != 1 else "") + " --save"
+        print(f"saved {save_results('procurement', saved, command)}")
 
 
 if __name__ == "__main__":
