@@ -38,14 +38,14 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
                   + (f", net present cost at {report.discount_rate:.1%}/year" if report.discount_rate else ""))
     table = Table(title=f"Procurement plan — total ${report.total_usd:,.2f} (${report.cost_usd_per_hour:,.2f}/h on average)",
                   title_justify="left")
-    for column, justify in (("period", "left"), ("peak load", "right"), ("order", "left"), ("on premises", "left"),
+    for column, justify in (("period", "left"), ("peak requests/s" if grid.traffic else "peak load", "right"), ("order", "left"), ("on premises", "left"),
                             ("reserve", "left"), ("reserved", "left"), ("on demand (peak slot)", "left"), ("spot (peak slot)", "left"),
                             ("cost USD", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for period in report.periods:
         started = {report.pools[k].gpu + " " + k.split("@")[1]: n * report.pools[k].unit_gpus for k, n in period.reserved_started.items()}
         active = {report.pools[k].gpu: n * report.pools[k].unit_gpus for k, n in period.reserved_active.items()}
-        table.add_row(_escape(period.label), f"{period.peak:,}", _mix(period.ordered), _mix({g: n for g, n in period.onprem_gpus.items() if n}),
+        table.add_row(_escape(period.label), _load(report, period.peak), _mix(period.ordered), _mix({g: n for g, n in period.onprem_gpus.items() if n}),
                       _mix(started), _mix(active), _mix(_gpus_by(report, period, "on_demand")), _mix(_gpus_by(report, period, "spot")),
                       f"{period.cost_usd:,.2f}")
     console.print(table)
@@ -72,7 +72,7 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
     estimated = sorted({i.gpu for i in report.pools.values() if i.estimated})
     if estimated:
         console.print(f"ESTIMATED prices (derived, not quoted) used for: {', '.join(estimated)}")
-    unit = "milli-requests/s within the SLO" if grid.traffic else "sequences (KV-cache memory)"
+    unit = "requests/s within the SLO" if grid.traffic else "sequences (KV-cache memory)"
     console.print("Costs are charged to the period a purchase is ordered or a reservation starts in; on-premises GPUs pay power while "
                   f"in replicas. Load and capacity in {unit}; spot counted at the replicas that survive with the target odds.")
     for note in report.notes:
@@ -84,7 +84,7 @@ def _slot_table(report: "ProcurementReport") -> Table:
     period = report.periods[0]
     cycles = report.grid.periods[0].hours / report.grid.cycle_hours
     table = Table(title=f"One cycle ({float(report.grid.cycle_hours):g} h) of the steady state; rentals follow the load", title_justify="left")
-    for column, justify in (("slot", "left"), ("load", "right"), ("owned", "right"), ("bought", "right"), ("reserved", "right"),
+    for column, justify in (("slot", "left"), ("requests/s" if report.grid.traffic else "load", "right"), ("owned", "right"), ("bought", "right"), ("reserved", "right"),
                             ("on demand", "right"), ("spot", "right"), ("rented GPUs", "left"), ("rent USD per cycle", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for slot in period.slots:
@@ -98,9 +98,14 @@ def _slot_table(report: "ProcurementReport") -> Table:
                 rented[f"{info.gpu} {SOURCE_NAMES[info.source]}{spares}"] = n
                 usd += n * (info.usd_per_gpu_hour or 0) * slot.hours / float(cycles)
         cap = slot.capacity
-        table.add_row(_escape(slot.label), f"{slot.load:,}", *(f"{cap[s]:,}" if cap[s] else "-" for s in SOURCE_NAMES),
+        table.add_row(_escape(slot.label), _load(report, slot.load), *(_load(report, cap[s]) if cap[s] else "-" for s in SOURCE_NAMES),
                       _mix(rented), f"{usd:,.2f}")
     return table
+
+
+def _load(report: "ProcurementReport", value: int) -> str:
+    """A load or capacity in the table: sequences, or requests/s (the solver counts milli-requests/s)."""
+    return f"{value / 1000:,.2f}" if report.grid.traffic else f"{value:,}"
 
 
 def _escape(text: str) -> str:

@@ -372,3 +372,34 @@ def test_whatif_sweeps_a_procurement_scenario(tmp_path):
     assert report.baseline.status == low.status == high.status == "optimal"
     assert low.cost_micro_usd_per_hour < report.baseline.cost_micro_usd_per_hour < high.cost_micro_usd_per_hour
     assert report.baseline.plan["kind"] == "procurement"
+
+
+TRAFFIC = {"model": "llama-3.1-8b", "gpus": ["l40s", "h100-sxm"], "parallelism": {"tp": [1, 2], "pp": [1]},
+           "workload": {"request_rate": 12, "prompt_tokens": 1024, "output_tokens": 256,
+                        "slo": {"ttft_ms": 2000, "tpot_ms": 50, "percentile": "p90"}}}
+
+
+def test_request_rate_loads_are_covered_with_each_shapes_rate_within_the_slo():
+    """Periods of a traffic workload carry request rates; capacity is each shape's sustainable rate (milli-requests/s)
+    from the performance model, the same rows the single-period plan covers its rate with."""
+    plan = solve_procurement_scenario(validate_scenario({**TRAFFIC, "demand": {"loads": [3, 12, 7.5], "repeat": 10},
+                                                         "pricing": {"owned": {"l40s": 1}}}))
+    assert plan.grid.traffic and [slot.load for slot in plan.periods[0].slots] == [3000, 12000, 7500]
+    for slot in plan.periods[0].slots:
+        assert slot.total_capacity >= slot.load
+    single = solve_scenario(validate_scenario(TRAFFIC)).plans[0]
+    for group in single.groups:  # the single-period plan's replicas carry at most the rate the procurement model counts
+        assert group.load_requests_per_s / group.count <= plan.capacity[group.candidate.key] / 1000 + 1e-9
+
+
+def test_a_flat_one_period_traffic_profile_gives_the_single_period_cost():
+    single = solve_scenario(validate_scenario(TRAFFIC))
+    plan = solve_procurement_scenario(validate_scenario({**TRAFFIC, "demand": {"loads": [12]}}))
+    assert plan.total_usd == pytest.approx(single.plans[0].cost_usd_per_hour, abs=0.01)
+
+
+def test_a_profile_in_the_other_unit_than_the_workload_is_bad_input():
+    with pytest.raises(InputError, match="another unit"):
+        solve_procurement_scenario(validate_scenario({**TRAFFIC, "demand": {"loads": [{"concurrency": 10}]}}))
+    with pytest.raises(InputError, match="another unit"):
+        solve_procurement_scenario(scenario({"loads": [12.5]}))
