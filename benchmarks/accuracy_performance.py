@@ -165,6 +165,7 @@ def render(rows: list[dict[str, Any]], markdown: bool) -> str:
 @contextlib.contextmanager
 def plain_roofline():
     """The model with every efficiency at 1 and no engine overhead: the plain roofline baseline."""
+    from planner import capacity
     from planner.performance import efficiency, serving, serving_steps
 
     families, profiles, moe = dict(efficiency.FAMILY_EFFICIENCY), dict(efficiency.ENGINE_PROFILES), efficiency.MOE_GEMM_EFFICIENCY
@@ -177,6 +178,7 @@ def plain_roofline():
         efficiency.MOE_GEMM_EFFICIENCY = 1.0
         serving_steps.step_model.cache_clear()
         serving._replica.cache_clear()
+        capacity._static_tpot_us.cache_clear()
         yield
     finally:
         efficiency.FAMILY_EFFICIENCY.update(families)
@@ -184,6 +186,7 @@ def plain_roofline():
         efficiency.MOE_GEMM_EFFICIENCY = moe
         serving_steps.step_model.cache_clear()
         serving._replica.cache_clear()
+        capacity._static_tpot_us.cache_clear()
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from benchmarks.accuracy_performance import case_rows, load_cases
+from planner import capacity
 from planner.performance import efficiency, serving, serving_steps, topology
 
 Parameter = tuple[str, Callable[[], float], Callable[[float], None], float, float]
@@ -82,6 +83,7 @@ whose step time it decides."""
 def _clear_caches() -> None:
     serving_steps.step_model.cache_clear()
     serving._replica.cache_clear()
+    capacity._static_tpot_us.cache_clear()
 
 
 def loss(cases: list[dict]) -> float:

@@ -12,8 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, TypeVar
 from enum import Enum
-from fractions import Fraction
-from functools import cached_property, lru_cache
+from functools import cached_property, cmp_to_key, lru_cache
 
 from .architecture import ModelArchitecture
 from .catalog import Catalog, GpuSpec
@@ -222,6 +221,7 @@ def enumerate_candidates(
                 "KV dtypes)", "parallelism", "narrow the GPU list, the precisions, the KV dtypes or the parallel degrees")
     result: Enumeration[Candidate] = Enumeration(candidates=[])
     rank = 0
+    layouts: dict[tuple[int, int, int, str, str], tuple[KvCacheDtype, ServingLayout, str | None]] = {}  # the same for every GPU type
     for done, gpu in enumerate(gpus):
         if deadline is not None and deadline.expired():
             raise TimeLimitReached(f"the time limit of {deadline.seconds:g} s ran out while building replica shapes "
@@ -256,9 +256,12 @@ def enumerate_candidates(
                             result.rejections.append(Rejection(f"{key}/{fmt.name}", RejectReason.FORMAT_UNSUPPORTED, "no BF16 support; use fp16"))
                             continue
                         for kv_name in kv_dtypes:
-                            kv = kv_cache_dtype(kv_name)
-                            layout = context.layout(tp, pp, ep, fmt, kv)
-                            refusal = unsupported_by_engine(context.engine, layout)
+                            found = layouts.get((tp, pp, ep, fmt_name, kv_name))
+                            if found is None:
+                                kv = kv_cache_dtype(kv_name)
+                                layout = context.layout(tp, pp, ep, fmt, kv)
+                                found = layouts[(tp, pp, ep, fmt_name, kv_name)] = kv, layout, unsupported_by_engine(context.engine, layout)
+                            kv, layout, refusal = found
                             if refusal:
                                 result.rejections.append(Rejection(f"{key}/{fmt.name}/kv-{kv.name}", RejectReason.ENGINE_UNSUPPORTED, refusal))
                                 continue
@@ -326,21 +329,45 @@ def prune_dominated(candidates: list[Candidate], uncapped_gpu_types: Collection[
         survivors: list[_Shape] = []
         for group in by_gpu.values():
             frontier = _frontier(group, strict)
-            survivors += [b for b in frontier if not any(a is not b and a.dominates(b, strict) for a in frontier)]
+            integers = [a.integers for a in frontier]
+            survivors += [b for b in frontier if not _dominated(b, integers, strict)]
         replacers = _distinct(sorted((x for x in survivors if x.gpu_type in uncapped_gpu_types and x.gpu_type not in whole_instance_types),
-                                     key=lambda x: (x.price_per_unit, x.rank)), strict)
-        shapes = []
-        for b in survivors:
-            dominated = False
-            for a in replacers if b.gpu_type not in whole_instance_types else ():
-                if a.price * b.units > b.price * a.units:  # price per unit dearer than b's (exact, in integers)
-                    break  # k x price_A >= price_A x cap_B / cap_A > price_B: no later shape can replace b
-                if a is not b and a.dominates(b, strict):
-                    dominated = True
-                    break
-            if not dominated:
-                shapes.append(b)
+                                     key=_BY_PRICE_PER_UNIT), strict)
+        by_gpus: dict[int, list[tuple[int, int, int, int, _Shape]]] = {}  # copies of A use at least A's GPUs
+        for a in replacers:
+            by_gpus.setdefault(a.gpus, []).append(a.integers)
+        shapes = [b for b in survivors if b.gpu_type in whole_instance_types
+                  or not any(gpus <= b.gpus and _dominated(b, group, strict, True) for gpus, group in by_gpus.items())]
     return sorted((x.candidate for x in shapes), key=lambda c: c.rank)
+
+
+def _cheaper_per_unit_first(a: _Shape, b: _Shape) -> int:
+    """Price per unit of capacity (price / units, compared exactly in integers), then rank."""
+    left, right = a.price * b.units, b.price * a.units
+    return (left > right) - (left < right) or (a.rank > b.rank) - (a.rank < b.rank)
+
+
+_BY_PRICE_PER_UNIT = cmp_to_key(_cheaper_per_unit_first)
+
+
+def _dominated(b: _Shape, shapes: list[tuple[int, int, int, int, _Shape]], strict: bool, by_price_per_unit: bool = False,
+               one_for_one: bool = False) -> bool:
+    """Whether one of ``shapes`` (their ``_Shape.integers``) dominates ``b`` (``one_for_one``: replaces it with as much
+    capacity as ``b`` has, the frontier's test). Copies of A cost at least price_A x cap_B / cap_A, so with ``shapes``
+    sorted by price per unit the scan stops at the first one dearer per unit than ``b``. The integer test of
+    ``_copies_fit`` comes first, written out (strictly cheaper copies in the ``strict`` pass, the only ones that
+    replace there): these scans are quadratic."""
+    b_units, b_capacity, b_gpus, b_price = b.units, b.capacity, b.gpus, b.price
+    for a_units, a_capacity, a_gpus, a_price, a in shapes:
+        if by_price_per_unit and a_price * b_units > b_price * a_units:
+            return False
+        if one_for_one and a_capacity < b_capacity:
+            continue
+        copies = -(-b_capacity // a_capacity)
+        if (copies * a_gpus <= b_gpus and (copies * a_price < b_price if strict else copies * a_price <= b_price) and a is not b
+                and (a.replaces(b, strict) if one_for_one else a.dominates(b, strict))):
+            return True
+    return False
 
 
 DISTINCT_AFTER = 64
@@ -370,10 +397,19 @@ def _distinct(replacers: list["_Shape"], strict: bool = False) -> list["_Shape"]
 def _frontier(group: list["_Shape"], strict: bool = False) -> list["_Shape"]:
     """Shapes of one GPU type that no shape with as few GPUs and as much capacity replaces one for one."""
     frontier: list[_Shape] = []
+    kept: list[tuple[int, int, int, int, _Shape]] = []
     for shape in sorted(group, key=lambda x: (x.gpus, -x.capacity, x.rank)):
-        if not any(kept.capacity >= shape.capacity and kept.replaces(shape, strict) for kept in frontier):
+        if not _dominated(shape, kept, strict, one_for_one=True):
             frontier.append(shape)
+            kept.append(shape.integers)
     return frontier
+
+
+def _copies_fit(a: _Shape, b: _Shape) -> bool:
+    """``_Shape.replaces``' first test alone (enough copies of ``a`` for ``b``'s capacity use no more GPUs and cost no
+    more): most pairs of the quadratic scans fail it, and a plain function is cheaper than the method pair."""
+    copies = -(-b.capacity // a.capacity)
+    return copies * a.gpus <= b.gpus and copies * a.price <= b.price
 
 
 @dataclass(frozen=True)
@@ -388,20 +424,22 @@ class _Shape:
     rank: int
     preference_of: Callable[[Candidate], tuple[int, ...]]  # the tie-breaks at equal cost, lower is better
     whole_instance: bool
-    price_per_unit: Fraction
-    units: int  # the capacity ``price_per_unit`` divides by (at least 1)
+    units: int  # the capacity a price per unit divides by (at least 1)
 
     @classmethod
     def of(cls, c: Candidate, capacity: int, preference_of: Callable[[Candidate], tuple[int, ...]],
            whole_instance: bool = False) -> "_Shape":
         price = c.price_micro_usd_per_hour
-        units = max(1, capacity)
-        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference_of, whole_instance,
-                   Fraction(price, units), units)
+        return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference_of, whole_instance, max(1, capacity))
 
     @cached_property
     def preference(self) -> tuple[int, ...]:
         return self.preference_of(self.candidate)
+
+    @cached_property
+    def integers(self) -> tuple[int, int, int, int, _Shape]:
+        """(units, capacity, GPUs, price, the shape): what the dominance scans read, in one tuple."""
+        return self.units, self.capacity, self.gpus, self.price, self
 
     @property
     def values(self) -> tuple:
@@ -411,9 +449,9 @@ class _Shape:
     def replaces(self, other: "_Shape", strict: bool = False) -> bool:
         """Copies of this shape take ``other``'s place in any plan; ``strict``: only when that is strictly cheaper
         (then no tie-break is asked)."""
-        copies = -(-other.capacity // self.capacity)
-        if copies * self.gpus > other.gpus or copies * self.price > other.price:
+        if not _copies_fit(self, other):
             return False
+        copies = -(-other.capacity // self.capacity)
         if copies * self.price < other.price and not (self.whole_instance or other.whole_instance):
             return True  # strictly cheaper: ``other`` is in no optimal plan, whatever the tie-breaks say
         return not strict and self.prefers(other)

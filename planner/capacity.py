@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from .performance.serving import (Offline, RequestMix, RequestRate, ServingPerformance, ServingShape, Slo, StaticBatch,
@@ -143,8 +144,14 @@ def operating_latency_us(candidate: "Candidate", context: "ServingContext", traf
         demand = math.ceil(traffic.requests_per_s * MILLI - 1e-9)
         load = demand / -(-demand // found.rate_milli_rps)
         batch = math.ceil(found.sequences_at_rate * load / found.rate_milli_rps - 1e-9)
-    shape = serving_shape(candidate, context)
-    return _micro(predict(shape, traffic.mix, StaticBatch(max(1, batch)), found.max_sequences).tpot_ms.mean)
+    return _static_tpot_us(serving_shape(candidate, context), traffic.mix, max(1, batch), found.max_sequences)
+
+
+@lru_cache(maxsize=65536)
+def _static_tpot_us(shape: ServingShape, mix: RequestMix, batch: int, max_sequences: int) -> int:
+    """Mean TPOT of ``batch`` sequences decoding together, microseconds (cached: the levels of a Pareto sweep over
+    headroom prune the same shapes again, most at the same capacity)."""
+    return _micro(predict(shape, mix, StaticBatch(batch), max_sequences).tpot_ms.mean)
 
 
 def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ServingPerformance:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 from .errors import InputError, Issue, did_you_mean
@@ -85,8 +86,10 @@ ALIASES: dict[str, tuple[str, str | None]] = {
 ENGINE_CHOICES: tuple[str, ...] = tuple(ENGINES) + tuple(ALIASES)
 
 
+@lru_cache(maxsize=256)
 def canonical_engine(name: str, version: str | None = None, field_path: str = "engine.name") -> tuple[str, str]:
-    """(engine, version) for a name or alias; an unknown name is bad input with the nearest names."""
+    """(engine, version) for a name or alias; an unknown name is bad input with the nearest names (cached: every
+    candidate shape asks)."""
     key = name.strip().lower()
     if key in ALIASES:
         engine, alias_version = ALIASES[key]
@@ -258,9 +261,11 @@ TRTLLM_DEFAULTS = {"free_gpu_memory_fraction": 0.9, "max_num_tokens": 8192, "max
 LLAMACPP_DEFAULTS = {"n_ubatch": 512, "n_gpu_layers": ALL_LAYERS}
 
 
+@lru_cache(maxsize=4096)
 def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 1, max_model_len: int = 4096,
                     sliding_window: bool = False) -> EngineSettings:
-    """The concrete settings one replica shape runs with: the user's knobs, else the engine's defaults."""
+    """The concrete settings one replica shape runs with: the user's knobs, else the engine's defaults (cached: every
+    shape of a search, and every level of a Pareto sweep, asks)."""
     engine, version_text = canonical_engine(choice.name, choice.version)
     version = parse_version(version_text)
     common = dict(mode=choice.memory_mode, cuda_graphs_in_budget=choice.cuda_graphs_in_budget, engine=engine,

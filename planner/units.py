@@ -34,6 +34,7 @@ def ceil_div(numerator: int, denominator: int) -> int:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
 def decimal_fraction(value: float) -> Fraction:
     """The exact rational a user means by a number: 0.1 is 1/10, not the binary float nearest to it.
 
@@ -48,12 +49,14 @@ def decimal_fraction(value: float) -> Fraction:
 
 def fraction_of_bytes_floor(num_bytes: int, fraction: float) -> int:
     """``num_bytes x fraction`` rounded down to a whole byte, exactly (a capacity)."""
-    return math.floor(num_bytes * decimal_fraction(fraction))
+    exact = decimal_fraction(fraction)
+    return num_bytes * exact.numerator // exact.denominator
 
 
 def fraction_of_bytes_ceil(num_bytes: int, fraction: float) -> int:
     """``num_bytes x fraction`` rounded up to a whole byte, exactly (a requirement, e.g. headroom kept free)."""
-    return math.ceil(num_bytes * decimal_fraction(fraction))
+    exact = decimal_fraction(fraction)
+    return -(-num_bytes * exact.numerator // exact.denominator)
 
 
 def bits_to_bytes(bits: float) -> int:
@@ -81,12 +84,14 @@ def bytes_to_mib_floor(num_bytes: float) -> int:
 
 def usd_to_micro_usd_ceil(usd: float) -> int:
     """A price in USD as integer micro-USD: exact up to six decimals, else rounded up (never cheaper than it is)."""
-    return math.ceil(decimal_fraction(usd) * MICRO_USD_PER_USD)
+    exact = decimal_fraction(usd)
+    return -(-exact.numerator * MICRO_USD_PER_USD // exact.denominator)
 
 
 def usd_to_micro_usd_floor(usd: float) -> int:
     """A budget in USD as integer micro-USD: exact up to six decimals, else rounded down (never looser than it is)."""
-    return math.floor(decimal_fraction(usd) * MICRO_USD_PER_USD)
+    exact = decimal_fraction(usd)
+    return exact.numerator * MICRO_USD_PER_USD // exact.denominator
 
 
 def micro_usd_to_usd(micro_usd: int) -> float:

@@ -5,6 +5,8 @@ import random
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.exactness import Tally, check_scenario, exact_capacity, random_scenario
 from planner.cli import cli
@@ -108,3 +110,20 @@ def test_json_and_csv_bills_add_up_to_capacity_with_the_cuda_graph_line(tmp_path
     row = next(csv.DictReader(io.StringIO(CliRunner().invoke(cli, ["solve", str(path), "--format", "csv"]).stdout)))
     parts = ("weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib", "cuda_graphs_gib", "free_gib")
     assert sum(float(row[p]) for p in parts) == pytest.approx(float(row["capacity_gib"]), abs=0.005)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**48), st.decimals(0, 1, places=6).map(float), st.decimals(0, 10**5, places=7).map(float))
+def test_integer_rounding_of_fractions_and_prices_equals_the_exact_rationals(num_bytes, fraction, usd):
+    """The byte and micro-USD conversions compute in integers from the cached exact rational; the reference is the
+    ``Fraction`` product rounded (what they computed before)."""
+    from fractions import Fraction
+
+    from planner.units import (fraction_of_bytes_ceil, fraction_of_bytes_floor, usd_to_micro_usd_ceil,
+                               usd_to_micro_usd_floor)
+
+    share, price = Fraction(repr(fraction)), Fraction(repr(usd))
+    assert fraction_of_bytes_ceil(num_bytes, fraction) == math.ceil(num_bytes * share)
+    assert fraction_of_bytes_floor(num_bytes, fraction) == math.floor(num_bytes * share)
+    assert usd_to_micro_usd_ceil(usd) == math.ceil(price * 10**6)
+    assert usd_to_micro_usd_floor(usd) == math.floor(price * 10**6)

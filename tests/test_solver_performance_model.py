@@ -232,7 +232,6 @@ def test_replacers_are_told_apart_by_their_preferences_only_where_everything_els
     """70 replacers (past DISTINCT_AFTER): three share GPUs, capacity and price, two of them with different tie-break
     latencies. Only those three are asked their latency; the two that differ both stay (each replaces other shapes at
     equal cost), the exact copy goes; in the strict pass, where only strictly cheaper copies replace, one stays."""
-    from fractions import Fraction
     from types import SimpleNamespace
 
     from planner.candidates import _distinct, _Shape
@@ -245,7 +244,7 @@ def test_replacers_are_told_apart_by_their_preferences_only_where_everything_els
 
     def shape(rank, gpus, capacity, price, latency):
         candidate = SimpleNamespace(key=f"s{rank}", fidelity_penalty=0, latency=latency)
-        return _Shape(candidate, "g", gpus, capacity, price, rank, preference, False, Fraction(price, capacity), capacity)
+        return _Shape(candidate, "g", gpus, capacity, price, rank, preference, False, capacity)
 
     unique = [shape(rank, 1, 10 + rank, 1000, 5) for rank in range(67)]
     twins = [shape(67, 2, 8, 900, 100), shape(68, 2, 8, 900, 10), shape(69, 2, 8, 900, 100)]
@@ -253,6 +252,51 @@ def test_replacers_are_told_apart_by_their_preferences_only_where_everything_els
     assert [x.rank for x in kept] == list(range(69)) and sorted(asked) == ["s67", "s68", "s69"]
     asked.clear()
     assert [x.rank for x in _distinct(unique + twins, strict=True)] == list(range(68)) and asked == []
+
+
+def _pruned_by_the_definition(candidates, uncapped=(), whole=(), capacity=None, latency_us=None):
+    """``prune_dominated`` as its docstring states it, without the scans' shortcuts (price-per-unit order, GPU buckets,
+    integer pre-tests, merged replacers): per GPU type the one-for-one frontier and what no frontier shape dominates,
+    then what no uncapped shape dominates, first for strictly cheaper copies, then with the tie-breaks."""
+    from planner.candidates import _Shape
+
+    def preference(c):
+        return c.fidelity_penalty, latency_us(c) if latency_us else 0
+
+    shapes = [_Shape.of(c, capacity(c) if capacity else c.max_sequences, preference, c.gpu.id in whole) for c in candidates]
+    for strict in (True, False):
+        survivors = []
+        for gpu in dict.fromkeys(x.gpu_type for x in shapes):
+            frontier = []
+            for x in sorted((x for x in shapes if x.gpu_type == gpu), key=lambda x: (x.gpus, -x.capacity, x.rank)):
+                if not any(kept.capacity >= x.capacity and kept.replaces(x, strict) for kept in frontier):
+                    frontier.append(x)
+            survivors += [b for b in frontier if not any(a is not b and a.dominates(b, strict) for a in frontier)]
+        replacers = [x for x in survivors if x.gpu_type in uncapped and x.gpu_type not in whole]
+        shapes = [b for b in survivors if b.gpu_type in whole or not any(a is not b and a.dominates(b, strict) for a in replacers)]
+    return sorted((x.candidate for x in shapes), key=lambda c: c.rank)
+
+
+def _with_caps_and_whole_instances():
+    scenario, catalog = _inventory_scenario(2, 900, 0.5)
+    return validate_scenario({**scenario.model_dump(exclude_none=True, exclude_defaults=True), "whole_instances": True}), catalog
+
+
+@pytest.mark.parametrize("make", [lambda: (validate_scenario({"model": "llama-3.1-70b", "precisions": ["bf16", "fp8", "int8", "int4-awq"],
+                                                              "kv_cache_dtypes": ["fp16", "fp8"],
+                                                              "workload": {"concurrency": 256, "context_tokens": 8192}}), None),
+                                  lambda: _inventory_scenario(1, 600, 0.5), _with_caps_and_whole_instances],
+                         ids=["full-catalog", "inventory-caps", "caps-and-whole-instances"])
+def test_pruning_keeps_exactly_what_the_definition_of_dominance_keeps(make):
+    from planner.planning import whole_instance_sizes
+
+    scenario, catalog = make()
+    full = prepare(scenario, catalog, prune=False)
+    uncapped = {g.id for g in full.gpus if scenario.inventory_of(g.id) is None}
+    whole = whole_instance_sizes(scenario, full.gpus)
+    table = full.capacities
+    expected = _pruned_by_the_definition(full.enumeration.candidates, uncapped, whole, table.unit, table.latency_us)
+    assert [c.key for c in prepare(scenario, catalog).candidates] == [c.key for c in expected]
 
 
 def test_python_ctrl_c_handling_is_restored_after_a_solve_that_caught_sigint():
