@@ -29,6 +29,7 @@ Among a type's on-demand offers, one that costs at least as much per GPU-hour as
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -98,16 +99,37 @@ def guaranteed_units(units: int, interruption_probability: float, availability: 
         return 0
     p = 1.0 - interruption_probability
     log_p, log_q = math.log(p), math.log(interruption_probability)
-    tail = []
+    log_factorial = _log_factorials(units)
+    log_n = log_factorial[units]
+    tail: list[float] = []
+    running = 0.0  # a plain sum, within TAIL_SUM_SLACK of fsum(tail): fsum (exact) runs only near the target
     for survivors in range(units, -1, -1):
-        log_pmf = (math.lgamma(units + 1) - math.lgamma(survivors + 1) - math.lgamma(units - survivors + 1)
+        log_pmf = (log_n - log_factorial[survivors] - log_factorial[units - survivors]
                    + survivors * log_p + (units - survivors) * log_q)
         tail.append(math.exp(log_pmf))
-        if math.fsum(tail) >= availability:
+        running += tail[-1]
+        if running + TAIL_SUM_SLACK >= availability and math.fsum(tail) >= availability:
             return survivors
     return 0
 
 
+def _log_factorials(n: int) -> list[float]:
+    """``math.lgamma(k + 1)`` for k = 0..n, computed once and reused (the same values, so the same answers)."""
+    while len(_LOG_FACTORIALS) <= n:
+        _LOG_FACTORIALS.append(math.lgamma(len(_LOG_FACTORIALS) + 1))
+    return _LOG_FACTORIALS
+
+
+_LOG_FACTORIALS: list[float] = []
+
+
+TAIL_SUM_SLACK = 1e-9
+"""Bound on how far a plain running sum of at most ``MAX_SPOT_UNITS`` probabilities (each <= 1, total <= 1) can
+fall below their correctly rounded sum (n x machine epsilon, about 1e-12 for 4,096 terms): above it, the exact
+``math.fsum`` decides, so the answer is the exact one while the tail costs O(n) instead of O(n^2)."""
+
+
+@functools.lru_cache(maxsize=256)
 def guarantee_table(peak_units: int, interruption_probability: float, availability: float) -> tuple[int, ...]:
     """``guaranteed_units(v)`` for v = 0, 1, ... up to the first v that guarantees ``peak_units`` (or the limit)."""
     table = [0]
