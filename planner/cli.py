@@ -352,14 +352,12 @@ def validate(scenario_path: str) -> None:
                    f"{len(trained.enumeration.candidates)} layouts fit ({len(trained.candidates)} after pruning)")
         return
     if scenario.demand is not None:
-        from .demand import expand
-        from .procurement import _candidates
-        from .planning import load_catalog
+        from .procurement import check_procurement_scenario
 
-        grid = expand(scenario.demand, scenario.workload)
-        shapes = _candidates(scenario, load_catalog(scenario))
+        grid, shapes, supply = check_procurement_scenario(scenario)
         click.echo(f"{scenario_path}: valid — procurement over {len(grid.periods)} period(s), {grid.points} demand points, peak "
-                   f"{grid.display(grid.peak)}; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit")
+                   f"{grid.display(grid.peak)}; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit, "
+                   f"{len(supply.pools)} supply pools")
         return
     prepared = prepare(scenario)
     click.echo(f"{scenario_path}: valid — model {prepared.model_name}, {len(prepared.gpus)} GPU types, "

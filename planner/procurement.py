@@ -144,19 +144,10 @@ def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
 
     ``project_rentals=False`` keeps every slot's rentals as explicit variables (the reference the projection of
     ``planner.solver.rentals`` is tested against)."""
-    from .planning import load_catalog
-
     if scenario.demand is None:
         raise ValueError("a procurement plan needs a scenario with a 'demand' section")
-    catalog = catalog or load_catalog(scenario)
     options = scenario.pricing or PricingOptions()
-    if options.utilisation != 1.0 or options.objective != "hourly":
-        raise _bad("pricing.utilisation", "a demand profile states when GPUs are needed: leave out 'utilisation' and 'objective' "
-                                          "(the plan minimises the horizon's total cost)")
-    grid = expand(scenario.demand, scenario.workload)
-    prepared = _candidates(scenario, catalog)
-    single = prepared.problem()
-    supply = build_supply(scenario, catalog, prepared.candidates, single, grid, project_rentals)
+    grid, prepared, supply = check_procurement_scenario(scenario, catalog, project_rentals)
     if not (supply.problem.onprem or supply.problem.reserved or supply.problem.rentals or supply.problem.spots):
         raise InfeasibleError("nothing to plan with", [Issue(note) for note in supply.notes] or
                               [Issue("no GPU can be owned, bought or rented under the pricing section")])
@@ -177,6 +168,22 @@ def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
                              {key: supply.problem.capacity(key) for key in supply.candidates},
                              prepared.notes + supply.notes, len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
                              options.discount_rate)
+
+
+def check_procurement_scenario(scenario: ServingScenario, catalog: Catalog | None = None, project_rentals: bool = False
+                               ) -> tuple[TimeGrid, Any, Supply]:
+    """The time grid, the candidate shapes and the supply of a scenario: everything short of solving (``planner
+    validate`` stops here; bad input raises as it would in a solve)."""
+    from .planning import load_catalog
+
+    catalog = catalog or load_catalog(scenario)
+    options = scenario.pricing or PricingOptions()
+    if options.utilisation != 1.0 or options.objective != "hourly":
+        raise _bad("pricing.utilisation", "a demand profile states when GPUs are needed: leave out 'utilisation' and 'objective' "
+                                          "(the plan minimises the horizon's total cost)")
+    grid = expand(scenario.demand, scenario.workload)  # type: ignore[arg-type]
+    prepared = _candidates(scenario, catalog)
+    return grid, prepared, build_supply(scenario, catalog, prepared.candidates, prepared.problem(), grid, project_rentals)
 
 
 def _bad(path: str, message: str):  # type: ignore[no-untyped-def]

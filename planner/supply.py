@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 HOURS_PER_MONTH = PERIOD_HOURS["month"]
 HOURS_PER_QUARTER = PERIOD_HOURS["quarter"]
 MAX_SPOT_UNITS = 4096
+MAX_PROJECTED_LOAD = 100_000
+"""Rentals are projected out (``planner.solver.rentals``) up to this peak load, in the solver's unit (sequences or
+milli-requests/s): the tables and the dynamic program grow with it. Above, every slot keeps explicit variables."""
 
 
 def capacity_frontier(candidates: list[Candidate], capacity) -> list[Candidate]:  # type: ignore[no-untyped-def]
@@ -297,6 +300,8 @@ def rental_table(problem: ProcurementProblem) -> RentalTable | None:
     limit or rents whole instances of several GPUs: then each slot keeps its rentals as variables."""
     if any(p.max_units is not None or p.unit_gpus > 1 for p in problem.rentals) or any(p.max_instances is not None for p in problem.spots):
         return None
+    if max(max(p.demand) for p in problem.periods) > MAX_PROJECTED_LOAD:
+        return None  # the tables would hold one entry per unit of load: explicit variables scale better
     rows = {row.key: row for row in problem.rows}
     on_demand = [RentalOption(pool.key, key, problem.capacity(key), rows[key].gpus_per_replica,
                               rows[key].gpus_per_replica // pool.unit_gpus * pool.micro_usd_per_unit_hour)

@@ -386,12 +386,27 @@ class ProcurementModel:
         return out
 
 
+def check_objective_range(proto) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a plan whose cost could overflow CP-SAT's 64-bit integers (absurd prices x hours x GPUs), as bad input."""
+    from ..errors import InputError, Issue
+    from ..limits import MAX_SOLVER_INTEGER
+
+    objective = proto.objective
+    largest = sum(abs(c) * max(abs(proto.variables[v].domain[0]), abs(proto.variables[v].domain[-1]))
+                  for v, c in zip(objective.vars, objective.coeffs))
+    if largest > MAX_SOLVER_INTEGER:
+        raise InputError("the scenario's numbers are too large to solve exactly", [Issue(
+            f"the horizon could cost up to {largest / 1e6:,.0f} USD, beyond what the solver's 64-bit micro-USD arithmetic holds",
+            field_path="demand", suggestion="shorten the horizon (repeat, count) or check the loads and prices")])
+
+
 def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
                       exchange_bounds: bool = True) -> ProcurementOutcome:
     """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap)."""
     start = time.perf_counter()
     built = ProcurementModel(problem, exchange_bounds)
     proto = built.model.model_proto
+    check_objective_range(proto)
     size = (len(proto.variables), len(proto.constraints))
     parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
                   "linearization_level": 2, "ortools": cp_model.ortools_version()}
