@@ -23,18 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from planner.catalog import default_catalog
-from planner.formats import kv_cache_dtype, weight_format
 from planner.memory.serving import EngineSettings, ServingLayout
-from planner.performance.serving import (
-    Concurrency,
-    Offline,
-    RequestMix,
-    RequestRate,
-    ServingShape,
-    StaticBatch,
-    kv_max_sequences,
-    predict,
-)
+from planner.model.formats import kv_cache_dtype, weight_format
+from planner.performance.serving import (Concurrency, Offline, RequestMix, RequestRate, ServingShape, StaticBatch,
+                                         kv_max_sequences, predict)
 
 CASES_PATH = Path(__file__).resolve().parent / "data" / "serving_performance_cases.json"
 METRICS = ("output_tokens_per_s", "tpot_ms", "ttft_ms")
@@ -165,7 +157,7 @@ def render(rows: list[dict[str, Any]], markdown: bool) -> str:
 @contextlib.contextmanager
 def plain_roofline():
     """The model with every efficiency at 1 and no engine overhead: the plain roofline baseline."""
-    from planner import capacity
+    from planner.candidates import capacity
     from planner.performance import efficiency, serving, serving_steps
 
     families, profiles, moe = dict(efficiency.FAMILY_EFFICIENCY), dict(efficiency.ENGINE_PROFILES), efficiency.MOE_GEMM_EFFICIENCY

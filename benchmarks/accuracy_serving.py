@@ -14,22 +14,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from planner.architecture import ModelArchitecture
-from planner.hf_config import architecture_from_hf_config
 from planner.catalog import default_catalog
 from planner.engines import EngineChoice, GpuFacts, engine_layout, engine_settings
-from planner.formats import kv_cache_dtype, weight_format
-from planner.memory.serving import (
-    EngineSettings,
-    ServingLayout,
-    ServingMemory,
-    activation_peak_bytes,
-    kv_cache_bytes_per_sequence,
-    kv_cache_bytes_per_token_per_layer,
-    rotary_cache_bytes,
-    serving_memory,
-    weight_bytes_by_stage,
-)
+from planner.memory.serving import (EngineSettings, ServingLayout, ServingMemory, activation_peak_bytes,
+                                    kv_cache_bytes_per_sequence, kv_cache_bytes_per_token_per_layer, rotary_cache_bytes,
+                                    serving_memory, weight_bytes_by_stage)
+from planner.model.architecture import ModelArchitecture
+from planner.model.formats import kv_cache_dtype, weight_format
+from planner.model.hf_config import architecture_from_hf_config
 from planner.units import BYTES_PER_GIB, BYTES_PER_MIB
 
 from .serving_cases import ARCHITECTURES, CASES, INLINE_ARCHITECTURES, ServingCase

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.architecture import ModelArchitecture
 from planner.catalog import default_catalog
 from planner.memory.runtime import training_gpu
 from planner.memory.training import (TrainingLayout, TrainingRecipe, layer_activation_terms, model_state_bytes,
                                      state_bytes, stored_layer_bytes, training_memory, zero3_gather_bytes)
+from planner.model.architecture import ModelArchitecture
 from planner.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB
 
 FORMULA_GOAL_PCT = 2.0

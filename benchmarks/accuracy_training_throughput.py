@@ -21,9 +21,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from planner.architecture import ModelArchitecture
 from planner.catalog import default_catalog
 from planner.memory.training import TrainingLayout, TrainingRecipe
+from planner.model.architecture import ModelArchitecture
 from planner.performance import training as model
 from planner.performance.topology import TopologyOverride, node_topology
 from planner.performance.training import StepTime, training_step_time

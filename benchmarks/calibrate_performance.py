@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from benchmarks.accuracy_performance import case_rows, load_cases
-from planner import capacity
+from planner.candidates import capacity
 from planner.performance import efficiency, serving, serving_steps, topology
 
 Parameter = tuple[str, Callable[[], float], Callable[[float], None], float, float]

@@ -45,10 +45,10 @@ STAGES = r"""
 import time, sys
 t0 = time.perf_counter()
 from planner.cli import cli
-from planner.planning import prepare, solve_prepared
-from planner.report import render_solve_table
-from planner.scenario import load_scenario
-from planner.training.planning import prepare_training, solve_prepared_training
+from planner.pipeline.serving import prepare, solve_prepared
+from planner.report.serving import render_solve_table
+from planner.api import load_scenario
+from planner.pipeline.training import prepare_training, solve_prepared_training
 t1 = time.perf_counter()
 scenario = load_scenario(sys.argv[1]); t2 = time.perf_counter()
 if getattr(scenario, "kind", None) == "training":

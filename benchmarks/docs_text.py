@@ -134,7 +134,7 @@ def _leading_comment(path) -> str:
 
 def scenario_examples() -> str:
     """Every file in scenarios/: what it is (kind and load) and what it asks, from the file itself."""
-    from planner.scenario import load_scenario
+    from planner.api import load_scenario
 
     rows = []
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
@@ -244,7 +244,7 @@ def _variant(path: str, changes_json: str) -> Any:
 
     from planner import solve_scenario
     from planner.errors import PlannerError
-    from planner.scenario import resolve_paths, validate_scenario
+    from planner.schema import resolve_paths, validate_scenario
 
     data = copy.deepcopy(yaml.safe_load((ROOT / path).read_text()))
     for dotted, value in json.loads(changes_json).items():
@@ -286,7 +286,7 @@ def training_layout(p: dict[str, Any]) -> str:
 
 def training_examples_table() -> str:
     """The three training examples: what each asks, the plan, its time, cost and memory per GPU."""
-    from planner.scenario import load_scenario
+    from planner.api import load_scenario
 
     rows = []
     for path in TRAINING_EXAMPLES:

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from planner.api import solve_scenario
 from planner.catalog import default_catalog
 from planner.errors import InfeasibleError, InputError
 from planner.memory.serving import serving_memory
-from planner.planning import prepare, solve_scenario
-from planner.scenario import validate_scenario
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
 from planner.units import decimal_fraction, format_usd, usd_to_micro_usd_ceil
 
 MODELS = ("llama-3.1-8b", "qwen2.5-7b", "mistral-7b-v0.1", "gemma-2-9b", "qwen3-8b", "phi-3-mini-4k-instruct",

@@ -5,8 +5,8 @@ synthetic variants of real GPUs with other memory sizes and prices), weight form
 (up to several thousand replica shapes), mixed fleets forced by per-type inventory caps, and budgets.
 Everything derives from a fixed seed, so every run builds byte-identical scenarios.
 
-Training layouts and Pareto sweeps are separate suites that join the tables when ``planner/training/`` and
-``planner/solver/pareto.py`` exist (see ``optional_suites``).
+Training layouts and Pareto sweeps are separate suites that join the tables when ``planner/pipeline/training.py`` and
+``planner/analysis/pareto.py`` exist (see ``optional_suites``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.catalog import Catalog, GpuSpec, builtin_catalog_dir, default_catalog
-from planner.planning import prepare
-from planner.scenario import ServingScenario, validate_scenario
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
+from planner.schema.serving import ServingScenario
 from planner.solver.problem import Problem
 
 DEFAULT_SEED = 0
@@ -146,8 +147,8 @@ def case_by_name(name: str, seed: int = DEFAULT_SEED) -> Case:
 def optional_suites() -> dict[str, bool]:
     """Suites that depend on modules other engineers are building; False until the module exists."""
     return {
-        "training": importlib.util.find_spec("planner.training") is not None,
-        "pareto": importlib.util.find_spec("planner.solver.pareto") is not None,
+        "training": importlib.util.find_spec("planner.pipeline.training") is not None,
+        "pareto": importlib.util.find_spec("planner.analysis.pareto") is not None,
     }
 
 

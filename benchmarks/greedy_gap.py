@@ -14,7 +14,7 @@ import argparse
 import statistics
 import sys
 
-from planner.planning import prepare
+from planner.pipeline.serving import prepare
 from planner.solver.cpsat import solve_cpsat
 from planner.solver.enumerate import solve_enumerate
 from planner.solver.greedy import solve_greedy

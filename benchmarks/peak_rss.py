@@ -23,7 +23,7 @@ import planner.solver.cpsat
 from benchmarks.generate import case_by_name
 mode = sys.argv[1]
 if mode != "imports":
-    from planner.planning import prepare, solve_prepared
+    from planner.pipeline.serving import prepare, solve_prepared
     case = case_by_name(sys.argv[2])
     prepared = prepare(case.scenario, case.catalog, prune=mode != "unpruned")
     outcome, plan = solve_prepared(prepared)

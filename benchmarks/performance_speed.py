@@ -17,8 +17,8 @@ import statistics
 import time
 
 from planner.catalog import default_catalog
-from planner.formats import kv_cache_dtype, weight_format
 from planner.memory.serving import EngineSettings, ServingLayout
+from planner.model.formats import kv_cache_dtype, weight_format
 from planner.performance import serving, serving_steps
 from planner.performance.serving import RequestMix, ServingShape, Slo, max_request_rate_within_slo
 

@@ -19,8 +19,9 @@ import statistics
 import time
 from pathlib import Path
 
-from planner.procurement import solve_procurement_scenario
-from planner.scenario import load_scenario, validate_scenario
+from planner.api import load_scenario
+from planner.pipeline.procurement import solve_procurement_scenario
+from planner.schema import validate_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from planner.architecture import ModelArchitecture
+from planner.model.architecture import ModelArchitecture
 
 Role = Literal["calibration", "validation"]
 

@@ -18,10 +18,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from planner.planning import prepare
+from planner.pipeline.serving import prepare
 from planner.solver import sat_api
-from planner.solver.cpsat import STATUS_NAMES, ServingModel, solve_cpsat, spread_sequences
-from planner.solver.problem import Assignment, Problem
+from planner.solver.cpsat import STATUS_NAMES, ServingModel, solve_cpsat
+from planner.solver.problem import Assignment, Problem, spread_sequences
 
 from .docs import save_results
 from .generate import Case, serving_cases, tight_inventory_problems

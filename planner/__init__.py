@@ -15,11 +15,11 @@ __all__ = ["__version__", "load_scenario", "solve_scenario"]
 def __getattr__(name: str):
     # Lazy re-exports keep `planner --help` fast (no OR-Tools import at start-up).
     if name == "load_scenario":
-        from .scenario import load_scenario
+        from .api import load_scenario
 
         return load_scenario
     if name == "solve_scenario":
-        from .planning import solve_scenario
+        from .api import solve_scenario
 
         return solve_scenario
     raise AttributeError(name)

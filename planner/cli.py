@@ -124,9 +124,9 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
       planner solve scenarios/llama-3.1-70b-chat.yaml --format json
       planner solve scenarios/llama-3.1-70b-chat.yaml --pareto cost,headroom --plot frontier.png
     """
-    from .planning import solve_scenario
-    from .report import render_solve_table, solve_csv, to_json
-    from .scenario import load_scenario
+    from .api import solve_scenario
+    from .report.serving import render_solve_table, solve_csv, to_json
+    from .api import load_scenario
 
     _check_plot(plot_path)
     scenario = load_scenario(scenario_path)
@@ -150,7 +150,7 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
         _solve_pareto(scenario, pareto, pareto_points, output_format, plot_path, time_limit)
         return
     report = solve_scenario(scenario, method=method, time_limit_s=time_limit)  # type: ignore[arg-type]
-    from .pricing import pricing_summary
+    from .catalog.pricing import pricing_summary
 
     pricing = pricing_summary(scenario, report.plans[0])
     if output_format == "json":
@@ -160,11 +160,11 @@ def solve(scenario_path: str, output_format: str, method: str, time_limit: float
     else:
         render_solve_table(report, _console())
         if pricing:
-            from .report import pricing_line
+            from .report.serving import pricing_line
 
             _console().print(pricing_line(pricing))
     if plot_path:
-        from .plots import plan_bills, plot_memory_bill
+        from .report.plots import plan_bills, plot_memory_bill
 
         plot_memory_bill(plan_bills(report.plans[0]), plot_path, f"{report.scenario_name}: memory bill per GPU")
     if report.solver.get("interrupted"):
@@ -176,9 +176,9 @@ def _solve_procurement(scenario, output_format: str, method: str, time_limit: fl
                        plot_path: str | None) -> None:
     """``solve`` for a scenario with a demand profile: what to buy, reserve and rent in every period."""
     from .errors import InputError, Issue
-    from .procurement import solve_procurement_scenario
-    from .procurement_report import procurement_csv, render_procurement
-    from .report import to_json
+    from .pipeline.procurement import solve_procurement_scenario
+    from .report.procurement import procurement_csv, render_procurement
+    from .report.serving import to_json
 
     if pareto is not None or method != "cpsat":
         raise InputError("--pareto and --method enumerate are for single-load scenarios",
@@ -191,7 +191,7 @@ def _solve_procurement(scenario, output_format: str, method: str, time_limit: fl
     else:
         render_procurement(report, _console())
     if plot_path:
-        from .plots import plot_procurement
+        from .report.plots import plot_procurement
 
         plot_procurement(report, plot_path)
 
@@ -199,7 +199,7 @@ def _solve_procurement(scenario, output_format: str, method: str, time_limit: fl
 def _check_plot(plot_path: str | None) -> None:
     """A ``--plot`` destination is checked before any work: a plan is never computed and then not written."""
     if plot_path is not None:
-        from .plots import check_plot_path
+        from .report.plots import check_plot_path
 
         check_plot_path(plot_path)
 
@@ -209,16 +209,16 @@ def _solve_training(scenario, output_format: str, method: str, time_limit: float
     """``solve`` for ``kind: training``: the cheapest (or fastest) verified layout and cluster, or with
     ``--pareto cost,time`` the cost-time frontier."""
     from .errors import InfeasibleError, InputError, Issue
-    from .report import to_json
-    from .training.planning import solve_training
-    from .training.report import render_training_pareto, render_training_table, training_csv
+    from .report.serving import to_json
+    from .pipeline.training import solve_training
+    from .report.training import render_training_pareto, render_training_table, training_csv
 
     if pareto is not None and pareto != "cost,time":
         raise InputError(f"--pareto {pareto} is for serving scenarios", [Issue("training scenarios take --pareto cost,time",
                                                                               field_path="--pareto")])
     if pareto == "cost,time":
-        from .training.pareto import training_pareto
-        from .training.planning import prepare_training
+        from .analysis.training_pareto import training_pareto
+        from .pipeline.training import prepare_training
 
         prepared = prepare_training(scenario)
         front = training_pareto(prepared, pareto_points, method, time_limit)  # type: ignore[arg-type]
@@ -245,9 +245,9 @@ def _solve_training(scenario, output_format: str, method: str, time_limit: float
 def _solve_pareto(scenario, pair: str, max_points: int, output_format: str, plot_path: str | None, time_limit: float | None) -> None:
     """``solve --pareto``: the Pareto set as a table, JSON (``pareto[]`` of solve's plan objects) or CSV."""
     from .errors import InfeasibleError, Issue
-    from .planning import prepare
-    from .report import pareto_csv, render_pareto_table, to_json
-    from .solver.pareto import PAIRS, pareto_front
+    from .pipeline.serving import prepare
+    from .report.serving import pareto_csv, render_pareto_table, to_json
+    from .analysis.pareto import PAIRS, pareto_front
 
     prepared = prepare(scenario)
     front = pareto_front(prepared, PAIRS[pair], max_points, time_limit)
@@ -263,7 +263,7 @@ def _solve_pareto(scenario, pair: str, max_points: int, output_format: str, plot
 
         render_pareto_table(front, f"[bold]{markup(name)}[/bold]: {markup(prepared.model_name)}, {scenario.workload.describe()}", _console())
     if plot_path:
-        from .plots import plot_pareto
+        from .report.plots import plot_pareto
 
         plot_pareto(front, plot_path, f"{name}: cost vs {front.objective}")
 
@@ -290,9 +290,9 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
       planner whatif scenarios/llama-3.1-70b-chat.yaml --set gpus.h100-sxm.price=1.8 --set workload.concurrency=128
       planner whatif scenarios/llama-3.1-70b-chat.yaml --sweep scenarios/sweep-h100-price-drop.yaml --plot sweep.png
     """
-    from .report import render_rent_vs_buy, render_sensitivity, render_whatif_table, to_json, whatif_csv
-    from .sweep import Variation, load_sweep
-    from .whatif import WhatIf, parse_override, run_whatif
+    from .report.serving import render_rent_vs_buy, render_sensitivity, render_whatif_table, to_json, whatif_csv
+    from .analysis.sweep import Variation, load_sweep
+    from .analysis.whatif import WhatIf, parse_override, run_whatif
 
     _check_plot(plot_path)
     sweep = load_sweep(sweep_path) if sweep_path else None
@@ -330,7 +330,7 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
     if incomplete is not None:
         raise incomplete
     if plot_path:
-        from .plots import plot_sweep
+        from .report.plots import plot_sweep
 
         plot_sweep(report, plot_path)
 
@@ -340,19 +340,19 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
 @handle_errors
 def validate(scenario_path: str) -> None:
     """Check a scenario (schema, catalog ids, model) without solving."""
-    from .planning import prepare
-    from .scenario import load_scenario
+    from .pipeline.serving import prepare
+    from .api import load_scenario
 
     scenario = load_scenario(scenario_path)
     if scenario.kind == "training":
-        from .training.planning import prepare_training
+        from .pipeline.training import prepare_training
 
         trained = prepare_training(scenario)
         click.echo(f"{scenario_path}: valid — training {trained.model_name}, {len(trained.gpus)} GPU types, "
                    f"{len(trained.enumeration.candidates)} layouts fit ({len(trained.candidates)} after pruning)")
         return
     if scenario.demand is not None:
-        from .procurement import check_procurement_scenario
+        from .pipeline.procurement import check_procurement_scenario
 
         grid, shapes, supply = check_procurement_scenario(scenario)
         click.echo(f"{scenario_path}: valid — procurement over {len(grid.periods)} period(s), {grid.points} demand points, peak "
@@ -478,14 +478,14 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
         raise InputError("training options need --training", [Issue(f"given: {named}", field_path="--training")])
     from rich.table import Table
 
-    from .bill import MemoryRequest, bill_rows, memory_bill
+    from .configuration.memory import MemoryRequest, bill_rows, memory_bill
     from .catalog import default_catalog
 
     _check_plot(plot_path)
     bill = memory_bill(MemoryRequest(**options), default_catalog())
     data = bill.to_dict()
     if plot_path:
-        from .plots import plot_memory_bill
+        from .report.plots import plot_memory_bill
 
         plot_memory_bill([(f"{data['weight_format']}, TP={data['tp']} PP={data['pp']}\n{data['batch']} x {data['context_tokens']:,} tokens",
                            bill.memory)], plot_path, f"{data['model']}: memory bill per GPU")
@@ -520,8 +520,8 @@ def memory(explain: bool, as_json: bool, plot_path: str | None = None, training:
 
 def _training_memory(options: dict[str, Any], training_options: dict[str, Any], explain: bool, as_json: bool) -> None:
     from .catalog import default_catalog
-    from .training.configuration import TrainingMemoryRequest, training_memory_bill
-    from .training.report import render_training_bill
+    from .configuration.training import TrainingMemoryRequest, training_memory_bill
+    from .report.training import render_training_bill
 
     shared = ("model_id", "config_path", "architecture_path", "gpu_id", "gpu_memory_gib", "precision", "tp", "pp", "dp")
     data = training_memory_bill(TrainingMemoryRequest(**{k: options[k] for k in shared}, **training_options), default_catalog())
@@ -610,7 +610,7 @@ def perf(explain: bool, as_json: bool, training: bool = False, **options: Any) -
     """
     from .catalog import default_catalog
     from .errors import InputError, Issue
-    from .report import to_json
+    from .report.serving import to_json
 
     context = click.get_current_context()
     explicit = [key for key in options if context.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT]
@@ -621,8 +621,8 @@ def perf(explain: bool, as_json: bool, training: bool = False, **options: Any) -
             raise InputError("serving options do not apply with --training",
                              [Issue(f"given: {named}", field_path="--training",
                                     suggestion="training takes --dp, --micro-batch, --sequence-length and --global-batch")])
-        from .training.configuration import TrainingPerfRequest, training_performance
-        from .training.report import render_training_performance
+        from .configuration.training import TrainingPerfRequest, training_performance
+        from .report.training import render_training_performance
 
         request = TrainingPerfRequest(**{k: options[k] for k in (*PERF_SHARED_KEYS, *PERF_TRAINING_KEYS)})
         data = training_performance(request, default_catalog())
@@ -635,7 +635,7 @@ def perf(explain: bool, as_json: bool, training: bool = False, **options: Any) -
     if training_only:
         named = ", ".join("--" + key.replace("_", "-") for key in training_only)
         raise InputError("training options need --training", [Issue(f"given: {named}", field_path="--training")])
-    from .perf_report import PerfRequest, performance_report, render_perf
+    from .configuration.performance import PerfRequest, performance_report, render_perf
 
     serving = {k: v for k, v in options.items() if k not in PERF_TRAINING_KEYS}
     data = performance_report(PerfRequest(**serving), default_catalog()).to_dict()
@@ -685,7 +685,7 @@ def catalog_offers(gpu_id: str | None, as_json: bool) -> None:
     from rich.table import Table
 
     from .catalog import default_catalog
-    from .offers import builtin_offers, default_offer
+    from .catalog.offers import builtin_offers, default_offer
 
     cat = default_catalog()
     offers = builtin_offers()
@@ -743,7 +743,7 @@ def catalog_formats() -> None:
     """Weight formats and KV-cache dtypes, with bits per weight including scales."""
     from rich.table import Table
 
-    from .formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
+    from .model.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
 
     table = Table(title="Weight formats", title_justify="left")
     for column in ("name", "bits/weight (incl. scales)", "quantizes", "engines", "description"):
@@ -765,9 +765,9 @@ def catalog_formats() -> None:
 @click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models"]), default="scenario")
 def schema(what: str) -> None:
     """Print the JSON Schema of scenarios (serving; 'training' for kind: training) or catalogs."""
-    from .catalog import _GpuFile, _ModelFile
-    from .scenario import ServingScenario
-    from .training.schema import TrainingScenario
+    from .catalog.catalog import _GpuFile, _ModelFile
+    from .schema.serving import ServingScenario
+    from .schema.training import TrainingScenario
 
     model = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile, "models": _ModelFile}[what]
     click.echo(json.dumps(model.model_json_schema(), indent=2))

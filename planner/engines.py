@@ -37,8 +37,9 @@ from functools import lru_cache
 from typing import Literal
 
 from .errors import InputError, Issue, did_you_mean
-from .memory.llamacpp import ALL_LAYERS, GgufWeights
+from .memory.llamacpp import ALL_LAYERS
 from .memory.serving import EngineSettings, ServingLayout
+from .model.gguf import GgufWeights
 from .units import BYTES_PER_GIB, BYTES_PER_MIB
 
 EngineName = Literal["vllm", "sglang", "trtllm", "llamacpp"]
@@ -304,7 +305,7 @@ def _or(value, default):  # type: ignore[no-untyped-def]
 
 
 FORMAT_ENGINE_LABELS = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt-llm", "llamacpp": "llama.cpp"}
-"""How ``planner.formats`` names each engine in its formats' ``engines`` lists."""
+"""How ``planner.model.formats`` names each engine in its formats' ``engines`` lists."""
 
 
 def engine_layout(choice: EngineChoice, layout: ServingLayout, gguf: GgufWeights | None = None) -> ServingLayout:

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from planner.architecture import ModelArchitecture, architecture_from_mapping_file
-from planner.hf_config import (architecture_from_config_file, architecture_from_hf_config, checkpoint_weight_format,
-                               load_checkpoint_config, load_hf_config)
 from planner.catalog import builtin_catalog_dir
 from planner.errors import ModelConfigError
 from planner.memory.parameters import count_parameters, layer_tensors
+from planner.model.architecture import ModelArchitecture, architecture_from_mapping_file
+from planner.model.hf_config import (architecture_from_config_file, architecture_from_hf_config,
+                                     checkpoint_weight_format, load_checkpoint_config, load_hf_config)
 
 
 CATALOG_CONFIGS = sorted((builtin_catalog_dir() / "model_configs").glob("*.json")) + sorted(

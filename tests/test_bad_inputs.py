@@ -79,12 +79,12 @@ def test_bad_command_line_values_exit_2_with_one_message(args, fragment):
 
 
 def test_a_plot_destination_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
-    import planner.planning
+    import planner.api
 
     def never(*args, **kwargs):
         raise AssertionError("solved although the plot could not be written")
 
-    monkeypatch.setattr(planner.planning, "solve_scenario", never)
+    monkeypatch.setattr(planner.api, "solve_scenario", never)
     result = CliRunner().invoke(cli, ["solve", str(BAD.parent.parent.parent / "scenarios" / "llama-3.1-8b-consumer-gpu.yaml"),
                                       "--plot", str(tmp_path / "missing" / "plot.png")])
     assert result.exit_code == 2 and "output folder not found" in result.stderr and result.stdout == ""
@@ -98,12 +98,12 @@ def test_debug_lets_the_traceback_through():
 
 
 def test_an_unexpected_exception_is_one_line_internal_error_exit_3(monkeypatch):
-    import planner.planning
+    import planner.pipeline.serving
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(planner.planning, "prepare", broken)
+    monkeypatch.setattr(planner.pipeline.serving, "prepare", broken)
     result = CliRunner().invoke(cli, ["validate", str(Path(__file__).resolve().parent.parent / "scenarios" / "llama-3.1-70b-chat.yaml")])
     assert result.exit_code == 3
     assert result.stderr.startswith("internal error: RuntimeError: boom") and "Traceback" not in result.stderr

@@ -104,7 +104,7 @@ def test_catalog_entry_with_missing_field_names_the_entry_and_field(tmp_path):
 def test_builtin_catalog_files_read_without_the_checks_equal_what_the_checked_parser_reads(name):
     """The shipped files skip the hostile-input checks: they must hold nothing those checks refuse (a duplicate key
     would silently keep the later price) and parse to the very same data; line numbers are found when asked."""
-    from planner.catalog import _read_yaml
+    from planner.catalog.catalog import _read_yaml
     from planner.yaml_io import load_yaml_file
 
     path = builtin_catalog_dir() / name

@@ -8,11 +8,12 @@ import math
 import pytest
 
 from planner.catalog import builtin_catalog_dir
-from planner.formats import is_weight_format, weight_format
-from planner.hf_config import architecture_from_config_file, architecture_from_hf_config, checkpoint_weight_format, load_hf_config
 from planner.memory.parameters import embedding_tensors, layer_tensors, vision_tensors
 from planner.memory.serving import ServingLayout, quantized_parameter_split, rotary_cache_bytes, weight_bytes_by_stage
-from planner.quantization import checkpoint_quantization
+from planner.model.formats import is_weight_format, weight_format
+from planner.model.hf_config import (architecture_from_config_file, architecture_from_hf_config,
+                                     checkpoint_weight_format, load_hf_config)
+from planner.model.quantization import checkpoint_quantization
 
 CATALOG = builtin_catalog_dir() / "model_configs"
 

@@ -73,7 +73,7 @@ def test_the_readme_stays_short():
 def test_scenarios_written_out_in_the_documents_are_valid():
     import yaml
 
-    from planner.scenario import validate_scenario
+    from planner.schema import validate_scenario
 
     shown = [(path.name, block) for path in docs.doc_files()
              for block in re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.S) if block.startswith("name:")]

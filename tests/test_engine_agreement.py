@@ -9,10 +9,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from planner.api import load_scenario, solve_scenario
 from planner.cli import cli
 from planner.errors import InfeasibleError
-from planner.planning import solve_scenario
-from planner.scenario import load_scenario
 from tests.conftest import SCENARIOS
 
 SERVING_EXAMPLES = sorted(p for p in SCENARIOS.glob("*.yaml")
@@ -62,7 +61,7 @@ def test_every_replica_of_the_solved_plan_is_billed_exactly_as_planner_memory_bi
 
 def test_70b_int8_on_two_a100_40gb_fits_in_solve_exactly_when_planner_memory_says_it_fits(tmp_path):
     """The shape the issue names: solve and memory used different vLLM defaults and disagreed on it."""
-    from planner.bill import MemoryRequest, memory_bill
+    from planner.configuration.memory import MemoryRequest, memory_bill
     from planner.catalog import default_catalog
 
     outcomes = []

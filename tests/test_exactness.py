@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.exactness import Tally, check_scenario, exact_capacity, random_scenario
+from planner.api import solve_scenario
 from planner.cli import cli
 from planner.errors import InfeasibleError
-from planner.planning import prepare, solve_scenario
-from planner.scenario import validate_scenario
-from planner.training.planning import solve_training
+from planner.pipeline.serving import prepare
+from planner.pipeline.training import solve_training
+from planner.schema import validate_scenario
 from planner.units import BYTES_PER_MIB, format_usd
 
 RANDOM_SCENARIOS = 60
@@ -79,9 +80,9 @@ def test_a_training_deadline_and_budget_equal_to_the_printed_plan_admit_it():
 def test_training_memory_per_micro_batch_is_the_memory_model_at_that_micro_batch():
     from planner.memory.runtime import training_gpu
     from planner.memory.training import training_memory
-    from planner.scenario import load_scenario
-    from planner.training.candidates import layout_at
-    from planner.training.planning import prepare_training
+    from planner.api import load_scenario
+    from planner.candidates.training import layout_at
+    from planner.pipeline.training import prepare_training
     from tests.conftest import SCENARIOS
 
     for path in sorted(SCENARIOS.glob("training-*.yaml")):

@@ -2,9 +2,8 @@
 
 import pytest
 
+from planner.api import load_scenario, solve_scenario
 from planner.errors import InfeasibleError
-from planner.planning import solve_scenario
-from planner.scenario import load_scenario
 from tests.conftest import SCENARIOS
 
 EXAMPLES = sorted(p for p in SCENARIOS.glob("*.yaml") if not p.name.startswith("sweep"))
@@ -15,7 +14,7 @@ INFEASIBLE = {"budget-infeasible.yaml"}
 def test_example_scenario_runs(path):
     scenario = load_scenario(path)
     if scenario.kind == "training":
-        from planner.training.planning import solve_training
+        from planner.pipeline.training import solve_training
 
         if path.name in INFEASIBLE:
             with pytest.raises(InfeasibleError):
@@ -30,7 +29,7 @@ def test_example_scenario_runs(path):
             solve_scenario(scenario)
         return
     if scenario.demand is not None:
-        from planner.procurement import solve_procurement_scenario
+        from planner.pipeline.procurement import solve_procurement_scenario
 
         plan = solve_procurement_scenario(scenario)  # verifies the schedule independently of the solver
         assert plan.status in ("optimal", "feasible") and plan.total_usd > 0

@@ -5,12 +5,13 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from planner.analysis.explain import explain_infeasible
+from planner.api import load_scenario, solve_scenario
 from planner.catalog import default_catalog
 from planner.cli import cli
 from planner.errors import InfeasibleError
-from planner.planning import prepare, solve_report, solve_scenario
-from planner.scenario import load_scenario, validate_scenario
-from planner.solver.explain import explain_infeasible
+from planner.pipeline.serving import prepare, solve_report
+from planner.schema import validate_scenario
 from planner.units import BYTES_PER_GIB
 from tests.conftest import SCENARIOS
 
@@ -148,7 +149,7 @@ def test_a_time_limit_hit_before_the_first_solution_returns_a_verified_feasible_
 def test_a_stopped_search_is_shown_as_feasible_with_its_gap_never_as_optimal():
     from rich.console import Console
 
-    from planner.report import render_solve_table
+    from planner.report.serving import render_solve_table
 
     report = solve_report(prepare(load_scenario(SCENARIOS / "inventory-mixed-fleet.yaml")), time_limit_s=1e-6)
     console = Console(record=True, width=200)
@@ -203,7 +204,7 @@ def test_ctrl_c_during_a_solve_returns_the_best_plan_so_far():
 def test_when_the_conflict_search_runs_out_of_time_the_budget_is_still_named_with_the_budget_that_suffices(monkeypatch):
     """The conflict search can stall on large fleets; it must not then blame the time limit when the budget alone
     excludes every plan (the fast serving model without the budget finds the cheapest plan)."""
-    from planner.solver import explain as module
+    from planner.analysis import explain_limits as module
 
     monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
     e = explain(BUDGET)
@@ -214,7 +215,7 @@ def test_when_the_conflict_search_runs_out_of_time_the_budget_is_still_named_wit
 
 
 def test_when_the_conflict_search_runs_out_of_time_without_a_budget_the_limits_are_listed_not_the_time_limit(monkeypatch):
-    from planner.solver import explain as module
+    from planner.analysis import explain_limits as module
 
     monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
     e = explain(INVENTORY.model_copy(update={"budget": INVENTORY.budget.model_copy(update={"max_usd_per_hour": None})}))

@@ -51,7 +51,7 @@ def test_ctrl_c_before_any_plan_is_interrupted_exit_130_not_aborted(tmp_path):
 
 
 def test_an_unreachable_ray_address_is_bad_input_within_seconds(monkeypatch):
-    from planner.whatif import check_ray_address
+    from planner.analysis.whatif import check_ray_address
 
     start = time.perf_counter()
     with pytest.raises(InputError) as info:
@@ -63,7 +63,7 @@ def test_an_unreachable_ray_address_is_bad_input_within_seconds(monkeypatch):
 
 
 def test_output_written_to_the_stdout_descriptor_goes_to_stderr_while_ray_runs(tmp_path):
-    code = ("import os; from planner.whatif import stdout_to_stderr\n"
+    code = ("import os; from planner.analysis.whatif import stdout_to_stderr\n"
             "with stdout_to_stderr():\n    os.write(1, b'ray noise\\n')\n    os.system('echo child noise')\n"
             "print('{\"json\": true}')\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -74,8 +74,8 @@ def test_output_written_to_the_stdout_descriptor_goes_to_stderr_while_ray_runs(t
 
 def test_a_killed_ray_worker_costs_only_its_own_variation(tmp_path):
     ray = pytest.importorskip("ray")
-    from planner.scenario import validate_scenario
-    from planner.whatif import _collect_ray, solve_variation
+    from planner.schema import validate_scenario
+    from planner.analysis.whatif import _collect_ray, solve_variation
 
     def crash_on_boom(task):
         if task[0] == "boom":

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from planner.cli import cli
 from planner.errors import InputError
-from planner.gguf import MAX_TENSORS, load_gguf, read_gguf_header
+from planner.model.gguf import MAX_TENSORS, load_gguf, read_gguf_header
 
 Q = gguf.GGMLQuantizationType
 HIDDEN, FFN, VOCAB, LAYERS, HEADS, KV_HEADS = 256, 512, 64, 2, 4, 2

@@ -12,8 +12,8 @@ import pytest
 
 from planner.catalog import builtin_catalog_dir
 from planner.errors import ModelConfigError
-from planner.hf_config import architecture_from_config_file, architecture_from_hf_config, load_hf_config
 from planner.memory.parameters import count_parameters, embedding_tensors, layer_tensors, vision_tensors
+from planner.model.hf_config import architecture_from_config_file, architecture_from_hf_config, load_hf_config
 
 CATALOG = builtin_catalog_dir() / "model_configs"
 DATA = Path(__file__).parent / "data" / "configs"

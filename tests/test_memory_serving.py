@@ -2,18 +2,10 @@
 
 import pytest
 
-from planner.formats import kv_cache_dtype, weight_format
 from planner.memory.parameters import layer_tensors
-from planner.memory.serving import (
-    activation_peak_bytes,
-    EngineSettings,
-    ServingLayout,
-    kv_cache_bytes_per_sequence,
-    kv_cache_bytes_per_token,
-    serving_memory,
-    stage_layer_ranges,
-    weight_bytes_by_stage,
-)
+from planner.memory.serving import (activation_peak_bytes, EngineSettings, ServingLayout, kv_cache_bytes_per_sequence,
+                                    kv_cache_bytes_per_token, serving_memory, stage_layer_ranges, weight_bytes_by_stage)
+from planner.model.formats import kv_cache_dtype, weight_format
 
 GIB = 2**30
 
@@ -132,7 +124,7 @@ def test_formula_mode_uses_the_rule_of_thumb(catalog):
 
 def llama3_8b():
     """Llama-3-8B as in vLLM issue #12330: Llama-3.1-8B dimensions, 8,192 positions."""
-    from planner.hf_config import architecture_from_hf_config
+    from planner.model.hf_config import architecture_from_hf_config
 
     return architecture_from_hf_config({"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
                                         "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
@@ -141,7 +133,7 @@ def llama3_8b():
 
 def phi4():
     """Phi-4 (Phi3ForCausalLM): 40 layers, hidden 5120, 40 heads, 10 KV heads, FFN 17920, vocab 100352."""
-    from planner.hf_config import architecture_from_hf_config
+    from planner.model.hf_config import architecture_from_hf_config
 
     return architecture_from_hf_config({"model_type": "phi3", "num_hidden_layers": 40, "hidden_size": 5120,
                                         "num_attention_heads": 40, "num_key_value_heads": 10, "intermediate_size": 17920,
@@ -363,8 +355,8 @@ def test_memory_command_serves_fp32_checkpoints_in_16_bit():
                                            ("llama-3.1-405b-fp8", "fp8-mlp"), ("deepseek-v3", "fp8-block")])
 def test_quantized_catalog_checkpoints_are_planned_in_their_own_format(model_id, fmt):
     """A scenario naming a quantized checkpoint and no precisions sizes its replicas in the checkpoint's format."""
-    from planner.planning import prepare
-    from planner.scenario import validate_scenario
+    from planner.pipeline.serving import prepare
+    from planner.schema import validate_scenario
 
     prepared = prepare(validate_scenario({"model": model_id, "workload": {"concurrency": 1, "context_tokens": 1024},
                                           "gpus": ["h200"], "parallelism": {"tp": [8], "pp": [1]}}))
@@ -375,7 +367,7 @@ def test_catalog_formats_lists_every_weight_format_and_kv_dtype():
     from click.testing import CliRunner
 
     from planner.cli import cli
-    from planner.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
+    from planner.model.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
 
     output = CliRunner().invoke(cli, ["catalog", "formats"]).output
     for name in list(WEIGHT_FORMATS) + list(KV_CACHE_DTYPES):

@@ -7,11 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from planner.api import solve_scenario
+from planner.catalog.offers import builtin_offers, default_offer
 from planner.cli import cli
 from planner.errors import InputError
-from planner.offers import builtin_offers, default_offer
-from planner.planning import solve_scenario
-from planner.scenario import validate_scenario
+from planner.schema import validate_scenario
 
 CHAT_72B = {"model": "qwen2.5-72b-instruct", "workload": {"concurrency": 64, "context_tokens": 8192}}
 

@@ -5,10 +5,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from planner.analysis.pareto import non_dominated, pareto_front
+from planner.api import load_scenario, solve_scenario
 from planner.cli import cli
-from planner.planning import prepare, solve_scenario
-from planner.scenario import load_scenario, validate_scenario
-from planner.solver.pareto import non_dominated, pareto_front
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
 from tests.conftest import SCENARIOS
 
 SMALL = dict(model="llama-3.1-8b", gpus=["l4", "a10g", "l40s"], parallelism={"tp": [1, 2], "pp": [1, 2]},

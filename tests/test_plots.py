@@ -3,13 +3,14 @@
 import matplotlib
 import pytest
 
+from planner.analysis.pareto import pareto_front
+from planner.analysis.sweep import Axis
+from planner.analysis.whatif import VariationResult, WhatIfReport
+from planner.api import solve_scenario
 from planner.errors import InputError
-from planner.planning import prepare, solve_scenario
-from planner.plots import plan_bills, plot_memory_bill, plot_pareto, plot_sweep
-from planner.scenario import validate_scenario
-from planner.solver.pareto import pareto_front
-from planner.sweep import Axis
-from planner.whatif import VariationResult, WhatIfReport
+from planner.pipeline.serving import prepare
+from planner.report.plots import plan_bills, plot_memory_bill, plot_pareto, plot_sweep
+from planner.schema import validate_scenario
 
 SMALL = validate_scenario({"model": "llama-3.1-8b", "gpus": ["l4", "l40s"], "parallelism": {"tp": [1], "pp": [1, 2]},
                            "workload": {"concurrency": 24, "context_tokens": 4096}})

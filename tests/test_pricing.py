@@ -4,11 +4,13 @@ import math
 
 import pytest
 
+from planner.analysis.pricing import price_sensitivity, rent_vs_buy
+from planner.api import solve_scenario
+from planner.catalog.pricing import HOURS_PER_YEAR, break_even_utilisation, power_usd_per_gpu_hour, pricing_summary
 from planner.errors import InputError, ScenarioError
-from planner.planning import prepare, solve_prepared, solve_scenario
-from planner.pricing import (HOURS_PER_YEAR, PricingOptions, break_even_utilisation, power_usd_per_gpu_hour,
-                             price_sensitivity, pricing_summary, rent_vs_buy)
-from planner.scenario import validate_scenario
+from planner.pipeline.serving import prepare, solve_prepared
+from planner.schema import validate_scenario
+from planner.schema.procurement import PricingOptions
 
 BASE = dict(model="llama-3.1-8b", gpus=["l4", "l40s"], parallelism={"tp": [1, 2], "pp": [1, 2]},
             workload={"concurrency": 64, "context_tokens": 4096})

@@ -8,13 +8,13 @@ from fractions import Fraction
 
 import pytest
 
+from planner.api import solve_scenario
 from planner.catalog import default_catalog
+from planner.catalog.pricing import HOURS_PER_YEAR
 from planner.errors import InputError, ScenarioError
-from planner.planning import solve_scenario
-from planner.pricing import HOURS_PER_YEAR
-from planner.procurement import solve_procurement_scenario
-from planner.scenario import validate_scenario
-from planner.supply import guaranteed_units
+from planner.pipeline.procurement import solve_procurement_scenario
+from planner.pipeline.supply import guaranteed_units
+from planner.schema import validate_scenario
 
 SMALL = {"model": "llama-3.1-8b", "workload": {"concurrency": 40, "context_tokens": 4096}, "gpus": ["l4", "l40s"],
          "parallelism": {"tp": [1], "pp": [1]}}
@@ -236,10 +236,10 @@ def test_a_purchase_is_charged_its_depreciation_or_its_net_present_cost():
     """An L40S ($8,500) bought at the start of a two-year horizon, straight-line over 5 years: the horizon is charged
     8500 x 2/5 = $3,400; at 10 %/year its net present cost is 8500 - 8500 x 3/5 x 1.1^-2 = $4,285.12 (the book value
     comes back only at the end)."""
-    from planner.demand import expand
-    from planner.planning import load_catalog
-    from planner.procurement import _candidates
-    from planner.supply import build_supply
+    from planner.pipeline.demand import expand
+    from planner.pipeline.serving import load_catalog
+    from planner.pipeline.procurement import _candidates
+    from planner.pipeline.supply import build_supply
 
     def first_order_usd(rate):
         s = scenario({"period": "quarter", "count": 8}, {"buy": True, "discount_rate": rate}, gpus=["l40s"])
@@ -301,10 +301,10 @@ def test_the_library_entry_point_plans_a_demand_profile_over_time():
 
 
 def _supply(case, prune=True, project=True):
-    from planner.demand import expand
-    from planner.planning import load_catalog
-    from planner.procurement import _candidates
-    from planner.supply import build_supply
+    from planner.pipeline.demand import expand
+    from planner.pipeline.serving import load_catalog
+    from planner.pipeline.procurement import _candidates
+    from planner.pipeline.supply import build_supply
 
     s = validate_scenario(case)
     prepared = _candidates(s, load_catalog(s))
@@ -359,8 +359,8 @@ def test_whole_instances_rent_every_gpu_of_an_instance():
 
 def test_whatif_sweeps_a_procurement_scenario(tmp_path):
     """Each variation is planned over time; its cost is the horizon's total per hour; more spot risk, more spares."""
-    from planner.sweep import load_sweep
-    from planner.whatif import WhatIf, run_whatif
+    from planner.analysis.sweep import load_sweep
+    from planner.analysis.whatif import WhatIf, run_whatif
 
     path = tmp_path / "spot.yaml"
     path.write_text(json.dumps({**SMALL, "demand": {"loads": [100, 300], "repeat": 5},

@@ -11,13 +11,14 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner.api import solve_scenario
 from planner.catalog import Catalog, GpuSpec, builtin_catalog_dir, default_catalog
 from planner.errors import InfeasibleError, InputError, PlannerError, ScenarioError
-from planner.formats import weight_format
 from planner.memory.serving import serving_memory
-from planner.planning import prepare, solve_scenario
+from planner.model.formats import weight_format
 from planner.performance.topology import node_topology
-from planner.scenario import validate_scenario
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
 from planner.solver.cpsat import solve_cpsat
 from planner.solver.enumerate import solve_enumerate
 

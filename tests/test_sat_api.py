@@ -43,7 +43,7 @@ def test_lean_builder_matches_ortools_cp_model(items, demand, budget):
 
 
 def build_with_assumptions(api, items, demand, budget):
-    """Each constraint group behind an assumption literal, as planner.solver.explain posts them."""
+    """Each constraint group behind an assumption literal, as planner.analysis.explain posts them."""
     model = api.CpModel()
     xs = [model.new_int_var(0, upper, f"x{i}") for i, (_, _, upper) in enumerate(items)]
     demand_on, budget_on = model.new_bool_var("demand"), model.new_bool_var("budget")

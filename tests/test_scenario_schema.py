@@ -3,7 +3,7 @@
 import pytest
 
 from planner.errors import ScenarioError
-from planner.scenario import validate_scenario
+from planner.schema import validate_scenario
 from planner.yaml_io import parse_yaml
 
 GOOD = "model: llama-3.1-8b\nworkload:\n  concurrency: 4\n  context_tokens: 2048\n"

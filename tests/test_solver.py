@@ -2,9 +2,10 @@
 
 import pytest
 
+from planner.api import solve_scenario
 from planner.errors import InfeasibleError
-from planner.planning import prepare, solve_prepared, solve_scenario
-from planner.scenario import validate_scenario
+from planner.pipeline.serving import prepare, solve_prepared
+from planner.schema import validate_scenario
 from planner.solver.cpsat import solve_cpsat
 from planner.solver.enumerate import solve_enumerate
 from planner.solver.problem import Problem, Row
@@ -114,7 +115,7 @@ def test_enumerate_method_solves_homogeneous_fleets_through_the_library():
 
 def test_verification_rejects_a_plan_that_breaks_a_structural_rule():
     """The verifier re-derives the shape rules itself: a mixed plan under mixed_fleet: false is a violation."""
-    from planner.verify import plan_violations
+    from planner.verify.serving import plan_violations
 
     prepared = prepare(scenario(model="llama-3.1-70b", precisions=["bf16"], gpus=["h100-sxm", "a100-80gb"],
                                 inventory={"h100-sxm": 8, "a100-80gb": 8}, workload={"concurrency": 300, "context_tokens": 8192}))

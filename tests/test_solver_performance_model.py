@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.generate import case_by_name, inventory_caps, serving_cases, synthetic_catalog, tight_inventory_problems
-from planner.candidates import prune_dominated
-from planner.planning import prepare
-from planner.scenario import validate_scenario
+from planner.candidates.serving import prune_dominated
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
 from planner.solver import sat_api
-from planner.solver.cpsat import solve_cpsat, spread_sequences
+from planner.solver.cpsat import solve_cpsat
 from planner.solver.greedy import greedy_plan, solve_greedy
-from planner.solver.problem import Problem, Row
+from planner.solver.problem import Problem, Row, spread_sequences
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -197,12 +197,12 @@ def test_a_serving_solve_with_json_output_loads_neither_the_training_schema_nor_
             "from planner.cli import main\n"
             "sys.argv = ['planner', 'solve', 'benchmarks/scenarios/full-catalog-traffic.yaml', '--format', 'json']\n"
             "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n    main()")
-    assert _modules_loaded_by(code, ("rich", "planner.training", "planner.memory.training")) == []
+    assert _modules_loaded_by(code, ("rich", "planner.schema.training", "planner.memory.training")) == []
 
 
 def _distinct_asking_every_preference(replacers, strict=False):
     """The replacer list as it was built before the preferences were asked only where needed."""
-    from planner.candidates import DISTINCT_AFTER
+    from planner.candidates.serving import DISTINCT_AFTER
 
     if len(replacers) <= DISTINCT_AFTER:
         return replacers
@@ -219,8 +219,8 @@ def _distinct_asking_every_preference(replacers, strict=False):
 def test_pruning_that_asks_few_tie_break_latencies_keeps_the_same_shapes(scenario, monkeypatch):
     """Replacers are told apart by their tie-break latency only where they agree on everything else, and not at all
     in the strict pass: the kept shapes are those asking every replacer's latency keeps, in the same order."""
-    from planner import candidates
-    from planner.scenario import load_scenario
+    from planner.candidates import serving as candidates
+    from planner.api import load_scenario
 
     loaded = load_scenario(os.path.join(ROOT, "benchmarks", "scenarios", scenario))
     fast = [c.key for c in prepare(loaded).candidates]
@@ -234,7 +234,7 @@ def test_replacers_are_told_apart_by_their_preferences_only_where_everything_els
     equal cost), the exact copy goes; in the strict pass, where only strictly cheaper copies replace, one stays."""
     from types import SimpleNamespace
 
-    from planner.candidates import _distinct, _Shape
+    from planner.candidates.serving import _distinct, _Shape
 
     asked = []
 
@@ -258,7 +258,7 @@ def _pruned_by_the_definition(candidates, uncapped=(), whole=(), capacity=None, 
     """``prune_dominated`` as its docstring states it, without the scans' shortcuts (price-per-unit order, GPU buckets,
     integer pre-tests, merged replacers): per GPU type the one-for-one frontier and what no frontier shape dominates,
     then what no uncapped shape dominates, first for strictly cheaper copies, then with the tie-breaks."""
-    from planner.candidates import _Shape
+    from planner.candidates.serving import _Shape
 
     def preference(c):
         return c.fidelity_penalty, latency_us(c) if latency_us else 0
@@ -288,7 +288,7 @@ def _with_caps_and_whole_instances():
                                   lambda: _inventory_scenario(1, 600, 0.5), _with_caps_and_whole_instances],
                          ids=["full-catalog", "inventory-caps", "caps-and-whole-instances"])
 def test_pruning_keeps_exactly_what_the_definition_of_dominance_keeps(make):
-    from planner.planning import whole_instance_sizes
+    from planner.pipeline.serving import whole_instance_sizes
 
     scenario, catalog = make()
     full = prepare(scenario, catalog, prune=False)

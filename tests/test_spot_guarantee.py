@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from planner.supply import guarantee_table, guaranteed_units
+from planner.pipeline.supply import guarantee_table, guaranteed_units
 
 
 def reference_guaranteed_units(units: int, q: float, availability: float) -> int:

@@ -7,7 +7,7 @@ import pytest
 from planner.catalog import default_catalog
 from planner.performance.collectives import all_gather_s, all_reduce_s, all_to_all_s, point_to_point_s, reduce_scatter_s
 from planner.performance.topology import Link, TopologyOverride, node_topology
-from planner.scenario import validate_scenario
+from planner.schema import validate_scenario
 
 
 def gpu(gpu_id):

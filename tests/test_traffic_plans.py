@@ -8,14 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.candidates import RejectReason
-from planner.capacity import Traffic, serving_shape
+from planner.analysis.pareto import non_dominated, pareto_front
+from planner.api import solve_scenario
+from planner.candidates.capacity import Traffic, serving_shape
+from planner.candidates.serving import RejectReason
 from planner.errors import InfeasibleError, InputError
 from planner.performance.serving import RequestRate, predict
-from planner.planning import prepare, solve_scenario
-from planner.scenario import validate_scenario
+from planner.pipeline.serving import prepare
+from planner.schema import validate_scenario
 from planner.solver.cpsat import solve_cpsat
-from planner.solver.pareto import non_dominated, pareto_front
 
 CHAT = {"request_rate": 2, "prompt_tokens": 1000, "output_tokens": 200, "slo": {"tpot_ms": 60, "ttft_ms": 2000, "percentile": "p90"}}
 

@@ -125,8 +125,8 @@ def test_greedy_and_the_homogeneous_enumerator_price_whole_instances_like_the_mo
 
 
 def _solve(**fields):
-    from planner.planning import solve_scenario
-    from planner.scenario import validate_scenario
+    from planner.api import solve_scenario
+    from planner.schema import validate_scenario
 
     data = {"model": "llama-3.1-70b", "workload": {"concurrency": 64, "context_tokens": 8192}, **fields}
     return solve_scenario(validate_scenario(data)).plans[0]

@@ -156,7 +156,7 @@ def test_contradicting_batch_options_are_bad_input(tmp_path):
 
 
 def test_epochs_times_dataset_tokens_give_the_tokens():
-    from planner.scenario import validate_scenario
+    from planner.schema import validate_scenario
 
     s = validate_scenario({"kind": "training", "model": "llama-3.1-8b",
                            "data": {"epochs": 3, "dataset_tokens": 1e8, "sequence_length": 2048, "global_batch_tokens": 2048 * 64}})

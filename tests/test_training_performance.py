@@ -8,6 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.accuracy_training_throughput import DATA, evaluate
+from planner.analysis.training_pareto import training_pareto
+from planner.api import load_scenario
+from planner.candidates.training import RejectReason
 from planner.catalog import default_catalog
 from planner.cli import cli
 from planner.memory.training import TrainingLayout, TrainingRecipe
@@ -15,10 +18,8 @@ from planner.performance import collectives
 from planner.performance.topology import TopologyOverride, node_topology
 from planner.performance.training import (assumed_mfu_step_time, gemm_efficiency, tensor_parallel_collectives_per_layer,
                                           training_step_time)
-from planner.scenario import load_scenario, validate_scenario
-from planner.training.candidates import RejectReason
-from planner.training.pareto import training_pareto
-from planner.training.planning import prepare_training, solve_training
+from planner.pipeline.training import prepare_training, solve_training
+from planner.schema import validate_scenario
 from tests.conftest import SCENARIOS
 
 CATALOG = default_catalog()

@@ -6,15 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.api import load_scenario
 from planner.errors import InfeasibleError, VerificationError
 from planner.memory.parameters import count_parameters
 from planner.memory.training import TrainingRecipe
-from planner.scenario import load_scenario, validate_scenario
-from planner.training.cpsat import solve_training_cpsat
-from planner.training.planning import build_training_plan, prepare_training, solve_training
-from planner.training.problem import Choice, TrainingProblem, TrainingRow, solve_exhaustive
 from planner.performance.training import attention_flops_per_token_forward, matmul_parameters, training_flops_per_token
-from planner.training.verify import verify_training_plan
+from planner.pipeline.training import build_training_plan, prepare_training, solve_training
+from planner.schema import validate_scenario
+from planner.solver.training_cpsat import solve_training_cpsat
+from planner.solver.training_problem import Choice, TrainingProblem, TrainingRow, solve_exhaustive
+from planner.verify.training import verify_training_plan
 from tests.conftest import SCENARIOS
 
 TRAINING_EXAMPLES = sorted(SCENARIOS.glob("training-*.yaml"))
@@ -210,8 +211,8 @@ def test_lora_skips_the_frozen_weight_gradients(catalog):
 
 
 def test_solve_scenario_from_python_solves_a_training_scenario_too():
-    from planner.planning import solve_scenario
-    from planner.training.plan import TrainingSolveReport
+    from planner.api import solve_scenario
+    from planner.plans.training import TrainingSolveReport
 
     report = solve_scenario(load_scenario(SCENARIOS / "training-llama-3.1-8b-lora-consumer-gpu.yaml"))
     assert isinstance(report, TrainingSolveReport) and report.plans[0].to_dict()["gpus"] >= 1

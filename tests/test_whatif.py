@@ -5,11 +5,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from planner.analysis.sweep import SweepFile, expand_range, load_sweep
+from planner.analysis.whatif import WhatIf, parse_override, run_tasks, run_whatif
 from planner.cli import cli
 from planner.errors import InputError, ScenarioError
-from planner.scenario import validate_scenario
-from planner.sweep import SweepFile, expand_range, load_sweep
-from planner.whatif import WhatIf, parse_override, run_tasks, run_whatif
+from planner.schema import validate_scenario
 from tests.conftest import SCENARIOS
 
 SMALL = """name: small

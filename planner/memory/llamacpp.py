@@ -15,40 +15,9 @@ Sources (ggml-org/llama.cpp):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 ALL_LAYERS = 999
 """``-ngl 999``: every block and the output layer on the GPUs (llama.cpp clamps it to ``n_layer + 1``)."""
-
-
-@dataclass(frozen=True)
-class GgufWeights:
-    """Bytes of a ``.gguf`` file's tensors, as its header states them (per-tensor ggml types, no guessing).
-
-    ``layer_bytes[i]`` sums the tensors named ``blk.i.*``; ``output_bytes`` is 0 when the file has no
-    ``output.weight`` (tied embeddings: llama.cpp reuses ``token_embd``).
-    """
-
-    layer_bytes: tuple[int, ...]
-    token_embd_bytes: int
-    output_bytes: int
-    output_norm_bytes: int
-    other_bytes: int = 0
-    parameter_count: int = 0
-    type_counts: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.layer_bytes) + self.token_embd_bytes + self.output_bytes + self.output_norm_bytes + self.other_bytes
-
-    @property
-    def bits_per_weight(self) -> float:
-        return self.total_bytes * 8 / self.parameter_count if self.parameter_count else 0.0
-
-    @property
-    def gpu_output_bytes(self) -> int:
-        """The output layer on a GPU: ``output.weight``, or a copy of ``token_embd`` when tied."""
-        return (self.output_bytes or self.token_embd_bytes) + self.output_norm_bytes
 
 
 def offloaded_layers(num_layers: int, n_gpu_layers: int) -> range:

@@ -3,7 +3,7 @@
 Counting matrix by matrix (rather than ``12 * layers * hidden**2``) is what makes GQA, MoE, MLA, tied
 embeddings, vision towers and quantization scales come out right. Each tensor carries its module path in the
 Llama spelling of Hugging Face checkpoints (``model.layers.3.self_attn.q_proj``), so a checkpoint's
-``quantization_config`` can say whether it is stored quantized (``planner.quantization``).
+``quantization_config`` can say whether it is stored quantized (``planner.model.quantization``).
 
 Source: the module shapes of Hugging Face ``transformers`` and vLLM's model files (``LlamaForCausalLM``,
 ``MixtralForCausalLM``, ``DeepseekV2ForCausalLM``, ``Gemma2ForCausalLM``, ``GptOssForCausalLM``,
@@ -19,7 +19,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Iterator
 
-from ..architecture import NORM_VECTORS, ModelArchitecture
+from ..model.architecture import NORM_VECTORS, ModelArchitecture
 
 
 class Split(str, Enum):

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
-from ..architecture import ModelArchitecture
-from ..formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
+from ..model.architecture import ModelArchitecture
+from ..model.formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
+from ..model.gguf import GgufWeights
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_floor
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
-from .llamacpp import GgufWeights, compute_buffer_bytes, offloaded_layers, output_on_gpu
-from .parameters import Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors, non_layer_tensors
+from .llamacpp import compute_buffer_bytes, offloaded_layers, output_on_gpu
+from .parameters import (Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors,
+                         non_layer_tensors)
 
 EngineVersion = Literal["vllm-v1", "vllm-v0"]
 EngineName = Literal["vllm", "sglang", "trtllm", "llamacpp"]

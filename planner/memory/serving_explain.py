@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..architecture import ModelArchitecture
-from ..formats import QuantScope, WeightFormat
+from ..model.architecture import ModelArchitecture
+from ..model.formats import QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB
 from .engine_budgets import WEIGHT_LOADING_SLACK, budget_formula
 from .serving import (SAMPLER_FP32_LOGIT_COPIES, VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,

@@ -19,17 +19,17 @@ from dataclasses import astuple, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
-from ..architecture import ModelArchitecture
-from .. import formats
-from ..formats import SIXTEEN_BIT
+from ..model import formats
+from ..model.architecture import ModelArchitecture
+from ..model.formats import SIXTEEN_BIT
 from ..units import BYTES_PER_MIB, ceil_div
+from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
 from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
                          non_layer_tensors)
-from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
 from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
-from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms,  # noqa: F401 (re-exported)
-                                   loss_activation_bytes, stored_layer_bytes)
+from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms, loss_activation_bytes,
+                                   stored_layer_bytes)
 
 CONVENTIONS: tuple[str, ...] = ("zero-paper", "megatron", "deepspeed")
 PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16", "fp32")

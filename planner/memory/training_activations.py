@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from ..architecture import ModelArchitecture
+from ..model.architecture import ModelArchitecture
 
 
 @dataclass(frozen=True)

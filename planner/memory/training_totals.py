@@ -15,16 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ..architecture import ModelArchitecture
+from ..model.architecture import ModelArchitecture
 from .engine_budgets import collective_bytes
 from .runtime import TrainingGpu
-from .training import (
-    TrainingLayout,
-    TrainingRecipe,
-    allocator_reserve_bytes,
-    stage_activation_bytes,
-    stage_states,
-)
+from .training import TrainingLayout, TrainingRecipe, allocator_reserve_bytes, stage_activation_bytes, stage_states
 
 
 class WorstStageTotals:

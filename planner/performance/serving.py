@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from ..architecture import ModelArchitecture
 from ..catalog import GpuSpec
 from ..memory.serving import EngineSettings, ServingLayout, serving_memory
+from ..model.architecture import ModelArchitecture
 from .batching import PERCENTILES, Limits, MixStats, OperatingPoint, Replica
 from .efficiency import canonical_engine, efficiency_for, mixes_prefill
 from .serving_steps import StepModel, step_model

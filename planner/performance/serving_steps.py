@@ -35,17 +35,12 @@ import math
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
-from ..architecture import ModelArchitecture
 from ..catalog import GpuSpec
-from ..formats import WeightFormat
 from ..memory.parameters import Role, Split, Tensor, embedding_tensors, layer_tensors
-from ..memory.serving import (
-    ServingLayout,
-    kv_cache_bytes_per_token_per_layer,
-    kv_heads_per_gpu,
-    stage_layer_ranges,
-    tensor_bytes_per_gpu,
-)
+from ..memory.serving import (ServingLayout, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu, stage_layer_ranges,
+                              tensor_bytes_per_gpu)
+from ..model.architecture import ModelArchitecture
+from ..model.formats import WeightFormat
 from .collectives import all_reduce_s, all_to_all_s, point_to_point_s
 from .efficiency import Efficiency
 from .topology import NodeTopology

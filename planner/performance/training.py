@@ -25,26 +25,18 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from ..architecture import ModelArchitecture
 from ..catalog import GpuSpec
 from ..memory.parameters import Role, embedding_tensors, layer_tensors
 from ..memory.serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from ..memory.training import (TrainingLayout, TrainingRecipe, stage_expert_parameters_per_gpu,
                                stage_parameters_per_gpu, state_bytes, trained_parameters_per_gpu)
+from ..model.architecture import ModelArchitecture
 from .collectives import all_gather_s, all_reduce_s, all_to_all_s, point_to_point_s, reduce_scatter_s
 from .efficiency import gpu_family
 from .topology import LINK_EFFICIENCY, LINK_LATENCY_S, PCIE_X16_GB_PER_S, Link, NodeTopology
-from .training_flops import (  # noqa: F401 (re-exported)
-    COMPUTE_DTYPE,
-    adapter_parameters,
-    attention_flops_per_token_forward,
-    attention_width,
-    layer_context,
-    matmul_parameters,
-    model_flops_per_token,
-    peak_flops_per_second,
-    training_flops_per_token,
-)
+from .training_flops import (COMPUTE_DTYPE, adapter_parameters, attention_flops_per_token_forward, attention_width,
+                             layer_context, matmul_parameters, model_flops_per_token, peak_flops_per_second,
+                             training_flops_per_token)
 
 SECONDS_PER_HOUR = 3600.0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..architecture import ModelArchitecture
 from ..catalog import GpuSpec
 from ..memory.parameters import count_parameters
 from ..memory.training import TrainingRecipe, lora_tensors, stage_tensors
+from ..model.architecture import ModelArchitecture
 
 COMPUTE_DTYPE = {"bf16-mixed": "bf16", "bf16": "bf16", "fp16-mixed": "fp16", "fp8-mixed": "fp8", "fp32": "fp32"}
 

@@ -65,7 +65,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from . import sat_api as cp_model
-from .problem import Assignment, Instance, Problem, Row, SolveOutcome
+from .problem import Assignment, Instance, Problem, Row, SolveOutcome, assignment_for
 
 TIE_BREAK_MIN_DETERMINISTIC_S = 0.5
 TIE_BREAK_FACTOR = 2.0
@@ -237,47 +237,6 @@ def rent_whole_instances(model: cp_model.CpModel, gpu_type: str, gpus: object, i
     k = model.new_int_var(0, -(-most_gpus // instance.gpus), f"instances[{gpu_type}]")
     model.add(gpus <= instance.gpus * k)  # type: ignore[operator]
     return k
-
-
-def assignment_for(problem: Problem, replicas: dict[str, int]) -> Assignment:
-    """The plan's load split for these replica counts: demand in proportion to capacity (``spread_sequences``);
-    for traffic, the sequences each shape then holds by Little's law (see ``ServingModel._traffic_rows``)."""
-    shares = spread_sequences(problem, replicas)
-    if not problem.is_traffic:
-        return Assignment(replicas, shares)
-    rows = {row.key: row for row in problem.rows}
-    sequences = {key: max(replicas[key], -(-load * rows[key].sequences_at_rate // rows[key].rate_milli_rps))
-                 for key, load in shares.items()}
-    return Assignment(replicas, sequences, shares)
-
-
-def spread_sequences(problem: Problem, replicas: dict[str, int]) -> dict[str, int]:
-    """Demand split over the chosen shapes in proportion to their capacity (sequences, or requests/s for traffic).
-
-    Each shape gets between one unit per replica (no idle replica) and ``capacity x replicas`` (its memory
-    limit, or its sustainable rate); such a split exists exactly when the two cover rows hold. Proportional
-    shares (largest remainder, then row order) load every shape alike, so no GPU is fuller than it needs to be
-    and every replica runs at the same load factor.
-    """
-    demand = problem.demand
-    rows = [row for row in problem.rows if replicas.get(row.key, 0) > 0]
-    capacity = {row.key: min(problem.capacity(row), demand) * replicas[row.key] for row in rows}
-    total = sum(capacity.values())
-    if total == 0:
-        return {}
-    shares = {key: max(replicas[key], min(cap, demand * cap // total)) for key, cap in capacity.items()}
-    order = {row.key: (-(demand * capacity[row.key] % total), index) for index, row in enumerate(rows)}
-    missing = demand - sum(shares.values())  # > 0 after rounding down; < 0 if the one-per-replica floor overshot
-    if missing > 0:
-        for key in sorted(shares, key=order.__getitem__):  # largest remainder first
-            add = min(missing, capacity[key] - shares[key])
-            shares[key], missing = shares[key] + add, missing - add
-    for key in sorted(shares, key=order.__getitem__, reverse=True):
-        if missing >= 0:
-            break
-        cut = min(-missing, shares[key] - replicas[key])
-        shares[key], missing = shares[key] - cut, missing + cut
-    return shares
 
 
 def solver_parameters(time_limit_s: float, workers: int, seed: int) -> cp_model.CpSolver:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import time
 
-from .cpsat import assignment_for
-from .problem import Problem, SolveOutcome
+from .problem import Problem, SolveOutcome, assignment_for
 
 
 def solve_enumerate(problem: Problem) -> SolveOutcome:

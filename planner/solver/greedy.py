@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import time
 
-from .cpsat import assignment_for
-from .problem import Assignment, Problem, Row, SolveOutcome
+from .problem import Assignment, Problem, Row, SolveOutcome, assignment_for
 
 
 def _single_shape(problem: Problem) -> tuple[int, int, Assignment] | None:

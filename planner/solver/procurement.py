@@ -29,7 +29,7 @@ The cover row is the single-period model's capacity row (``planner.solver.cpsat`
 split of the load projected out, the memory rows ``fixed n + kv s <= whole n`` (or the traffic rows ``load <= rate
 n``) and ``sum = d`` hold for some split exactly when the cover row does (each replica takes at most its capacity;
 replicas of committed pools may idle in quiet slots).
-``A_c(v)`` is the binomial guarantee of ``planner.supply.guaranteed_units``.
+``A_c(v)`` is the binomial guarantee of ``planner.pipeline.supply.guaranteed_units``.
 """
 
 from __future__ import annotations

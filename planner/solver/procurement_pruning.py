@@ -16,7 +16,7 @@ Replacing B's decisions by A's twins then keeps every period's GPUs, so its capa
 type together serve at least what each serves alone: ``cap_A(x + y) >= cap_A(x) + cap_A(y)``), and its cost only
 falls. Dropping every dominated pool at once is safe because the relation is transitive and, between two pools
 that replace each other, the earlier one is kept. This is the multi-period counterpart of the single-period
-shape pruning (``planner.candidates.prune_dominated``); tests compare the pruned model with the full one.
+shape pruning (``planner.candidates.serving.prune_dominated``); tests compare the pruned model with the full one.
 
 Within one fleet, a commitment term is not offered at a start period where another term starting then covers at
 least the same periods for no more (``drop_dominated_starts``): a 36-month term at 55 % off started in the second

@@ -11,7 +11,7 @@ least cost per hour with replicas rented on demand (any number, per GPU) and at 
   no more cost never helps and is left out (the single-period solver's pruning, with prices only: rentals have
   no stock limit here);
 - spot: ``T(r) = min(R(r), min_v (cost_v + R(max(0, r - cap_v))))`` over the spot options ``v`` (units of one
-  shape and the capacity they guarantee, ``planner.supply.guaranteed_units``).
+  shape and the capacity they guarantee, ``planner.pipeline.supply.guaranteed_units``).
 
 Each period's rental cost is then a table of its committed capacity ``C``:
 ``F_h(C) = sum_s ceil(T(max(0, d_s - C)) x hours_s x discount_h)`` (micro-USD, each slot rounded up once), and

@@ -1,0 +1,298 @@
+"""GPU and model catalogs: loading, validation and lookup with did-you-mean.
+
+The built-in catalogs ship inside the package (``planner/catalogs`` once installed, ``catalogs/`` in a source
+checkout). A scenario may point at its own files instead; every entry keeps its source.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import CatalogError, Issue, ScenarioError, did_you_mean
+from ..limits import (MAX_CATALOG_GPUS, MAX_GPU_MEMORY_MIB, MAX_GPUS_PER_REPLICA, MAX_LIST_ITEMS, MAX_NAME_CHARS,
+                      MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS)
+from ..model.architecture import ModelArchitecture
+from ..model.hf_config import architecture_from_config_file
+from ..units import BYTES_PER_MIB
+from ..yaml_io import Locator, load_packaged_yaml_file, load_yaml_file
+
+if TYPE_CHECKING:
+    from ..schema.serving import ServingScenario
+    from ..schema.training import TrainingScenario
+
+
+DEFAULT_NODE_NETWORK_GB_PER_S = 12.5
+"""100 Gb/s Ethernet, the scale-out network assumed for a catalog entry that names none."""
+
+
+class GpuSpec(BaseModel):
+    """One GPU type: memory as the driver reports it, throughput, interconnect and price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=64)
+    name: str = Field(..., max_length=MAX_NAME_CHARS)
+    vendor: Literal["nvidia", "amd"]
+    segment: Literal["datacenter", "workstation", "consumer"]
+    memory_nominal_gb: float = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB)
+    memory_usable_mib: int = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB, description="Total memory the driver reports (nvidia-smi), MiB")
+    memory_usable_estimated: bool = False
+    memory_usable_source: str = Field(..., max_length=MAX_TEXT_CHARS)
+    memory_bandwidth_gbps: float = Field(..., gt=0, le=1e7)
+    bf16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    fp16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    fp8_dense_tflops: float | None = Field(None, gt=0, le=1e7)
+    int8_dense_tops: float | None = Field(None, gt=0, le=1e7)
+    supports_bf16: bool
+    supports_fp8: bool
+    nvlink_domain_size: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
+    gpus_per_node: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
+    scale_up_link: Literal["nvswitch", "nvlink-bridge", "xgmi", "none"] | None = Field(
+        None, description="GPU-to-GPU link inside the NVLink (or Infinity Fabric) domain; 'none' = PCIe only "
+                          "(default: nvswitch for domains of 8 or more, nvlink-bridge for 2-4, none for 1)")
+    scale_up_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, le=1e7, description="Scale-up link bandwidth per GPU, one direction, GB/s (datasheet bidirectional / 2)")
+    pcie_gen: int = Field(4, ge=3, le=7, description="Host interface PCIe generation (x16)")
+    pcie_peer_to_peer: bool = Field(True, description="GPUs exchange data over PCIe directly (False on GeForce 40/50)")
+    inter_node_bandwidth_gb_per_s: float | None = Field(
+        None, gt=0, le=1e7, description="Network bandwidth per GPU between nodes, one direction, GB/s "
+                                "(default: 100 Gb/s Ethernet per node, shared by its GPUs, marked estimated)")
+    inter_node_estimated: bool = False
+    inter_node_network: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="The network behind inter_node_bandwidth_gb_per_s, with its source")
+    instance_gpus: int = Field(1, ge=1, le=MAX_GPUS_PER_REPLICA, description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
+    tdp_watts: float | None = Field(None, gt=0, le=100_000)
+    price_usd_per_gpu_hour: float = Field(..., gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
+    spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
+    price_source: str = Field(..., max_length=MAX_TEXT_CHARS)
+    price_estimated: bool = False
+    purchase_price_usd: float | None = Field(None, gt=0, le=1e8)
+    purchase_price_source: str | None = None
+    release_year: int | None = Field(None, ge=1900, le=2200)
+    source_url: str = Field(..., max_length=MAX_TEXT_CHARS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_topology(cls, data: Any) -> Any:
+        """Fill the topology a user catalog leaves out, saying so (assumptions are marked, never silent)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        domain = data.get("nvlink_domain_size", 1)
+        if data.get("scale_up_link") is None and isinstance(domain, int):
+            data["scale_up_link"] = "nvswitch" if domain >= 8 else "nvlink-bridge" if domain > 1 else "none"
+        if data.get("inter_node_bandwidth_gb_per_s") is None and isinstance(data.get("gpus_per_node"), int) and data["gpus_per_node"] > 0:
+            data["inter_node_bandwidth_gb_per_s"] = DEFAULT_NODE_NETWORK_GB_PER_S / data["gpus_per_node"]
+            data["inter_node_estimated"] = True
+            data.setdefault("inter_node_network", "assumed: 100 Gb/s Ethernet per node (no figure in the catalog entry)")
+        return data
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.memory_usable_mib * BYTES_PER_MIB
+
+    def dense_tflops(self, precision: str) -> float | None:
+        """Dense tensor throughput for a compute precision (bf16, fp16, fp8, int8)."""
+        return {
+            "bf16": self.bf16_dense_tflops or self.fp16_dense_tflops,
+            "fp16": self.fp16_dense_tflops or self.bf16_dense_tflops,
+            "fp8": self.fp8_dense_tflops,
+            "int8": self.int8_dense_tops,
+        }.get(precision)
+
+
+class ModelEntry(BaseModel):
+    """A catalog model: where its architecture comes from and its published parameter counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS)
+    name: str = Field(..., max_length=MAX_NAME_CHARS)
+    hf_id: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    config: str | None = Field(None, description="Path of a config.json, relative to the catalog file")
+    architecture: ModelArchitecture | None = None
+    weight_format: str = "bf16"
+    published_params_total: float | None = Field(None, gt=0, le=1e15)
+    published_params_active: float | None = Field(None, gt=0, le=1e15)
+    params_source: str | None = None
+    family: str | None = None
+
+
+class _GpuFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_version: int
+    as_of: str | None = None
+    gpus: list[GpuSpec] = Field(..., max_length=MAX_CATALOG_GPUS)
+
+
+class _ModelFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_version: int
+    as_of: str | None = None
+    models: list[ModelEntry] = Field(..., max_length=MAX_LIST_ITEMS)
+
+
+BUILTIN_CATALOG_FILES = ("gpus.yaml", "models.yaml", "offers.yaml")
+
+
+@lru_cache(maxsize=1)
+def builtin_catalog_dir() -> Path:
+    """Directory of the built-in catalogs: package data when installed, ``catalogs/`` in a checkout."""
+    try:
+        packaged = Path(str(resources.files("planner.catalogs")))
+        if (packaged / "gpus.yaml").is_file():
+            return packaged
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent.parent / "catalogs"
+
+
+def _read_yaml(path: Path) -> tuple[Any, Locator]:
+    """A catalog file, bounded and checked like a scenario (duplicate keys are errors: the later price would win);
+    the built-in files as shipped, without the checks (``load_packaged_yaml_file``)."""
+    if path.parent == builtin_catalog_dir() and path.name in BUILTIN_CATALOG_FILES:
+        data, locator = load_packaged_yaml_file(path, "catalog", CatalogError)
+    else:
+        data, locator = load_yaml_file(path, "catalog", CatalogError)
+    if data is not None and not isinstance(data, dict):
+        raise CatalogError("invalid catalog", [Issue("a catalog file is a YAML mapping with schema_version and a list",
+                                                     source=str(path))])
+    return data, locator
+
+
+def _validation_issues(error: ValidationError, source: str, data: Any, list_key: str, locator: Locator) -> list[Issue]:
+    if data is None:
+        return [Issue("the catalog file is empty", source=source, suggestion=f"expected schema_version and a '{list_key}' list")]
+    issues = []
+    for item in error.errors():
+        loc = list(item["loc"])
+        line, column = locator.locate(tuple(loc))
+        path = ".".join(str(part) for part in loc)
+        if len(loc) >= 2 and loc[0] == list_key and isinstance(loc[1], int):
+            try:
+                entry_id = data[list_key][loc[1]].get("id")
+                path = f"{list_key}[{entry_id or loc[1]}]." + ".".join(str(p) for p in loc[2:])
+            except (AttributeError, IndexError, KeyError, TypeError):
+                pass
+        message = "this field is required" if item["type"] == "missing" else item["msg"]
+        issues.append(Issue(message, source=source, field_path=path, line=line, column=column))
+    return issues
+
+
+class Catalog:
+    """The GPUs and models a scenario may use."""
+
+    def __init__(self, gpus: list[GpuSpec], models: list[ModelEntry], models_dir: Path, sources: tuple[str, str]):
+        self._gpus = {g.id: g for g in gpus}
+        self._models = {m.id: m for m in models}
+        self._models_dir = models_dir
+        self.sources = sources
+        for kind, entries, index in (("GPU", gpus, self._gpus), ("model", models, self._models)):
+            if len(index) != len(entries):
+                seen: set[str] = set()
+                dup = next(e.id for e in entries if e.id in seen or seen.add(e.id))  # type: ignore[func-returns-value]
+                raise CatalogError(f"duplicate {kind} id in catalog", [Issue(f"id {dup!r} appears twice", source=sources[0 if kind == 'GPU' else 1])])
+        if not gpus:
+            raise CatalogError("the GPU catalog is empty", [Issue("no GPUs listed", source=sources[0])])
+
+    @classmethod
+    def load(cls, gpus_path: str | Path | None = None, models_path: str | Path | None = None) -> "Catalog":
+        base = builtin_catalog_dir()
+        gpus_file = Path(gpus_path) if gpus_path else base / "gpus.yaml"
+        models_file = Path(models_path) if models_path else base / "models.yaml"
+        gpu_data, gpu_lines = _read_yaml(gpus_file)
+        model_data, model_lines = _read_yaml(models_file)
+        try:
+            gpus = _GpuFile.model_validate(gpu_data).gpus
+        except ValidationError as exc:
+            raise CatalogError("invalid GPU catalog", _validation_issues(exc, str(gpus_file), gpu_data, "gpus", gpu_lines)) from None
+        try:
+            models = _ModelFile.model_validate(model_data).models
+        except ValidationError as exc:
+            raise CatalogError("invalid model catalog", _validation_issues(exc, str(models_file), model_data, "models", model_lines)) from None
+        return cls(gpus, models, models_file.parent, (str(gpus_file), str(models_file)))
+
+    @property
+    def gpus(self) -> list[GpuSpec]:
+        return list(self._gpus.values())
+
+    @property
+    def models(self) -> list[ModelEntry]:
+        return list(self._models.values())
+
+    def gpu(self, gpu_id: str) -> GpuSpec:
+        try:
+            return self._gpus[gpu_id]
+        except KeyError:
+            raise CatalogError(
+                "unknown GPU", [Issue(f"no GPU {gpu_id!r} in the catalog", source=self.sources[0],
+                                      suggestion=did_you_mean(gpu_id, self._gpus) or "see 'planner catalog gpus'")]
+            ) from None
+
+    def model(self, model_id: str) -> ModelEntry:
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise CatalogError(
+                "unknown model", [Issue(f"no model {model_id!r} in the catalog", source=self.sources[1],
+                                        suggestion=did_you_mean(model_id, self._models) or "see 'planner catalog models'")]
+            ) from None
+
+    def architecture(self, model_id: str) -> ModelArchitecture:
+        """The architecture of a catalog model (read from its config.json, cached)."""
+        return _architecture_of(self.model(model_id), str(self._models_dir))
+
+
+@lru_cache(maxsize=256)
+def _architecture_of(entry: ModelEntry, models_dir: str) -> ModelArchitecture:
+    if entry.architecture is not None:
+        return entry.architecture
+    if entry.config is None:
+        raise CatalogError("catalog model has neither config nor architecture", [Issue(f"model {entry.id!r}")])
+    path = Path(entry.config)
+    if not path.is_absolute():
+        path = Path(models_dir) / path
+    arch = architecture_from_config_file(path, name=entry.name)
+    return arch.model_copy(update={"family": entry.family or arch.family})
+
+
+@lru_cache(maxsize=8)
+def _default_catalog() -> Catalog:
+    return Catalog.load()
+
+
+def default_catalog() -> Catalog:
+    """The built-in catalogs, loaded once per process."""
+    return _default_catalog()
+
+
+def check_catalog_ids(scenario: "ServingScenario | TrainingScenario", locator: Locator, source: str) -> None:
+    """Unknown model and GPU ids, each at its line of the scenario, with the nearest catalog names."""
+    pass
+
+    paths = scenario.catalog
+    catalog = Catalog.load(paths.gpus, paths.models) if (paths.gpus or paths.models) else default_catalog()
+    issues = []
+
+    def unknown(what: str, name: str, known: list[str], path: tuple[Any, ...], listing: str) -> None:
+        line, column = locator.locate(path)
+        issues.append(Issue(f"unknown {what} {name!r}: not in the catalog", source=source, line=line, column=column,
+                            field_path=".".join(str(p) for p in path), suggestion=did_you_mean(name, known) or f"see '{listing}'"))
+
+    models = [m.id for m in catalog.models]
+    if scenario.model.id is not None and scenario.model.id not in models:
+        unknown("model", scenario.model.id, models, ("model", "id"), "planner catalog models")
+    gpus = [g.id for g in catalog.gpus]
+    chosen = getattr(scenario, "gpus", None)
+    for index, gpu in enumerate(chosen or []):
+        if gpu not in gpus:
+            unknown("GPU", gpu, gpus, ("gpus", index if isinstance(chosen, list) else gpu), "planner catalog gpus")
+    for gpu in getattr(scenario, "inventory", {}) or {}:
+        if gpu not in gpus:
+            unknown("GPU", gpu, gpus, ("inventory", gpu), "planner catalog gpus")
+    if issues:
+        raise ScenarioError(f"unknown catalog id{'s' if len(issues) > 1 else ''} in the scenario", issues)

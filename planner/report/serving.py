@@ -1,0 +1,250 @@
+"""Rendering of results: rich tables for people, JSON and CSV for machines. No solving here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..display import markup, plain
+from ..plans.serving import Plan, SolveReport
+from ..units import format_usd
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..analysis.pricing import PriceRange, RentVsBuy
+    from ..analysis.pareto import ParetoFront
+    from ..analysis.whatif import WhatIfReport
+
+
+def _rich_table(*args: Any, **options: Any) -> Table:
+    """A rich ``Table``; rich is imported when a table is drawn (JSON and CSV output never load it)."""
+    from rich.table import Table
+
+    return Table(*args, **options)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def plan_table(plan: Plan, title: str) -> Table:
+    table = _rich_table(title=title, title_justify="left", show_lines=False)
+    for column, justify in (("GPU", "left"), ("replicas", "right"), ("TP×PP", "right"), ("EP", "right"),
+                            ("weights fmt", "left"), ("KV dtype", "left"), ("seqs (per replica / max)", "right"),
+                            ("weights GiB", "right"), ("KV GiB", "right"), ("activ. GiB", "right"),
+                            ("overhead GiB", "right"), ("graphs GiB", "right"), ("free GiB", "right"), ("capacity GiB", "right"),
+                            ("USD/h", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for group in plan.groups:
+        row = group.to_dict()
+        mem = row["memory_per_gpu_gib"]
+        gpu = group.candidate.gpu
+        table.add_row(
+            gpu.id + (" (price est.)" if gpu.price_estimated else ""), str(group.count), f"{row['tp']}×{row['pp']}", str(row["ep"]),
+            row["weight_format"], row["kv_cache_dtype"],
+            f"{group.concurrency} ({group.concurrency_per_replica} / {row['max_concurrency']})",
+            f"{mem['weights']:.2f}", f"{mem['kv_cache']:.2f}", f"{mem['activations']:.2f}", f"{mem['overhead']:.2f}",
+            f"{mem['cuda_graphs']:.2f}", f"{mem['free']:.2f}", f"{mem['capacity']:.2f}", format_usd(group.cost_micro_usd_per_hour),
+        )
+    return table
+
+
+def performance_table(plan: Plan) -> Table:
+    """Predicted performance of each replica group at its load (traffic) or its sequences (concurrency)."""
+    groups = [g for g in plan.groups if g.performance is not None]
+    percentile = groups[0].percentile if groups else "mean"
+    traffic = any(g.load_requests_per_s is not None for g in groups)
+    table = _rich_table(title="Predicted performance per replica at its load (performance model)", title_justify="left")
+    columns = [("GPU", "left"), ("TP×PP", "right"), ("TP link", "left")]
+    if traffic:
+        columns += [("requests/s (per replica / max)", "right"), ("load", "right")]
+    columns += [("output tok/s", "right"), ("batch", "right"), (f"TTFT {percentile} ms", "right"),
+                (f"TPOT {percentile} ms", "right"), (f"E2E {percentile} s", "right"), ("bound", "left")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for group in groups:
+        perf = group.performance_dict()
+        assert perf is not None
+        link = group.candidate.tp_link + (", PP over network" if group.candidate.crosses_network else "")
+        cells = [group.candidate.gpu.id, f"{group.candidate.layout.tp}×{group.candidate.layout.pp}", link]
+        if traffic:
+            per = (group.load_requests_per_s or 0.0) / group.count
+            cells += [f"{group.load_requests_per_s or 0:,.3g} ({per:,.3g} / {group.max_requests_per_s_per_replica or 0:,.3g})",
+                      f"{group.load_factor or 0:.0%}"]
+        cells += [f"{perf['output_tokens_per_s']:,.0f}", f"{perf['batch_size']:,.1f}", f"{perf['ttft_ms']:,.0f}",
+                  f"{perf['tpot_ms']:,.1f}", f"{perf['e2e_latency_ms'] / 1000:,.2f}", perf["bound"]]
+        table.add_row(*cells)
+    return table
+
+
+def render_solve_table(report: SolveReport, console: Console) -> None:
+    demand = report.demand_text or f"{report.demand_sequences:,} concurrent sequences × {report.context_tokens:,} tokens"
+    console.print(f"[bold]{markup(report.scenario_name)}[/bold]: {markup(report.model_name)}, {demand}")
+    for index, plan in enumerate(report.plans, start=1):
+        title = f"Plan {index}: {markup(plan.gpu_mix)} — ${format_usd(plan.cost_micro_usd_per_hour)}/h, {plan.total_gpus} GPUs, " \
+                f"min headroom {plan.min_headroom_fraction:.1%}"
+        if plan.load_factor is not None:
+            title += f", load {plan.load_factor:.0%} of " + ("its throughput" if report.job else "what it sustains within the SLO")
+        console.print(plan_table(plan, title))
+        for group in plan.groups:
+            if group.memory.host_bytes:
+                console.print(f"{group.candidate.key}: {group.memory.host_bytes / 2**30:.2f} GiB of host RAM per GPU (llama.cpp: "
+                              f"token embedding{', blocks beyond -ngl and their KV cells' if group.memory.host_kv_cache_bytes else ''})")
+        for idle in plan.idle:
+            console.print(f"whole instances of {idle.instance_gpus} {idle.gpu}: {idle.count} GPU{'s' if idle.count != 1 else ''} "
+                          f"rented but idle (${idle.cost_usd_per_hour:,.2f}/h, included above)")
+        if any(g.performance is not None for g in plan.groups):
+            console.print(performance_table(plan))
+    if report.job:
+        job = report.job
+        console.print(f"offline job: {job['requests']:,} requests finish in {job['hours_to_finish']:,.2f} h of the "
+                      f"{job['deadline_hours']:g} h allowed (${job['cost_usd']:,.2f}; ${job['cost_usd_held_to_deadline']:,.2f} if held "
+                      f"to the deadline) — ${job['usd_per_million_tokens']:,.4f} per million tokens, "
+                      f"${job['usd_per_million_output_tokens']:,.4f} per million output tokens")
+    solver = report.solver
+    gap = solver.get("gap")
+    status = report.status if report.status != "feasible" else f"feasible (gap {gap:.1%}, not proven optimal)" if gap is not None else "feasible"
+    console.print(
+        f"status: [bold]{status}[/bold] · {report.candidates_total:,} shapes considered, "
+        + (f"{report.rejections['slo_unreachable']:,} never meet the SLO, " if report.rejections.get("slo_unreachable") else "")
+        + f"{report.candidates_after_pruning:,} after pruning · "
+        f"{solver.get('method')} in {solver.get('wall_time_s', 0):.3f} s · workers={solver.get('num_workers', '-')} "
+        f"seed={solver.get('random_seed', '-')} ortools {solver.get('ortools', '-')}"
+    )
+    console.print("Memory per GPU of the busiest replica, GiB (2^30 bytes); free = capacity − weights − KV − activations − overhead − "
+                  "CUDA graphs. USD/h exact (micro-USD).")
+    for note in report.notes:
+        console.print(f"note: {markup(note)}")
+
+
+def solve_csv(report: SolveReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["plan", "gpu", "count", "tp", "pp", "ep", "weight_format", "kv_cache_dtype", "gpus_per_replica",
+                     "concurrency", "max_concurrency", "weights_gib", "kv_cache_gib", "activations_gib", "overhead_gib",
+                     "cuda_graphs_gib", "total_gib", "free_gib", "capacity_gib", "cost_usd_per_hour", "price_estimated", "tp_link",
+                     "requests_per_s", "load_factor", "output_tokens_per_s", "ttft_ms", "tpot_ms", "latency_percentile"])
+    for index, plan in enumerate(report.plans, start=1):
+        for group in plan.groups:
+            row = group.to_dict()
+            mem = row["memory_per_gpu_gib"]
+            writer.writerow([index, row["gpu"], row["count"], row["tp"], row["pp"], row["ep"], row["weight_format"],
+                             row["kv_cache_dtype"], row["gpus_per_replica"], row["concurrency"], row["max_concurrency"],
+                             mem["weights"], mem["kv_cache"], mem["activations"], mem["overhead"], mem["cuda_graphs"],
+                             mem["total"], mem["free"], mem["capacity"], format_usd(group.cost_micro_usd_per_hour, grouping=False),
+                             row["price_estimated"], row["tp_link"]] + _performance_cells(row.get("performance")))
+    return buffer.getvalue()
+
+
+def _performance_cells(perf: dict[str, Any] | None) -> list[Any]:
+    if perf is None:
+        return ["", "", "", "", "", ""]
+    return [perf["requests_per_s"], "" if perf["load_factor"] is None else perf["load_factor"], perf["output_tokens_per_s"],
+            perf["ttft_ms"], perf["tpot_ms"], perf["percentile"]]
+
+
+def render_pareto_table(front: "ParetoFront", header: str, console: Console) -> None:
+    """One row per Pareto point: cost, the second objective, GPU mix and the bound it was proven optimal under."""
+    console.print(header)  # the caller escapes the user's text in it
+    table = _rich_table(title=f"Pareto set, cost vs {front.objective}: {len(front.points)} non-dominated plan{'s' if len(front.points) != 1 else ''}", title_justify="left")
+    latency = front.objective in ("tpot", "ttft")
+    at = next((g.percentile for g in front.points[0].plan.groups), "mean") if latency and front.points else ""
+    columns = [("#", "right"), ("USD/h", "right")]
+    columns += [(f"TPOT {at} ms", "right"), (f"TTFT {at} ms", "right")] if latency else [("min headroom", "right")]
+    columns += [("GPUs", "right"), ("max concurrency", "right"), ("GPU mix", "left"), ("bound", "left"), ("status", "left")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for index, point in enumerate(front.points, start=1):
+        bound = next(iter(point.to_dict(front.objective)["bound"].items()))  # type: ignore[union-attr]
+        level = "-" if bound[1] is None else f"{bound[0]} ≥ {bound[1]:.2%}" if front.objective == "headroom" else \
+            f"{bound[0]} ≤ {bound[1]:,.2f}" if latency else \
+            f"{bound[0]} ≤ {bound[1]}" if front.objective == "gpus" else f"{bound[0]} = {bound[1]:,}"
+        middle = [f"{point.plan.worst('tpot_ms') or 0:,.1f}", f"{point.plan.worst('ttft_ms') or 0:,.0f}"] if latency else \
+            [f"{point.plan.min_headroom_fraction:.1%}"]
+        table.add_row(str(index), format_usd(point.cost_micro_usd_per_hour), *middle, str(point.plan.total_gpus),
+                      f"{point.max_concurrency:,}", markup(point.plan.gpu_mix), level, point.status)
+    console.print(table)
+    ended = {"infeasible": "complete (the next bound is infeasible)", "max_points": "stopped at the point limit",
+             "ceiling": "stopped at 16x the demand", "time_limit": "stopped: a step hit the time limit"}[front.stopped]
+    console.print(f"{ended} · {front.solves} CP-SAT solves in {front.wall_time_s:.2f} s")
+
+
+def pareto_csv(front: "ParetoFront") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["point", "cost_usd_per_hour", "min_headroom_fraction", "total_gpus", "max_concurrency", "gpu_mix", "status",
+                     "tpot_ms", "ttft_ms"])
+    for index, point in enumerate(front.points, start=1):
+        writer.writerow([index, format_usd(point.cost_micro_usd_per_hour, grouping=False), round(point.plan.min_headroom_fraction, 4),
+                         point.plan.total_gpus, point.max_concurrency, point.plan.gpu_mix, point.status,
+                         point.plan.worst("tpot_ms") or "", point.plan.worst("ttft_ms") or ""])
+    return buffer.getvalue()
+
+
+def render_whatif_table(report: "WhatIfReport", console: Console) -> None:
+    """The comparison table: variation, cost, change vs baseline, GPU mix, GPUs, headroom."""
+    base = report.baseline
+    table = _rich_table(title=f"What-if: {markup(report.scenario_name)} — {len(report.variations)} variation{'s' if len(report.variations) != 1 else ''} "
+                        f"({report.executor}, {report.wall_time_s:.1f} s)", title_justify="left")
+    for column, justify in (("variation", "left"), ("USD/h", "right"), ("vs baseline", "right"), ("GPU mix", "left"),
+                            ("GPUs", "right"), ("min headroom", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for result in (base, *report.variations):
+        delta, fraction = result.delta_micro_vs(base)
+        signed = "" if delta is None else ("+" if delta >= 0 else "") + format_usd(delta)
+        change = "—" if result is base else "n/a" if delta is None else \
+            f"{signed} ({fraction:+.1%})" if fraction is not None else signed
+        table.add_row(markup(result.name), "-" if result.cost_micro_usd_per_hour is None else format_usd(result.cost_micro_usd_per_hour),
+                      change, markup(result.gpu_mix or (result.message or "")[:60]), "-" if result.total_gpus is None else str(result.total_gpus),
+                      "-" if result.min_headroom_fraction is None else f"{result.min_headroom_fraction:.1%}", result.status)
+    console.print(table)
+
+
+def whatif_csv(report: "WhatIfReport") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["variation", "status", "cost_usd_per_hour", "delta_usd_per_hour", "delta_fraction", "gpu_mix",
+                     "total_gpus", "min_headroom_fraction", "overrides"])
+    for result in (report.baseline, *report.variations):
+        row = result.to_dict(report.baseline)
+        writer.writerow([plain(row["variation"]), row["status"], row["cost_usd_per_hour"], row["delta_usd_per_hour"],
+                         row["delta_fraction"], row["gpu_mix"], row["total_gpus"], row["min_headroom_fraction"],
+                         "; ".join(f"{k}={v}" for k, v in row["overrides"].items())])
+    return buffer.getvalue()
+
+
+def render_rent_vs_buy(rows: list["RentVsBuy"], console: Console) -> None:
+    table = _rich_table(title="Rent vs buy (per GPU; buying beats renting on demand above the break-even utilisation)", title_justify="left")
+    for column in ("GPU", "rent USD/h", "purchase USD", "amortised USD/h", "power USD/h", "break-even utilisation", "at your utilisation"):
+        table.add_column(column, justify="left" if column == "GPU" else "right")
+    for r in rows:
+        fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
+        table.add_row(r.gpu, fmt(r.rent_usd_per_gpu_hour, ",.3f"), fmt(r.purchase_usd, ",.0f"), fmt(r.amortised_usd_per_gpu_hour, ",.3f"),
+                      fmt(r.power_usd_per_gpu_hour, ",.3f"), fmt(r.break_even_utilisation, ".1%"), f"{r.verdict} ({r.utilisation:.0%})")
+    console.print(table)
+
+
+def render_sensitivity(ranges: list["PriceRange"], console: Console) -> None:
+    table = _rich_table(title="Price sensitivity: the baseline plan stays optimal while each GPU's price stays in its range "
+                        "(others fixed; found by re-solving)", title_justify="left")
+    for column in ("GPU", "price USD/h", "low", "high", "solves"):
+        table.add_column(column, justify="left" if column == "GPU" else "right")
+    for r in ranges:
+        low = f"no change down to {r.floor_usd_per_gpu_hour:,.3f}" if r.low_usd_per_gpu_hour is None else \
+            f"{r.low_usd_per_gpu_hour:,.3f} ({r.low_usd_per_gpu_hour / r.price_usd_per_gpu_hour - 1:+.1%})"
+        high = f"no change up to {r.ceiling_usd_per_gpu_hour:,.3f}" if r.high_usd_per_gpu_hour is None else \
+            f"{r.high_usd_per_gpu_hour:,.3f} ({r.high_usd_per_gpu_hour / r.price_usd_per_gpu_hour - 1:+.1%})"
+        table.add_row(r.gpu, f"{r.price_usd_per_gpu_hour:,.3f}", low, high, str(r.solves))
+    console.print(table)
+
+
+def pricing_line(summary: dict[str, Any]) -> str:
+    """One line saying what the plan's USD/h means under a scenario's pricing section."""
+    text = f"pricing: {summary['objective']} objective at {summary['utilisation']:.0%} utilisation — USD/h is {summary['cost_usd_per_hour_means']}"
+    if "total_cost_of_ownership_usd" in summary:
+        text += f"; total cost of ownership over {summary['horizon_years']:g} years: ${summary['total_cost_of_ownership_usd']:,.0f}"
+    return text
