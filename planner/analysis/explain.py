@@ -26,6 +26,7 @@ from ..limits import TimeLimitReached
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
 from ..model.formats import WEIGHT_FORMATS
 from ..pipeline.serving import _largest_tp_group
+from ..rules import pipeline_breach, valid_tp_degrees
 from .explain_limits import _LimitConflict
 from .explain_traffic import slo_unreachable, traffic_shapes
 from .explanation import Explanation, Relaxation, _describe, _enumerate, _gib, _largest, _rentable
@@ -130,8 +131,8 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
         found.append(Relaxation("kv_cache_dtypes", "kv_cache_dtypes", "fp8", "an fp8 KV cache would make a replica fit",
                                 f"kv_cache_dtypes: [{', '.join(s.kv_cache_dtypes + ['fp8'])}]"))
     domain = _largest_tp_group(prepared)
-    tp_options = [x for x in (2, 4, 8, 16, 32, 64, 72) if max(p.tp) < x <= domain and arch.tp_is_valid(x)]
-    pp_options = [x for x in (2, 4, 8, 16, 32, 64, 128) if max(p.pp) < x <= arch.num_layers]
+    tp_options = [x for x in (2, 4, 8, 16, 32, 64, 72) if max(p.tp) < x and x in valid_tp_degrees(arch, domain)]
+    pp_options = [x for x in (2, 4, 8, 16, 32, 64, 128) if max(p.pp) < x and pipeline_breach(arch, x) is None]
     for name, options, field_path in (("tp", tp_options, "parallelism.tp"), ("pp", pp_options, "parallelism.pp")):
         for degree in options:
             change = _degree_that_fits(prepared, name, degree)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..candidates.capacity import CapacityTable, best_latency
 from ..candidates.serving import Candidate
 from ..errors import InputError
+from ..rules import valid_tp_degrees
 
 if TYPE_CHECKING:
     from ..catalog import GpuSpec
@@ -138,7 +139,7 @@ def _slo_changes(prepared: "PreparedScenario") -> list[tuple[str, str, object, s
                           f"precisions: [{', '.join(prepared.weight_formats + [fmt])}]"))
             break
     domain = _largest_tp_group(prepared)
-    for degree in (x for x in (2, 4, 8, 16, 32, 64, 72) if max(p.tp) < x <= domain and arch.tp_is_valid(x)):
+    for degree in (x for x in (2, 4, 8, 16, 32, 64, 72) if max(p.tp) < x and x in valid_tp_degrees(arch, domain)):
         if _meets(prepared, tp=[degree], max_gpus=max(p.max_gpus_per_replica, degree * min(p.pp))):
             found.append(("tp", "parallelism.tp", degree, f"TP={degree} would meet it", f"tp: [{', '.join(map(str, p.tp + [degree]))}]"))
             break

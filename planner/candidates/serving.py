@@ -23,17 +23,14 @@ from ..model.architecture import ModelArchitecture
 from ..model.formats import KvCacheDtype, WeightFormat, fidelity_penalty, kv_cache_dtype, weight_format
 from ..model.gguf import GgufWeights
 from ..performance.topology import NodeTopology, node_topology
+from ..rules import format_breach, shape_breach
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 from .enumeration import Enumeration, Rejection
 
 
 class RejectReason(str, Enum):
-    TP_CROSSES_NETWORK = "tensor-parallel group larger than a node (TP stays inside a node or NVLink domain)"
-    TP_DOES_NOT_DIVIDE_HEADS = "tensor-parallel degree does not divide the attention heads"
-    PP_EXCEEDS_LAYERS = "pipeline degree exceeds the number of layers"
-    TOO_MANY_GPUS = "more GPUs per replica than allowed"
-    FORMAT_UNSUPPORTED = "weight format not supported by the GPU"
-    KV_DTYPE_UNSUPPORTED = "KV-cache dtype not supported by the GPU"
+    """Why a structurally valid shape is left out (the structural reasons are ``planner.rules.Rule``)."""
+
     DOES_NOT_FIT = "weights, activations and overhead leave no room for one sequence"
     SLO_UNREACHABLE = "no load meets the latency targets (slo)"
     ENGINE_UNSUPPORTED = "the serving engine does not run this layout, format or KV-cache dtype"
@@ -118,14 +115,6 @@ class Candidate:
         return self.price_micro_usd_per_gpu_hour * self.gpus_per_replica
 
 
-def tp_crosses_network(topology: NodeTopology, tp: int) -> bool:
-    """The placement rule for tensor parallelism: its per-layer all-reduces stay inside one node (or one rack-scale
-    NVLink domain), on NVLink, Infinity Fabric or PCIe at that link's cost, never over the scale-out network
-    (vLLM and Megatron-LM both place TP inside a node and pipeline stages across nodes: vLLM docs, "Distributed
-    inference and serving"; Narayanan et al., SC'21, Sec. 3.3). Pipeline stages may span nodes."""
-    return topology.crosses_network(tp)
-
-
 def per_gpu_limit_bytes(memory: ServingMemory, min_headroom: float) -> int:
     """The most one GPU may hold, in exact bytes: the engine's usable memory, and the capacity less the headroom
     kept free (``ceil(capacity x min_headroom)``, the headroom read as the decimal written) less what the engine
@@ -184,7 +173,7 @@ def enumerate_candidates(
     """All structurally valid shapes that fit at least one sequence, and why the rest were rejected.
 
     ``topologies`` gives each GPU id's nodes (default: the catalog's); a TP group must stay inside one node or
-    rack-scale NVLink domain (``tp_crosses_network``), over whatever link joins the GPUs there. The number of
+    rack-scale NVLink domain (``planner.rules``), over whatever link joins the GPUs there. The number of
     shapes is checked against ``MAX_CANDIDATE_SHAPES`` before any is built, and ``deadline`` (the solve's time
     limit) is checked per GPU type.
     """
@@ -204,29 +193,17 @@ def enumerate_candidates(
         for tp in tp_options:
             for pp in pp_options:
                 key = f"{gpu.id}/tp{tp}/pp{pp}"
-                if tp_crosses_network(topology, tp):
-                    result.rejections.append(Rejection(key, RejectReason.TP_CROSSES_NETWORK,
-                                                       f"{topology.max_group_without_network} GPUs per node"))
-                    continue
-                if not arch.tp_is_valid(tp):
-                    result.rejections.append(Rejection(key, RejectReason.TP_DOES_NOT_DIVIDE_HEADS,
-                                                       f"{arch.num_attention_heads} heads, {arch.kv_heads} KV heads"))
-                    continue
-                if pp > arch.num_layers:
-                    result.rejections.append(Rejection(key, RejectReason.PP_EXCEEDS_LAYERS, f"{arch.num_layers} layers"))
-                    continue
-                if tp * pp > max_gpus_per_replica:
-                    result.rejections.append(Rejection(key, RejectReason.TOO_MANY_GPUS, f"{tp * pp} > {max_gpus_per_replica}"))
+                breach = shape_breach(arch, tp, pp, topology, max_gpus_per_replica)
+                if breach is not None:
+                    result.rejections.append(Rejection(key, breach.rule, breach.detail))
                     continue
                 ep_options = sorted({tp if (use and arch.is_moe and tp > 1) else 1 for use in expert_parallel_options})
                 for ep in ep_options:
                     for fmt_name in weight_formats:
                         fmt = weight_format(fmt_name)
-                        if fmt.needs_fp8_hardware and not gpu.supports_fp8:
-                            result.rejections.append(Rejection(f"{key}/{fmt.name}", RejectReason.FORMAT_UNSUPPORTED, "no FP8 tensor cores"))
-                            continue
-                        if fmt.needs_bf16_hardware and not gpu.supports_bf16:
-                            result.rejections.append(Rejection(f"{key}/{fmt.name}", RejectReason.FORMAT_UNSUPPORTED, "no BF16 support; use fp16"))
+                        breach = format_breach(gpu, fmt)
+                        if breach is not None:
+                            result.rejections.append(Rejection(f"{key}/{fmt.name}", breach.rule, breach.detail))
                             continue
                         for kv_name in kv_dtypes:
                             found = layouts.get((tp, pp, ep, fmt_name, kv_name))

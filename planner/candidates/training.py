@@ -31,19 +31,15 @@ from ..performance.topology import NodeTopology
 from ..performance.training import (MicroBatchTime, TrainingTime, compute_layout, peak_flops_per_second,
                                     pipeline_micro_batch, slowest_stage, step_seconds_lower_bound, training_steps,
                                     training_time)
+from ..rules import (data_parallel_breach, offload_breach, pipeline_zero_breach, sequence_parallel_breach,
+                     training_shape_breach)
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 from .enumeration import Enumeration, Rejection
 
 
 class RejectReason(str, Enum):
-    TP_CROSSES_NODES = "tensor parallelism would span nodes (Megatron-LM keeps TP inside a node or NVLink domain)"
-    TP_DOES_NOT_DIVIDE_HEADS = "tensor-parallel degree does not divide the attention / KV heads"
-    PP_EXCEEDS_LAYERS = "pipeline degree exceeds the number of layers"
-    PP_WITH_ZERO_2_3 = "pipeline parallelism with ZeRO-2/3 (DeepSpeed and Megatron-LM refuse it)"
-    EP_INVALID = "expert-parallel degree must divide the experts and be a multiple of TP dividing TP x DP (Megatron-Core)"
-    MOE_TP_WITHOUT_SP = "MoE with tensor parallelism needs sequence parallelism (Megatron-Core)"
-    INTERLEAVING_INVALID = "interleaved schedule needs pp > 1 and the layers to split evenly into pp x v chunks (Megatron-LM)"
-    TOO_MANY_GPUS = "more GPUs than parallelism.max_gpus"
+    """Why a layout is left out besides a framework rule (those are ``planner.rules.Rule``)."""
+
     PRECISION_UNSUPPORTED = "compute precision not supported by the GPU"
     BATCH_NOT_DIVISIBLE = "no allowed micro-batch divides global batch / dp (with >= pp micro-batches, a multiple of pp when interleaved)"
     DOES_NOT_FIT = "does not fit in GPU memory at any allowed micro-batch"
@@ -246,24 +242,6 @@ def build_candidate(context: TrainingContext, terms: GpuTerms, layout: TrainingL
     return TrainingCandidate(terms, layout, micro_batches, memory, limit, rank, times or SearchTimes(context))
 
 
-def structural_rejection(arch: ModelArchitecture, tp: int, pp: int, ep: int, virtual_stages: int, topology: NodeTopology,
-                         max_gpus: int) -> RejectReason | None:
-    """The framework rule a (TP, PP, EP, v) choice breaks before DP and ZeRO are known, if any."""
-    if tp > topology.max_group_without_network:
-        return RejectReason.TP_CROSSES_NODES
-    if not arch.tp_is_valid(tp):
-        return RejectReason.TP_DOES_NOT_DIVIDE_HEADS
-    if pp > arch.num_layers:
-        return RejectReason.PP_EXCEEDS_LAYERS
-    if ep > 1 and (not arch.is_moe or arch.num_experts % ep or ep % tp):
-        return RejectReason.EP_INVALID
-    if virtual_stages > 1 and (pp == 1 or arch.num_layers % (pp * virtual_stages)):
-        return RejectReason.INTERLEAVING_INVALID
-    if tp * pp > max_gpus:
-        return RejectReason.TOO_MANY_GPUS
-    return None
-
-
 def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelism,
                       deadline: Deadline | None = None) -> TrainingEnumeration:
     """Valid layouts that fit at some allowed micro-batch, and why the rest were rejected.
@@ -286,13 +264,14 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelis
                 for ep in p.ep:
                     for v in p.virtual_stages:
                         key = f"{gpu.id}/tp{tp}/pp{pp}" + (f"/v{v}" if v > 1 else "") + (f"/ep{ep}" if ep > 1 else "")
-                        reason = structural_rejection(arch, tp, pp, ep, v, terms.topology, p.max_gpus)
-                        if reason is not None:
-                            result.rejections.append(Rejection(key, reason))
+                        breach = training_shape_breach(arch, tp, pp, ep, v, terms.topology, p.max_gpus)
+                        if breach is not None:
+                            result.rejections.append(Rejection(key, breach.rule, breach.detail))
                             continue
                         for dp in dp_options(context, p.dp, p.max_gpus // (tp * pp)):
-                            if ep > 1 and (tp * dp) % ep:
-                                result.rejections.append(Rejection(f"{key}/dp{dp}", RejectReason.EP_INVALID))
+                            breach = data_parallel_breach(tp, dp, ep)
+                            if breach is not None:
+                                result.rejections.append(Rejection(f"{key}/dp{dp}", breach.rule, breach.detail))
                                 continue
                             micro_batches = valid_micro_batches(context, dp, pp, v)
                             if not micro_batches:
@@ -323,20 +302,22 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelis
 
 
 def _layouts(context: TrainingContext, p, tp: int, pp: int, dp: int, ep: int, v: int, result: TrainingEnumeration):
-    moe = context.arch.is_moe
+    arch = context.arch
     for zero in p.zero_stages:
-        if pp > 1 and zero >= 2:
-            result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", RejectReason.PP_WITH_ZERO_2_3))
+        breach = pipeline_zero_breach(pp, zero)
+        if breach is not None:
+            result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", breach.rule, breach.detail))
             continue
         for offload in p.offload:
-            if (offload != "none" and zero == 0) or (offload == "optimizer_and_parameters" and zero != 3):
-                continue
+            if offload_breach(zero, offload) is not None:
+                continue  # an offload mode this ZeRO stage cannot run is not a layout
             for recompute in p.recompute:
                 for sp in p.sequence_parallel:
                     if sp and tp == 1:
-                        continue
-                    if moe and tp > 1 and not sp:
-                        result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", RejectReason.MOE_TP_WITHOUT_SP))
+                        continue  # sequence parallelism splits over the TP group: nothing to split
+                    breach = sequence_parallel_breach(arch, tp, sp)
+                    if breach is not None:
+                        result.rejections.append(Rejection(f"tp{tp}/pp{pp}/dp{dp}/z{zero}", breach.rule, breach.detail))
                         continue
                     yield TrainingLayout(tp, pp, dp, zero, 1, context.sequence_length, recompute, sp, offload,
                                          ep=ep, virtual_stages=v)

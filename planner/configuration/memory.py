@@ -19,6 +19,7 @@ from ..model.formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype
                              is_weight_format, kv_cache_dtype, weight_format)
 from ..model.gguf import GgufWeights
 from ..model.hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
+from ..rules import format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees
 from ..units import BYTES_PER_GIB
 
 DEFAULT_CAPACITY_GIB = 80
@@ -204,14 +205,15 @@ def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str
         raise InputError("unknown KV-cache dtype", [Issue(f"{request.kv_cache_dtype!r} is not a KV-cache dtype",
                                                           field_path="--kv-cache-dtype", suggestion=did_you_mean(kv_name, KV_CACHE_DTYPES))])
     tp, dp = request.tp, request.dp
-    if not arch.tp_is_valid(tp):
-        raise InputError("invalid tensor-parallel degree", [Issue(
-            f"--tp {tp} does not divide the model's {arch.num_attention_heads} attention heads and {arch.kv_heads} KV heads",
-            field_path="--tp", suggestion="valid: " + ", ".join(str(t) for t in range(1, 65) if arch.tp_is_valid(t)))])
+    breach = tensor_parallel_breach(arch, tp)
+    if breach is not None:
+        raise InputError("invalid tensor-parallel degree", [Issue(f"--tp {tp}: {breach.describe()}", field_path="--tp",
+                                                                  suggestion="valid: " + ", ".join(map(str, valid_tp_degrees(arch, 64))))])
     if request.ep not in {1, tp, tp * dp}:
         raise InputError("invalid expert parallelism", [Issue(f"--ep must be 1, --tp ({tp}) or --tp x --dp ({tp * dp})", field_path="--ep")])
-    if request.pp > arch.num_layers:
-        raise InputError("invalid pipeline degree", [Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp")])
+    breach = pipeline_breach(arch, request.pp)
+    if breach is not None:
+        raise InputError("invalid pipeline degree", [Issue(f"--pp {request.pp}: {breach.describe()}", field_path="--pp")])
     return ServingLayout(tp=tp, pp=request.pp, ep=request.ep, dp=dp, weight_format=weight_format(fmt_name),
                          kv_cache_dtype=kv_cache_dtype(kv_name))
 
@@ -226,10 +228,11 @@ def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Ca
     if request.gpu_id is not None:
         gpu = catalog.gpu(request.gpu_id)
         fmt = layout.weight_format
-        if (fmt.needs_fp8_hardware and not gpu.supports_fp8) or (fmt.needs_bf16_hardware and not gpu.supports_bf16):
+        breach = format_breach(gpu, fmt)
+        if breach is not None:
             raise InputError("weight format not supported by the GPU", [Issue(
-                f"{gpu.id} has no {'FP8' if fmt.needs_fp8_hardware else 'BF16'} support for {fmt.name} weights",
-                field_path="--precision", suggestion="use fp16" if fmt.needs_bf16_hardware else "use int8 or int4-awq")])
+                f"{fmt.name} weights on {gpu.id}: {breach.detail}", field_path="--precision",
+                suggestion=None if fmt.needs_bf16_hardware else "use int8 or int4-awq")])
         return GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none")
     return GpuFacts(DEFAULT_CAPACITY_GIB * BYTES_PER_GIB)
 

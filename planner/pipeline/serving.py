@@ -24,6 +24,7 @@ from ..model.formats import weight_format
 from ..model.hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from ..performance.topology import NodeTopology, node_topology
 from ..plans.serving import IdleGpus, Plan, ReplicaGroup, SolveReport, offline_job
+from ..rules import Rule, format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees
 from ..schema.base import ModelRef
 from ..schema.procurement import split_source
 from ..schema.serving import ServingScenario
@@ -279,8 +280,7 @@ def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limi
 
 
 def _supports(gpu: GpuSpec, fmt_name: str) -> bool:
-    fmt = weight_format(fmt_name)
-    return (gpu.supports_fp8 or not fmt.needs_fp8_hardware) and (gpu.supports_bf16 or not fmt.needs_bf16_hardware)
+    return format_breach(gpu, weight_format(fmt_name)) is None
 
 
 def check_options(prepared: PreparedScenario) -> None:
@@ -290,7 +290,7 @@ def check_options(prepared: PreparedScenario) -> None:
     chosen = ", ".join(g.id for g in prepared.gpus)
     for fmt in prepared.weight_formats:
         if not any(_supports(g, fmt) for g in prepared.gpus):
-            need = "FP8 tensor cores" if weight_format(fmt).needs_fp8_hardware else "BF16 support"
+            need = next(b.detail.split(";")[0].removeprefix("no ") for b in (format_breach(g, weight_format(fmt)) for g in prepared.gpus) if b)
             what = f"precision {fmt!r}" if s.precisions is not None else f"the checkpoint's format {fmt!r}"
             able = [g.id for g in prepared.catalog.gpus if _supports(g, fmt)][:3]
             issues.append(Issue(f"{what} needs {need}, which none of the chosen GPUs ({chosen}) has",
@@ -310,19 +310,19 @@ def _structural_issues(prepared: PreparedScenario) -> list[Issue]:
     counts = prepared.enumeration.rejection_counts()
     issues = []
     domain = _largest_tp_group(prepared)
-    if counts[RejectReason.TP_CROSSES_NETWORK] and all(t > domain for t in p.tp):
+    if counts[Rule.TP_CROSSES_NETWORK] and all(t > domain for t in p.tp):
         issues.append(Issue(f"every tensor-parallel degree in {p.tp} exceeds the GPUs of one node of the chosen GPUs "
                             f"({domain} GPU{'s' if domain != 1 else ''}); tensor parallelism stays inside a node",
                             field_path="parallelism.tp",
                             suggestion=f"use degrees up to {domain}, and pipeline parallelism across nodes" if domain > 1
                             else "use tp: [1] with pipeline parallelism, or GPUs with more per node"))
-    dividing = [t for t in p.tp if arch.tp_is_valid(t)]
+    dividing = [t for t in p.tp if tensor_parallel_breach(arch, t) is None]
     if not dividing:
-        good = [t for t in range(1, min(domain, 64) + 1) if arch.tp_is_valid(t)]
+        good = valid_tp_degrees(arch, min(domain, 64))
         issues.append(Issue(f"no tensor-parallel degree in {p.tp} divides the model's {arch.num_attention_heads} attention "
                             f"heads and {arch.kv_heads} KV heads", field_path="parallelism.tp",
                             suggestion=f"degrees that do: {', '.join(map(str, good))}"))
-    if all(pp > arch.num_layers for pp in p.pp):
+    if all(pipeline_breach(arch, pp) for pp in p.pp):
         issues.append(Issue(f"every pipeline degree in {p.pp} exceeds the model's {arch.num_layers} layers",
                             field_path="parallelism.pp", suggestion=f"use degrees up to {arch.num_layers}"))
     smallest = min(p.tp) * min(p.pp)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from ..candidates.serving import tp_crosses_network
 from ..errors import Issue, VerificationError
 from ..memory.serving import serving_memory
 from ..plans.serving import Plan
+from ..rules import format_breach, shape_breach
 from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
@@ -40,17 +40,9 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
     for group in plan.groups:
         cand = group.candidate
         lay = cand.layout
-        if tp_crosses_network(cand.node_topology, lay.tp):
-            violations.append(Violation(f"{cand.key}: tp inside a node", f"<= {cand.node_topology.max_group_without_network}", str(lay.tp)))
-        if not arch.tp_is_valid(lay.tp):
-            violations.append(Violation(f"{cand.key}: tp divides heads", f"{arch.num_attention_heads} heads, {arch.kv_heads} KV heads", str(lay.tp)))
-        if lay.pp > arch.num_layers:
-            violations.append(Violation(f"{cand.key}: pp within layers", f"<= {arch.num_layers}", str(lay.pp)))
-        if max_gpus_per_replica is not None and lay.tp * lay.pp > max_gpus_per_replica:
-            violations.append(Violation(f"{cand.key}: GPUs per replica", f"<= {max_gpus_per_replica}", str(lay.tp * lay.pp)))
-        fmt = lay.weight_format
-        if (fmt.needs_fp8_hardware and not cand.gpu.supports_fp8) or (fmt.needs_bf16_hardware and not cand.gpu.supports_bf16):
-            violations.append(Violation(f"{cand.key}: format supported by the GPU", f"{fmt.name} on {cand.gpu.id}", "unsupported"))
+        for breach in (shape_breach(arch, lay.tp, lay.pp, cand.node_topology, max_gpus_per_replica), format_breach(cand.gpu, lay.weight_format)):
+            if breach is not None:
+                violations.append(Violation(f"{cand.key}: {breach.rule.value}", "no rule broken", breach.detail))
         if group.count < 1 or group.concurrency < group.count:
             violations.append(Violation(f"{cand.key}: every replica serves", f">= {group.count} sequences", str(group.concurrency)))
         bill = serving_memory(arch, lay, context.engine_for(cand.gpu, lay), cand.gpu.capacity_bytes,

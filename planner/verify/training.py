@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..candidates.training import RejectReason, TrainingContext, layout_time, structural_rejection
+from ..candidates.training import TrainingContext, layout_time
 from ..errors import Issue, VerificationError
 from ..memory.runtime import training_gpu
 from ..memory.training import training_memory
 from ..plans.training import TrainingPlan
+from ..rules import training_layout_breaches
 from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
 
 
@@ -44,20 +45,13 @@ def training_plan_violations(plan: TrainingPlan, context: TrainingContext, limit
         if not ok:
             out.append(Violation(what, expected, actual))
 
-    topology = plan.candidate.terms.topology
-    rule = structural_rejection(arch, lay.tp, lay.pp, lay.ep, lay.virtual_stages, topology, lay.gpus)
-    check(rule is None, "framework rules (TP inside a node, heads, layers, EP, interleaving)", "none broken",
-          rule.value if rule else "")
-    check(not (lay.pp > 1 and lay.zero_stage >= 2), "no pipeline with ZeRO-2/3", "pp = 1 or ZeRO <= 1",
-          f"pp {lay.pp}, ZeRO-{lay.zero_stage} ({RejectReason.PP_WITH_ZERO_2_3.value})")
-    check(not (arch.is_moe and lay.tp > 1 and not lay.sequence_parallel), "MoE with TP uses SP", "SP on", "SP off")
-    check(lay.ep == 1 or (lay.tp * lay.dp) % lay.ep == 0, "EP divides TP x DP", f"{lay.tp * lay.dp} % {lay.ep} == 0", str(lay.ep))
+    microbatches = context.global_batch // (lay.dp * lay.micro_batch)
+    for breach in training_layout_breaches(arch, lay.tp, lay.pp, lay.dp, lay.ep, lay.virtual_stages, lay.zero_stage, lay.offload,
+                                           lay.sequence_parallel, microbatches, plan.candidate.terms.topology):
+        check(False, f"framework rule: {breach.rule.value}", "no rule broken", breach.detail)
     check(context.global_batch % (lay.dp * lay.micro_batch) == 0, "global batch divisible by dp x micro-batch",
           f"{context.global_batch} % {lay.dp * lay.micro_batch} == 0", str(context.global_batch % (lay.dp * lay.micro_batch)))
-    microbatches = context.global_batch // (lay.dp * lay.micro_batch)
     check(lay.pp == 1 or microbatches >= lay.pp, "micro-batches per step >= pp", f">= {lay.pp}", str(microbatches))
-    check(lay.virtual_stages == 1 or microbatches % lay.pp == 0, "interleaved: micro-batches a multiple of pp",
-          f"% {lay.pp} == 0", str(microbatches))
     check(lay.micro_batch in context.micro_batches, "micro-batch allowed", str(context.micro_batches), str(lay.micro_batch))
     memory = training_memory(arch, context.recipe, lay, training_gpu(gpu.id, gpu.release_year, gpu.scale_up_link, gpu.nvlink_domain_size))
     headroom = decimal_fraction(context.min_headroom)
