@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from planner.analysis.pareto import non_dominated, pareto_front
 from planner.api import solve_scenario
 from planner.candidates.capacity import Traffic, serving_shape
-from planner.candidates.serving import RejectReason
+from planner.rules import Rule
 from planner.errors import InfeasibleError, InputError
 from planner.performance.serving import RequestRate, predict
 from planner.pipeline.serving import prepare
@@ -56,7 +56,7 @@ def test_tensor_parallelism_never_crosses_the_network_but_pipelines_may():
                  workload={"concurrency": 8, "context_tokens": 4096})
     prepared = prepare(s)
     assert all(c.layout.tp <= 2 for c in prepared.enumeration.candidates)
-    crossing = [r for r in prepared.enumeration.rejections if r.reason is RejectReason.TP_CROSSES_NETWORK]
+    crossing = [r for r in prepared.enumeration.rejections if r.reason is Rule.TP_CROSSES_NETWORK]
     assert {r.key for r in crossing} == {f"l40s/tp{tp}/pp{pp}" for tp in (4, 8) for pp in (1, 2, 4)}
     assert any(c.crosses_network for c in prepared.enumeration.candidates)  # TP=2 x PP=2 spans two 2-GPU nodes
     for group in solve_scenario(s).plans[0].groups:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from benchmarks.accuracy_training_throughput import DATA, evaluate
 from planner.analysis.training_pareto import training_pareto
 from planner.api import load_scenario
-from planner.candidates.training import RejectReason
+from planner.rules import Rule
 from planner.catalog import default_catalog
 from planner.cli import cli
 from planner.memory.training import TrainingLayout, TrainingRecipe
@@ -151,7 +151,7 @@ def training(**fields):
 def test_pipeline_with_zero_2_or_3_is_never_a_candidate():
     prepared = prepare_training(training())
     assert not [c for c in prepared.enumeration.candidates if c.layout.pp > 1 and c.layout.zero_stage >= 2]
-    assert RejectReason.PP_WITH_ZERO_2_3 in prepared.enumeration.rejection_counts()
+    assert Rule.PP_WITH_ZERO_2_3 in prepared.enumeration.rejection_counts()
 
 
 def test_tensor_parallelism_never_spans_nodes():
@@ -159,7 +159,7 @@ def test_tensor_parallelism_never_spans_nodes():
     assert max(c.layout.tp for c in prepared.enumeration.candidates) == 8
     smaller_nodes = prepare_training(training(gpus={"h100-sxm": {"gpus_per_node": 4}}))
     assert max(c.layout.tp for c in smaller_nodes.enumeration.candidates) == 4
-    assert RejectReason.TP_CROSSES_NODES in smaller_nodes.enumeration.rejection_counts()
+    assert Rule.TP_CROSSES_NETWORK in smaller_nodes.enumeration.rejection_counts()
 
 
 def test_perf_command_refuses_a_layout_the_frameworks_refuse():

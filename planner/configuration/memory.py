@@ -205,15 +205,14 @@ def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str
         raise InputError("unknown KV-cache dtype", [Issue(f"{request.kv_cache_dtype!r} is not a KV-cache dtype",
                                                           field_path="--kv-cache-dtype", suggestion=did_you_mean(kv_name, KV_CACHE_DTYPES))])
     tp, dp = request.tp, request.dp
-    breach = tensor_parallel_breach(arch, tp)
-    if breach is not None:
-        raise InputError("invalid tensor-parallel degree", [Issue(f"--tp {tp}: {breach.describe()}", field_path="--tp",
-                                                                  suggestion="valid: " + ", ".join(map(str, valid_tp_degrees(arch, 64))))])
+    if tensor_parallel_breach(arch, tp) is not None:
+        raise InputError("invalid tensor-parallel degree", [Issue(
+            f"--tp {tp} does not divide the model's {arch.num_attention_heads} attention heads and {arch.kv_heads} KV heads",
+            field_path="--tp", suggestion="valid: " + ", ".join(map(str, valid_tp_degrees(arch, 64))))])
     if request.ep not in {1, tp, tp * dp}:
         raise InputError("invalid expert parallelism", [Issue(f"--ep must be 1, --tp ({tp}) or --tp x --dp ({tp * dp})", field_path="--ep")])
-    breach = pipeline_breach(arch, request.pp)
-    if breach is not None:
-        raise InputError("invalid pipeline degree", [Issue(f"--pp {request.pp}: {breach.describe()}", field_path="--pp")])
+    if pipeline_breach(arch, request.pp) is not None:
+        raise InputError("invalid pipeline degree", [Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp")])
     return ServingLayout(tp=tp, pp=request.pp, ep=request.ep, dp=dp, weight_format=weight_format(fmt_name),
                          kv_cache_dtype=kv_cache_dtype(kv_name))
 

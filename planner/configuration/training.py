@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..candidates.training import RejectReason, structural_rejection
 from ..catalog import Catalog, GpuSpec
 from ..errors import InputError, Issue, did_you_mean
 from ..memory.runtime import TrainingGpu, training_gpu
@@ -17,6 +16,8 @@ from ..performance.topology import TopologyOverride, node_topology
 from ..performance.training import (assumed_mfu_step_time, peak_flops_per_second, pipeline_link, time_model_label,
                                     training_step_time)
 from ..plans.training import memory_lines_gib
+from ..rules import (expert_parallel_breach, offload_breach, pipeline_breach, tensor_parallel_breach,
+                     training_layout_breaches)
 from ..units import BYTES_PER_GIB
 
 
@@ -81,20 +82,16 @@ def resolve_configuration(request: TrainingMemoryRequest, catalog: Catalog) -> t
                             convention=_named(request.convention, "zero-paper", CONVENTIONS, "--convention"),
                             lora_rank=request.lora_rank or 16, flash_attention=(request.attention or "flash") == "flash",
                             trainable_layers=request.trainable_layers or 0)
-    issues = []
-    if request.pp > arch.num_layers:
-        issues.append(Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp"))
-    if not arch.tp_is_valid(request.tp):
-        issues.append(Issue(f"--tp {request.tp} does not divide the {arch.num_attention_heads} attention heads "
-                            f"({arch.kv_heads} KV heads)", field_path="--tp"))
     zero, offload = request.zero_stage or 0, _named(request.offload, "none", OFFLOADS, "--offload")
     recompute = _named(request.recompute, "none", RECOMPUTE, "--recompute")
-    if offload != "none" and zero == 0:
-        issues.append(Issue("offloading needs --zero 1, 2 or 3", field_path="--offload"))
-    if offload == "optimizer_and_parameters" and zero != 3:
-        issues.append(Issue("offloading parameters needs --zero 3", field_path="--offload"))
-    if request.ep > 1 and (not arch.is_moe or arch.num_experts % request.ep):
-        issues.append(Issue(f"--ep {request.ep} must divide the model's {arch.num_experts} routed experts", field_path="--ep"))
+    checks = ((pipeline_breach(arch, request.pp), "--pp", f"--pp {request.pp} exceeds the model's {arch.num_layers} layers"),
+              (tensor_parallel_breach(arch, request.tp), "--tp", f"--tp {request.tp} does not divide the "
+               f"{arch.num_attention_heads} attention heads ({arch.kv_heads} KV heads)"),
+              (offload_breach(zero, offload), "--offload", "offloading needs --zero 1, 2 or 3" if zero == 0
+               else "offloading parameters needs --zero 3"),
+              (expert_parallel_breach(arch, request.tp, request.ep), "--ep",
+               f"--ep {request.ep} must divide the model's {arch.num_experts} routed experts and be a multiple of --tp"))
+    issues = [Issue(message, field_path=flag) for breach, flag, message in checks if breach is not None]
     if issues:
         raise InputError("invalid training layout", issues)
     try:
@@ -138,21 +135,16 @@ def training_performance(request: TrainingPerfRequest, catalog: Catalog) -> dict
                                                                           field_path="--precision", suggestion="use fp16-mixed")])
     override = TopologyOverride(request.gpus_per_node, request.scale_up_bandwidth_gb_per_s, request.inter_node_bandwidth_gb_per_s)
     topology = node_topology(gpu, override)
-    rule = structural_rejection(arch, layout.tp, layout.pp, layout.ep, layout.virtual_stages, topology, layout.gpus)
-    problems = [rule] if rule else []
-    if layout.pp > 1 and layout.zero_stage >= 2:
-        problems.append(RejectReason.PP_WITH_ZERO_2_3)
-    if arch.is_moe and layout.tp > 1 and not layout.sequence_parallel:
-        problems.append(RejectReason.MOE_TP_WITHOUT_SP)
     global_batch = request.global_batch or layout.dp * layout.micro_batch * layout.pp
     if global_batch % (layout.dp * layout.micro_batch):
         raise InputError("--global-batch must be a multiple of --dp x --micro-batch",
                          [Issue(f"{global_batch} sequences over {layout.dp} x {layout.micro_batch}", field_path="--global-batch")])
-    micro_batches = global_batch // (layout.dp * layout.micro_batch)
-    if layout.virtual_stages > 1 and micro_batches % layout.pp:
-        problems.append(RejectReason.INTERLEAVING_INVALID)
+    problems = training_layout_breaches(arch, layout.tp, layout.pp, layout.dp, layout.ep, layout.virtual_stages,
+                                        layout.zero_stage, layout.offload, layout.sequence_parallel,
+                                        global_batch // (layout.dp * layout.micro_batch), topology)
     if problems:
-        raise InputError("this layout is not one the frameworks run", [Issue(p.value, field_path="--tp/--pp/--zero/--ep") for p in problems])
+        raise InputError("this layout is not one the frameworks run", [Issue(p.describe(), field_path="--tp/--pp/--zero/--ep")
+                                                                     for p in problems])
     if request.mfu is not None:
         step = assumed_mfu_step_time(arch, recipe, layout, gpu, global_batch, request.mfu)
     else:
