@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,21 +37,33 @@ sweep:
 """
 
 
-def _run(args: list[str]) -> tuple[float, dict]:
-    start = time.perf_counter()
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(args: list[str]) -> tuple[float, float, dict]:
+    """Wall and CPU seconds (user + system, worker processes included) of one ``planner`` process, and its JSON."""
+    start, cpu = time.perf_counter(), _children_cpu_s()
     result = subprocess.run([sys.executable, "-m", "planner", *args, "--format", "json"], cwd=ROOT, capture_output=True,
                             text=True)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"planner {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[:500]}")
-    return elapsed, json.loads(result.stdout)
+    return elapsed, _children_cpu_s() - cpu, json.loads(result.stdout)
+
+
+CPU_S: list[float] = []  # CPU seconds of the runs of the last ``_median_runs``
 
 
 def _median_runs(args: list[str], runs: int) -> tuple[list[float], dict]:
     times, report = [], {}
+    CPU_S.clear()
     for _ in range(runs):
-        elapsed, report = _run(args)
+        elapsed, cpu, report = _run(args)
         times.append(elapsed)
+        CPU_S.append(cpu)
+    CPU_S.sort()
     return sorted(times), report
 
 
@@ -63,7 +77,7 @@ def training(runs: int) -> list[dict]:
         times, report = _median_runs(["solve", str(path)], runs)
         candidates = report.get("candidates", {})
         rows.append({"scenario": path.name, "status": report.get("status"), "layouts": candidates.get("total"),
-                     "layouts_pruned": candidates.get("after_pruning"), "end_to_end_s": _spread(times),
+                     "layouts_pruned": candidates.get("after_pruning"), "end_to_end_s": _spread(times), "cpu_s": _spread(CPU_S),
                      "solver_s": report.get("solver", {}).get("wall_time_s")})
     return rows
 
@@ -73,7 +87,7 @@ def pareto(runs: int) -> list[dict]:
     for pair in ("cost,headroom", "cost,gpus"):
         times, report = _median_runs(["solve", str(FULL_CATALOG), "--pareto", pair, "--pareto-points", "10"], runs)
         rows.append({"pair": pair, "points": len(report["pareto"]), "statuses": sorted({p["status"] for p in report["pareto"]}),
-                     "solves": report["solves"], "stopped": report["stopped"], "end_to_end_s": _spread(times),
+                     "solves": report["solves"], "stopped": report["stopped"], "end_to_end_s": _spread(times), "cpu_s": _spread(CPU_S),
                      "library_s": report["wall_time_s"]})
     return rows
 
@@ -88,22 +102,22 @@ def sweep(runs: int) -> list[dict]:
                                           str(workers)], runs)
             solved = sum(1 for v in report["variations"] if v.get("status") in ("optimal", "feasible"))
             rows.append({"variations": len(report["variations"]), "workers": workers, "solved": solved,
-                         "end_to_end_s": _spread(times), "library_s": report["wall_time_s"]})
+                         "end_to_end_s": _spread(times), "cpu_s": _spread(CPU_S), "library_s": report["wall_time_s"]})
     return rows
 
 
 def render(result: dict) -> str:
     lines = ["training layouts (planner solve, kind: training):"]
     lines += [f"  {r['scenario']:52} {r['status'] or '?':8} layouts {r['layouts']}/{r['layouts_pruned']}  end to end median "
-              f"{r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f})  solver {r['solver_s']} s"
+              f"{r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), CPU {r['cpu_s']['median']:.3f} s  solver {r['solver_s']} s"
               for r in result["training"]] or ["  planner/pipeline/training.py not present"]
     lines.append("Pareto sets over the full built-in catalog (10 points):")
     lines += [f"  {r['pair']:14} {r['points']} points ({'/'.join(r['statuses'])}), {r['solves']} solves, stopped: {r['stopped']}; "
-              f"end to end median {r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), library {r['library_s']} s"
+              f"end to end median {r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), CPU {r['cpu_s']['median']:.3f} s, library {r['library_s']} s"
               for r in result["pareto"]] or ["  planner/analysis/pareto.py not present"]
     lines.append("what-if sweep over the full built-in catalog:")
     lines += [f"  {r['variations']} variations, {r['workers']} worker(s): {r['solved']} solved; end to end median "
-              f"{r['end_to_end_s']['median']:.2f} s (min {r['end_to_end_s']['min']:.2f}), library {r['library_s']} s"
+              f"{r['end_to_end_s']['median']:.2f} s (min {r['end_to_end_s']['min']:.2f}), CPU {r['cpu_s']['median']:.2f} s, library {r['library_s']} s"
               for r in result["sweep"]]
     return "\n".join(lines)
 
@@ -115,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save", action="store_true", help="Also write benchmarks/results/suites.json.")
     args = parser.parse_args(argv)
     available = optional_suites()
-    result = {"runs": args.runs, "sweep_runs": args.sweep_runs,
+    result = {"runs": args.runs, "sweep_runs": args.sweep_runs, "load_average_at_start": round(os.getloadavg()[0], 2),
               "training": training(args.runs) if available["training"] else [],
               "pareto": pareto(args.runs) if available["pareto"] else [], "sweep": sweep(args.sweep_runs)}
     print(render(result))

@@ -49,7 +49,11 @@ class ServingContext:
 
     def engine_for(self, gpu: GpuSpec, layout: ServingLayout) -> EngineSettings:
         """The engine's settings on this GPU and layout: its defaults depend on both (``planner.engines``)."""
-        return engine_settings(self.engine, GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none"), layout.tp, layout.pp,
+        return self.engine_at(gpu, layout.tp, layout.pp)
+
+    def engine_at(self, gpu: GpuSpec, tp: int, pp: int) -> EngineSettings:
+        """``engine_for`` a layout of ``tp`` x ``pp`` GPUs (its formats do not change the engine's defaults)."""
+        return engine_settings(self.engine, GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none"), tp, pp,
                                self.context_tokens, self.arch.sliding_window is not None)
 
     def layout(self, tp: int, pp: int, ep: int, fmt: WeightFormat, kv: KvCacheDtype) -> ServingLayout:
@@ -197,6 +201,7 @@ def enumerate_candidates(
                 if breach is not None:
                     result.rejections.append(Rejection(key, breach.rule, breach.detail))
                     continue
+                engine = None  # the engine's settings for this GPU and tp x pp, when the first layout needs them
                 ep_options = sorted({tp if (use and arch.is_moe and tp > 1) else 1 for use in expert_parallel_options})
                 for ep in ep_options:
                     for fmt_name in weight_formats:
@@ -215,7 +220,8 @@ def enumerate_candidates(
                             if refusal:
                                 result.rejections.append(Rejection(f"{key}/{fmt.name}/kv-{kv.name}", RejectReason.ENGINE_UNSUPPORTED, refusal))
                                 continue
-                            bill = _empty_bill(arch, layout, context.engine_for(gpu, layout), gpu.capacity_bytes, context.context_tokens)
+                            engine = engine or context.engine_at(gpu, tp, pp)
+                            bill = _empty_bill(arch, layout, engine, gpu.capacity_bytes, context.context_tokens)
                             limit = per_gpu_limit_bytes(bill, context.min_headroom)
                             candidate = Candidate(gpu, layout, prices[gpu.id], bill, limit, rank, topology)
                             rank += 1
@@ -226,7 +232,7 @@ def enumerate_candidates(
                                 continue
                             longest = context.longest_context_tokens
                             if longest > context.context_tokens:
-                                long_bill = _empty_bill(arch, layout, context.engine_for(gpu, layout), gpu.capacity_bytes, longest)
+                                long_bill = _empty_bill(arch, layout, engine, gpu.capacity_bytes, longest)
                                 long_limit = per_gpu_limit_bytes(long_bill, context.min_headroom)
                                 if sequences_within(long_limit, long_bill.fixed_bytes, long_bill.kv_cache_bytes_per_sequence) < 1:
                                     shortfall = long_bill.fixed_bytes + long_bill.kv_cache_bytes_per_sequence - long_limit
