@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..model.architecture import ModelArchitecture
 from ..model.formats import QuantScope, WeightFormat
 from ..units import BYTES_PER_GIB
@@ -15,9 +17,10 @@ _SCOPE = {QuantScope.NONE: "every matrix", QuantScope.LINEAR: "block linears (em
           QuantScope.EXPERTS: "routed experts only (rest 16-bit)", QuantScope.ALL_MATRICES: "all matrices incl. embeddings"}
 
 
+@lru_cache(maxsize=256)
 def _where(arch: ModelArchitecture, fmt: WeightFormat) -> str:
     """Which tensors the format quantizes: the checkpoint's own list when serving it as shipped, else the scope;
-    with the parameter split between quantized and 16-bit tensors."""
+    with the parameter split between quantized and 16-bit tensors (cached: every plan's bill explains it)."""
     quantized, full = quantized_parameter_split(arch, fmt)
     show = lambda part: ", ".join(f"{role} {n / 1e9:.3g}B" for role, n in sorted(part.items(), key=lambda kv: -kv[1]))  # noqa: E731
     split = f"quantized: {show(quantized) or 'none'}; 16-bit: {show(full) or 'none'}"
