@@ -98,6 +98,38 @@ def cli_latency_table(names: tuple[str, ...] = ("full-catalog",)) -> str:
                   "in the solver (median)"), rows)
 
 
+SPEED_TARGETS = (
+    ("full-catalog-traffic", "serving traffic, 70B over every GPU (bf16, fp8, SLO)", 0.5),
+    ("full-catalog", "serving concurrency, 70B over every GPU (4 formats x 2 KV dtypes)", 0.5),
+    ("full-catalog-traffic-8-formats", "serving traffic, 4 formats x 2 KV dtypes", None),
+    ("training-llama-3.1-70b-pretraining", "training example: 70B pre-training (3 GPU types)", None),
+    ("training-llama-3.1-8b-full-finetune-node", "training example: 8B full fine-tune on one node", None),
+    ("training-llama-3.1-8b-lora-consumer-gpu", "training example: 8B LoRA on a consumer GPU", None),
+    ("training-70b-pretraining-full-catalog", "training: 70B pre-training, every GPU, default search space", 1.5),
+    ("training-8b-full-finetune-full-catalog", "training: 8B full fine-tune, every GPU, default search space", 1.5),
+    ("training-8b-lora-full-catalog", "training: 8B LoRA, every GPU, default search space", 1.5),
+)
+"""The scenarios of ``benchmarks.cli_latency --suite speed``, what they are, and their goal in seconds of CPU per
+process on a quiet machine (end to end: start-up, enumeration, solve, verification, output)."""
+
+
+def speed_targets_table() -> str:
+    """CPU seconds per ``planner solve`` process before and after the speed work (``cli_latency-<scenario>-before``
+    and ``cli_latency-<scenario>``), with the layouts or shapes each enumerates and the goal."""
+    rows = []
+    for name, what, goal in SPEED_TARGETS:
+        before, after = cli_latency(f"{name}-before"), cli_latency(name)
+        stages = after.get("stages") or {}
+        size = f"{stages['shapes']:,} / {stages['shapes_pruned']:,}" if stages else "-"
+        verdict = "" if goal is None else ("met" if after["cpu_s"]["median"] <= goal else "**not met**") + f" (< {goal:g} s)"
+        rows.append((f"{what} (`{after['scenario']}`)", size, f"{before['cpu_s']['median']:.2f} / {before['cpu_s']['min']:.2f} s",
+                     f"**{after['cpu_s']['median']:.2f}** / {after['cpu_s']['min']:.2f} s",
+                     f"{before['cpu_s']['median'] / after['cpu_s']['median']:.1f}x",
+                     f"{after['table_s']['median']:.2f} / {after['table_s']['min']:.2f} s (load {after['load_average']:g})", verdict))
+    return table(("scenario", "enumerated / after pruning", "CPU before: median / min", "CPU after: median / min", "faster",
+                  "wall after, table: median / min", "goal (CPU)"), rows)
+
+
 def goals_table() -> str:
     """The speed goals and what was measured against each."""
     cli, s, suites = cli_latency(), solver_summary(), measured("suites")["results"]
@@ -107,18 +139,26 @@ def goals_table() -> str:
     def verdict(value: float, goal: float) -> str:
         return "met" if value <= goal else "**not met**"
 
+    def on_cpu(cpu_s: float, goal: float, load: float | None) -> str:
+        """Goals are for a quiet machine, where a process's wall time is its CPU time; under load only the CPU
+        time is steady."""
+        return verdict(cpu_s, goal) + (" on CPU time" + (f" (wall time inflated by a load average of {load:g})" if load else ""))
+
     largest = s["largest"]
+    pareto_cpu = pareto.get("cpu_s", pareto["end_to_end_s"])["median"]
     rows = [
         (f"Serving over the full built-in catalog ({cli['stages']['shapes']:,} shapes): proven optimal, CLI end to end < 0.5 s",
-         f"median {cli['table_s']['median']:.2f} s (min {cli['table_s']['min']:.2f} s) with table output; CPU per process "
-         f"median {cli['cpu_s']['median']:.2f} s", verdict(cli["table_s"]["min"], 0.5) + " (wall, min)"),
+         f"CPU per process median **{cli['cpu_s']['median']:.2f} s** (min {cli['cpu_s']['min']:.2f} s); wall with table "
+         f"output median {cli['table_s']['median']:.2f} s (min {cli['table_s']['min']:.2f} s)",
+         on_cpu(cli["cpu_s"]["median"], 0.5, cli["load_average"])),
         ("… inside the solver < 0.2 s", f"median {cli['solver_s']['median']:.3f} s (model, CP-SAT phases, extraction)",
          verdict(cli["solver_s"]["median"], 0.2)),
         (f"Largest benchmark ({largest['gpu_types']} GPU types, {largest['shapes_fit']:,} shapes, stock caps, a budget): proven optimal < 5 s",
          f"{s['largest_default']['proof_s']:.3f} s to proof of the cost, {s['largest_two_phase']['wall_s']:.3f} s for both phases, "
          f"plus {largest['prepare_s']:.2f} s to enumerate the shapes", verdict(s["largest_two_phase"]["wall_s"] + largest["prepare_s"], 5)),
-        ("10-point Pareto set < 3 s", f"cost/headroom {pareto['end_to_end_s']['median']:.2f} s end to end ({pareto['library_s']:.2f} s in "
-         f"the library, {pareto['solves']} solves)", verdict(pareto["end_to_end_s"]["median"], 3)),
+        ("10-point Pareto set < 3 s", f"cost/headroom **{pareto_cpu:.2f} s** of CPU end to end ({pareto['end_to_end_s']['median']:.2f} s "
+         f"wall, {pareto['library_s']:.2f} s in the library, {pareto['solves']} solves)",
+         on_cpu(pareto_cpu, 3, suites.get("load_average_at_start"))),
         ("100-variation what-if sweep < 60 s", ", ".join(f"{r['end_to_end_s']['median']:.2f} s with {w} worker process{'es' if w > 1 else ''}"
                                                           for w, r in sorted(sweeps.items(), reverse=True)),
          verdict(min(r["end_to_end_s"]["median"] for r in sweeps.values()), 60)),
@@ -151,13 +191,17 @@ def peak_rss_text() -> str:
 
 def suites_table() -> str:
     r = measured("suites")["results"]
+
+    def cpu(row: dict[str, Any]) -> str:
+        return f"{row['cpu_s']['median']:.2f} s" if "cpu_s" in row else "-"
+
     rows = [(f"training: `{t['scenario']}` ({t['layouts']:,} layouts, {t['layouts_pruned']:,} after pruning)",
-             f"{t['end_to_end_s']['median']:.2f} s", f"{t['solver_s']:.3f} s in the solver") for t in r["training"]]
+             f"{t['end_to_end_s']['median']:.2f} s", cpu(t), f"{t['solver_s']:.3f} s in the solver") for t in r["training"]]
     rows += [(f"Pareto {p['pair']}, {p['points']} points, full catalog ({p['solves']} solves)", f"{p['end_to_end_s']['median']:.2f} s",
-              f"{p['library_s']:.2f} s in the library") for p in r["pareto"]]
+              cpu(p), f"{p['library_s']:.2f} s in the library") for p in r["pareto"]]
     rows += [(f"what-if sweep, {s['variations']} variations of the H100 price, full catalog, {s['workers']} worker(s)",
-              f"{s['end_to_end_s']['median']:.2f} s", f"{s['library_s']:.2f} s in the library") for s in r["sweep"]]
-    return table(("workload", f"end to end (median of {r['runs']})", "inside"), rows)
+              f"{s['end_to_end_s']['median']:.2f} s", cpu(s), f"{s['library_s']:.2f} s in the library") for s in r["sweep"]]
+    return table(("workload", f"end to end (median of {r['runs']})", "CPU (median, worker processes included)", "inside"), rows)
 
 
 def performance_speed_text() -> str:
