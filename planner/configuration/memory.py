@@ -266,10 +266,9 @@ def bill_rows(data: dict[str, Any]) -> list[tuple[str, float, str]]:
     mem, explain = data["memory_per_gpu_gib"], data["explain"]
     rows = [(line, mem[line], explain[line]) for line in BILL_LINES]
     rows += [
-        ("total", mem["total"], "what the engine charges: " + explain["kv_cache_budget"].split(" - ", 1)[-1].replace(" - ", " + ")
-         + " + kv_cache"),
+        ("total", mem["total"], explain["total"]),
         ("usable", mem["usable"], explain["usable"]),
-        ("free", mem["free"], "capacity - total - what the engine keeps outside its budget"),
+        ("free", mem["free"], explain["free"]),
         ("kv_cache_budget", mem["kv_cache_budget"], explain["kv_cache_budget"]),
         ("cuda_graphs", mem["cuda_graphs"], explain["cuda_graphs"]),
     ]

@@ -23,6 +23,7 @@ from ..model.architecture import ModelArchitecture
 from ..model.formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..model.gguf import GgufWeights
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_floor
+from .bill import BillLine, Term, formulas, sum_formula
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import (Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors,
@@ -409,11 +410,16 @@ def runtime_overhead_bytes(layout: ServingLayout, engine: EngineSettings) -> int
     return non_torch_bytes(engine.engine, layout.gpus_per_replica, layout.tp, engine.scale_up_link)
 
 
-def cuda_graph_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> int:
+def cuda_graph_term(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> Term:
     """CUDA-graph pool of the stage with the most layers (per-layer constant per engine)."""
     engine = engine or EngineSettings()
     key = engine.engine_version if engine.engine == "vllm" else engine.engine
-    return _worst_stage_layers(arch, layout) * CUDA_GRAPH_BYTES_PER_LAYER.get(key, 0)
+    return Term(f"{key} graph pool", _worst_stage_layers(arch, layout), CUDA_GRAPH_BYTES_PER_LAYER.get(key, 0), "layers")
+
+
+def cuda_graph_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> int:
+    """Bytes of ``cuda_graph_term``."""
+    return cuda_graph_term(arch, layout, engine).bytes
 
 
 @dataclass(frozen=True)
@@ -431,7 +437,7 @@ class ServingMemory:
     kv_cache_bytes_per_sequence: int
     concurrency: int
     context_tokens: int
-    explanations: dict[str, str] = field(default_factory=dict)
+    lines: tuple[BillLine, ...] = field(default=(), compare=False)  # with their formulas (``explain=True``)
     block_size: int = 16
     cuda_graphs_in_budget: bool = False
     dp: int = 1
@@ -439,6 +445,19 @@ class ServingMemory:
     engine: str = "vllm"
     host_weights_bytes: int = 0
     host_kv_cache_bytes: int = 0
+    usable_formula: str = ""
+
+    @property
+    def explanations(self) -> dict[str, str]:
+        """Line -> formula; the budget, the total and what is free written from the lines themselves."""
+        if not self.lines:
+            return {}
+        fixed = [line for line in self.lines if line.name != "kv_cache"]
+        outside = [line.name for line in self.lines if not line.in_total and line.name != "host"]
+        return formulas(self.lines) | {
+            "usable": self.usable_formula, "kv_cache_budget": "usable - " + sum_formula(fixed).replace(" + ", " - "),
+            "total": "what the engine charges: " + sum_formula(self.lines),
+            "free": "capacity - total" + "".join(f" - {name} (outside the budget)" for name in outside)}
 
     @property
     def fixed_bytes(self) -> int:
@@ -528,10 +547,11 @@ def serving_memory(
 ) -> ServingMemory:
     """The per-GPU bill of a replica serving ``concurrency`` sequences of ``context_tokens`` tokens.
 
-    ``explain=False`` leaves ``explanations`` empty: candidate enumeration builds thousands of bills and never
-    shows their formulas (the text was 20 % of enumeration time)."""
-    weights = max(weight_bytes_by_stage(arch, layout)) + mla_decode_copy_bytes(arch, layout, engine)
-    weights += int(weights * WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)) if engine.mode == "engine" else 0
+    ``explain=False`` leaves ``lines`` empty: candidate enumeration builds thousands of bills and never shows
+    their formulas (the text was 20 % of enumeration time)."""
+    stage_weights, mla_copies = max(weight_bytes_by_stage(arch, layout)), mla_decode_copy_bytes(arch, layout, engine)
+    slack = int((stage_weights + mla_copies) * WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)) if engine.mode == "engine" else 0
+    weights = stage_weights + mla_copies + slack
     per_sequence = kv_cache_bytes_per_sequence(arch, layout, context_tokens, engine.block_size)
     activations = activation_peak_bytes(arch, layout, engine, weights)
     overhead = runtime_overhead_bytes(layout, engine)
@@ -564,7 +584,8 @@ def serving_memory(
         host_kv_cache_bytes=host_kv,
     )
     if explain:
-        from .serving_explain import explain_bill
+        from .serving_explain import serving_lines, usable_formula
 
-        memory = replace(memory, explanations=explain_bill(arch, layout, engine, memory))
+        memory = replace(memory, lines=serving_lines(arch, layout, engine, memory, stage_weights, mla_copies, slack),
+                         usable_formula=usable_formula(engine))
     return memory

@@ -1,4 +1,9 @@
-"""The formula behind each line of a serving bill, in words (``planner memory --explain``)."""
+"""The lines of a serving bill, each with the formula that produced its bytes (``planner memory --explain``).
+
+``serving.serving_memory`` hands over the terms it summed (the worst stage's weights, MLA decode copies, weight
+loading slack); the KV line is written from the per-sequence bytes and concurrency it multiplied, the others from
+the functions it called.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,22 @@ from functools import lru_cache
 
 from ..model.architecture import ModelArchitecture
 from ..model.formats import QuantScope, WeightFormat
-from ..units import BYTES_PER_GIB
+from ..units import ceil_div
+from .bill import BillLine, Term, gib_text, line_of_terms
 from .engine_budgets import WEIGHT_LOADING_SLACK, budget_formula
 from .serving import (SAMPLER_FP32_LOGIT_COPIES, VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
-                      device_stage_layers, forward_peak_bytes, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu,
-                      mla_decode_copy_bytes, quantized_parameter_split, sampler_peak_bytes)
+                      cuda_graph_term, device_stage_layers, forward_peak_bytes, kv_cache_bytes_per_token_per_layer,
+                      kv_heads_per_gpu, quantized_parameter_split, sampler_peak_bytes)
+
+SOURCES = {
+    "weights": "Megatron-LM tensor splits (Shoeybi et al. 2019, arXiv:1909.08053, Sec. 3); formats' bits incl. scales "
+               "(planner.model.formats)",
+    "kv_cache": "PagedAttention, Kwon et al. 2023, arXiv:2309.06180, Sec. 4.2; MLA, arXiv:2405.04434, Sec. 2.1.2",
+    "activations": "vLLM profile_run (forward over max_num_batched_tokens, then the sampler); calibrated on case vllm-10517-a",
+    "overhead": "planner.memory.engine_budgets.non_torch_bytes (non-torch memory per engine)",
+    "cuda_graphs": "planner.memory.serving.CUDA_GRAPH_BYTES_PER_LAYER (from engine logs)",
+    "host": "llama.cpp -ngl: layers not offloaded stay in host RAM",
+}
 
 _SCOPE = {QuantScope.NONE: "every matrix", QuantScope.LINEAR: "block linears (embeddings, LM head, norms, router 16-bit)",
           QuantScope.MLP: "MLP only (attention, first/last block, embeddings 16-bit)",
@@ -29,48 +45,42 @@ def _where(arch: ModelArchitecture, fmt: WeightFormat) -> str:
     return _SCOPE[fmt.scope] + (f" ({split})" if fmt.quantized else "")
 
 
-def _gib(num_bytes: float) -> str:
-    return f"{num_bytes / BYTES_PER_GIB:.3f} GiB"
-
-
-def _weights(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory) -> str:
+def _weights(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, stage_weights: int, mla_copies: int,
+             slack: int) -> BillLine:
     layers = max(len(r) for r in device_stage_layers(arch, layout))
     fmt = layout.weight_format
     if layout.gguf is not None:
-        text = (f"the .gguf file's own tensor sizes ({layout.gguf.bits_per_weight:.3f} bits/weight over the file); "
+        note = (f"the .gguf file's own tensor sizes ({layout.gguf.bits_per_weight:.3f} bits/weight over the file); "
                 f"{layers} blocks on this GPU")
     else:
-        text = (f"{fmt.name} ({fmt.effective_bits_per_weight:.4g} bits/weight incl. scales) on {_where(arch, fmt)}; "
+        note = (f"{fmt.name} ({fmt.effective_bits_per_weight:.4g} bits/weight incl. scales) on {_where(arch, fmt)}; "
                 f"TP={layout.tp} (column/row splits, vocab-parallel embeddings padded to {VOCAB_PADDING}), "
                 f"PP={layout.pp} worst stage ({layers} layers), EP={layout.ep}")
     if layout.offload_layers is not None:
-        text += f"; llama.cpp -ngl {layout.offload_layers}: token embedding and the other blocks in host RAM"
-    slack = WEIGHT_LOADING_SLACK.get(engine.engine, 0.0) if engine.mode == "engine" else 0.0
-    if slack:
-        text += f"; + {slack:.1%} weight-loading slack SGLang counts as weights"
-    copies = mla_decode_copy_bytes(arch, layout, engine)
-    if copies:
-        text += f"; + 16-bit MLA decode copies of W_UK/W_UV {_gib(copies)}"
-    return f"{text}; = {_gib(memory.weights_bytes)}"
+        note += f"; llama.cpp -ngl {layout.offload_layers}: token embedding and the other blocks in host RAM"
+    rate = WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)
+    terms = (Term("worst stage", stage_weights), Term("16-bit MLA decode copies of W_UK/W_UV", mla_copies),
+             Term(f"{rate:.1%} weight-loading slack {engine.engine} counts as weights", slack))
+    return line_of_terms("weights", terms, SOURCES["weights"], note)
 
 
-def _activations(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory) -> str:
+def _activations(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings) -> str:
     if engine.mode == "formula":
-        return "formula mode: 0.2 x weights (seeds' rule of thumb)"
+        return "formula mode: weights / 5 (seeds' rule of thumb)"
     if engine.activation_peak_bytes is not None:
         return "given: the engine's logged activation peak"
     if engine.engine == "llamacpp":
         return f"llama.cpp compute buffer for n_ubatch={engine.max_num_batched_tokens} tokens (f32 logits / FFN / residual)"
     fwd = forward_peak_bytes(arch, layout, engine)
     if engine.engine == "sglang":
-        return (f"forward over chunked_prefill_size={engine.max_num_batched_tokens}: {_gib(fwd)}; inside SGLang's reserved "
+        return (f"forward over chunked_prefill_size={engine.max_num_batched_tokens}: {gib_text(fwd)}; inside SGLang's reserved "
                 f"1 - mem_fraction_static, not charged to the KV pool")
     if engine.engine == "trtllm":
-        return f"forward over max_num_tokens={engine.max_num_batched_tokens}: {_gib(fwd)}"
+        return f"forward over max_num_tokens={engine.max_num_batched_tokens}: {gib_text(fwd)}"
     smp = sampler_peak_bytes(arch, engine)
-    return (f"max(forward over max_num_batched_tokens={engine.max_num_batched_tokens}: {_gib(fwd)}, sampler "
+    return (f"max(forward over max_num_batched_tokens={engine.max_num_batched_tokens}: {gib_text(fwd)}, sampler "
             f"{SAMPLER_FP32_LOGIT_COPIES[engine.engine_version]:g} x {min(engine.max_num_seqs, engine.max_num_batched_tokens)}"
-            f" seqs x {arch.vocab_size} vocab x 4 B: {_gib(smp)}); {engine.engine_version} profile")
+            f" seqs x {arch.vocab_size} vocab x 4 B: {gib_text(smp)}); {engine.engine_version} profile")
 
 
 def _overhead(layout: ServingLayout, engine: EngineSettings) -> str:
@@ -86,8 +96,7 @@ def _overhead(layout: ServingLayout, engine: EngineSettings) -> str:
     return "CUDA context" + group + ("" if engine.engine == "sglang" else " + runtime buffers")
 
 
-def explain_bill(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory) -> dict[str, str]:
-    """Line -> formula, for every line of ``memory``."""
+def _kv_cache(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory) -> BillLine:
     kv_note = (
         f"MLA latent ({arch.kv_lora_rank} + {arch.qk_rope_head_dim} rope) x {layout.kv_bytes_per_element:g} B, replicated over TP"
         if arch.uses_mla else f"2 (K,V) x {kv_heads_per_gpu(arch, layout.tp)} KV heads/GPU x {arch.attention_head_dim} "
@@ -99,27 +108,42 @@ def explain_bill(arch: ModelArchitecture, layout: ServingLayout, engine: EngineS
              "tokens instead") if arch.cross_attention_layers else ""
     window = cross + (f"; {len(arch.sliding_window_layers or range(arch.num_layers))} local layers capped at "
               f"{arch.sliding_window} tokens" if arch.sliding_window else "")
-    if memory.cuda_graphs_in_budget:
-        graphs = "charged to the budget" + (" (cuda_graphs_in_budget)" if engine.engine == "vllm" else "")
-    else:
-        graphs = "captured after the budget, in the engine's reserve; not charged (counted in free)"
-    charged = ["weights", "overhead"] + (["activations"] if memory.activations_in_budget else []) + (
-        ["cuda graphs"] if memory.cuda_graphs_in_budget else [])
-    usable = (f"capacity x gpu_memory_utilization {engine.gpu_memory_utilization:g}" if engine.mode == "formula" else
-              budget_formula(engine.engine).replace("gpu_memory_utilization", f"gpu_memory_utilization {engine.gpu_memory_utilization:g}")
+    sequences = Term(f"ceil({memory.concurrency} seq / DP={layout.dp})", ceil_div(memory.concurrency, layout.dp),
+                     memory.kv_cache_bytes_per_sequence, "sequences")
+    note = (f"per token per layer {kv_note} = {per_layer:g} B x {layers} layers, {memory.context_tokens:,} tokens "
+            f"in blocks of {engine.block_size}{window}")
+    return line_of_terms("kv_cache", (sequences,), SOURCES["kv_cache"], note)
+
+
+def usable_formula(engine: EngineSettings) -> str:
+    """The engine's budget rule with its setting."""
+    if engine.mode == "formula":
+        return f"capacity x gpu_memory_utilization {engine.gpu_memory_utilization:g}"
+    usable = (budget_formula(engine.engine).replace("gpu_memory_utilization", f"gpu_memory_utilization {engine.gpu_memory_utilization:g}")
               .replace("mem_fraction_static", f"mem_fraction_static {engine.mem_fraction_static:g}")
               .replace("free_gpu_memory_fraction", f"free_gpu_memory_fraction {engine.free_gpu_memory_fraction:g}"))
-    explanations = {
-        "weights": _weights(arch, layout, engine, memory),
-        "kv_cache": f"ceil({memory.concurrency} seq / DP={layout.dp}) x {memory.kv_cache_bytes_per_sequence:,} B/seq; per token "
-                    f"per layer {kv_note} = {per_layer:g} B x {layers} layers; blocks of {engine.block_size} tokens{window}",
-        "activations": _activations(arch, layout, engine, memory),
-        "overhead": _overhead(layout, engine),
-        "cuda_graphs": graphs,
-        "usable": f"{engine.engine} {engine.version}: {usable}".replace("  ", " "),
-        "kv_cache_budget": "usable - " + " - ".join(charged),
-    }
+    return f"{engine.engine} {engine.version}: {usable}".replace("  ", " ")
+
+
+def serving_lines(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory,
+                  stage_weights: int, mla_copies: int, slack: int) -> tuple[BillLine, ...]:
+    """The lines of ``memory`` (``in_total``: charged to the engine's budget), from the terms ``serving_memory``
+    summed into its weights."""
+    graphs = cuda_graph_term(arch, layout, engine)
+    where = ("charged to the budget" + (" (cuda_graphs_in_budget)" if engine.engine == "vllm" else "")
+             if memory.cuda_graphs_in_budget else "captured after the budget, in the engine's reserve; not charged (counted in free)")
+    lines = [
+        _weights(arch, layout, engine, stage_weights, mla_copies, slack),
+        _kv_cache(arch, layout, engine, memory),
+        BillLine("activations", memory.activations_bytes, _activations(arch, layout, engine), SOURCES["activations"],
+                 memory.activations_in_budget),
+        BillLine("overhead", memory.overhead_bytes, f"{_overhead(layout, engine)}: {gib_text(memory.overhead_bytes)}",
+                 SOURCES["overhead"]),
+        line_of_terms("cuda_graphs", (graphs,), SOURCES["cuda_graphs"], where, memory.cuda_graphs_in_budget),
+    ]
     if memory.host_bytes:
-        explanations["host"] = "host RAM: token embedding, blocks beyond -ngl and their KV cells" + (
-            "" if layout.offload_layers is None or layout.offload_layers > arch.num_layers else ", the output layer")
-    return explanations
+        beyond = "" if layout.offload_layers is None or layout.offload_layers > arch.num_layers else ", the output layer"
+        lines.append(line_of_terms("host", (Term("host weights", memory.host_weights_bytes),
+                                            Term("host KV cells", memory.host_kv_cache_bytes)), SOURCES["host"],
+                                   f"host RAM: token embedding, blocks beyond -ngl and their KV cells{beyond}", in_total=False))
+    return tuple(lines)

@@ -15,7 +15,7 @@ on stage ``i`` (Narayanan et al. 2021, arXiv:2104.04473, Sec. 2.2.1), so stage 0
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -23,10 +23,12 @@ from ..model import formats
 from ..model.architecture import ModelArchitecture
 from ..model.formats import SIXTEEN_BIT
 from ..units import BYTES_PER_MIB, ceil_div
+from .bill import BillLine, Term, formulas, sum_formula
 from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
 from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
                          non_layer_tensors)
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
+from .training_bill import activation_formula, stage_lines
 from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms, loss_activation_bytes,
                                    stored_layer_bytes)
@@ -143,9 +145,10 @@ class ModelStates:
         return self.parameters_bytes + self.gradients_bytes + self.optimizer_states_bytes
 
 
-def model_state_bytes(parameter_count: int | float, per_parameter: StateBytes, dp: int = 1, zero_stage: int = 0,
-                      offload: str = "none") -> ModelStates:
-    """Parameters, gradients and optimizer states of ``parameter_count`` parameters on one GPU.
+def model_state_terms(parameter_count: int | float, per_parameter: StateBytes, dp: int = 1, zero_stage: int = 0,
+                      offload: str = "none", over_label: str = "DP ranks", what: str = "") -> dict[str, tuple[Term, ...]]:
+    """The terms of each model-state line on one GPU: ``parameters``, ``gradients``, ``optimizer_states`` and
+    ``cpu_offload`` (what offloading moves to the host), each ``ceil(count x bytes/param / N_d)`` when sharded.
 
     ZeRO-DP (arXiv:1910.02054, Sec. 5.1-5.3): P_os = 4Ψ + KΨ/N_d, P_os+g = 2Ψ + (2+K)Ψ/N_d,
     P_os+g+p = (2+2+K)Ψ/N_d. ZeRO-Offload (Ren et al. 2021, arXiv:2101.06840, Sec. 4.1) keeps only the 16-bit
@@ -154,29 +157,44 @@ def model_state_bytes(parameter_count: int | float, per_parameter: StateBytes, d
     if zero_stage not in (0, 1, 2, 3):
         raise ValueError("zero_stage must be 0, 1, 2 or 3")
 
-    def line(bytes_per_parameter: float, sharded: bool) -> int:
-        return math.ceil(parameter_count * bytes_per_parameter / (dp if sharded else 1))
+    def term(label: str, bytes_per_parameter: float, sharded: bool) -> Term:
+        over = dp if sharded else 1
+        return Term(what + label, parameter_count, bytes_per_parameter, "params", over, f"{over_label} (ZeRO-{zero_stage})")
 
-    parameters = line(per_parameter.parameter, zero_stage >= 3)
-    if zero_stage >= 3 and not per_parameter.gradient_kept_at_stage3:
-        working = 0
-    else:
-        working = line(per_parameter.gradient, zero_stage >= 3 or (zero_stage == 2 and per_parameter.gradient_sharded_at_stage2))
-    gradients = working + line(per_parameter.gradient_partition, zero_stage >= 1)
-    optimizer = line(per_parameter.optimizer, zero_stage >= 1)
-    cpu = 0
+    parameters = (term("weights", per_parameter.parameter, zero_stage >= 3),)
+    gradients: tuple[Term, ...] = ()
+    if zero_stage < 3 or per_parameter.gradient_kept_at_stage3:
+        sharded = zero_stage >= 3 or (zero_stage == 2 and per_parameter.gradient_sharded_at_stage2)
+        gradients = (term("gradients", per_parameter.gradient, sharded),)
+    gradients += (term("fp32 gradient partition", per_parameter.gradient_partition, zero_stage >= 1),)
+    optimizer = (term("optimizer states (master weights, moments)", per_parameter.optimizer, zero_stage >= 1),)
+    cpu: tuple[Term, ...] = ()
     if offload in ("optimizer", "optimizer_and_parameters"):
-        cpu, gradients, optimizer = gradients + optimizer, 0, 0
+        cpu, gradients, optimizer = gradients + optimizer, (), ()
     if offload == "optimizer_and_parameters":
-        cpu, parameters = cpu + parameters, 0
-    return ModelStates(parameters, gradients, optimizer, cpu)
+        cpu, parameters = parameters + cpu, ()
+    return {"parameters": parameters, "gradients": gradients, "optimizer_states": optimizer, "cpu_offload": cpu}
 
 
-def zero3_gather_bytes(largest_layer_parameter_count: int, tp: int = 1, trains_weights: bool = True) -> int:
+def model_state_bytes(parameter_count: int | float, per_parameter: StateBytes, dp: int = 1, zero_stage: int = 0,
+                      offload: str = "none") -> ModelStates:
+    """Parameters, gradients and optimizer states of ``parameter_count`` parameters on one GPU: the sums of
+    ``model_state_terms``."""
+    terms = model_state_terms(parameter_count, per_parameter, dp, zero_stage, offload)
+    return ModelStates(*(sum(t.bytes for t in terms[name]) for name in ("parameters", "gradients", "optimizer_states", "cpu_offload")))
+
+
+def zero3_gather_term(largest_layer_parameter_count: int, tp: int = 1, trains_weights: bool = True) -> Term:
     """ZeRO-3's temporary buffer: the largest layer gathered in 16-bit with its 16-bit gradients, 4 bytes per
     parameter (DeepSpeed ``estimate_zero3_model_states_mem_needs``: ``largest_layer_memory = 4 * largest_layer_params``);
     2 bytes when the weights are frozen (LoRA: no gradients to reduce-scatter)."""
-    return (4 if trains_weights else 2) * ceil_div(largest_layer_parameter_count, tp)
+    label = "ZeRO-3 gather of the largest layer (16-bit weights" + (" and gradients)" if trains_weights else ", frozen, no gradients)")
+    return Term(label, ceil_div(largest_layer_parameter_count, tp), 4 if trains_weights else 2, "params")
+
+
+def zero3_gather_bytes(largest_layer_parameter_count: int, tp: int = 1, trains_weights: bool = True) -> int:
+    """Bytes of ``zero3_gather_term``."""
+    return zero3_gather_term(largest_layer_parameter_count, tp, trains_weights).bytes
 
 
 @dataclass(frozen=True)
@@ -356,6 +374,7 @@ class StageMemory:
     cuda_context_bytes: int = 0
     nccl_bytes: int = 0
     allocator_reserve_bytes: int = 0
+    lines: tuple[BillLine, ...] = field(default=(), compare=False)
 
     @property
     def allocated_bytes(self) -> int:
@@ -391,24 +410,39 @@ class TrainingMemory:
     stages: tuple[StageMemory, ...]
     parameter_count: int
     trainable_parameter_count: int
-    explanations: dict[str, str] = field(default_factory=dict)
 
     @property
     def worst(self) -> StageMemory:
         return max(self.stages, key=lambda s: (s.total_bytes, -s.stage))
 
     @property
+    def lines(self) -> tuple[BillLine, ...]:
+        """The worst stage's bill lines, each with the formula that produced it."""
+        return self.worst.lines
+
+    @property
+    def explanations(self) -> dict[str, str]:
+        """Line -> formula of the worst stage, with the totals written from the lines themselves."""
+        lines = self.lines
+        return formulas(lines) | {"total": sum_formula(lines), "formula_total": sum_formula(
+            [replace(line, in_total=line.in_total and line.name not in MEASURED_PEAK_ONLY) for line in lines]) + " + overhead"}
+
+    @property
     def total_bytes(self) -> int:
         return self.worst.total_bytes
+
+
+def _held_microbatches(layout: TrainingLayout, stage: int) -> int | Fraction:
+    """Micro-batches' worth of activations a stage holds: 1F1B's in flight, times interleaving's factor."""
+    held = layout.in_flight_microbatches(stage)
+    return held * layout.interleaving_activation_factor if layout.virtual_stages > 1 else held
 
 
 def _activations(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, stage: int,
                  layers: range) -> int:
     trained = max(layers.start, recipe.first_trained_layer(arch))
     lora = _lora_dropout_bytes(arch, recipe, layout) if recipe.lora_dropout and recipe.method in ("lora", "qlora") else 0
-    held = layout.in_flight_microbatches(stage)
-    if layout.virtual_stages > 1:
-        held = held * layout.interleaving_activation_factor
+    held = _held_microbatches(layout, stage)
     values = _stage_activations(arch, recipe.flash_attention, recipe.dropout, layout.sequence_length, layout.micro_batch,
                                 layout.tp, layout.sequence_parallel, layout.recompute, layout.pp, stage,
                                 held, trained, layers.stop, layers.start, recipe.activation_bytes)
@@ -497,14 +531,16 @@ def trained_parameters_per_gpu(arch: ModelArchitecture, recipe: TrainingRecipe, 
     return sum(t.parameters for t in _trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
 
 
-def _states(dense: int, experts: int, per_parameter: StateBytes, layout: TrainingLayout) -> ModelStates:
-    """Model states of the dense part (ZeRO over dp) plus the routed experts (ZeRO over the expert data-parallel
-    ranks, Megatron-Core's expert-DP group)."""
-    dense_states = model_state_bytes(dense, per_parameter, layout.dp, layout.zero_stage, layout.offload)
+def _state_terms(dense: int, experts: int, per_parameter: StateBytes, layout: TrainingLayout,
+                 what: str = "") -> dict[str, tuple[Term, ...]]:
+    """Model-state terms of the dense part (ZeRO over dp) plus the routed experts (ZeRO over the expert data-parallel
+    ranks, Megatron-Core's expert-DP group); ``what`` names the trained parameters in the terms' labels."""
+    zero, offload = layout.zero_stage, layout.offload
     if not experts:
-        return dense_states
-    expert_states = model_state_bytes(experts, per_parameter, layout.expert_data_parallel, layout.zero_stage, layout.offload)
-    return ModelStates(*(a + b for a, b in zip(astuple(dense_states), astuple(expert_states))))
+        return model_state_terms(dense, per_parameter, layout.dp, zero, offload, what=what)
+    dense_terms = model_state_terms(dense, per_parameter, layout.dp, zero, offload, what="dense ")
+    expert_terms = model_state_terms(experts, per_parameter, layout.expert_data_parallel, zero, offload, "expert-DP ranks", "expert ")
+    return {name: dense_terms[name] + expert_terms[name] for name in dense_terms}
 
 
 _RESERVE_NUMERATOR, _RESERVE_DENOMINATOR = ALLOCATOR_RESERVE_FRACTION.numerator, ALLOCATOR_RESERVE_FRACTION.denominator
@@ -522,16 +558,27 @@ def measured_peak_terms(allocated_bytes: int, layout: TrainingLayout, gpu: Train
     return gpu.cuda_context_bytes, nccl, allocator_reserve_bytes(allocated_bytes)
 
 
+MEASURED_PEAK_ONLY = ("cuda_context", "nccl", "allocator_reserve")
+"""Lines of the measured peak the formulas' total replaces by the flat ``overhead``."""
+
+STATE_LINES = ("parameters", "gradients", "optimizer_states", "buffers", "cpu_offload")
+
+
 @dataclass(frozen=True)
 class StageStates:
     """What one GPU of a stage holds whatever the micro-batch: model states (frozen weights in ``parameters_bytes``)
-    and communication buffers."""
+    and communication buffers, with the terms each line sums (``STATE_LINES``; the bill's formulas)."""
 
     parameters_bytes: int
     gradients_bytes: int
     optimizer_states_bytes: int
     buffers_bytes: int
     cpu_offload_bytes: int
+    terms: dict[str, tuple[Term, ...]] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of_terms(cls, terms: dict[str, tuple[Term, ...]]) -> StageStates:
+        return cls(*(sum(t.bytes for t in terms[name]) for name in STATE_LINES), terms=terms)
 
     @property
     def allocated_bytes(self) -> int:
@@ -541,12 +588,15 @@ class StageStates:
 def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout
                   ) -> tuple[tuple[StageStates, ...], StateBytes]:
     """Model states and buffers of every stage (they depend on TP, PP, EP, DP, ZeRO and offload only), and the
-    bytes per parameter of the last stage (what the bill's explanation prints)."""
+    bytes per parameter of the last stage."""
     base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     expert_params = stage_expert_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4", layout.ep) if recipe.method == "qlora" else None
     full, backbone = recipe.method == "full", recipe.method == "frozen"
     weight_width = 4 if recipe.precision == "fp32" else 2
+    frozen_over = layout.dp if layout.zero_stage >= 3 else 1
+    frozen_label = "frozen " + ("fp32" if weight_width == 4 else "16-bit") + (" backbone" if backbone else " base")
+    trained_label = {"full": "", "lora": "LoRA ", "qlora": "LoRA ", "frozen": "trained blocks' "}[recipe.method]
     per_parameter = state_bytes(recipe.convention, recipe.precision, "adamw")
     stages = []
     for stage, tensors in enumerate(stage_tensors(arch, layout.pp)):
@@ -555,28 +605,27 @@ def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
             trainable = _frozen_backbone_trained(arch, layout.pp, stage, layout.tp, recipe.trainable_layers)
         else:
             trainable = base_params[stage] if full else sum(t.parameters for t in trained)
-        frozen_bytes = 0
-        if backbone:
-            frozen_bytes = math.ceil(weight_width * (base_params[stage] - trainable) / (layout.dp if layout.zero_stage >= 3 else 1))
+        frozen: tuple[Term, ...] = ()
+        if qlora_bytes:
+            frozen = (Term("frozen NF4 base", qlora_bytes[stage], over=frozen_over, over_label="DP ranks (ZeRO-3)"),)
         elif not full:
-            frozen = qlora_bytes[stage] if qlora_bytes else weight_width * base_params[stage]
-            frozen_bytes = math.ceil(frozen / (layout.dp if layout.zero_stage >= 3 else 1))
+            frozen = (Term(frozen_label, base_params[stage] - trainable if backbone else base_params[stage], weight_width,
+                           "params", frozen_over, "DP ranks (ZeRO-3)"),)
         moments = None
         if recipe.optimizer == "adafactor":
             moments = adafactor_moment_bytes(trained, layout.tp if full else 1) / max(1, trainable)
         per_parameter = state_bytes(recipe.convention, recipe.precision, recipe.optimizer, moments)
         experts = expert_params[stage] if full else 0
-        states = _states(trainable - experts, experts, per_parameter, layout)
-        buffers = 0
+        terms = _state_terms(trainable - experts, experts, per_parameter, layout, trained_label)
+        buffers: tuple[Term, ...] = ()
         if layout.zero_stage == 3 and layout.dp > 1:
-            buffers += zero3_gather_bytes(_largest_layer_parameters(arch), layout.tp, full)
+            buffers += (zero3_gather_term(_largest_layer_parameters(arch), layout.tp, full),)
         elif layout.dp > 1:
-            buffers += COMMUNICATION_BUCKET_BYTES
+            buffers += (Term("gradient all-reduce buckets (2 x 25 MiB in flight)", COMMUNICATION_BUCKET_BYTES),)
         if recipe.method == "qlora":
             largest = max((t.rows * t.cols for t in tensors if t.role is not Role.VECTOR), default=0)
-            buffers += 2 * ceil_div(largest, layout.tp)
-        stages.append(StageStates(states.parameters_bytes + frozen_bytes, states.gradients_bytes,
-                                   states.optimizer_states_bytes, buffers, states.cpu_offload_bytes))
+            buffers += (Term("16-bit dequantized copy of the largest NF4 matrix", ceil_div(largest, layout.tp), 2, "params"),)
+        stages.append(StageStates.of_terms({**terms, "parameters": terms["parameters"] + frozen, "buffers": buffers}))
     return tuple(stages), per_parameter
 
 
@@ -595,48 +644,31 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
         raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
     ranges = stage_layer_ranges(arch.num_layers, layout.pp)
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
-    states, per_parameter = stage_states(arch, recipe, layout)
+    states, _ = stage_states(arch, recipe, layout)
     activations = stage_activation_bytes(arch, recipe, layout)
+    peers = min(layout.gpus, gpu.nvlink_domain_size)
     stages = []
     for stage, layers in enumerate(ranges):
         held = states[stage]
-        context, nccl, reserve = measured_peak_terms(held.allocated_bytes + activations[stage], layout, gpu)
+        allocated = held.allocated_bytes + activations[stage]
+        context, nccl, reserve = measured_peak_terms(allocated, layout, gpu)
+        trained = max(0, layers.stop - max(layers.start, recipe.first_trained_layer(arch)))
+        first = stage == 0 and recipe.dropout and recipe.first_trained_layer(arch) == 0
+        words = activation_formula(arch, recipe.flash_attention, layout.recompute, layout.sequence_parallel,
+                                   _held_microbatches(layout, stage), trained, first, stage == layout.pp - 1, recipe.activation_bytes)
         stages.append(StageMemory(
             stage=stage, layers=len(layers), in_flight_microbatches=layout.in_flight_microbatches(stage),
             parameters_bytes=held.parameters_bytes, gradients_bytes=held.gradients_bytes,
             optimizer_states_bytes=held.optimizer_states_bytes, activations_bytes=activations[stage],
             buffers_bytes=held.buffers_bytes, overhead_bytes=overhead, cpu_offload_bytes=held.cpu_offload_bytes,
-            cuda_context_bytes=context, nccl_bytes=nccl, allocator_reserve_bytes=reserve))
+            cuda_context_bytes=context, nccl_bytes=nccl, allocator_reserve_bytes=reserve,
+            lines=stage_lines(recipe, held.terms, activations[stage], words, overhead, layout.gpus, peers, gpu, nccl,
+                              allocated, reserve)))
     total = _parameter_count(arch)
     full, backbone = recipe.method == "full", recipe.method == "frozen"
     if backbone:
         trainable_total = _frozen_backbone_trained(arch, 1, 0, 1, recipe.trainable_layers)
     else:
         trainable_total = total if full else sum(t.parameters for t in _trained_tensors(arch, 1, 0, recipe.lora_rank, recipe.lora_targets))
-    return TrainingMemory(tuple(stages), total, trainable_total, _explain(recipe, layout, per_parameter))
+    return TrainingMemory(tuple(stages), total, trainable_total)
 
-
-def _explain(recipe: TrainingRecipe, layout: TrainingLayout, per_parameter: StateBytes) -> dict[str, str]:
-    def shard(stage: int) -> str:
-        return f"/{layout.dp} (ZeRO-{layout.zero_stage})" if layout.zero_stage >= stage and layout.dp > 1 else ""
-
-    base = {"full": "", "lora": "frozen bf16 base + LoRA adapters; ", "qlora": "frozen NF4 base + LoRA adapters; ",
-            "frozen": f"frozen backbone, last {recipe.trainable_layers} blocks + output layer trained; "}[recipe.method]
-    offloaded = "; on the CPU (ZeRO-Offload)" if layout.offload != "none" else ""
-    working = shard(2) if per_parameter.gradient_sharded_at_stage2 else shard(3)
-    partition = f" + fp32 partition {per_parameter.gradient_partition:g} B{shard(1)}" if per_parameter.gradient_partition else ""
-    return {
-        "parameters": f"{base}{per_parameter.parameter:g} B/param{shard(3)}, TP={layout.tp}, worst PP stage ({recipe.convention})",
-        "gradients": f"{per_parameter.gradient:g} B/param{working}{partition}{offloaded}",
-        "optimizer_states": f"{recipe.optimizer} {per_parameter.optimizer:.4g} B/param (master + moments){shard(1)}{offloaded}",
-        "activations": f"Korthikanti Table 2, recompute={layout.recompute}, SP={'on' if layout.sequence_parallel else 'off'}, "
-                       f"{'FlashAttention' if recipe.flash_attention else 'eager attention (5as^2b)'}, x in-flight "
-                       "micro-batches (1F1B), + embedding dropout and fp32 logits",
-        "buffers": "ZeRO-3 gather of the largest layer (4 B/param)" if layout.zero_stage == 3 and layout.dp > 1 else
-                   "gradient buckets 2 x 25 MiB" if layout.dp > 1 else "none",
-        "overhead": "formula: flat non-torch memory (the measured peak counts the lines below instead)",
-        "cuda_context": "CUDA context, libraries and workspaces of a training process on this GPU generation",
-        "nccl": "NCCL / communicator buffers (grow with the NVLink peers)" if layout.gpus > 1 else "none: one GPU",
-        "allocator_reserve": f"PyTorch caching allocator: {float(ALLOCATOR_RESERVE_FRACTION):.1%} of the allocated peak "
-                             "kept cached or split",
-    }

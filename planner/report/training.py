@@ -110,14 +110,14 @@ def render_training_bill(data: dict[str, Any], explain: bool, console: Console) 
         table.add_column("formula")
     for line in MEMORY_LINES:
         table.add_row(line, f"{mem[line]:.3f}", *([data["explain"][line]] if explain else []))
-    table.add_row("total (measured peak)", f"{mem['total']:.3f}", *(["what nvidia-smi shows at the peak"] if explain else []))
-    table.add_row("formula total", f"{mem['formula_total']:.3f}",
-                  *([f"tensors + flat overhead {mem['overhead']:.2f} GiB (ZeRO / Korthikanti accounting)"] if explain else []))
+    formulas = data["explain"]
+    table.add_row("total (measured peak)", f"{mem['total']:.3f}", *([formulas["total"]] if explain else []))
+    table.add_row("formula total", f"{mem['formula_total']:.3f}", *([formulas["formula_total"]] if explain else []))
     if "capacity" in mem:
         table.add_row("capacity", f"{mem['capacity']:.3f}", *([""] if explain else []))
         table.add_row("free", f"{mem['free']:.3f}", *(["capacity − total"] if explain else []))
     if mem["cpu_offload"]:
-        table.add_row("host memory (offloaded)", f"{mem['cpu_offload']:.3f}", *([""] if explain else []))
+        table.add_row("host memory (offloaded)", f"{mem['cpu_offload']:.3f}", *([formulas["cpu_offload"]] if explain else []))
     console.print(table)
     if data["fits"] is not None:
         console.print(f"fits: {'yes' if data['fits'] else 'NO'}")
