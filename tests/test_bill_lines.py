@@ -12,23 +12,23 @@ from planner.memory.training import training_memory
 from planner.units import BYTES_PER_GIB
 
 SERVING = {
-    "dense": dict(model_id="llama-3.1-70b", gpu_id="h100-sxm", tp=4, batch=32, context=8192),
-    "fp8 KV": dict(model_id="llama-3.1-8b", gpu_id="h100-sxm", kv_cache_dtype="fp8", batch=16),
-    "MoE with MLA and EP": dict(model_id="deepseek-v3", gpu_id="h200", tp=8, ep=8, batch=64, context=32768),
-    "SGLang": dict(model_id="qwen2.5-32b", gpu_id="l4", tp=4, engine="sglang"),
-    "TensorRT-LLM": dict(model_id="llama-3.1-8b", gpu_id="h100-sxm", engine="trtllm", batch=8),
-    "FP8 checkpoint": dict(model_id="qwen3-30b-a3b-fp8", gpu_id="h100-sxm", batch=4),
+    "dense": {"model_id": "llama-3.1-70b", "gpu_id": "h100-sxm", "tp": 4, "batch": 32, "context": 8192},
+    "fp8 KV": {"model_id": "llama-3.1-8b", "gpu_id": "h100-sxm", "kv_cache_dtype": "fp8", "batch": 16},
+    "MoE with MLA and EP": {"model_id": "deepseek-v3", "gpu_id": "h200", "tp": 8, "ep": 8, "batch": 64, "context": 32768},
+    "SGLang": {"model_id": "qwen2.5-32b", "gpu_id": "l4", "tp": 4, "engine": "sglang"},
+    "TensorRT-LLM": {"model_id": "llama-3.1-8b", "gpu_id": "h100-sxm", "engine": "trtllm", "batch": 8},
+    "FP8 checkpoint": {"model_id": "qwen3-30b-a3b-fp8", "gpu_id": "h100-sxm", "batch": 4},
 }
 
 TRAINING = {
-    "LoRA with ZeRO-3": dict(model_id="llama-3.1-8b", training_method="lora", zero_stage=3, dp=8),
-    "QLoRA": dict(model_id="llama-3.1-8b", training_method="qlora"),
-    "MoE with SP": dict(model_id="mixtral-8x7b", tp=2, dp=4, zero_stage=1, sequence_parallel=True),
-    "pipeline": dict(model_id="llama-3.1-70b", tp=8, pp=4, dp=2, zero_stage=1, sequence_parallel=True, recompute="selective"),
-    "DeepSpeed ZeRO-2": dict(model_id="llama-3.1-8b", dp=8, zero_stage=2, convention="deepspeed"),
-    "ZeRO-Infinity": dict(model_id="llama-3.1-8b", dp=8, zero_stage=3, offload="optimizer_and_parameters"),
-    "frozen backbone": dict(model_id="llama-3.1-8b", training_method="frozen", trainable_layers=4, dp=4, zero_stage=3),
-    "Adafactor": dict(model_id="llama-3.1-8b", optimizer="adafactor"),
+    "LoRA with ZeRO-3": {"model_id": "llama-3.1-8b", "training_method": "lora", "zero_stage": 3, "dp": 8},
+    "QLoRA": {"model_id": "llama-3.1-8b", "training_method": "qlora"},
+    "MoE with SP": {"model_id": "mixtral-8x7b", "tp": 2, "dp": 4, "zero_stage": 1, "sequence_parallel": True},
+    "pipeline": {"model_id": "llama-3.1-70b", "tp": 8, "pp": 4, "dp": 2, "zero_stage": 1, "sequence_parallel": True, "recompute": "selective"},
+    "DeepSpeed ZeRO-2": {"model_id": "llama-3.1-8b", "dp": 8, "zero_stage": 2, "convention": "deepspeed"},
+    "ZeRO-Infinity": {"model_id": "llama-3.1-8b", "dp": 8, "zero_stage": 3, "offload": "optimizer_and_parameters"},
+    "frozen backbone": {"model_id": "llama-3.1-8b", "training_method": "frozen", "trainable_layers": 4, "dp": 4, "zero_stage": 3},
+    "Adafactor": {"model_id": "llama-3.1-8b", "optimizer": "adafactor"},
 }
 
 TERM = re.compile(r"^(?:[^:]*: )?(?:(?P<count>[\d,]+(?:\.\d+)?) [a-z]+ x (?P<each>[\d,.e+-]+) B|(?P<gib>-?[\d.]+) GiB)"
