@@ -206,7 +206,7 @@ def test_when_the_conflict_search_runs_out_of_time_the_budget_is_still_named_wit
     excludes every plan (the fast serving model without the budget finds the cheapest plan)."""
     from planner.analysis import explain_limits as module
 
-    monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
+    monkeypatch.setattr(module, "_solve", lambda model, enforced, time_limit_s: ("unknown", None))
     e = explain(BUDGET)
     assert e.kind == "conflicting_limits" and "budget" in {g.name for g in e.conflict}
     assert "time limit" not in e.message
@@ -217,7 +217,7 @@ def test_when_the_conflict_search_runs_out_of_time_the_budget_is_still_named_wit
 def test_when_the_conflict_search_runs_out_of_time_without_a_budget_the_limits_are_listed_not_the_time_limit(monkeypatch):
     from planner.analysis import explain_limits as module
 
-    monkeypatch.setattr(module._GroupModel, "solve", lambda self, enforced, time_limit_s: ("unknown", None))
+    monkeypatch.setattr(module, "_solve", lambda model, enforced, time_limit_s: ("unknown", None))
     e = explain(INVENTORY.model_copy(update={"budget": INVENTORY.budget.model_copy(update={"max_usd_per_hour": None})}))
     assert "(proven by the solver)" in e.message and "inventory" in e.message
     assert any("could not be narrowed down" in issue.message for issue in e.issues)

@@ -12,8 +12,9 @@ from ..candidates.serving import Candidate, per_gpu_limit_bytes
 from ..errors import Issue
 from ..memory.serving import sequences_within
 from ..solver import sat_api as cp_model
-from ..solver.cpsat import rent_whole_instances
-from ..solver.problem import Instance
+from ..solver.cpsat import ConstraintGroups, ServingModel
+from ..solver.phases import solver_parameters
+from ..solver.problem import Instance, Problem, Row
 from ..units import cents_ceil, format_usd, micro_usd_to_usd, usd_to_micro_usd_floor
 from .explain_traffic import Capacities, demand_field, demand_phrase, relax_traffic_demand
 from .explanation import ConstraintGroup, Explanation, Relaxation, _largest
@@ -60,84 +61,36 @@ def _undominated(shapes: list[Candidate], headroom: float, capacity: Capacities 
     return sorted(kept, key=lambda c: c.rank)
 
 
-class _GroupModel:
-    """The serving model (see ``cpsat``) with an enforcement literal per constraint group.
+def _group_model(shapes: list[Candidate], demand: int, budget: int | None, inventory: dict[str, int], headroom: float,
+                 mixed_fleet: bool, slack: frozenset[str] = frozenset(), instances: Mapping[str, Instance] | None = None,
+                 capacity: Capacities | None = None) -> ServingModel:
+    """The serving model (``solver.cpsat``) with every constraint group under its own literal.
 
-    Rows carry two memory limits: the engine's usable memory, always on, and the headroom limit, on with the
-    ``headroom`` literal. ``sum s <= D`` always holds, ``sum s >= D`` only with ``demand``, so relaxing demand
-    means serving fewer. Inventory types listed in ``slack`` get a free extra-GPU variable instead of a literal.
-    Traffic scenarios pass ``capacity``: per shape the request rate (milli-requests/s) one replica sustains within
-    the SLO without and with the headroom, and ``s`` is the load served.
+    Rows hold what fits with no headroom; the ``headroom`` group caps each at what fits with it. Traffic scenarios
+    pass ``capacity``: per shape the request rate (milli-requests/s) one replica sustains within the SLO without
+    and with the headroom; the load served is then the demand's unit.
     """
+    rows, within = [], {}
+    for c in shapes:
+        memory = c.memory
+        rate, limited = capacity[c.key] if capacity is not None else (0, _sequences_at(c, headroom))
+        rows.append(Row(c.key, c.gpu.id, c.gpus_per_replica, c.price_micro_usd_per_hour, memory.fixed_bytes,
+                        memory.kv_cache_bytes_per_sequence, per_gpu_limit_bytes(memory, 0.0), memory.capacity_bytes,
+                        memory.outside_budget_bytes, rate_milli_rps=rate))
+        within[c.key] = limited
+    traffic = capacity is not None
+    problem = Problem(tuple(rows), 0 if traffic else demand, budget, inventory, mixed_fleet, demand if traffic else None,
+                      instances or {})
+    return ServingModel(problem, ConstraintGroups(assumed=True, slack=slack, headroom=within))
 
-    def __init__(self, shapes: list[Candidate], demand: int, budget: int | None, inventory: dict[str, int],
-                 headroom: float, mixed_fleet: bool, slack: frozenset[str] = frozenset(),
-                 instances: Mapping[str, Instance] | None = None, capacity: Capacities | None = None):
-        m = self.model = cp_model.CpModel()
-        self.literals: dict[str, cp_model.IntVar] = {}
-        self.slack: dict[str, cp_model.IntVar] = {}
-        replicas, sequences, used = [], [], []
-        cover = []
-        for c in shapes:
-            whole, limited = capacity[c.key] if capacity is not None else (_sequences_at(c, 0.0), _sequences_at(c, headroom))
-            fewest = limited if limited >= 1 else whole  # capacity per replica when the headroom binds (if it can)
-            n = m.new_int_var(0, -(-demand // fewest), f"replicas[{c.key}]")  # more replicas than that serve no one
-            s = m.new_int_var(0, demand, f"sequences[{c.key}]")
-            u = m.new_bool_var(f"used[{c.key}]")
-            m.add(s <= whole * n)
-            if limited < whole:
-                m.add(s <= limited * n).only_enforce_if(self._literal("headroom"))
-            m.add(n <= s)
-            cover.append(min(whole, demand) * n)
-            m.add(n >= 1).only_enforce_if(u)
-            m.add(n == 0).only_enforce_if(~u)
-            replicas.append((c, n))
-            sequences.append(s)
-            used.append(u)
-        self.served = sum(sequences)
-        m.add(self.served <= demand)
-        m.add(sum(cover) >= self.served)  # implied by the memory rows; tightens the LP (as in the main model)
-        m.add(self.served >= demand).only_enforce_if(self._literal("demand"))
-        instances = instances or {}
-        cost_terms = [c.price_micro_usd_per_hour * n for c, n in replicas if c.gpu.id not in instances]
-        for gpu, instance in sorted(instances.items()):
-            terms = [c.gpus_per_replica * n for c, n in replicas if c.gpu.id == gpu]
-            if terms:
-                most = demand * max(c.gpus_per_replica for c, _ in replicas if c.gpu.id == gpu)
-                cost_terms.append(instance.price_micro_usd_per_hour * rent_whole_instances(m, gpu, sum(terms), instance, most))
-        self.cost = sum(cost_terms)
-        # whole instances: the GPUs rented, idle ones included, within stock = the used ones within whole instances of it
-        inventory = {gpu: n - n % instances[gpu].gpus if gpu in instances else n for gpu, n in inventory.items()}
-        for gpu in sorted(inventory):
-            terms = [c.gpus_per_replica * n for c, n in replicas if c.gpu.id == gpu]
-            if not terms:
-                continue
-            if gpu in slack:
-                extra = self.slack[gpu] = m.new_int_var(0, demand * max(c.gpus_per_replica for c in shapes), f"extra[{gpu}]")
-                m.add(sum(terms) <= inventory[gpu] + extra)
-            else:
-                m.add(sum(terms) <= inventory[gpu]).only_enforce_if(self._literal(f"inventory:{gpu}"))
-        if budget is not None:
-            m.add(self.cost <= budget).only_enforce_if(self._literal("budget"))
-        if not mixed_fleet:
-            m.add(sum(used) <= 1).only_enforce_if(self._literal("homogeneous"))
 
-    def _literal(self, group: str) -> cp_model.IntVar:
-        if group not in self.literals:
-            self.literals[group] = self.model.new_bool_var(f"on[{group}]")
-        return self.literals[group]
-
-    def solve(self, enforced: list[str], time_limit_s: float) -> tuple[str, cp_model.CpSolver]:
-        """Solve with the groups in ``enforced`` assumed on (the others free)."""
-        self.model.clear_assumptions()
-        self.model.add_assumptions([self.literals[g] for g in enforced if g in self.literals])
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1  # sufficient_assumptions_for_infeasibility needs the single-thread search
-        solver.parameters.random_seed = 0
-        solver.parameters.linearization_level = 2  # assumptions weaken presolve; the LP cuts prove these fast
-        solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
-        status = solver.solve(self.model)
-        return {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown"), solver
+def _solve(model: ServingModel, enforced: list[str], time_limit_s: float) -> tuple[str, cp_model.CpSolver]:
+    """Solve with the groups in ``enforced`` assumed on (the others free); one worker, as
+    ``sufficient_assumptions_for_infeasibility`` needs (assumptions weaken presolve; the LP cuts prove these fast)."""
+    model.assume(enforced)
+    solver = solver_parameters(max(0.05, time_limit_s), workers=1, seed=0)
+    status = solver.solve(model.model)
+    return {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown"), solver
 
 
 class _LimitConflict:
@@ -164,12 +117,12 @@ class _LimitConflict:
     def _left(self) -> float:
         return min(SOLVE_LIMIT_S, self.deadline - time.perf_counter())
 
-    def _model(self, headroom: float | None = None, slack: frozenset[str] = frozenset()) -> _GroupModel:
-        return _GroupModel(self.shapes, self.demand, self.budget, self.inventory,
+    def _model(self, headroom: float | None = None, slack: frozenset[str] = frozenset()) -> ServingModel:
+        return _group_model(self.shapes, self.demand, self.budget, self.inventory,
                            self.headroom if headroom is None else headroom, self.mixed_fleet, slack, self.instances, self.capacity)
 
     def group(self, name: str) -> ConstraintGroup:
-        s, ctx = self.prepared.scenario, self.prepared.context
+        s = self.prepared.scenario
         if name == "demand":
             return ConstraintGroup(name, demand_field(self.prepared), self.what)
         if name == "budget":
@@ -186,7 +139,7 @@ class _LimitConflict:
     def explain(self) -> Explanation:
         model = self._model()
         groups = sorted(model.literals, key=lambda g: (self.ORDER.index(g.split(":")[0]), g))
-        status, solver = model.solve(groups, self._left())
+        status, solver = _solve(model, groups, self._left())
         if status in ("optimal", "feasible"):
             return Explanation("no plan found: the limits can be met together, so the solver ran out of time", "undetermined",
                                extra=(Issue("raise --time-limit (solver.time_limit_s) or narrow the GPU list"),))
@@ -196,7 +149,7 @@ class _LimitConflict:
         core = [g for g in groups if g in {by_index.get(i) for i in solver.sufficient_assumptions_for_infeasibility()}] or groups
         for name in list(core):
             trial = [g for g in core if g != name]
-            if trial and model.solve(trial, self._left())[0] == "infeasible":
+            if trial and _solve(model, trial, self._left())[0] == "infeasible":
                 core = trial
         conflict = tuple(self.group(g) for g in core)
         limits = [g.description for g in conflict if g.name != "demand"]
@@ -267,7 +220,7 @@ class _LimitConflict:
     def _relax_budget(self, everything: list[str], core: list[str]) -> Relaxation:
         model = self._model()
         model.model.minimize(model.cost)
-        status, solver = model.solve([g for g in everything if g != "budget"], self._left())
+        status, solver = _solve(model, [g for g in everything if g != "budget"], self._left())
         field_path = "budget.max_usd_per_hour"
         if status not in ("optimal", "feasible"):
             return Relaxation("budget", field_path, None, f"raising the budget alone is not enough: {self._others(core, 'budget')} "
@@ -282,7 +235,7 @@ class _LimitConflict:
     def _relax_demand(self, everything: list[str]) -> Relaxation:
         model = self._model()
         model.model.maximize(model.served)
-        status, solver = model.solve([g for g in everything if g != "demand"], self._left())
+        status, solver = _solve(model, [g for g in everything if g != "demand"], self._left())
         fits = int(round(solver.objective_value)) if status in ("optimal", "feasible") else 0
         if self.capacity is not None:
             return relax_traffic_demand(self.prepared, fits, status == "optimal")
@@ -305,7 +258,7 @@ class _LimitConflict:
             model.model.add(extra == 0).only_enforce_if(~more)
             touched.append(more)
         model.model.minimize(sum(model.slack.values()) * (len(touched) + 1) + sum(touched))
-        status, solver = model.solve(list(model.literals), self._left())  # the short types carry slack, not literals
+        status, solver = _solve(model, list(model.literals), self._left())  # the short types carry slack, not literals
         field_path = "inventory" if len(short) > 1 else self.group(f"inventory:{next(iter(short))}").field_path
         if status not in ("optimal", "feasible"):
             return Relaxation("inventory", field_path, None,
@@ -320,7 +273,7 @@ class _LimitConflict:
 
     def _relax_headroom(self, everything: list[str]) -> Relaxation:
         def feasible(permille: int) -> bool:
-            return self._model(headroom=permille / 1000).solve(everything, self._left())[0] in ("optimal", "feasible")
+            return _solve(self._model(headroom=permille / 1000), everything, self._left())[0] in ("optimal", "feasible")
 
         top = math.ceil(self.headroom * 1000) - 1
         best = _largest(feasible, 0, 0 if self.capacity is not None else top)  # traffic: rates known at 0 and as given
@@ -333,7 +286,7 @@ class _LimitConflict:
     def _relax_homogeneous(self, everything: list[str]) -> Relaxation:
         model = self._model()
         model.model.minimize(model.cost)
-        status, solver = model.solve([g for g in everything if g != "homogeneous"], self._left())
+        status, solver = _solve(model, [g for g in everything if g != "homogeneous"], self._left())
         where = self.group("homogeneous").field_path
         if status not in ("optimal", "feasible"):
             return Relaxation("homogeneous", where, None, "a mixed fleet alone is not enough: the other limits rule out every plan")

@@ -39,7 +39,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Callable, Literal
 
 from ..errors import InputError, Issue, VerificationError
-from ..solver.cpsat import STATUS_NAMES, ServingModel, solver_parameters
+from ..solver.cpsat import ServingModel
+from ..solver.phases import STATUS_NAMES, Objective, solve_in_phases
 from ..solver.problem import Assignment, Problem
 from ..units import decimal_fraction, micro_usd_to_usd
 
@@ -180,7 +181,7 @@ class _Step:
 
 
 def _solve_step(problem: Problem, settings, hint: Assignment | None, bound: Callable[[ServingModel], None] | None,
-                second: Callable[[ServingModel], tuple[object, bool]], time_limit_s: float) -> _Step:
+                second: Callable[[ServingModel], Objective], time_limit_s: float) -> _Step:
     """Minimise cost under the step's bound, then the tie-break at that cost; warm-started from ``hint``."""
     if not problem.rows:
         return _Step("infeasible", None)
@@ -190,37 +191,14 @@ def _solve_step(problem: Problem, settings, hint: Assignment | None, bound: Call
     if hint is None:
         built.hint_greedy()
     else:
-        _hint(built, hint)
-    built.model.minimize(built.cost)
-    solver = solver_parameters(time_limit_s, settings.workers, settings.seed)
-    solver.parameters.repair_hint = hint is not None
-    status = STATUS_NAMES[solver.solve(built.model)]
-    if status not in ("optimal", "feasible"):
-        return _Step(status, None)
-    assignment = built.extract(solver)
-    if status != "optimal":
-        return _Step(status, assignment)
-    cost = int(round(solver.value(built.cost)))
-    built.model.add(built.cost == cost)
-    expression, maximise = second(built)
-    _hint(built, assignment)
-    if maximise:
-        built.model.maximize(expression)
-    else:
-        built.model.minimize(expression)
-    tie_break = solver_parameters(time_limit_s, settings.workers, settings.seed)
-    if STATUS_NAMES[tie_break.solve(built.model)] in ("optimal", "feasible"):
-        assignment = built.extract(tie_break)
-    return _Step(status, assignment)
+        built.hint(hint)
+    result = solve_in_phases(built.model, lambda: [second(built)], Objective(built.cost), built.extract, built.hint,
+                             time_limit_s, settings.workers, settings.seed, repair_hint=hint is not None)
+    return _Step(STATUS_NAMES[result.status], result.solution)
 
 
-def _hint(built: ServingModel, assignment: Assignment) -> None:
-    """A complete hint keyed by row key: every decision variable of the model (primer: complete hints)."""
-    built.hint(assignment)
-
-
-def _fewest_gpus(built: ServingModel) -> tuple[object, bool]:
-    return built.gpus, False
+def _fewest_gpus(built: ServingModel) -> Objective:
+    return Objective(built.gpus)
 
 
 def _capacity(built: ServingModel) -> object:
@@ -333,7 +311,7 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
     hint: Assignment | None = None
     demand = base.demand_sequences
     solves, stopped = 0, "infeasible"
-    maximise_capacity = lambda built: (_capacity(built), True)  # noqa: E731
+    maximise_capacity = lambda built: Objective(_capacity(built), maximise=True)  # noqa: E731
     while True:
         if len(non_dominated(points, "concurrency")) > max_points:
             stopped = "max_points"
@@ -354,9 +332,9 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
     return points, stopped, solves
 
 
-def _lowest_latency(built: ServingModel) -> tuple[object, bool]:
+def _lowest_latency(built: ServingModel) -> Objective:
     """The plan's own tie-breaks at the step's cost (formats, latency, GPUs), folded where they fit one objective."""
-    return built.tie_break_objectives()[0], False
+    return built.tie_break_objectives()[0]
 
 
 def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None, metric: str = "tpot"):

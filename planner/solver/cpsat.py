@@ -61,34 +61,44 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from . import sat_api as cp_model
+from .phases import STATUS_NAMES, Objective, solve_in_phases, solver_parameters
 from .problem import Assignment, Instance, Problem, Row, SolveOutcome, assignment_for
 
-TIE_BREAK_MIN_DETERMINISTIC_S = 0.5
-TIE_BREAK_FACTOR = 2.0
-"""The GPU-count tie-break gets max(0.5, 2 x the cost phase's) deterministic seconds. Why: at a fixed cost it is
-an equality knapsack, which can be far harder than the cost phase (a subset-sum instance proved its cost in
-0.17 s and then spent the whole 15 s limit on the tie-break); on the 36 generated problems of
-benchmarks/generate.py it needed at most 0.35 deterministic seconds and was always proven. Deterministic time
-keeps the returned plan independent of machine load; the cost stays proven optimal either way."""
+__all__ = ["STATUS_NAMES", "ConstraintGroups", "ServingModel", "solve_cpsat", "solver_parameters"]
 
-STATUS_NAMES = {
-    cp_model.OPTIMAL: "optimal",
-    cp_model.FEASIBLE: "feasible",
-    cp_model.INFEASIBLE: "infeasible",
-    cp_model.UNKNOWN: "unknown",
-    cp_model.MODEL_INVALID: "model_invalid",
-}
+
+@dataclass(frozen=True)
+class ConstraintGroups:
+    """How the builder posts its constraint groups: demand, budget, ``inventory:<gpu type>``, headroom, homogeneous.
+
+    By default every group is a plain constraint (the solve). With ``assumed`` each group is enforced only by its
+    own literal (``ServingModel.literals``), for the conflict search under assumptions: demand then reads
+    ``served <= D`` always and ``served >= D`` under its literal, so dropping it means serving less. GPU types in
+    ``slack`` may exceed their stock by an extra-GPU variable (``ServingModel.slack``) instead. ``headroom`` gives
+    each row's capacity (in the demand's unit) with the headroom kept free, when the rows' own limits leave it out.
+    """
+
+    assumed: bool = False
+    slack: frozenset[str] = frozenset()
+    headroom: Mapping[str, int] | None = None
+
+    @property
+    def relaxable(self) -> bool:
+        return self.assumed or bool(self.slack) or self.headroom is not None
 
 
 class ServingModel:
-    """Builds the CP-SAT model for a ``Problem`` and keeps its variables by row key."""
+    """Builds the CP-SAT model for a ``Problem`` and keeps its variables by row key; one builder for the solve,
+    the Pareto sweeps and the explanations (``ConstraintGroups``)."""
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, groups: ConstraintGroups = ConstraintGroups()):
         self.problem = problem
+        self.groups = groups
         self.model = cp_model.CpModel()
         model = self.model
         self.replicas: dict[str, cp_model.IntVar] = {}
@@ -96,10 +106,13 @@ class ServingModel:
         self.load: dict[str, cp_model.IntVar] = {}  # traffic only: milli-requests/s served by the shape
         self.used: dict[str, cp_model.IntVar] = {}  # only without mixed fleets
         self.instances: dict[str, cp_model.IntVar] = {}  # whole instances rented, per GPU type
+        self.literals: dict[str, cp_model.IntVar] = {}  # assumed groups: the literal that enforces each
+        self.slack: dict[str, cp_model.IntVar] = {}  # extra GPUs beyond the stock of the types in groups.slack
         self._in_plan: dict[str, cp_model.IntVar] = {}  # tie-break phases: whether a shape is used
         demand = problem.demand
+        self.upper = {row.key: self._upper_bound(row) for row in problem.rows}
         for row in problem.rows:
-            upper = problem.replica_upper_bound(row)
+            upper = self.upper[row.key]
             n = self.replicas[row.key] = model.new_int_var(0, upper, f"replicas[{row.key}]")
             if problem.is_traffic:
                 self._traffic_rows(row, n, upper, demand)
@@ -109,33 +122,96 @@ class ServingModel:
             whole_mib = row.fixed_mib + row.kv_mib_per_sequence * row.max_sequences
             model.add(row.fixed_mib * n + row.kv_mib_per_sequence * self.sequences[row.key] <= whole_mib * n)
         served = self.load if problem.is_traffic else self.sequences
-        model.add(sum(served.values()) == demand)
-        model.add(sum(min(problem.capacity(row), demand) * self.replicas[row.key] for row in problem.rows) >= demand)
-        model.add(sum(self.replicas.values()) <= demand)
+        self.served = sum(served.values())
+        self._headroom(served)
+        self._demand()
         by_type: dict[str, list] = {}
         for row in problem.rows:
             by_type.setdefault(row.gpu_type, []).append(row.gpus_per_replica * self.replicas[row.key])
         cost_terms = [row.price_micro_usd_per_hour * self.replicas[row.key] for row in problem.rows
                       if row.gpu_type not in problem.instances]
         for gpu_type, terms in sorted(by_type.items()):
-            stock = problem.inventory_by_gpu.get(gpu_type)
             instance = problem.instances.get(gpu_type)
             if instance is not None:
-                most = sum(problem.replica_upper_bound(r) * r.gpus_per_replica for r in problem.rows if r.gpu_type == gpu_type)
+                most = sum(self.upper[r.key] * r.gpus_per_replica for r in problem.rows if r.gpu_type == gpu_type)
                 k = self.instances[gpu_type] = rent_whole_instances(model, gpu_type, sum(terms), instance, most)
                 cost_terms.append(instance.price_micro_usd_per_hour * k)
-            elif stock is not None:
-                model.add(sum(terms) <= stock)
+            self._inventory(gpu_type, sum(terms))
         self.cost = sum(cost_terms)
-        check_integer_range(problem)
+        if not groups.relaxable:
+            check_integer_range(problem)
         self.gpus = sum(row.gpus_per_replica * self.replicas[row.key] for row in problem.rows)
         if problem.budget_micro_usd_per_hour is not None:
-            model.add(self.cost <= problem.budget_micro_usd_per_hour)
+            self._post("budget", self.cost <= problem.budget_micro_usd_per_hour)
         if not problem.mixed_fleet:
             for row in problem.rows:
                 used = self.used[row.key] = model.new_bool_var(f"used[{row.key}]")
                 model.add(self.replicas[row.key] == 0).only_enforce_if(~used)
-            model.add_at_most_one(self.used.values())
+            if groups.assumed:
+                self._post("homogeneous", sum(self.used.values()) <= 1)
+            else:
+                model.add_at_most_one(self.used.values())
+
+    def _post(self, group: str, constraint) -> None:
+        """A constraint of ``group``: plain, or enforced by the group's literal when groups are assumed."""
+        posted = self.model.add(constraint)
+        if self.groups.assumed:
+            if group not in self.literals:
+                self.literals[group] = self.model.new_bool_var(f"on[{group}]")
+            posted.only_enforce_if(self.literals[group])
+
+    def _upper_bound(self, row: Row) -> int:
+        """``Problem.replica_upper_bound``; with relaxable groups, only demand caps it (at the capacity within the
+        headroom, when that is smaller): more replicas than that serve no one."""
+        problem = self.problem
+        if not self.groups.relaxable:
+            return problem.replica_upper_bound(row)
+        fewest = problem.capacity(row)
+        within = (self.groups.headroom or {}).get(row.key, 0)
+        if within >= 1:
+            fewest = min(fewest, within)
+        return max(0, min(problem.demand, -(-problem.demand // max(1, fewest))))
+
+    def _demand(self) -> None:
+        """Demand served exactly (sum = D), with the cover rows; under assumptions ``sum <= D`` and ``>= D`` assumed."""
+        problem, model = self.problem, self.model
+        demand = problem.demand
+        cover = sum(min(problem.capacity(row), demand) * self.replicas[row.key] for row in problem.rows)
+        if self.groups.assumed:
+            model.add(self.served <= demand)
+            model.add(cover >= self.served)  # implied by the memory rows; tightens the LP
+            self._post("demand", self.served >= demand)
+        else:
+            model.add(self.served == demand)
+            model.add(cover >= demand)
+        model.add(sum(self.replicas.values()) <= demand)
+
+    def _headroom(self, served: Mapping[str, cp_model.IntVar]) -> None:
+        """Rows whose capacity within the headroom (``groups.headroom``) is below their own limit's: at most that."""
+        for row in self.problem.rows:
+            within = (self.groups.headroom or {}).get(row.key)
+            if within is not None and within < self.problem.capacity(row):
+                self._post("headroom", served[row.key] <= within * self.replicas[row.key])
+
+    def _inventory(self, gpu_type: str, gpus: object) -> None:
+        """GPUs of one type within its stock (whole instances of it when rented that way), or over it by ``slack``."""
+        stock = self.problem.inventory_by_gpu.get(gpu_type)
+        if stock is None:
+            return
+        instance = self.problem.instances.get(gpu_type)
+        if instance is not None:
+            stock -= stock % instance.gpus
+        if gpu_type in self.groups.slack:
+            most = sum(self.upper[r.key] * r.gpus_per_replica for r in self.problem.rows if r.gpu_type == gpu_type)
+            extra = self.slack[gpu_type] = self.model.new_int_var(0, most, f"extra[{gpu_type}]")
+            self.model.add(gpus <= stock + extra)  # type: ignore[operator]
+        else:
+            self._post(f"inventory:{gpu_type}", gpus <= stock)  # type: ignore[operator]
+
+    def assume(self, enforced: list[str]) -> None:
+        """Solve with the groups in ``enforced`` assumed on (the others free)."""
+        self.model.clear_assumptions()
+        self.model.add_assumptions([self.literals[g] for g in enforced if g in self.literals])
 
     def _traffic_rows(self, row: Row, n: cp_model.IntVar, upper: int, demand: int) -> None:
         """Load ``r`` within the replicas' sustainable rate, and the sequences it keeps in flight.
@@ -172,7 +248,7 @@ class ServingModel:
             model.add(worst >= getattr(row, attribute) * used)
         return worst
 
-    def tie_break_objectives(self) -> list[object]:
+    def tie_break_objectives(self) -> list[Objective]:
         """The phases after cost, each lexicographic in its parts: the worst fidelity penalty, the worst latency,
         then the GPU count. Parts are folded into one objective ``a x (max b + 1) + b`` (which orders plans exactly
         as separate phases would, one solve instead of several) while the weights stay below 2^53."""
@@ -183,15 +259,15 @@ class ServingModel:
                 parts.append((worst, max(getattr(row, attribute) for row in self.problem.rows)))
         most_gpus = sum(self.problem.replica_upper_bound(row) * row.gpus_per_replica for row in self.problem.rows)
         parts.append((self.gpus, most_gpus))
-        objectives: list[object] = []
+        objectives: list[Objective] = []
         folded, top = parts[0]
         for expression, largest in parts[1:]:
             if (top + 1) * (largest + 1) < 2**53:
                 folded, top = folded * (largest + 1) + expression, top * (largest + 1) + largest
             else:
-                objectives.append(folded)
+                objectives.append(Objective(folded))
                 folded, top = expression, largest
-        return objectives + [folded]
+        return objectives + [Objective(folded)]
 
     def hint_greedy(self) -> None:
         """Hint the greedy plan, mixed when stock forces it (primer: complete hints help pruning).
@@ -239,16 +315,6 @@ def rent_whole_instances(model: cp_model.CpModel, gpu_type: str, gpus: object, i
     return k
 
 
-def solver_parameters(time_limit_s: float, workers: int, seed: int) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.num_workers = workers
-    params.random_seed = seed
-    params.max_time_in_seconds = time_limit_s
-    params.linearization_level = 2
-    return solver
-
-
 def solve_cpsat(problem: Problem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0) -> SolveOutcome:
     """Minimise cost, then GPU count at that cost; report the status CP-SAT proved."""
     start = time.perf_counter()
@@ -258,22 +324,16 @@ def solve_cpsat(problem: Problem, time_limit_s: float = 10.0, workers: int = 1, 
         return SolveOutcome("infeasible", None, None, None, time.perf_counter() - start, "cpsat", parameters)
     built = ServingModel(problem)
     built.hint_greedy()
-    built.model.minimize(built.cost)
-    solver = solver_parameters(time_limit_s, workers, seed)
-    status = solver.solve(built.model)  # Ctrl-C stops the search like the time limit: best plan so far (sat_api)
-    if status == cp_model.UNKNOWN:
+    result = solve_in_phases(built.model, built.tie_break_objectives, Objective(built.cost), built.extract, built.hint,
+                             time_limit_s, workers, seed)
+    solver = result.first
+    if result.status == cp_model.UNKNOWN:
         return replace(_greedy_outcome(built, solver, start, parameters), interrupted=solver.interrupted)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SolveOutcome(STATUS_NAMES[status], None, None, None, time.perf_counter() - start, "cpsat", parameters,
+    if not result.found:
+        return SolveOutcome(result.status_name, None, None, None, time.perf_counter() - start, "cpsat", parameters,
                             solver.interrupted)
-    cost = int(round(solver.objective_value))
-    bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
-    # 'optimal' only when proven: a status of OPTIMAL under a gap limit still reports its gap as 'feasible'.
-    name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
-    assignment = built.extract(solver)
-    if name == "optimal" and not solver.interrupted:
-        assignment = _tie_breaks(built, solver, cost, assignment, start + time_limit_s)
-    return SolveOutcome(name, assignment, cost, bound, time.perf_counter() - start, "cpsat", parameters, solver.interrupted)
+    return SolveOutcome(result.status_name, result.solution, result.value, result.bound, time.perf_counter() - start,
+                        "cpsat", parameters, solver.interrupted)
 
 
 def check_integer_range(problem: Problem) -> None:
@@ -321,32 +381,6 @@ def _covering_bound(problem: Problem) -> int:
         return 0
     cheapest = min(Fraction(problem.least_price_per_replica(row), problem.capacity(row)) for row in rows)
     return math.ceil(cheapest * problem.demand)
-
-
-def _tie_breaks(built: ServingModel, first: cp_model.CpSolver, cost: int, assignment: Assignment, deadline: float) -> Assignment:
-    """Lexicographic phases at the optimal cost (primer: lexicographic objectives): first the formats closest to
-    16 bits (the worst fidelity penalty among the shapes used: bf16 over int4 with an fp8 KV cache at equal cost),
-    then the lowest latency (the worst TPOT at the operating point: TP over PP inside a node), then the fewest GPUs."""
-    model = built.model
-    model.add(built.cost == cost)
-    phases = built.tie_break_objectives()
-    for index, objective in enumerate(phases):
-        built.hint(assignment)
-        model.minimize(objective)
-        solver = _phase_solver(first, deadline)
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            break
-        assignment = built.extract(solver)
-        if index + 1 < len(phases):
-            model.add(objective == int(solver.value(objective)))
-    return assignment
-
-
-def _phase_solver(first: cp_model.CpSolver, deadline: float) -> cp_model.CpSolver:
-    solver = solver_parameters(max(0.1, deadline - time.perf_counter()), first.parameters.num_workers, first.parameters.random_seed)
-    solver.parameters.max_deterministic_time = max(TIE_BREAK_MIN_DETERMINISTIC_S, TIE_BREAK_FACTOR * first.deterministic_time)
-    return solver
 
 
 def _ortools_version() -> str:

@@ -30,11 +30,10 @@ hinted with the previous solution (C8, C10); one worker and a fixed seed (C11).
 
 from __future__ import annotations
 
-import math
 import time
 
 from . import sat_api as cp_model
-from .cpsat import STATUS_NAMES, solver_parameters
+from .phases import Objective, solve_in_phases
 from .training_problem import Choice, TrainingOutcome, TrainingProblem, within_budget, within_deadline
 
 
@@ -91,9 +90,9 @@ class TrainingModel:
         ranks = self.cost_rank if objective == "cost" else self.time_rank
         return min((v for v, r in ranks.items() if r >= rank), default=max(ranks, default=0.0))
 
-    def objectives(self) -> list:
+    def objectives(self) -> list[Objective]:
         first, second = (self.cost, self.seconds) if self.problem.objective == "cost" else (self.seconds, self.cost)
-        return [first, second, self.preference]
+        return [Objective(first), Objective(second), Objective(self.preference)]
 
     def hint(self, choice: Choice | None) -> None:
         """Hint every decision variable (complete hints help CP-SAT prune, primer parameters.md)."""
@@ -139,11 +138,6 @@ def _post(model: cp_model.CpModel, constraint) -> None:
         model.add(constraint)
 
 
-def _solver(time_limit_s: float, workers: int, seed: int) -> cp_model.CpSolver:
-    """The serving solver's parameters (chosen by measurement in benchmarks/solver_params.py)."""
-    return solver_parameters(max(0.05, time_limit_s), workers, seed)
-
-
 def solve_training_cpsat(problem: TrainingProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
                          tighten: bool = True) -> TrainingOutcome:
     """Lexicographic solve; the status is the one CP-SAT proved for the primary objective."""
@@ -155,27 +149,15 @@ def solve_training_cpsat(problem: TrainingProblem, time_limit_s: float = 10.0, w
     built = TrainingModel(problem, tighten)
     if not built.rows:  # every layout breaks a limit on its own: infeasible before any search
         return TrainingOutcome("infeasible", None, None, None, time.perf_counter() - start, "cpsat", parameters)
-    choice = built.greedy()
-    status_name, objective, bound = "unknown", None, None
-    for phase, expression in enumerate(built.objectives()):
-        built.hint(choice)
-        built.model.minimize(expression)
-        solver = _solver(time_limit_s - (time.perf_counter() - start), workers, seed)
-        status = solver.solve(built.model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            if phase == 0:
-                return TrainingOutcome(STATUS_NAMES[status], None, None, None, time.perf_counter() - start, "cpsat", parameters)
-            break
-        choice = built.extract(solver)
-        value = int(round(solver.objective_value))
-        if phase == 0:
-            rank_bound = min(value, int(math.ceil(solver.best_objective_bound - 1e-6)))
-            # 'optimal' only when proven: the bound must meet the objective (a gap limit could stop earlier).
-            status_name = "optimal" if status == cp_model.OPTIMAL and rank_bound == value else "feasible"
-            row = next(r for r in built.rows if r.key == choice.key)
-            objective = problem.value(row, choice.micro_batch)
-            bound = objective if status_name == "optimal" else built.value(rank_bound, problem.objective)
-        if status != cp_model.OPTIMAL:
-            break
-        built.model.add(expression == value)
-    return TrainingOutcome(status_name, choice, objective, bound, time.perf_counter() - start, "cpsat", parameters)
+    built.hint(built.greedy())
+    first, *tie_breaks = built.objectives()
+    result = solve_in_phases(built.model, tie_breaks, first, built.extract, built.hint,
+                             max(0.05, time_limit_s - (time.perf_counter() - start)), workers, seed)
+    if not result.found:
+        return TrainingOutcome(result.status_name, None, None, None, time.perf_counter() - start, "cpsat", parameters)
+    choice = result.solution  # the tie-breaks keep the primary objective's rank, hence its value
+    assert choice is not None
+    row = next(r for r in built.rows if r.key == choice.key)
+    objective = problem.value(row, choice.micro_batch)
+    bound = objective if result.proven else built.value(result.bound, problem.objective)
+    return TrainingOutcome(result.status_name, choice, objective, bound, time.perf_counter() - start, "cpsat", parameters)
