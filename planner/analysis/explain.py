@@ -8,7 +8,7 @@ Three situations, told apart in this order:
    (the weights alone, then weights + activations + overhead, then one sequence's KV cache) on the closest shape,
    and which single change to the scenario's options would make one fit — each change checked by re-running the
    memory model over the changed options, never guessed.
-3. **Shapes fit, but the limits together exclude every fleet.** The serving model is rebuilt with one enforcement
+3. **Shapes fit, but the limits together exclude every fleet.** The serving model is built with one enforcement
    literal per constraint group (demand, budget, inventory per GPU type, headroom, homogeneity); CP-SAT solves it
    under those literals as assumptions and ``sufficient_assumptions_for_infeasibility`` returns a conflicting set
    of groups, shrunk to a minimal one by deletion (OR-Tools ``troubleshooting.md``, "Infeasible models"; the CP-SAT
