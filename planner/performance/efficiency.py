@@ -97,8 +97,8 @@ MOE_GEMM_EFFICIENCY = 0.70
 """Routed-expert GEMMs run at this fraction of the dense GEMM efficiency: each expert sees only ``T k / E``
 tokens, so the grouped GEMMs are smaller and less regular (Gale et al. 2023, MegaBlocks, arXiv:2211.15841,
 Sec. 6; vLLM's fused-MoE Triton kernels are tuned per batch size for the same reason). Fitted on the two
-TensorRT-LLM 0.13 Mixtral calibration cases; TensorRT-LLM 0.9's early MoE kernels ran at about half of that
-(its Mixtral cases are validation misses, see docs/performance.md)."""
+TensorRT-LLM 0.13 Mixtral calibration cases; TensorRT-LLM 0.9's FP8 Mixtral rows on Hopper ran at about half of
+that, which no documented engine-version rule reproduces (validation misses, see docs/performance.md)."""
 
 
 @dataclass(frozen=True)
