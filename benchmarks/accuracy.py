@@ -79,7 +79,8 @@ def summary_by_group(rows: list[dict[str, Any]]) -> str:
     for (engine, role), members in sorted(groups.items()):
         checked = [(r, abs(error_pct(r) or 0.0)) for r in members if r.get("goal_pct") is not None and error_pct(r) is not None]
         errors = sorted(e for _, e in checked)
-        median = errors[len(errors) // 2] if len(errors) % 2 else (sum(errors[len(errors) // 2 - 1:len(errors) // 2 + 1]) / 2 if errors else 0.0)
+        middle = len(errors) // 2
+        median = errors[middle] if len(errors) % 2 else (sum(errors[middle - 1:middle + 1]) / 2 if errors else 0.0)
         within = sum(1 for r, e in checked if e <= r["goal_pct"])
         lines.append(f"| {engine} | {role} | {len({r['case'] for r in members})} | {len(checked)} | {within} | "
                      f"{median:.2f} | {max(errors, default=0.0):.2f} |")

@@ -25,8 +25,7 @@ from typing import Any
 from planner.catalog import default_catalog
 from planner.memory.serving import EngineSettings, ServingLayout
 from planner.model.formats import kv_cache_dtype, weight_format
-from planner.performance.serving import (Concurrency, Offline, RequestMix, RequestRate, ServingShape, StaticBatch,
-                                         kv_max_sequences, predict)
+from planner.performance.serving import Concurrency, Offline, RequestMix, RequestRate, ServingShape, StaticBatch, kv_max_sequences, predict
 
 CASES_PATH = Path(__file__).resolve().parent / "data" / "serving_performance_cases.json"
 METRICS = ("output_tokens_per_s", "tpot_ms", "ttft_ms")

@@ -16,9 +16,17 @@ from typing import Any
 
 from planner.catalog import default_catalog
 from planner.engines import EngineChoice, GpuFacts, engine_layout, engine_settings
-from planner.memory.serving import (EngineSettings, ServingLayout, ServingMemory, activation_peak_bytes,
-                                    kv_cache_bytes_per_sequence, kv_cache_bytes_per_token_per_layer, rotary_cache_bytes,
-                                    serving_memory, weight_bytes_by_stage)
+from planner.memory.serving import (
+    EngineSettings,
+    ServingLayout,
+    ServingMemory,
+    activation_peak_bytes,
+    kv_cache_bytes_per_sequence,
+    kv_cache_bytes_per_token_per_layer,
+    rotary_cache_bytes,
+    serving_memory,
+    weight_bytes_by_stage,
+)
 from planner.model.architecture import ModelArchitecture
 from planner.model.formats import kv_cache_dtype, weight_format
 from planner.model.hf_config import architecture_from_hf_config
@@ -33,7 +41,7 @@ KV_BYTES_GOAL_PCT = 0.5
 GIB = float(BYTES_PER_GIB)
 MIB = float(BYTES_PER_MIB)
 
-__all__ = ["CASES", "case_rows", "serving_rows", "engine_of"]
+__all__ = ["CASES", "case_rows", "engine_of", "serving_rows"]
 
 
 def case_architecture(case: ServingCase) -> ModelArchitecture:
@@ -140,7 +148,8 @@ def _llamacpp_rows(case: ServingCase, arch: ModelArchitecture, layout: ServingLa
     if "c_kv_mib" in m:
         latent = arch.num_layers * cells * 2 / MIB
         rows.append(_row(case, "c^KV (latent)", m["c_kv_mib"], latent * (arch.kv_lora_rank or 0), "MiB", KV_BYTES_GOAL_PCT))
-        rows.append(_row(case, "K^R (decoupled RoPE key)", m["k_rope_mib"], latent * (arch.qk_rope_head_dim or 0), "MiB", KV_BYTES_GOAL_PCT))
+        rows.append(_row(case, "K^R (decoupled RoPE key)", m["k_rope_mib"], latent * (arch.qk_rope_head_dim or 0), "MiB",
+                         KV_BYTES_GOAL_PCT))
     per_layer = kv_cache_bytes_per_token_per_layer(arch, layout) * cells
     split = dict(m.get("kv_split_mib", {}))
     for device, logged in split.items():

@@ -15,8 +15,16 @@ from typing import Any
 
 from planner.catalog import default_catalog
 from planner.memory.runtime import training_gpu
-from planner.memory.training import (TrainingLayout, TrainingRecipe, layer_activation_terms, model_state_bytes,
-                                     state_bytes, stored_layer_bytes, training_memory, zero3_gather_bytes)
+from planner.memory.training import (
+    TrainingLayout,
+    TrainingRecipe,
+    layer_activation_terms,
+    model_state_bytes,
+    state_bytes,
+    stored_layer_bytes,
+    training_memory,
+    zero3_gather_bytes,
+)
 from planner.model.architecture import ModelArchitecture
 from planner.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB
 
@@ -137,4 +145,5 @@ def training_rows() -> list[dict[str, Any]]:
 if __name__ == "__main__":
     for row in training_rows():
         error = (row["predicted"] - row["measured"]) / row["measured"] * 100
-        print(f"{row['case']:<38} {row['quantity']:<45} {row['measured']:>10,.4g} {row['predicted']:>12,.4g} {row['unit']:<8} {error:+6.2f} %")
+        print(f"{row['case']:<38} {row['quantity']:<45} {row['measured']:>10,.4g} {row['predicted']:>12,.4g} "
+              f"{row['unit']:<8} {error:+6.2f} %")

@@ -60,8 +60,8 @@ def case_inputs(case: dict[str, Any]):
 
 def megatron_eq3_flops(arch: ModelArchitecture, batch: int, sequence: int) -> float:
     """Narayanan et al. 2021, Eq. 3: FLOPs per iteration with full recomputation, as Megatron-LM reports them."""
-    l, h, v = arch.num_layers, arch.hidden_size, arch.vocab_size
-    return 96 * batch * sequence * l * h * h * (1 + sequence / (6 * h) + v / (16 * l * h))
+    layers, h, v = arch.num_layers, arch.hidden_size, arch.vocab_size
+    return 96 * batch * sequence * layers * h * h * (1 + sequence / (6 * h) + v / (16 * layers * h))
 
 
 def predicted_and_measured(case: dict[str, Any], step: StepTime, arch: ModelArchitecture) -> tuple[str, str, float, float]:
@@ -137,7 +137,7 @@ def fit(data: dict[str, Any], rounds: int = 4) -> dict[str, Any]:
     bounds: dict[Any, tuple[float, float]] = {"ATTENTION_EFFICIENCY": (0.15, 0.9), "ELEMENTWISE_PASSES": (0.5, 4.0),
                                               "TP_OVERLAP": (0.0, 0.9), "COMMUNICATION_OVERLAP": (0.0, 0.95),
                                               "LAYER_OVERHEAD_S": (0.0, 2e-3), "MOE_LAYER_OVERHEAD_S": (0.0, 2e-2)}
-    bounds.update({key: (0.3, 0.95) for key in model.GEMM_EFFICIENCY})
+    bounds.update(dict.fromkeys(model.GEMM_EFFICIENCY, (0.3, 0.95)))
 
     def get(name):
         return model.GEMM_EFFICIENCY[name] if isinstance(name, tuple) else getattr(model, name)
@@ -186,7 +186,8 @@ def render(rows: list[dict[str, Any]], markdown: bool) -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = (r["case"], r["split"], r["layout"], r["quantity"], number(r["measured"]), number(r["predicted"]), f"{r['error_pct']:+.1f}")
-        lines.append("| " + " | ".join(cells) + " |" if markdown else "  ".join(f"{c:<{w}}" for c, w in zip(cells, (44, 9, 34, 24, 10, 10, 7))))
+        widths = (44, 9, 34, 24, 10, 10, 7)
+        lines.append("| " + " | ".join(cells) + " |" if markdown else "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)))
     lines.append("")
     for name, s in summary(rows).items():
         lines.append(f"{name}: {s['cases']} cases, median |error| {s['median_abs_pct']:.1f} %, max {s['max_abs_pct']:.1f} %, "

@@ -100,7 +100,7 @@ def fit(rounds: int = 4) -> dict[str, float]:
         improved = True
         while improved:
             improved = False
-            for name, get, put, low, high in PARAMETERS:
+            for _name, get, put, low, high in PARAMETERS:
                 current = get()
                 for factor in (1 + step, 1 / (1 + step)):
                     candidate = min(high, max(low, current * factor if current else step * (high - low)))

@@ -92,7 +92,8 @@ def cli_latency_table(names: tuple[str, ...] = ("full-catalog",)) -> str:
     for name in names:
         m = cli_latency(name)
         rows.append((f"`{m['scenario']}` ({m['runs']} runs, load average {m['load_average']:g} on {m['cpus']} CPUs)",
-                     f"{m['table_s']['median']:.2f} / {m['table_s']['min']:.2f} s", f"{m['json_s']['median']:.2f} / {m['json_s']['min']:.2f} s",
+                     f"{m['table_s']['median']:.2f} / {m['table_s']['min']:.2f} s",
+                     f"{m['json_s']['median']:.2f} / {m['json_s']['min']:.2f} s",
                      f"{m['cpu_s']['median']:.2f} / {m['cpu_s']['min']:.2f} s", f"{m['solver_s']['median']:.3f} s"))
     return table(("scenario", "end to end, table: median / min", "JSON: median / min", "CPU per process: median / min",
                   "in the solver (median)"), rows)
@@ -153,14 +154,16 @@ def goals_table() -> str:
          on_cpu(cli["cpu_s"]["median"], 0.5, cli["load_average"])),
         ("… inside the solver < 0.2 s", f"median {cli['solver_s']['median']:.3f} s (model, CP-SAT phases, extraction)",
          verdict(cli["solver_s"]["median"], 0.2)),
-        (f"Largest benchmark ({largest['gpu_types']} GPU types, {largest['shapes_fit']:,} shapes, stock caps, a budget): proven optimal < 5 s",
+        (f"Largest benchmark ({largest['gpu_types']} GPU types, {largest['shapes_fit']:,} shapes, stock caps, a budget): "
+         "proven optimal < 5 s",
          f"{s['largest_default']['proof_s']:.3f} s to proof of the cost, {s['largest_two_phase']['wall_s']:.3f} s for both phases, "
          f"plus {largest['prepare_s']:.2f} s to enumerate the shapes", verdict(s["largest_two_phase"]["wall_s"] + largest["prepare_s"], 5)),
         ("10-point Pareto set < 3 s", f"cost/headroom **{pareto_cpu:.2f} s** of CPU end to end ({pareto['end_to_end_s']['median']:.2f} s "
          f"wall, {pareto['library_s']:.2f} s in the library, {pareto['solves']} solves)",
          on_cpu(pareto_cpu, 3, suites.get("load_average_at_start"))),
-        ("100-variation what-if sweep < 60 s", ", ".join(f"{r['end_to_end_s']['median']:.2f} s with {w} worker process{'es' if w > 1 else ''}"
-                                                          for w, r in sorted(sweeps.items(), reverse=True)),
+        ("100-variation what-if sweep < 60 s",
+         ", ".join(f"{r['end_to_end_s']['median']:.2f} s with {w} worker process{'es' if w > 1 else ''}"
+                   for w, r in sorted(sweeps.items(), reverse=True)),
          verdict(min(r["end_to_end_s"]["median"] for r in sweeps.values()), 60)),
         ("Never a timeout that returns nothing when a plan exists", f"CP-SAT starts from the greedy plan; its first solution came "
          f"within {s['first_max']:.2f} s on every generated case; stopped before one, it returns the greedy plan as `feasible` "

@@ -324,8 +324,8 @@ def max_abs_pct(rows: list[dict[str, Any]]) -> str:
 def slo_rate_example(tpot_ms: float, percentile: str) -> tuple[float, str]:
     """Llama 3.1 8B on one A100 (bf16, vLLM) at 1000 in / 200 out tokens: the largest rate within a TPOT target."""
     from planner.catalog import default_catalog
-    from planner.model.formats import kv_cache_dtype, weight_format
     from planner.memory.serving import EngineSettings, ServingLayout
+    from planner.model.formats import kv_cache_dtype, weight_format
     from planner.performance.serving import (
         RequestMix,
         ServingShape,

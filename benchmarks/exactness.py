@@ -62,8 +62,8 @@ def exact_capacity(prepared, candidate) -> int:
     headroom = decimal_fraction(ctx.min_headroom)
 
     def fits(k: int) -> bool:
-        bill = serving_memory(ctx.arch, candidate.layout, ctx.engine_for(candidate.gpu, candidate.layout), candidate.gpu.capacity_bytes, k, ctx.context_tokens,
-                              explain=False)
+        bill = serving_memory(ctx.arch, candidate.layout, ctx.engine_for(candidate.gpu, candidate.layout), candidate.gpu.capacity_bytes, k,
+                              ctx.context_tokens, explain=False)
         return bill.total_bytes <= bill.usable_bytes and Fraction(bill.free_bytes, bill.capacity_bytes) >= headroom
 
     if not fits(0):
@@ -222,7 +222,8 @@ def summary(tally: Tally) -> dict[str, Any]:
 
 
 def render(s: dict[str, Any]) -> str:
-    lines = [f"{s['scenarios']} random scenarios ({s['short_context_scenarios']} with contexts of at most 64 tokens), {s['shapes']:,} replica shapes",
+    lines = [f"{s['scenarios']} random scenarios ({s['short_context_scenarios']} with contexts of at most 64 tokens), "
+             f"{s['shapes']:,} replica shapes",
              f"capacity (sequences per replica) equal to the memory model's: {s['capacity_equal']:,}/{s['shapes']:,}",
              f"row prices equal to the written prices (micro-USD):         {s['prices_equal']:,}/{s['shapes']:,}",
              f"CP-SAT optimum equal to the exact covering optimum:          {s['optimum_equal']}/{s['scenarios']}",

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -147,7 +147,8 @@ def generated_cases() -> list[Case]:
             Case(f"{tag} as GPU catalog", "generated", ("solve", "{tmp}/uses-gpus.yaml"), 2, ("catalog file", what),
                  make=_both(maker(f"{tag}.gpus.yaml"), _scenario_using("uses-gpus.yaml", extra=f"catalog: {{gpus: {tag}.gpus.yaml}}"))),
             Case(f"{tag} as model catalog", "generated", ("validate", "{tmp}/uses-models.yaml"), 2, ("catalog file", what),
-                 make=_both(maker(f"{tag}.models.yaml"), _scenario_using("uses-models.yaml", extra=f"catalog: {{models: {tag}.models.yaml}}"))),
+                 make=_both(maker(f"{tag}.models.yaml"),
+                            _scenario_using("uses-models.yaml", extra=f"catalog: {{models: {tag}.models.yaml}}"))),
             Case(f"{tag} as sweep", "generated", ("whatif", str(SMALL), "--sweep", f"{{tmp}}/{tag}.sweep.yaml"), 2,
                  ("sweep file", what), make=maker(f"{tag}.sweep.yaml")),
             Case(f"{tag} as --architecture", "generated", ("memory", "--architecture", f"{{tmp}}/{tag}.arch.yaml"), 2,

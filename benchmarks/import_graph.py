@@ -49,7 +49,8 @@ def import_graph(root: Path = ROOT, package: str = PACKAGE, top_level_only: bool
         is_package = path.name == "__init__.py"
         nodes = tree.body if top_level_only else list(ast.walk(tree))
         if top_level_only:
-            nodes = [n for stmt in tree.body for n in ast.walk(stmt) if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            nodes = [n for stmt in tree.body for n in ast.walk(stmt)
+                     if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         targets: set[str] = set()
         for node in nodes:
             names: list[str] = []

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = measure(args.runs)
     for r in result["rows"]:
-        print(f"{r['slo']:32s} {r['cache']}: {result['shapes']} shapes, min {r['min_us']:6.0f} us, median {r['median_us']:6.0f} us per shape")
+        print(f"{r['slo']:32s} {r['cache']}: {result['shapes']} shapes, min {r['min_us']:6.0f} us, "
+              f"median {r['median_us']:6.0f} us per shape")
     if args.save:
         import sys
 

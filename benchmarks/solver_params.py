@@ -77,7 +77,7 @@ class _FirstSolution(sat_api.SolutionCallback):
         super().__init__()
         self.first_s: float | None = None
 
-    def OnSolutionCallback(self) -> None:  # noqa: N802 - OR-Tools' callback name
+    def OnSolutionCallback(self) -> None:
         if self.first_s is None:
             self.first_s = self.WallTime()
 

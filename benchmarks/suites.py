@@ -110,11 +110,13 @@ def sweep(runs: int) -> list[dict]:
 def render(result: dict) -> str:
     lines = ["training layouts (planner solve, kind: training):"]
     lines += [f"  {r['scenario']:52} {r['status'] or '?':8} layouts {r['layouts']}/{r['layouts_pruned']}  end to end median "
-              f"{r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), CPU {r['cpu_s']['median']:.3f} s  solver {r['solver_s']} s"
+              f"{r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), CPU {r['cpu_s']['median']:.3f} s  "
+              f"solver {r['solver_s']} s"
               for r in result["training"]] or ["  planner/pipeline/training.py not present"]
     lines.append("Pareto sets over the full built-in catalog (10 points):")
     lines += [f"  {r['pair']:14} {r['points']} points ({'/'.join(r['statuses'])}), {r['solves']} solves, stopped: {r['stopped']}; "
-              f"end to end median {r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), CPU {r['cpu_s']['median']:.3f} s, library {r['library_s']} s"
+              f"end to end median {r['end_to_end_s']['median']:.3f} s (min {r['end_to_end_s']['min']:.3f}), "
+              f"CPU {r['cpu_s']['median']:.3f} s, library {r['library_s']} s"
               for r in result["pareto"]] or ["  planner/analysis/pareto.py not present"]
     lines.append("what-if sweep over the full built-in catalog:")
     lines += [f"  {r['variations']} variations, {r['workers']} worker(s): {r['solved']} solved; end to end median "

@@ -7,12 +7,14 @@ Library use::
     print(report.plans[0].cost_usd_per_hour)
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_scenario", "solve_scenario"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `planner --help` fast (no OR-Tools import at start-up).
     if name == "load_scenario":
         from .api import load_scenario

@@ -3,11 +3,13 @@
 import gc
 import signal
 import sys
+from types import FrameType
+from typing import NoReturn
 
 SEEN: list[int] = []
 
 
-def _interrupt(signum, frame):
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     """Python's Ctrl-C, remembered: a C extension interrupted while it loads reports ImportError, not Ctrl-C."""
     SEEN.append(signum)
     raise KeyboardInterrupt

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 
-def load_scenario(path: str | Path) -> "ServingScenario | TrainingScenario":
+def load_scenario(path: str | Path) -> ServingScenario | TrainingScenario:
     """Read and validate a scenario YAML file; relative paths inside it resolve against its folder, and catalog ids
     (model, GPUs, inventory) are checked here, so an unknown one is reported at its line of this file."""
     data, locator = load_yaml_file(path)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from typing import Literal
+from functools import lru_cache, partial
+from typing import Literal, TypeVar
 
 from .errors import InputError, Issue, did_you_mean
 from .memory.llamacpp import ALL_LAYERS
@@ -88,18 +88,20 @@ ENGINE_CHOICES: tuple[str, ...] = tuple(ENGINES) + tuple(ALIASES)
 
 
 @lru_cache(maxsize=256)
-def canonical_engine(name: str, version: str | None = None, field_path: str = "engine.name") -> tuple[str, str]:
+def canonical_engine(name: str, version: str | None = None, field_path: str = "engine.name") -> tuple[EngineName, str]:
     """(engine, version) for a name or alias; an unknown name is bad input with the nearest names (cached: every
     candidate shape asks)."""
     key = name.strip().lower()
     if key in ALIASES:
         engine, alias_version = ALIASES[key]
-        return engine, version or alias_version or ENGINES[engine].default_version
+        info = ENGINES[engine]
+        return info.name, version or alias_version or info.default_version
     if key not in ENGINES:
         raise InputError("unknown serving engine", [Issue(f"{name!r} is not a serving engine", field_path=field_path,
                                                           suggestion=did_you_mean(key, ENGINE_CHOICES) or
                                                           f"known: {', '.join(ENGINES)}")])
-    return key, version or ENGINES[key].default_version
+    info = ENGINES[key]
+    return info.name, version or info.default_version
 
 
 def parse_version(text: str, field_path: str = "engine.version") -> tuple[int, ...]:
@@ -140,14 +142,14 @@ class EngineChoice:
     cuda_graphs_in_budget: bool = False
 
     @property
-    def engine(self) -> str:
+    def engine(self) -> EngineName:
         return canonical_engine(self.name, self.version)[0]
 
     @property
     def resolved_version(self) -> str:
         return canonical_engine(self.name, self.version)[1]
 
-    def check(self) -> "EngineChoice":
+    def check(self) -> EngineChoice:
         """Itself, or bad input naming the field: an unknown engine or version, a knob of another engine."""
         issues = engine_problems(self)
         if issues:
@@ -258,6 +260,8 @@ def sglang_mem_fraction_static(version: tuple[int, ...], gpu_mem_mib: int, tp: i
     return 0.88
 
 
+_T = TypeVar("_T")
+
 TRTLLM_DEFAULTS = {"free_gpu_memory_fraction": 0.9, "max_num_tokens": 8192, "max_batch_size": 2048, "tokens_per_block": 32}
 LLAMACPP_DEFAULTS = {"n_ubatch": 512, "n_gpu_layers": ALL_LAYERS}
 
@@ -269,8 +273,8 @@ def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 
     shape of a search, and every level of a Pareto sweep, asks)."""
     engine, version_text = canonical_engine(choice.name, choice.version)
     version = parse_version(version_text)
-    common = dict(mode=choice.memory_mode, cuda_graphs_in_budget=choice.cuda_graphs_in_budget, engine=engine,
-                  version=version_text, scale_up_link=gpu.scale_up_link)
+    settings = partial(EngineSettings, mode=choice.memory_mode, cuda_graphs_in_budget=choice.cuda_graphs_in_budget, engine=engine,
+                       version=version_text, scale_up_link=gpu.scale_up_link)
     if engine == "vllm":
         chunked = version < (0, 8) and _v0_chunks_long_context(version, max_model_len, sliding_window)
         tokens, seqs = _vllm_batching(version, choice.entrypoint, max_model_len, gpu, chunked)
@@ -278,10 +282,10 @@ def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 
             tokens = choice.max_num_batched_tokens
             if choice.max_num_seqs is None:
                 seqs = min(seqs, tokens)
-        return EngineSettings(gpu_memory_utilization=_or(choice.gpu_memory_utilization, 0.9),
-                              max_num_batched_tokens=tokens, max_num_seqs=_or(choice.max_num_seqs, seqs),
-                              block_size=_or(choice.block_size, 16),
-                              engine_version="vllm-v0" if version < (0, 8) else "vllm-v1", **common)  # type: ignore[arg-type]
+        return settings(gpu_memory_utilization=_or(choice.gpu_memory_utilization, 0.9),
+                        max_num_batched_tokens=tokens, max_num_seqs=_or(choice.max_num_seqs, seqs),
+                        block_size=_or(choice.block_size, 16),
+                        engine_version="vllm-v0" if version < (0, 8) else "vllm-v1")
     if engine == "sglang":
         gpu_mem = gpu.capacity_bytes // BYTES_PER_MIB
         chunk, graphs = sglang_memory_defaults(version, gpu_mem, tp, pp)
@@ -289,18 +293,18 @@ def engine_settings(choice: EngineChoice, gpu: GpuFacts, tp: int = 1, pp: int = 
         fraction = choice.mem_fraction_static
         if fraction is None:
             fraction = sglang_mem_fraction_static(version, gpu_mem, tp, pp, chunk, graphs)
-        return EngineSettings(mem_fraction_static=fraction, max_num_batched_tokens=chunk, max_num_seqs=graphs,
-                              block_size=_or(choice.block_size, 1), **common)  # type: ignore[arg-type]
+        return settings(mem_fraction_static=fraction, max_num_batched_tokens=chunk, max_num_seqs=graphs,
+                        block_size=_or(choice.block_size, 1))
     if engine == "trtllm":
-        return EngineSettings(free_gpu_memory_fraction=_or(choice.free_gpu_memory_fraction, TRTLLM_DEFAULTS["free_gpu_memory_fraction"]),
-                              max_num_batched_tokens=_or(choice.max_num_tokens, int(TRTLLM_DEFAULTS["max_num_tokens"])),
-                              max_num_seqs=_or(choice.max_batch_size, int(TRTLLM_DEFAULTS["max_batch_size"])),
-                              block_size=_or(choice.block_size, int(TRTLLM_DEFAULTS["tokens_per_block"])), **common)  # type: ignore[arg-type]
-    return EngineSettings(max_num_batched_tokens=_or(choice.n_ubatch, LLAMACPP_DEFAULTS["n_ubatch"]),
-                          max_num_seqs=1, block_size=_or(choice.block_size, 1), **common)  # type: ignore[arg-type]
+        return settings(free_gpu_memory_fraction=_or(choice.free_gpu_memory_fraction, TRTLLM_DEFAULTS["free_gpu_memory_fraction"]),
+                        max_num_batched_tokens=_or(choice.max_num_tokens, int(TRTLLM_DEFAULTS["max_num_tokens"])),
+                        max_num_seqs=_or(choice.max_batch_size, int(TRTLLM_DEFAULTS["max_batch_size"])),
+                        block_size=_or(choice.block_size, int(TRTLLM_DEFAULTS["tokens_per_block"])))
+    return settings(max_num_batched_tokens=_or(choice.n_ubatch, LLAMACPP_DEFAULTS["n_ubatch"]),
+                    max_num_seqs=1, block_size=_or(choice.block_size, 1))
 
 
-def _or(value, default):  # type: ignore[no-untyped-def]
+def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 

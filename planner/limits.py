@@ -86,7 +86,7 @@ class Deadline:
     start: float
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
+    def after(cls, seconds: float) -> Deadline:
         if not math.isfinite(seconds) or seconds <= 0:
             raise InputError("invalid time limit", [Issue(f"the time limit must be a positive number of seconds, got {seconds!r}",
                                                           field_path="--time-limit")])

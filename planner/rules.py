@@ -57,7 +57,7 @@ class Breach:
         return f"{self.rule.value} ({self.detail})" if self.detail else self.rule.value
 
 
-def tensor_parallel_breach(arch: "ModelArchitecture", tp: int, topology: "NodeTopology | None" = None) -> Breach | None:
+def tensor_parallel_breach(arch: ModelArchitecture, tp: int, topology: NodeTopology | None = None) -> Breach | None:
     """TP inside a node (or rack-scale NVLink domain; not checked without a ``topology``), dividing the attention
     and KV heads."""
     if topology is not None and topology.crosses_network(tp):
@@ -67,12 +67,12 @@ def tensor_parallel_breach(arch: "ModelArchitecture", tp: int, topology: "NodeTo
     return None
 
 
-def pipeline_breach(arch: "ModelArchitecture", pp: int) -> Breach | None:
+def pipeline_breach(arch: ModelArchitecture, pp: int) -> Breach | None:
     """At least one layer per pipeline stage."""
     return Breach(Rule.PP_EXCEEDS_LAYERS, f"{arch.num_layers} layers") if pp > arch.num_layers else None
 
 
-def shape_breach(arch: "ModelArchitecture", tp: int, pp: int, topology: "NodeTopology", max_gpus: int | None) -> Breach | None:
+def shape_breach(arch: ModelArchitecture, tp: int, pp: int, topology: NodeTopology, max_gpus: int | None) -> Breach | None:
     """The first rule a (TP, PP) replica or pipeline breaks: TP placement and heads, PP within the layers, GPUs."""
     breach = tensor_parallel_breach(arch, tp, topology) or pipeline_breach(arch, pp)
     if breach is None and max_gpus is not None and tp * pp > max_gpus:
@@ -80,7 +80,7 @@ def shape_breach(arch: "ModelArchitecture", tp: int, pp: int, topology: "NodeTop
     return breach
 
 
-def format_breach(gpu: "GpuSpec", fmt: "WeightFormat") -> Breach | None:
+def format_breach(gpu: GpuSpec, fmt: WeightFormat) -> Breach | None:
     """Weights in ``fmt`` run on ``gpu``: FP8 formats need FP8 tensor cores, bf16 needs BF16 support."""
     if fmt.needs_fp8_hardware and not gpu.supports_fp8:
         return Breach(Rule.FORMAT_UNSUPPORTED, "no FP8 tensor cores")
@@ -89,25 +89,25 @@ def format_breach(gpu: "GpuSpec", fmt: "WeightFormat") -> Breach | None:
     return None
 
 
-def kv_dtype_breach(gpu: "GpuSpec", kv: "KvCacheDtype") -> Breach | None:
+def kv_dtype_breach(gpu: GpuSpec, kv: KvCacheDtype) -> Breach | None:
     """A KV-cache dtype that needs FP8 tensor cores on a GPU without them (engines convert fp8 caches elsewhere)."""
     return Breach(Rule.KV_DTYPE_UNSUPPORTED, "no FP8 tensor cores") if kv.needs_fp8_hardware and not gpu.supports_fp8 else None
 
 
-def valid_tp_degrees(arch: "ModelArchitecture", largest: int) -> list[int]:
+def valid_tp_degrees(arch: ModelArchitecture, largest: int) -> list[int]:
     """Every TP degree up to ``largest`` that divides the model's heads (for suggestions)."""
     return [t for t in range(1, largest + 1) if arch.tp_is_valid(t)]
 
 
-def expert_parallel_breach(arch: "ModelArchitecture", tp: int, ep: int) -> Breach | None:
+def expert_parallel_breach(arch: ModelArchitecture, tp: int, ep: int) -> Breach | None:
     """Training EP (Megatron-Core): a MoE model's routed experts split ``ep`` ways, ``ep`` a multiple of TP."""
     if ep > 1 and (not arch.is_moe or arch.num_experts % ep or ep % tp):
         return Breach(Rule.EP_INVALID, f"ep {ep}, tp {tp}, {arch.num_experts} experts")
     return None
 
 
-def training_shape_breach(arch: "ModelArchitecture", tp: int, pp: int, ep: int, virtual_stages: int,
-                          topology: "NodeTopology", max_gpus: int | None) -> Breach | None:
+def training_shape_breach(arch: ModelArchitecture, tp: int, pp: int, ep: int, virtual_stages: int,
+                          topology: NodeTopology, max_gpus: int | None) -> Breach | None:
     """The framework rule a (TP, PP, EP, v) training choice breaks before DP and ZeRO are known, if any."""
     breach = tensor_parallel_breach(arch, tp, topology) or pipeline_breach(arch, pp) or expert_parallel_breach(arch, tp, ep)
     if breach is not None:
@@ -136,7 +136,7 @@ def offload_breach(zero_stage: int, offload: str) -> Breach | None:
     return None
 
 
-def sequence_parallel_breach(arch: "ModelArchitecture", tp: int, sequence_parallel: bool) -> Breach | None:
+def sequence_parallel_breach(arch: ModelArchitecture, tp: int, sequence_parallel: bool) -> Breach | None:
     """MoE layers with TP shard their tokens: Megatron-Core needs sequence parallelism there."""
     if arch.is_moe and tp > 1 and not sequence_parallel:
         return Breach(Rule.MOE_TP_WITHOUT_SP, f"tp {tp}, SP off")
@@ -150,9 +150,9 @@ def interleaving_breach(pp: int, virtual_stages: int, microbatches: int) -> Brea
     return None
 
 
-def training_layout_breaches(arch: "ModelArchitecture", tp: int, pp: int, dp: int, ep: int, virtual_stages: int,
+def training_layout_breaches(arch: ModelArchitecture, tp: int, pp: int, dp: int, ep: int, virtual_stages: int,
                              zero_stage: int, offload: str, sequence_parallel: bool, microbatches: int | None,
-                             topology: "NodeTopology", max_gpus: int | None = None) -> list[Breach]:
+                             topology: NodeTopology, max_gpus: int | None = None) -> list[Breach]:
     """Every framework rule a complete training layout breaks (verification and ``planner perf --training``)."""
     found = [training_shape_breach(arch, tp, pp, ep, virtual_stages, topology, max_gpus), data_parallel_breach(tp, dp, ep),
              pipeline_zero_breach(pp, zero_stage), offload_breach(zero_stage, offload),

@@ -69,7 +69,7 @@ def bytes_to_gib(num_bytes: float) -> float:
 
 
 def gib_to_bytes(gib: float) -> int:
-    return int(round(gib * BYTES_PER_GIB))
+    return round(gib * BYTES_PER_GIB)
 
 
 def bytes_to_mib_ceil(num_bytes: float) -> int:
@@ -117,4 +117,4 @@ def cents_ceil(micro_usd: int) -> int:
 def round_up(value: float, decimals: int) -> float:
     """``value`` rounded up to ``decimals`` decimals, exactly: a printed time or cost read back as a limit admits it."""
     scale = 10**decimals
-    return math.ceil(Fraction(value) * scale) / scale
+    return float(math.ceil(Fraction(value) * scale) / scale)

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,7 +70,7 @@ def read_text_file(path: str | Path, what: str, error: type[PlannerError]) -> st
     becomes ``error`` naming the file and what is wrong with it."""
     source = str(path)
 
-    def fail(title: str, message: str, line: int | None = None, column: int | None = None):
+    def fail(title: str, message: str, line: int | None = None, column: int | None = None) -> PlannerError:
         return error(f"{what} {title}", [Issue(message, source=source, line=line, column=column)])
 
     with open_user_file(path, what, error) as handle:
@@ -144,34 +145,42 @@ def _located(error: type[PlannerError], title: str, message: str, source: str, m
     return error(title, [Issue(message, source=source, line=line, column=column, suggestion=suggestion)])
 
 
+@dataclass
+class _OpenContainer:
+    """A list or mapping the event stream is inside: values seen so far, values per entry (1 list, 2 mapping)."""
+
+    values: int
+    values_per_entry: int
+    start: Any  # the parser's mark (pure Python or libyaml), or None
+
+
 def _check_events(text: str, source: str, error: type[PlannerError]) -> None:
     """Depth, size, entries per list or mapping and number length, event by event, before anything is built (the
     parser is iterative, so a huge or deep file is refused at the first value past a limit)."""
-    depth = count = 0
-    entries: list[list] = []  # per open container: [values seen, values per entry (1 list, 2 mapping), start mark]
-    for event in yaml.parse(text, Loader=_LOADER):
+    depth = 0
+    entries: list[_OpenContainer] = []
+    for count, event in enumerate(yaml.parse(text, Loader=_LOADER), start=1):
         if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) and entries:
             top = entries[-1]
-            top[0] += 1
-            if top[0] > MAX_LIST_ITEMS * top[1]:
-                kind = "mapping" if top[1] == 2 else "list"
+            top.values += 1
+            if top.values > MAX_LIST_ITEMS * top.values_per_entry:
+                kind = "mapping" if top.values_per_entry == 2 else "list"
                 raise _located(error, "too many entries", f"a {kind} of more than {MAX_LIST_ITEMS:,} entries; the limit "
-                               f"is {MAX_LIST_ITEMS:,}", source, top[2])
+                               f"is {MAX_LIST_ITEMS:,}", source, top.start)
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
                 raise _located(error, "the file is nested too deeply", f"more than {MAX_DEPTH} levels of nested "
                                "mappings and lists (the limit)", source, event.start_mark)
-            entries.append([0, 2 if isinstance(event, yaml.MappingStartEvent) else 1, event.start_mark])
+            entries.append(_OpenContainer(0, 2 if isinstance(event, yaml.MappingStartEvent) else 1, event.start_mark))
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
             entries.pop()
         elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_NUMBER_CHARS and not event.style:
-            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
             if tag.endswith((":int", ":float")):
                 raise _located(error, "number too long", f"a number of {len(event.value):,} characters; the limit is "
                                f"{MAX_NUMBER_CHARS}", source, event.start_mark)
-        count += 1
         if count > MAX_NODES:
             raise _located(error, "the file is too large", f"more than {MAX_NODES:,} values (the limit)", source, event.start_mark)
 
@@ -309,7 +318,7 @@ def load_yaml_file(path: str | Path, kind: str = "scenario", error: type[Planner
 
 def parse_json(text: str, source: str, error: type[PlannerError]) -> Any:
     """Parse JSON within the limits: no over-long numbers, NaN or Infinity, duplicate keys or deep nesting."""
-    def number(kind: str):
+    def number(kind: str) -> Callable[[str], int | float]:
         def parse(value: str) -> int | float:
             if len(value) > MAX_NUMBER_CHARS:
                 raise _JsonLimit(f"a number of {len(value):,} characters; the limit is {MAX_NUMBER_CHARS}")

@@ -9,9 +9,13 @@ from planner.catalog import builtin_catalog_dir
 from planner.errors import ModelConfigError
 from planner.memory.parameters import count_parameters, layer_tensors
 from planner.model.architecture import ModelArchitecture, architecture_from_mapping_file
-from planner.model.hf_config import (architecture_from_config_file, architecture_from_hf_config,
-                                     checkpoint_weight_format, load_checkpoint_config, load_hf_config)
-
+from planner.model.hf_config import (
+    architecture_from_config_file,
+    architecture_from_hf_config,
+    checkpoint_weight_format,
+    load_checkpoint_config,
+    load_hf_config,
+)
 
 CATALOG_CONFIGS = sorted((builtin_catalog_dir() / "model_configs").glob("*.json")) + sorted(
     (builtin_catalog_dir() / "model_configs").glob("*/config.json"))
@@ -43,6 +47,20 @@ def test_unsupported_model_type_is_refused_by_name():
     assert issue.field_path == "model_type" and "'mamba'" in issue.message
 
 
+def test_a_model_type_that_is_not_a_string_is_refused_by_name():
+    with pytest.raises(ModelConfigError) as caught:
+        architecture_from_hf_config({"model_type": ["llama"], "num_hidden_layers": 2})
+    assert caught.value.issues[0].field_path == "model_type"
+
+
+def test_a_quantization_sidecar_that_is_not_an_object_is_refused_naming_it(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(config("meta-llama--Meta-Llama-3.1-8B.json")))
+    (tmp_path / "hf_quant_config.json").write_text("[1]")
+    with pytest.raises(ModelConfigError) as caught:
+        load_checkpoint_config(tmp_path / "config.json")
+    assert "hf_quant_config.json must hold a JSON object" in caught.value.message
+
+
 def test_unsupported_quant_method_is_refused_by_name():
     bad = {**config("meta-llama--Meta-Llama-3.1-8B.json"), "quantization_config": {"quant_method": "hqq"}}
     with pytest.raises(ModelConfigError) as caught:
@@ -70,8 +88,9 @@ def test_unknown_layer_kind_is_refused_by_name():
 
 def test_gptq_group_sizes_map_to_group_variants_and_odd_ones_are_refused_by_name():
     base = config("meta-llama--Llama-2-7b-hf.json")
-    assert checkpoint_weight_format({**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 32}}) == "int4-gptq-g32"
-    assert checkpoint_weight_format({**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": -1}}) == "int4-gptq-channel"
+    gptq = {"quant_method": "gptq", "bits": 4}
+    assert checkpoint_weight_format({**base, "quantization_config": {**gptq, "group_size": 32}}) == "int4-gptq-g32"
+    assert checkpoint_weight_format({**base, "quantization_config": {**gptq, "group_size": -1}}) == "int4-gptq-channel"
     bad = {**base, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 100}}
     with pytest.raises(ModelConfigError) as caught:
         checkpoint_weight_format(bad)

@@ -8,11 +8,10 @@ import math
 import pytest
 
 from planner.catalog import builtin_catalog_dir
-from planner.memory.parameters import embedding_tensors, layer_tensors, vision_tensors
+from planner.memory.parameters import Tensor, embedding_tensors, layer_tensors, vision_tensors
 from planner.memory.serving import ServingLayout, quantized_parameter_split, rotary_cache_bytes, weight_bytes_by_stage
 from planner.model.formats import is_weight_format, weight_format
-from planner.model.hf_config import (architecture_from_config_file, architecture_from_hf_config,
-                                     checkpoint_weight_format, load_hf_config)
+from planner.model.hf_config import architecture_from_config_file, architecture_from_hf_config, checkpoint_weight_format, load_hf_config
 from planner.model.quantization import checkpoint_quantization
 
 CATALOG = builtin_catalog_dir() / "model_configs"
@@ -59,7 +58,8 @@ def test_modelopt_sidecar_makes_an_fp8_per_tensor_checkpoint_with_lm_head_exclud
 def test_modelopt_export_without_quant_method_is_recognised():
     arch = architecture_from_config_file(builtin_catalog_dir().parent / "tests" / "data" / "configs"
                                          / "Qwen--Qwen3-32B-FP8-Static-PerTensor.json")
-    assert (arch.quantization.method, arch.quantization.weight_format, arch.quantization.skip) == ("modelopt", "fp8-per-tensor", ("lm_head",))
+    quantization = arch.quantization
+    assert (quantization.method, quantization.weight_format, quantization.skip) == ("modelopt", "fp8-per-tensor", ("lm_head",))
 
 
 def awq_int4(rows: int, cols: int, group: int = 128) -> int:
@@ -95,7 +95,10 @@ def test_compressed_tensors_targets_every_linear_unless_ignored():
     scheme = {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}}
     keeps_router = {"quant_method": "compressed-tensors", "config_groups": scheme, "ignore": ["lm_head", "re:.*block_sparse_moe.gate$"]}
     router_too = {"quant_method": "compressed-tensors", "config_groups": scheme, "ignore": ["lm_head"]}
-    router = lambda q: next(t for t in layer_tensors(architecture_from_hf_config({**base, "quantization_config": q}), 0) if t.name == "router")  # noqa: E731
+
+    def router(q: dict) -> Tensor:
+        return next(t for t in layer_tensors(architecture_from_hf_config({**base, "quantization_config": q}), 0) if t.name == "router")
+
     assert router(keeps_router).quantized is False and router(router_too).quantized is True
 
 
@@ -131,7 +134,8 @@ def test_serving_in_another_format_uses_that_formats_scope():
 
 def test_fbgemm_release_still_maps_to_the_mlp_only_format():
     skipped = ["model.layers.0", "model.layers.125", "lm_head"] + [f"model.layers.{i}.self_attn" for i in range(1, 125)]
-    cfg = {**config("meta-llama--Meta-Llama-3.1-405B.json"), "quantization_config": {"quant_method": "fbgemm_fp8", "modules_to_not_convert": skipped}}
+    cfg = {**config("meta-llama--Meta-Llama-3.1-405B.json"),
+           "quantization_config": {"quant_method": "fbgemm_fp8", "modules_to_not_convert": skipped}}
     assert checkpoint_quantization(cfg).weight_format == "fp8-mlp"
 
 

@@ -61,8 +61,8 @@ def test_every_replica_of_the_solved_plan_is_billed_exactly_as_planner_memory_bi
 
 def test_70b_int8_on_two_a100_40gb_fits_in_solve_exactly_when_planner_memory_says_it_fits(tmp_path):
     """The shape the issue names: solve and memory used different vLLM defaults and disagreed on it."""
-    from planner.configuration.memory import MemoryRequest, memory_bill
     from planner.catalog import default_catalog
+    from planner.configuration.memory import MemoryRequest, memory_bill
 
     outcomes = []
     for concurrency in (1, 2, 8):

@@ -171,7 +171,8 @@ def test_engines_refuse_formats_kv_dtypes_and_layouts_they_do_not_run():
     assert "llama.cpp" in unsupported_by_engine(EngineChoice("vllm"), ServingLayout(weight_format=weight_format("gguf-q4_k_m")))
     assert "not a llama.cpp format" in unsupported_by_engine(EngineChoice("llamacpp"), llama_layout(999, fmt="int4-awq"))
     assert "q8_0" in unsupported_by_engine(EngineChoice("sglang"), ServingLayout(kv_cache_dtype=kv_cache_dtype("q8_0")))
-    assert "pipeline stages" in unsupported_by_engine(EngineChoice("llamacpp"), ServingLayout(tp=2, weight_format=weight_format("gguf-q8_0")))
+    gguf_tp2 = ServingLayout(tp=2, weight_format=weight_format("gguf-q8_0"))
+    assert "pipeline stages" in unsupported_by_engine(EngineChoice("llamacpp"), gguf_tp2)
     assert unsupported_by_engine(EngineChoice("trtllm"), ServingLayout(weight_format=weight_format("fp8"))) is None
 
 

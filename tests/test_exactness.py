@@ -78,10 +78,10 @@ def test_a_training_deadline_and_budget_equal_to_the_printed_plan_admit_it():
 
 
 def test_training_memory_per_micro_batch_is_the_memory_model_at_that_micro_batch():
-    from planner.memory.runtime import training_gpu
-    from planner.memory.training import training_memory
     from planner.api import load_scenario
     from planner.candidates.training import layout_at
+    from planner.memory.runtime import training_gpu
+    from planner.memory.training import training_memory
     from planner.pipeline.training import prepare_training
     from tests.conftest import SCENARIOS
 
@@ -120,8 +120,7 @@ def test_integer_rounding_of_fractions_and_prices_equals_the_exact_rationals(num
     ``Fraction`` product rounded (what they computed before)."""
     from fractions import Fraction
 
-    from planner.units import (fraction_of_bytes_ceil, fraction_of_bytes_floor, usd_to_micro_usd_ceil,
-                               usd_to_micro_usd_floor)
+    from planner.units import fraction_of_bytes_ceil, fraction_of_bytes_floor, usd_to_micro_usd_ceil, usd_to_micro_usd_floor
 
     share, price = Fraction(repr(fraction)), Fraction(repr(usd))
     assert fraction_of_bytes_ceil(num_bytes, fraction) == math.ceil(num_bytes * share)

@@ -74,8 +74,8 @@ def test_output_written_to_the_stdout_descriptor_goes_to_stderr_while_ray_runs(t
 
 def test_a_killed_ray_worker_costs_only_its_own_variation(tmp_path):
     ray = pytest.importorskip("ray")
-    from planner.schema import validate_scenario
     from planner.analysis.whatif import _collect_ray, solve_variation
+    from planner.schema import validate_scenario
 
     def crash_on_boom(task):
         if task[0] == "boom":

@@ -4,8 +4,7 @@ import pytest
 
 from planner.memory.parameters import count_parameters, embedding_tensors
 from planner.memory.serving import ServingLayout, rotary_cache_bytes, weight_bytes_by_stage
-from planner.model.formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, QuantScope, canonical_weight_format, kv_cache_dtype,
-                                   weight_format)
+from planner.model.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS, QuantScope, canonical_weight_format, kv_cache_dtype, weight_format
 
 GIB = 2**30
 

@@ -44,14 +44,16 @@ PUBLISHED = [
     ("olmo2", CATALOG / "allenai--OLMo-2-1124-7B.json", 7_298_617_344, 0, "Hub API safetensors.total"),
     ("olmo2", DATA / "allenai--OLMo-2-1124-13B.json", 13_716_198_400, 0, "Hub API safetensors.total"),
     ("deepseek_v2", CATALOG / "deepseek-ai--DeepSeek-V2-Lite.json", 15_706_484_224, 0, "total_params 15706484224; chatllm.cpp"),
-    ("deepseek_v3", CATALOG / "deepseek-ai--DeepSeek-V3.json", 671_026_419_200, 0, "checkpoint-header audits of the main model (card: 671B)"),
+    ("deepseek_v3", CATALOG / "deepseek-ai--DeepSeek-V3.json", 671_026_419_200, 0,
+     "checkpoint-header audits of the main model (card: 671B)"),
     ("mllama", CATALOG / "meta-llama--Llama-3.2-11B-Vision.json", 10_670_220_835, 0, "Hub safetensors metadata of the Instruct checkpoint"),
     ("llava", CATALOG / "llava-hf--llava-1.5-7b-hf.json", 7_063_427_072, 0, "transformers count of llava-hf/llava-1.5-7b-hf"),
     ("qwen2_vl", DATA / "Qwen--Qwen2-VL-7B-Instruct.json", 8_291_375_616, 0, "Hub safetensors metadata (assembled config)"),
     ("qwen2_5_vl", CATALOG / "Qwen--Qwen2.5-VL-7B-Instruct.json", 8_292_166_656, 0, "transformers count; Hub numParameters"),
     ("qwen2_moe", CATALOG / "Qwen--Qwen1.5-MoE-A2.7B.json", 14_315_784_192, 0, "keras-hub preset qwen1.5_moe_2.7b_en; chatllm.cpp"),
     ("qwen3_moe+fp8", CATALOG / "Qwen--Qwen3-30B-A3B-FP8.json", 30_532_122_624, 0, "keras-hub preset qwen3_moe_30b_a3b_en params"),
-    ("llama+modelopt", CATALOG / "nvidia--Llama-3.1-70B-Instruct-FP8" / "config.json", 70_553_706_496, 0, "Hub API safetensors.total of Llama-3.1-70B"),
+    ("llama+modelopt", CATALOG / "nvidia--Llama-3.1-70B-Instruct-FP8" / "config.json", 70_553_706_496, 0,
+     "Hub API safetensors.total of Llama-3.1-70B"),
 ]
 
 

@@ -3,8 +3,16 @@
 import pytest
 
 from planner.memory.parameters import layer_tensors
-from planner.memory.serving import (activation_peak_bytes, EngineSettings, ServingLayout, kv_cache_bytes_per_sequence,
-                                    kv_cache_bytes_per_token, serving_memory, stage_layer_ranges, weight_bytes_by_stage)
+from planner.memory.serving import (
+    EngineSettings,
+    ServingLayout,
+    activation_peak_bytes,
+    kv_cache_bytes_per_sequence,
+    kv_cache_bytes_per_token,
+    serving_memory,
+    stage_layer_ranges,
+    weight_bytes_by_stage,
+)
 from planner.model.formats import kv_cache_dtype, weight_format
 
 GIB = 2**30

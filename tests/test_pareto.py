@@ -1,5 +1,6 @@
 """Pareto sets: non-dominated, no duplicates, each point optimal for its bound, and equal to brute force."""
 
+import itertools
 import json
 
 import pytest
@@ -47,7 +48,7 @@ def test_headroom_rises_strictly_with_cost_along_the_front(chat_front):
     costs = [p.cost_usd_per_hour for p in front.points]
     headrooms = [p.plan.min_headroom_fraction for p in front.points]
     assert costs == sorted(costs) and len(set(costs)) == len(costs)
-    assert all(a < b for a, b in zip(headrooms, headrooms[1:]))
+    assert all(a < b for a, b in itertools.pairwise(headrooms))
 
 
 def test_each_point_costs_what_a_plain_solve_at_its_headroom_costs(chat_front):
@@ -97,14 +98,14 @@ def test_cost_vs_gpus_trades_fewer_gpus_for_more_cost():
     gpus = [p.plan.total_gpus for p in front.points]
     costs = [p.cost_usd_per_hour for p in front.points]
     assert len(front.points) >= 2 and front.complete
-    assert all(a > b for a, b in zip(gpus, gpus[1:])) and all(a < b for a, b in zip(costs, costs[1:]))
+    assert all(a > b for a, b in itertools.pairwise(gpus)) and all(a < b for a, b in itertools.pairwise(costs))
 
 
 def test_cost_vs_concurrency_points_match_a_solve_at_their_demand():
     s = scenario()
     front = pareto_front(prepare(s), "concurrency", max_points=5)
     capacities = [p.max_concurrency for p in front.points]
-    assert len(front.points) == 5 and all(a < b for a, b in zip(capacities, capacities[1:]))
+    assert len(front.points) == 5 and all(a < b for a, b in itertools.pairwise(capacities))
     for point in front.points:
         assert point.max_concurrency >= point.level
         at_demand = s.model_copy(update={"workload": s.workload.model_copy(update={"concurrency": int(point.level)})})

@@ -11,8 +11,19 @@ from planner.catalog import default_catalog
 from planner.memory.parameters import count_parameters
 from planner.memory.serving import EngineSettings, ServingLayout, weight_bytes_by_stage
 from planner.model.formats import kv_cache_dtype, weight_format
-from planner.performance.serving import (Concurrency, Offline, RequestMix, RequestRate, ServingShape, Slo, StaticBatch,
-                                         kv_max_sequences, max_request_rate_within_slo, predict, shape_steps)
+from planner.performance.serving import (
+    Concurrency,
+    Offline,
+    RequestMix,
+    RequestRate,
+    ServingShape,
+    Slo,
+    StaticBatch,
+    kv_max_sequences,
+    max_request_rate_within_slo,
+    predict,
+    shape_steps,
+)
 from planner.performance.topology import TopologyOverride, node_topology
 
 DATA = Path(__file__).parent / "data" / "serving_performance_cases.json"

@@ -237,8 +237,8 @@ def test_a_purchase_is_charged_its_depreciation_or_its_net_present_cost():
     8500 x 2/5 = $3,400; at 10 %/year its net present cost is 8500 - 8500 x 3/5 x 1.1^-2 = $4,285.12 (the book value
     comes back only at the end)."""
     from planner.pipeline.demand import expand
-    from planner.pipeline.serving import load_catalog
     from planner.pipeline.procurement import _candidates
+    from planner.pipeline.serving import load_catalog
     from planner.pipeline.supply import build_supply
 
     def first_order_usd(rate):
@@ -302,8 +302,8 @@ def test_the_library_entry_point_plans_a_demand_profile_over_time():
 
 def _supply(case, prune=True, project=True):
     from planner.pipeline.demand import expand
-    from planner.pipeline.serving import load_catalog
     from planner.pipeline.procurement import _candidates
+    from planner.pipeline.serving import load_catalog
     from planner.pipeline.supply import build_supply
 
     s = validate_scenario(case)
@@ -340,7 +340,8 @@ def test_pool_dominance_drops_a_type_that_serves_less_for_more():
     """Reserved T4s (14.6 GiB) next to reserved L4s (22.4 GiB), fp16 weights (a T4 has no bf16): at 35 % off either's
     on-demand price an L4 costs $0.523/h and a T4 $0.342/h, so neither fleet replaces the other; priced equally,
     the L4s serve at least as much on any GPU count and the T4 fleet is dropped."""
-    case = {**SMALL, "gpus": ["l4", "t4"], "precisions": ["fp16"], "parallelism": {"tp": [1], "pp": [1, 2]}, "demand": {"loads": [50], "repeat": 2},
+    case = {**SMALL, "gpus": ["l4", "t4"], "precisions": ["fp16"], "parallelism": {"tp": [1], "pp": [1, 2]},
+            "demand": {"loads": [50], "repeat": 2},
             "pricing": {"rent": ["reserved"], "reserved_terms": [{"months": 12, "discount": 0.35}]}}
     assert {p.group for p in _supply(case).problem.reserved} == {"l4@reserved", "t4@reserved"}
     same = {**case, "pricing": {"rent": ["reserved"], "reserved_terms": [{"months": 12, "usd_per_gpu_hour": 0.5}]}}

@@ -78,7 +78,8 @@ def assert_plan_meets_every_constraint(report, s, catalog=None):
         assert lay.weight_format.name in s.precisions
         assert gpu.supports_fp8 or not weight_format(lay.weight_format.name).needs_fp8_hardware
         assert group.count >= 1 and group.concurrency >= group.count
-        engine = engine_settings(s.engine.choice(), GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none"), lay.tp, lay.pp, s.workload.tokens_per_sequence)
+        facts = GpuFacts(gpu.capacity_bytes, gpu.name, gpu.scale_up_link or "none")
+        engine = engine_settings(s.engine.choice(), facts, lay.tp, lay.pp, s.workload.tokens_per_sequence)
         bill = serving_memory(arch, lay, engine, gpu.capacity_bytes, -(-group.concurrency // group.count), s.workload.tokens_per_sequence)
         assert bill.total_bytes <= bill.usable_bytes, f"{c.key}: memory per GPU over the usable capacity"
         assert bill.capacity_bytes - bill.total_bytes >= s.min_headroom * bill.capacity_bytes - 1, f"{c.key}: headroom"

@@ -13,7 +13,7 @@ def build(api, items, demand, budget):
     """min sum(cost*x) s.t. sum(cap*x) >= demand, x <= ub, sum(cost*x) <= budget, x >= 1 <=> used."""
     model = api.CpModel()
     xs, used = [], []
-    for index, (cost, capacity, upper) in enumerate(items):
+    for index, (_, _, upper) in enumerate(items):
         x = model.new_int_var(0, upper, f"x{index}")
         u = model.new_bool_var(f"u{index}")
         model.add(x >= 1).only_enforce_if(u)

@@ -119,7 +119,7 @@ def test_verification_rejects_a_plan_that_breaks_a_structural_rule():
 
     prepared = prepare(scenario(model="llama-3.1-70b", precisions=["bf16"], gpus=["h100-sxm", "a100-80gb"],
                                 inventory={"h100-sxm": 8, "a100-80gb": 8}, workload={"concurrency": 300, "context_tokens": 8192}))
-    outcome, plan = solve_prepared(prepared)
+    _, plan = solve_prepared(prepared)
     assert len(plan.groups) > 1
     ctx = prepared.context
     assert plan_violations(plan, ctx, 300, prepared.inventory, None) == []

@@ -219,8 +219,8 @@ def _distinct_asking_every_preference(replacers, strict=False):
 def test_pruning_that_asks_few_tie_break_latencies_keeps_the_same_shapes(scenario, monkeypatch):
     """Replacers are told apart by their tie-break latency only where they agree on everything else, and not at all
     in the strict pass: the kept shapes are those asking every replacer's latency keeps, in the same order."""
-    from planner.candidates import serving as candidates
     from planner.api import load_scenario
+    from planner.candidates import serving as candidates
 
     loaded = load_scenario(os.path.join(ROOT, "benchmarks", "scenarios", scenario))
     fast = [c.key for c in prepare(loaded).candidates]

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from planner.analysis.pareto import non_dominated, pareto_front
 from planner.api import solve_scenario
 from planner.candidates.capacity import Traffic, serving_shape
-from planner.rules import Rule
 from planner.errors import InfeasibleError, InputError
 from planner.performance.serving import RequestRate, predict
 from planner.pipeline.serving import prepare
+from planner.rules import Rule
 from planner.schema import validate_scenario
 from planner.solver.cpsat import solve_cpsat
 
@@ -130,7 +130,7 @@ def test_every_traffic_plan_meets_its_slo_when_re_predicted_by_the_performance_m
     plan, prepared = report.plans[0], prepare(s)
     slo = s.workload.slo
     assert plan.requests_per_s == pytest.approx(s.workload.request_rate, rel=1e-3)
-    for group, perf in _repredicted(plan, prepared):
+    for _group, perf in _repredicted(plan, prepared):
         assert not perf.saturated
         if slo.ttft_ms is not None:
             assert perf.ttft_ms.at(slo.percentile) <= slo.ttft_ms * (1 + 1e-9)
@@ -170,7 +170,7 @@ def test_cost_tpot_frontier_is_non_dominated_and_each_point_meets_its_own_target
     costs = [p.cost_micro_usd_per_hour for p in points]
     tpots = [p.value("tpot") for p in points]
     assert costs == sorted(costs) and tpots == sorted(tpots, reverse=True)
-    assert all(a > b for a, b in zip(tpots, tpots[1:]))  # strictly faster for strictly more money
+    assert all(a > b for a, b in itertools.pairwise(tpots))  # strictly faster for strictly more money
     for point in points[1:]:
         assert point.value("tpot") <= point.level  # each point met the tightened target it was solved under
 

@@ -4,7 +4,6 @@ exhaustive search over replica counts on small problems, and its tie-breaks pick
 import itertools
 
 import pytest
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,7 +120,8 @@ def test_greedy_and_the_homogeneous_enumerator_price_whole_instances_like_the_mo
     best = solve_cpsat(problem).objective_micro_usd
     assert greedy_plan(problem)[0] >= best
     homogeneous = Problem(rows, 0, None, {"h100": 12}, False, demand_milli_rps=2500, instances={"h100": Instance(8, 8000)})
-    assert solve_enumerate(homogeneous).objective_micro_usd == solve_cpsat(homogeneous).objective_micro_usd == 8000  # one instance, 2 GPUs idle
+    # one instance, 2 GPUs idle
+    assert solve_enumerate(homogeneous).objective_micro_usd == solve_cpsat(homogeneous).objective_micro_usd == 8000
 
 
 def _solve(**fields):

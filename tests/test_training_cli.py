@@ -102,7 +102,7 @@ def test_solve_training_enumerate_agrees_with_cpsat():
 
 
 def test_infeasible_training_exits_1_with_the_binding_limit(tmp_path):
-    text = open(NODE_EXAMPLE).read().replace("deadline_hours: 24", "deadline_hours: 1")
+    text = (SCENARIOS / "training-llama-3.1-8b-full-finetune-node.yaml").read_text().replace("deadline_hours: 24", "deadline_hours: 1")
     path = tmp_path / "too-soon.yaml"
     path.write_text(text)
     result = run("solve", str(path))

@@ -10,7 +10,7 @@ from planner.api import load_scenario
 from planner.errors import InfeasibleError, VerificationError
 from planner.memory.parameters import count_parameters
 from planner.memory.training import TrainingRecipe
-from planner.performance.training import attention_flops_per_token_forward, matmul_parameters, training_flops_per_token
+from planner.performance.training_flops import attention_flops_per_token_forward, matmul_parameters, training_flops_per_token
 from planner.pipeline.training import build_training_plan, prepare_training, solve_training
 from planner.schema import validate_scenario
 from planner.solver.training_cpsat import solve_training_cpsat

@@ -29,14 +29,23 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from ..performance.serving import (Offline, RequestMix, RequestRate, ServingPerformance, ServingShape, Slo, StaticBatch,
-                                   max_request_rate_within_slo, predict)
+from ..performance.serving import (
+    Offline,
+    RequestMix,
+    RequestRate,
+    ServingPerformance,
+    ServingShape,
+    Slo,
+    StaticBatch,
+    max_request_rate_within_slo,
+    predict,
+)
 
 if TYPE_CHECKING:
-    from .serving import Candidate, ServingContext
-    from .enumeration import Enumeration
     from ..limits import Deadline
     from ..schema.workload import Workload
+    from .enumeration import Enumeration
+    from .serving import Candidate, ServingContext
 
 MILLI = 1000
 MICRO = 1_000_000
@@ -53,7 +62,7 @@ class Traffic:
     requests_per_s: float | None = None
 
     @classmethod
-    def of(cls, workload: "Workload") -> "Traffic":
+    def of(cls, workload: Workload) -> Traffic:
         buckets = tuple((b.prompt_tokens, b.output_tokens, b.weight) for b in workload.buckets)
         mix = RequestMix(buckets, workload.prefix_cache_hit_rate)
         slo = None
@@ -88,7 +97,7 @@ class ShapeCapacity:
         return self.rate_milli_rps if traffic else self.max_sequences
 
 
-def serving_shape(candidate: "Candidate", context: "ServingContext") -> ServingShape:
+def serving_shape(candidate: Candidate, context: ServingContext) -> ServingShape:
     """The performance model's view of a candidate: model, GPU, layout, engine settings and name, node topology."""
     return ServingShape(context.arch, candidate.gpu, candidate.layout, context.engine_for(candidate.gpu, candidate.layout),
                         context.engine.name, candidate.node_topology)
@@ -102,13 +111,13 @@ def _micro(ms: float) -> int:
     return min(LATENCY_CAP_US, max(1, math.ceil(ms * 1000 - 1e-9))) if math.isfinite(ms) else LATENCY_CAP_US
 
 
-def shape_capacity(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ShapeCapacity:
+def shape_capacity(candidate: Candidate, context: ServingContext, traffic: Traffic) -> ShapeCapacity:
     """The capacity of one replica of ``candidate`` under ``traffic``, latency included (see the module docstring)."""
     found = sustainable(candidate, context, traffic)
     return replace(found, latency_us=operating_latency_us(candidate, context, traffic, found))
 
 
-def sustainable(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ShapeCapacity:
+def sustainable(candidate: Candidate, context: ServingContext, traffic: Traffic) -> ShapeCapacity:
     """Sequences and (traffic) the sustainable rate, without the latency (``latency_us`` 0): what covering the
     demand needs. Concurrency needs no performance-model call at all."""
     sequences = candidate.max_sequences
@@ -128,7 +137,7 @@ def sustainable(candidate: "Candidate", context: "ServingContext", traffic: Traf
     return ShapeCapacity(sequences, milli, in_flight, 0, limit, performance)
 
 
-def operating_latency_us(candidate: "Candidate", context: "ServingContext", traffic: Traffic, found: ShapeCapacity) -> int:
+def operating_latency_us(candidate: Candidate, context: ServingContext, traffic: Traffic, found: ShapeCapacity) -> int:
     """TPOT at the shape's operating point, microseconds: the decode step of the batch one replica holds when the
     shape serves the whole demand alone with ``ceil(demand / capacity)`` replicas, its operating point in its own
     cheapest fleet. Concurrency: that many sequences; traffic: the sequences in flight at that load by Little's
@@ -155,12 +164,12 @@ def _static_tpot_us(shape: ServingShape, mix: RequestMix, batch: int, max_sequen
     return _micro(predict(shape, mix, StaticBatch(batch), max_sequences).tpot_ms.mean)
 
 
-def best_latency(candidate: "Candidate", context: "ServingContext", traffic: Traffic) -> ServingPerformance:
+def best_latency(candidate: Candidate, context: ServingContext, traffic: Traffic) -> ServingPerformance:
     """The fastest a shape can serve one request: one sequence, no queue (for explaining an unreachable SLO)."""
     return predict(serving_shape(candidate, context), traffic.mix, StaticBatch(1), candidate.max_sequences)
 
 
-def performance_at(candidate: "Candidate", context: "ServingContext", traffic: Traffic, load_requests_per_s: float | None,
+def performance_at(candidate: Candidate, context: ServingContext, traffic: Traffic, load_requests_per_s: float | None,
                    sequences: int | None = None) -> ServingPerformance:
     """One replica at its load in a plan: a request rate (traffic), or ``sequences`` held at once (concurrency)."""
     shape = serving_shape(candidate, context)
@@ -172,24 +181,24 @@ def performance_at(candidate: "Candidate", context: "ServingContext", traffic: T
 class CapacityTable:
     """Capacities of many shapes under one traffic, each computed once (screening, pruning, rows, explanations)."""
 
-    def __init__(self, context: "ServingContext", traffic: Traffic):
+    def __init__(self, context: ServingContext, traffic: Traffic):
         self.context, self.traffic = context, traffic
         self.is_traffic = traffic.mode != "concurrency"
         self._by_key: dict[str, ShapeCapacity] = {}
         self._latency: dict[str, int] = {}
-        self.unreachable: list["Candidate"] = []  # traffic shapes screened out: no load meets the SLO
+        self.unreachable: list[Candidate] = []  # traffic shapes screened out: no load meets the SLO
 
-    def __call__(self, candidate: "Candidate") -> ShapeCapacity:
+    def __call__(self, candidate: Candidate) -> ShapeCapacity:
         found = self._by_key.get(candidate.key)
         if found is None:
             found = self._by_key[candidate.key] = sustainable(candidate, self.context, self.traffic)
         return found
 
-    def unit(self, candidate: "Candidate") -> int:
+    def unit(self, candidate: Candidate) -> int:
         """Capacity of one replica in the demand's unit (requests/s x 1000, or sequences)."""
         return self(candidate).unit(self.is_traffic)
 
-    def latency_us(self, candidate: "Candidate") -> int:
+    def latency_us(self, candidate: Candidate) -> int:
         """TPOT at the operating point (``operating_latency_us``), computed when first asked: pruning asks only for
         equal-cost comparisons, the rows for the shapes that survive."""
         found = self._latency.get(candidate.key)
@@ -197,14 +206,14 @@ class CapacityTable:
             found = self._latency[candidate.key] = operating_latency_us(candidate, self.context, self.traffic, self(candidate))
         return found
 
-    def screen(self, enumeration: "Enumeration", deadline: "Deadline | None" = None) -> "Enumeration":
+    def screen(self, enumeration: Enumeration[Candidate], deadline: Deadline | None = None) -> Enumeration[Candidate]:
         """Traffic: shapes that sustain no rate within the SLO leave the candidates, as rejections with the reason
         (kept with their capacity for explanations); concurrency: unchanged. The SLO searches share the solve's
         ``deadline`` (about 0.1-0.5 ms each)."""
-        from .enumeration import Enumeration, Rejection
-        from .serving import RejectReason
         from ..errors import Issue
         from ..limits import TimeLimitReached
+        from .enumeration import Enumeration, Rejection
+        from .serving import RejectReason
 
         if not self.is_traffic:
             return enumeration

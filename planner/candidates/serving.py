@@ -8,11 +8,10 @@ model, so the solver only sees integer constants per candidate.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property, cmp_to_key, lru_cache
-from typing import Callable, Iterable
 
 from ..catalog import Catalog, GpuSpec
 from ..engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
@@ -173,7 +172,7 @@ def enumerate_candidates(
     prices: dict[str, float],
     topologies: Mapping[str, NodeTopology] | None = None,
     deadline: Deadline | None = None,
-) -> Enumeration:
+) -> Enumeration[Candidate]:
     """All structurally valid shapes that fit at least one sequence, and why the rest were rejected.
 
     ``topologies`` gives each GPU id's nodes (default: the catalog's); a TP group must stay inside one node or
@@ -218,7 +217,8 @@ def enumerate_candidates(
                                 found = layouts[(tp, pp, ep, fmt_name, kv_name)] = kv, layout, unsupported_by_engine(context.engine, layout)
                             kv, layout, refusal = found
                             if refusal:
-                                result.rejections.append(Rejection(f"{key}/{fmt.name}/kv-{kv.name}", RejectReason.ENGINE_UNSUPPORTED, refusal))
+                                result.rejections.append(Rejection(f"{key}/{fmt.name}/kv-{kv.name}", RejectReason.ENGINE_UNSUPPORTED,
+                                                                   refusal))
                                 continue
                             engine = engine or context.engine_at(gpu, tp, pp)
                             bill = _empty_bill(arch, layout, engine, gpu.capacity_bytes, context.context_tokens)
@@ -330,7 +330,7 @@ DISTINCT_AFTER = 64
 """Replacers beyond which identical ones are merged before the scan (each then computes its preferences once)."""
 
 
-def _distinct(replacers: list["_Shape"], strict: bool = False) -> list["_Shape"]:
+def _distinct(replacers: list[_Shape], strict: bool = False) -> list[_Shape]:
     """One replacer per (GPUs, capacity, price, preferences), the preferred one: another with the same values replaces
     only what it replaces (and not it), so scanning the others adds nothing. Identical GPU types otherwise make the
     scan quadratic (measured: preparing a catalog of 1,000 identical GPUs, 12,000 shapes, took 109 s of CPU; 2.2 s
@@ -340,7 +340,7 @@ def _distinct(replacers: list["_Shape"], strict: bool = False) -> list["_Shape"]
     if len(replacers) <= DISTINCT_AFTER:
         return replacers
     plain = Counter(x.values for x in replacers)
-    seen: set[tuple] = set()
+    seen: set[tuple[object, ...]] = set()
     out = []
     for x in replacers:
         signature = x.values if strict or plain[x.values] == 1 else (*x.values, x.preference)
@@ -350,7 +350,7 @@ def _distinct(replacers: list["_Shape"], strict: bool = False) -> list["_Shape"]
     return out
 
 
-def _frontier(group: list["_Shape"], strict: bool = False) -> list["_Shape"]:
+def _frontier(group: list[_Shape], strict: bool = False) -> list[_Shape]:
     """Shapes of one GPU type that no shape with as few GPUs and as much capacity replaces one for one."""
     frontier: list[_Shape] = []
     kept: list[tuple[int, int, int, int, _Shape]] = []
@@ -366,6 +366,10 @@ def _copies_fit(a: _Shape, b: _Shape) -> bool:
     more): most pairs of the quadratic scans fail it, and a plain function is cheaper than the method pair."""
     copies = -(-b.capacity // a.capacity)
     return copies * a.gpus <= b.gpus and copies * a.price <= b.price
+
+
+_ShapeValues = tuple[int, int, int, bool, int]
+"""(GPUs, capacity, price, whole instance, fidelity penalty) of a shape: what replacing depends on."""
 
 
 @dataclass(frozen=True)
@@ -384,7 +388,7 @@ class _Shape:
 
     @classmethod
     def of(cls, c: Candidate, capacity: int, preference_of: Callable[[Candidate], tuple[int, ...]],
-           whole_instance: bool = False) -> "_Shape":
+           whole_instance: bool = False) -> _Shape:
         price = c.price_micro_usd_per_hour
         return cls(c, c.gpu.id, c.gpus_per_replica, capacity, price, c.rank, preference_of, whole_instance, max(1, capacity))
 
@@ -398,11 +402,11 @@ class _Shape:
         return self.units, self.capacity, self.gpus, self.price, self
 
     @property
-    def values(self) -> tuple:
+    def values(self) -> _ShapeValues:
         """What replacing and being replaced depend on besides the tie-break preferences."""
         return self.gpus, self.capacity, self.price, self.whole_instance, self.candidate.fidelity_penalty
 
-    def replaces(self, other: "_Shape", strict: bool = False) -> bool:
+    def replaces(self, other: _Shape, strict: bool = False) -> bool:
         """Copies of this shape take ``other``'s place in any plan; ``strict``: only when that is strictly cheaper
         (then no tie-break is asked)."""
         if not _copies_fit(self, other):
@@ -412,13 +416,13 @@ class _Shape:
             return True  # strictly cheaper: ``other`` is in no optimal plan, whatever the tie-breaks say
         return not strict and self.prefers(other)
 
-    def prefers(self, other: "_Shape") -> bool:
+    def prefers(self, other: _Shape) -> bool:
         """No worse on every tie-break at equal cost (each a worst-over-the-plan objective, so a swap never raises it).
         The fidelity penalty is compared first, so the latency (a performance-model call) is asked only when needed."""
         if self.candidate.fidelity_penalty > other.candidate.fidelity_penalty:
             return False
         return all(a <= b for a, b in zip(self.preference, other.preference))
 
-    def dominates(self, other: "_Shape", strict: bool = False) -> bool:
+    def dominates(self, other: _Shape, strict: bool = False) -> bool:
         """Replaces ``other``, and when they replace each other (identical integers), comes first."""
         return self.replaces(other, strict) and (self.rank < other.rank or not other.replaces(self, strict))

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..catalog import GpuSpec
 from ..errors import Issue
@@ -28,13 +30,23 @@ from ..memory.training import TrainingLayout, TrainingRecipe
 from ..memory.training_totals import WorstStageTotals
 from ..model.architecture import ModelArchitecture
 from ..performance.topology import NodeTopology
-from ..performance.training import (MicroBatchTime, TrainingTime, compute_layout, peak_flops_per_second,
-                                    pipeline_micro_batch, slowest_stage, step_seconds_lower_bound, training_steps,
-                                    training_time)
-from ..rules import (data_parallel_breach, offload_breach, pipeline_zero_breach, sequence_parallel_breach,
-                     training_shape_breach)
+from ..performance.training import (
+    MicroBatchTime,
+    TrainingTime,
+    compute_layout,
+    peak_flops_per_second,
+    pipeline_micro_batch,
+    slowest_stage,
+    step_seconds_lower_bound,
+    training_steps,
+    training_time,
+)
+from ..rules import data_parallel_breach, offload_breach, pipeline_zero_breach, sequence_parallel_breach, training_shape_breach
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 from .enumeration import Enumeration, Rejection
+
+if TYPE_CHECKING:
+    from ..schema.training import TrainingParallelism
 
 
 class RejectReason(str, Enum):
@@ -199,7 +211,7 @@ class SearchTimes:
         self.context = context
         self.steps = training_steps(context.tokens, context.global_batch * context.sequence_length)
         self._exact: dict[tuple[int, int], tuple[float, float]] = {}
-        self._slowest: dict[tuple, MicroBatchTime] = {}
+        self._slowest: dict[tuple[int, int, int, int, int, str, bool], MicroBatchTime] = {}
 
     def seconds_and_cost(self, candidate: TrainingCandidate, micro_batch: int) -> tuple[float, float]:
         """The job's seconds and USD at ``micro_batch`` (infinite when it does not fit: never timed, never chosen)."""
@@ -242,7 +254,7 @@ def build_candidate(context: TrainingContext, terms: GpuTerms, layout: TrainingL
     return TrainingCandidate(terms, layout, micro_batches, memory, limit, rank, times or SearchTimes(context))
 
 
-def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelism,
+def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelism: TrainingParallelism,
                       deadline: Deadline | None = None) -> TrainingEnumeration:
     """Valid layouts that fit at some allowed micro-batch, and why the rest were rejected.
 
@@ -301,7 +313,8 @@ def enumerate_layouts(context: TrainingContext, gpus: list[GpuTerms], parallelis
     return result
 
 
-def _layouts(context: TrainingContext, p, tp: int, pp: int, dp: int, ep: int, v: int, result: TrainingEnumeration):
+def _layouts(context: TrainingContext, p: TrainingParallelism, tp: int, pp: int, dp: int, ep: int, v: int,
+             result: TrainingEnumeration) -> Iterator[TrainingLayout]:
     arch = context.arch
     for zero in p.zero_stages:
         breach = pipeline_zero_breach(pp, zero)

@@ -4,5 +4,4 @@
 rental offers of the cloud snapshot.
 """
 
-from .catalog import (DEFAULT_NODE_NETWORK_GB_PER_S, Catalog, GpuSpec, ModelEntry, builtin_catalog_dir,  # noqa: F401
-                      default_catalog)
+from .catalog import DEFAULT_NODE_NETWORK_GB_PER_S, Catalog, GpuSpec, ModelEntry, builtin_catalog_dir, default_catalog  # noqa: F401

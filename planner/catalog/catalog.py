@@ -14,8 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import CatalogError, Issue, ScenarioError, did_you_mean
-from ..limits import (MAX_CATALOG_GPUS, MAX_GPU_MEMORY_MIB, MAX_GPUS_PER_REPLICA, MAX_LIST_ITEMS, MAX_NAME_CHARS,
-                      MAX_PRICE_USD_PER_GPU_HOUR, MAX_TEXT_CHARS)
+from ..limits import (
+    MAX_CATALOG_GPUS,
+    MAX_GPU_MEMORY_MIB,
+    MAX_GPUS_PER_REPLICA,
+    MAX_LIST_ITEMS,
+    MAX_NAME_CHARS,
+    MAX_PRICE_USD_PER_GPU_HOUR,
+    MAX_TEXT_CHARS,
+)
 from ..model.architecture import ModelArchitecture
 from ..model.hf_config import architecture_from_config_file
 from ..units import BYTES_PER_MIB
@@ -63,8 +70,10 @@ class GpuSpec(BaseModel):
         None, gt=0, le=1e7, description="Network bandwidth per GPU between nodes, one direction, GB/s "
                                 "(default: 100 Gb/s Ethernet per node, shared by its GPUs, marked estimated)")
     inter_node_estimated: bool = False
-    inter_node_network: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="The network behind inter_node_bandwidth_gb_per_s, with its source")
-    instance_gpus: int = Field(1, ge=1, le=MAX_GPUS_PER_REPLICA, description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
+    inter_node_network: str | None = Field(None, max_length=MAX_TEXT_CHARS,
+                                           description="The network behind inter_node_bandwidth_gb_per_s, with its source")
+    instance_gpus: int = Field(1, ge=1, le=MAX_GPUS_PER_REPLICA,
+                               description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
     tdp_watts: float | None = Field(None, gt=0, le=100_000)
     price_usd_per_gpu_hour: float = Field(..., gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
     spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
@@ -193,14 +202,15 @@ class Catalog:
         self.sources = sources
         for kind, entries, index in (("GPU", gpus, self._gpus), ("model", models, self._models)):
             if len(index) != len(entries):
-                seen: set[str] = set()
-                dup = next(e.id for e in entries if e.id in seen or seen.add(e.id))  # type: ignore[func-returns-value]
-                raise CatalogError(f"duplicate {kind} id in catalog", [Issue(f"id {dup!r} appears twice", source=sources[0 if kind == 'GPU' else 1])])
+                ids = [e.id for e in entries]
+                dup = next(i for i in ids if ids.count(i) > 1)
+                raise CatalogError(f"duplicate {kind} id in catalog",
+                                   [Issue(f"id {dup!r} appears twice", source=sources[0 if kind == 'GPU' else 1])])
         if not gpus:
             raise CatalogError("the GPU catalog is empty", [Issue("no GPUs listed", source=sources[0])])
 
     @classmethod
-    def load(cls, gpus_path: str | Path | None = None, models_path: str | Path | None = None) -> "Catalog":
+    def load(cls, gpus_path: str | Path | None = None, models_path: str | Path | None = None) -> Catalog:
         base = builtin_catalog_dir()
         gpus_file = Path(gpus_path) if gpus_path else base / "gpus.yaml"
         models_file = Path(models_path) if models_path else base / "models.yaml"
@@ -213,7 +223,8 @@ class Catalog:
         try:
             models = _ModelFile.model_validate(model_data).models
         except ValidationError as exc:
-            raise CatalogError("invalid model catalog", _validation_issues(exc, str(models_file), model_data, "models", model_lines)) from None
+            issues = _validation_issues(exc, str(models_file), model_data, "models", model_lines)
+            raise CatalogError("invalid model catalog", issues) from None
         return cls(gpus, models, models_file.parent, (str(gpus_file), str(models_file)))
 
     @property
@@ -270,9 +281,8 @@ def default_catalog() -> Catalog:
     return _default_catalog()
 
 
-def check_catalog_ids(scenario: "ServingScenario | TrainingScenario", locator: Locator, source: str) -> None:
+def check_catalog_ids(scenario: ServingScenario | TrainingScenario, locator: Locator, source: str) -> None:
     """Unknown model and GPU ids, each at its line of the scenario, with the nearest catalog names."""
-    pass
 
     paths = scenario.catalog
     catalog = Catalog.load(paths.gpus, paths.models) if (paths.gpus or paths.models) else default_catalog()

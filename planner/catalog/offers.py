@@ -94,7 +94,7 @@ def builtin_offers() -> tuple[Offer, ...]:
     return load_offers(path) if path.is_file() else ()
 
 
-def catalog_offers(catalog: "Catalog", offers_path: str | None) -> tuple[Offer, ...]:
+def catalog_offers(catalog: Catalog, offers_path: str | None) -> tuple[Offer, ...]:
     """The offers file that goes with a catalog: the scenario's own, else the built-in one for the built-in GPUs."""
     if offers_path:
         return load_offers(offers_path)
@@ -103,7 +103,7 @@ def catalog_offers(catalog: "Catalog", offers_path: str | None) -> tuple[Offer, 
     return builtin_offers() if Path(catalog.sources[0]).parent == builtin_catalog_dir() else ()
 
 
-def default_offer(spec: "GpuSpec", offers: tuple[Offer, ...] = ()) -> Offer:
+def default_offer(spec: GpuSpec, offers: tuple[Offer, ...] = ()) -> Offer:
     """The catalog's own price as an offer; tier and date from the offers-file row it was taken from, if any."""
     per_gpu = spec.price_usd_per_gpu_hour
     match = next((o for o in offers if o.gpu == spec.id and o.instance_gpus == spec.instance_gpus
@@ -144,7 +144,7 @@ class OfferChoice:
         return min(priced, key=lambda o: (o.usd_per_gpu_hour(market), o.instance_gpus)) if priced else None
 
 
-def allowed_offers(scenario: "ServingScenario", spec: "GpuSpec", offers: tuple[Offer, ...]) -> OfferChoice:
+def allowed_offers(scenario: ServingScenario, spec: GpuSpec, offers: tuple[Offer, ...]) -> OfferChoice:
     """The offers of one GPU type the scenario's pricing allows, and the excluded ones with the reason.
 
     A scenario's own on-demand price (``gpus.<id>.price_usd_per_gpu_hour``) and spot price

@@ -64,8 +64,8 @@ def break_even_utilisation(rent_usd_per_hour: float, purchase_usd: float, power_
     return purchase_usd / (amortisation_years * HOURS_PER_YEAR) / margin
 
 
-def rental_prices(scenario: "ServingScenario", catalog: "Catalog", gpus: list["GpuSpec"]
-                  ) -> tuple[list["GpuSpec"], dict[str, float], tuple[str, ...]]:
+def rental_prices(scenario: ServingScenario, catalog: Catalog, gpus: list[GpuSpec]
+                  ) -> tuple[list[GpuSpec], dict[str, float], tuple[str, ...]]:
     """Each allowed GPU at its cheapest allowed on-demand offer (``planner.catalog.offers``), the spot price likewise.
 
     GPUs left with no allowed on-demand price (an estimated price without ``allow_estimated``, a tier not listed)
@@ -97,8 +97,8 @@ def rental_prices(scenario: "ServingScenario", catalog: "Catalog", gpus: list["G
     return kept, prices, notes
 
 
-def priced_sources(scenario: "ServingScenario", catalog: "Catalog", gpus: list["GpuSpec"],
-                   on_demand: dict[str, float]) -> tuple[list["GpuSpec"], dict[str, float]]:
+def priced_sources(scenario: ServingScenario, catalog: Catalog, gpus: list[GpuSpec],
+                   on_demand: dict[str, float]) -> tuple[list[GpuSpec], dict[str, float]]:
     """Every source of every allowed (or owned) GPU as a pseudo GPU type, with its objective price per GPU-hour."""
     options = scenario.pricing
     if options is None:
@@ -120,7 +120,7 @@ def priced_sources(scenario: "ServingScenario", catalog: "Catalog", gpus: list["
     return out, prices
 
 
-def _source_costs(spec: "GpuSpec", rent: float, options: PricingOptions, allowed: bool) -> list[tuple[str, float]]:
+def _source_costs(spec: GpuSpec, rent: float, options: PricingOptions, allowed: bool) -> list[tuple[str, float]]:
     """(source, USD per GPU per wall-clock hour) of each way to get this GPU."""
     extra = options.gpu(spec.id)
     u = options.utilisation
@@ -131,14 +131,15 @@ def _source_costs(spec: "GpuSpec", rent: float, options: PricingOptions, allowed
         for market in options.rent:
             if market == "on_demand":
                 costs.append(("on_demand", rent * u))
-            elif market == "spot" and (extra.spot_usd_per_gpu_hour or spec.spot_price_usd_per_gpu_hour):
-                costs.append(("spot", (extra.spot_usd_per_gpu_hour or spec.spot_price_usd_per_gpu_hour) * u))
+            elif market == "spot" and (spot := extra.spot_usd_per_gpu_hour or spec.spot_price_usd_per_gpu_hour):
+                costs.append(("spot", spot * u))
             elif market == "reserved":
                 reserved = extra.reserved_usd_per_gpu_hour or (rent * (1 - options.reserved_discount)
                                                                if options.reserved_discount is not None else None)
                 if reserved is None:
                     raise InputError("no reserved price", [Issue(
-                        f"renting {spec.id} reserved needs a reserved price", field_path=f"pricing.gpus.{spec.id}.reserved_usd_per_gpu_hour",
+                        f"renting {spec.id} reserved needs a reserved price",
+                        field_path=f"pricing.gpus.{spec.id}.reserved_usd_per_gpu_hour",
                         suggestion="give reserved_usd_per_gpu_hour for this GPU or pricing.reserved_discount")])
                 costs.append(("reserved", reserved))
         purchase = extra.purchase_usd or spec.purchase_price_usd
@@ -156,7 +157,7 @@ def _source_costs(spec: "GpuSpec", rent: float, options: PricingOptions, allowed
     return costs
 
 
-def _check_ids(options: PricingOptions, catalog: "Catalog") -> None:
+def _check_ids(options: PricingOptions, catalog: Catalog) -> None:
     known = [g.id for g in catalog.gpus]
     issues = [Issue(f"unknown GPU {gpu_id!r}", field_path=f"pricing.{part}.{gpu_id}", suggestion=did_you_mean(gpu_id, known))
               for part, ids in (("owned", options.owned), ("gpus", options.gpus)) for gpu_id in ids if gpu_id not in known]
@@ -179,7 +180,7 @@ def buy_usd_per_gpu_hour(purchase_usd: float, power_usd_per_hour: float, rent_us
     return (purchase_usd + bridge + running) / period_hours
 
 
-def pricing_summary(scenario: "ServingScenario", plan: "Plan") -> dict[str, object] | None:
+def pricing_summary(scenario: ServingScenario, plan: Plan) -> dict[str, object] | None:
     """What the plan's cost means under the scenario's pricing, with the TCO over the horizon for ``tco``."""
     options = scenario.pricing
     if options is None:

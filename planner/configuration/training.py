@@ -9,15 +9,23 @@ from typing import Any
 from ..catalog import Catalog, GpuSpec
 from ..errors import InputError, Issue, did_you_mean
 from ..memory.runtime import TrainingGpu, training_gpu
-from ..memory.training import (CONVENTIONS, METHODS, OFFLOADS, OPTIMIZERS, PRECISIONS, RECOMPUTE, TrainingLayout,
-                               TrainingMemory, TrainingRecipe, training_memory)
+from ..memory.training import (
+    CONVENTIONS,
+    METHODS,
+    OFFLOADS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RECOMPUTE,
+    TrainingLayout,
+    TrainingMemory,
+    TrainingRecipe,
+    training_memory,
+)
 from ..model.architecture import ModelArchitecture
 from ..performance.topology import TopologyOverride, node_topology
-from ..performance.training import (assumed_mfu_step_time, peak_flops_per_second, pipeline_link, time_model_label,
-                                    training_step_time)
+from ..performance.training import assumed_mfu_step_time, peak_flops_per_second, pipeline_link, time_model_label, training_step_time
 from ..plans.training import memory_lines_gib
-from ..rules import (expert_parallel_breach, offload_breach, pipeline_breach, tensor_parallel_breach,
-                     training_layout_breaches)
+from ..rules import expert_parallel_breach, offload_breach, pipeline_breach, tensor_parallel_breach, training_layout_breaches
 from ..units import BYTES_PER_GIB
 
 
@@ -70,7 +78,8 @@ def _named(value: str | None, default: str, known: tuple[str, ...], flag: str) -
     return name
 
 
-def resolve_configuration(request: TrainingMemoryRequest, catalog: Catalog) -> tuple[ModelArchitecture, str, TrainingRecipe, TrainingLayout]:
+def resolve_configuration(request: TrainingMemoryRequest,
+                          catalog: Catalog) -> tuple[ModelArchitecture, str, TrainingRecipe, TrainingLayout]:
     """The architecture, recipe and layout a request names; inconsistent flags are bad input."""
     from .memory import MemoryRequest, resolve_bill_model
 
@@ -100,16 +109,16 @@ def resolve_configuration(request: TrainingMemoryRequest, catalog: Catalog) -> t
                                 sequence_parallel=request.sequence_parallel, offload=offload, ep=request.ep,
                                 virtual_stages=request.virtual_stages)
     except ValueError as exc:
-        raise InputError("invalid training layout", [Issue(str(exc), field_path="--ep" if "ep" in str(exc) else "--virtual-stages")]) from None
+        flag = "--ep" if "ep" in str(exc) else "--virtual-stages"
+        raise InputError("invalid training layout", [Issue(str(exc), field_path=flag)]) from None
     return arch, name, recipe, layout
 
 
-def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> dict:
+def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> dict[str, Any]:
     """The bill per GPU of the worst pipeline stage for one training configuration (no solver involved)."""
-    pass
-
     arch, name, recipe, layout = resolve_configuration(request, catalog)
     spec = catalog.gpu(request.gpu_id) if request.gpu_id is not None else None
+    capacity: int | None
     if request.gpu_memory_gib is not None:
         capacity = int(request.gpu_memory_gib * BYTES_PER_GIB)
     else:
@@ -127,7 +136,8 @@ def training_performance(request: TrainingPerfRequest, catalog: Catalog) -> dict
     """Predicted step time (compute, exposed DP / TP / PP / EP communication, bubble, optimizer, offload),
     tokens/s, TFLOP/s per GPU and MFU of one training configuration on one GPU type and cluster."""
     if request.gpu_id is None:
-        raise InputError("planner perf --training needs --gpu", [Issue("name a catalog GPU (see 'planner catalog gpus')", field_path="--gpu")])
+        raise InputError("planner perf --training needs --gpu",
+                         [Issue("name a catalog GPU (see 'planner catalog gpus')", field_path="--gpu")])
     arch, name, recipe, layout = resolve_configuration(request, catalog)
     gpu = catalog.gpu(request.gpu_id)
     if peak_flops_per_second(gpu, recipe.precision) is None:

@@ -46,7 +46,7 @@ class VisionTower(BaseModel):
     projector_bias: bool = True
 
     @model_validator(mode="after")
-    def _check(self) -> "VisionTower":
+    def _check(self) -> VisionTower:
         if self.gated_layers > self.num_layers:
             raise ValueError("vision gated_layers cannot exceed its num_layers")
         return self
@@ -111,7 +111,7 @@ class ModelArchitecture(BaseModel):
     assumptions: tuple[str, ...] = Field((), description="What the config.json did not say and was assumed")
 
     @model_validator(mode="after")
-    def _check_shape(self) -> "ModelArchitecture":
+    def _check_shape(self) -> ModelArchitecture:
         kv = self.kv_heads
         if self.num_attention_heads % kv != 0:
             raise ValueError(

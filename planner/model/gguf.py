@@ -19,12 +19,12 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 from ..errors import InputError, Issue
 from ..yaml_io import open_user_file
 from .architecture import ModelArchitecture
-
 
 MAX_HEADER_BYTES = 512 * 2**20
 MAX_TENSORS = 1_000_000
@@ -34,7 +34,7 @@ MAX_STRING_BYTES = 16 * 2**20
 MAX_DIMENSIONS = 8
 
 
-def _gguf():  # type: ignore[no-untyped-def]
+def _gguf() -> ModuleType:
     try:
         import gguf
     except ImportError as error:  # pragma: no cover - gguf is a dependency

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..errors import Issue, ModelConfigError
 from . import hf_vision
 from .architecture import ModelArchitecture, VisionTower
@@ -368,7 +370,12 @@ def _decoder_fields(read: _Reader, model_type: str, name: str) -> dict[str, Any]
     head_dim = read.count("head_dim") if read.has("head_dim") or "head_dim" in family.defaults else hidden // heads
     intermediate = _intermediate(read, family, hidden)
     learned = family.position_offset is not None
-    max_positions = read.count("max_position_embeddings") if learned else read.optional("max_position_embeddings")
+    if family.position_offset is not None:  # learned position embeddings: their table has max positions (+ offset) rows
+        rows = read.count("max_position_embeddings")
+        max_positions: int | None = rows
+        position_embeddings = rows + family.position_offset
+    else:
+        max_positions, position_embeddings = read.optional("max_position_embeddings"), 0
     qkv_bias, output_bias, mlp_bias = read.flag(family.qkv_bias), read.flag(family.output_bias), read.flag(family.mlp_bias)
     if model_type == "opt":
         _check_opt(read, hidden)
@@ -383,7 +390,7 @@ def _decoder_fields(read: _Reader, model_type: str, name: str) -> dict[str, Any]
         lm_head_bias=family.lm_head_bias, norm=norm, norms_per_layer=_norms_per_layer(read, model_type, family),
         qk_norm=read.flag(family.qk_norm), qk_norm_scope=family.qk_norm_scope, attention_sinks=model_type == "gpt_oss",
         max_position_embeddings=max_positions,
-        position_embeddings=max_positions + family.position_offset if learned else 0,
+        position_embeddings=position_embeddings,
         rotary_dim=_rotary_dim(read, model_type, head_dim, learned),
         **_sliding(read, family, num_layers),
     )
@@ -435,18 +442,18 @@ def _multimodal(config: dict[str, Any], wrapper: str, source: str) -> tuple[dict
                      f"model_type {text_type!r}, which is not supported", source, "text_config.model_type")
     text_hidden = int(text_cfg.get("hidden_size") or FAMILIES[text_type].defaults.get("hidden_size") or 0)
     if wrapper in ("qwen2_vl", "qwen2_5_vl"):
-        vision, read = _vision_reader(config, wrapper, wrapper, source)
+        _, read = _vision_reader(config, wrapper, wrapper, source)
         tower = (hf_vision.qwen2_vl_tower if wrapper == "qwen2_vl" else hf_vision.qwen2_5_vl_tower)(read.get, text_hidden)
         return text_cfg, text_type, tower, read, 0
     if wrapper == "mllama":
-        vision, read = _vision_reader(config, "mllama_vision_model", wrapper, source)
+        _, read = _vision_reader(config, "mllama_vision_model", wrapper, source)
         return text_cfg, text_type, hf_vision.mllama_tower(read.get, text_hidden), read, hf_vision.mllama_image_tokens(read.get)
     default_vision = "siglip_vision_model" if wrapper == "gemma3" else "clip_vision_model"
     vision_type = (config.get("vision_config") or {}).get("model_type") or default_vision
     if vision_type not in ("clip_vision_model", "siglip_vision_model"):
         raise _error("unsupported model architecture in config.json", f"vision tower model_type {vision_type!r} is not "
                      "modelled (clip_vision_model, siglip_vision_model)", source, "vision_config.model_type")
-    vision, read = _vision_reader(config, vision_type, wrapper, source)
+    _, read = _vision_reader(config, vision_type, wrapper, source)
     parts = (hf_vision.clip_tower if vision_type == "clip_vision_model" else hf_vision.siglip_tower)(read.get)
     if wrapper == "gemma3":  # Gemma3MultiModalProjector: soft-embedding RMSNorm + projection matrix, no bias
         parts.update(embedding_parameters=parts["embedding_parameters"] + parts["hidden_size"],
@@ -462,9 +469,9 @@ def _multimodal(config: dict[str, Any], wrapper: str, source: str) -> tuple[dict
 # --- entry points ------------------------------------------------------------------------------------------
 
 def _model_type(config: dict[str, Any], source: str) -> str:
-    model_type = config.get("model_type")
-    _refuse_encoders(config, model_type, source)
-    model_type = TYPE_ALIASES.get(model_type, model_type)
+    raw = config.get("model_type")
+    model_type = TYPE_ALIASES.get(raw, raw) if isinstance(raw, str) else ""  # a list or mapping is no model type
+    _refuse_encoders(config, raw if isinstance(raw, str) else None, source)
     if model_type not in FAMILIES and model_type not in MULTIMODAL:
         vision = " (a vision-language model whose vision tower is not modelled)" if isinstance(config.get("vision_config"), dict) else ""
         raise _error("unsupported model architecture in config.json",
@@ -516,11 +523,12 @@ def architecture_from_hf_config(config: dict[str, Any], name: str = "custom", so
     fields["assumptions"] = tuple(dict.fromkeys(assumptions))
     try:
         return ModelArchitecture(**fields)
+    except ValidationError as exc:
+        issues = [Issue(e["msg"].removeprefix("Value error, "), source=source, field_path=".".join(map(str, e["loc"])) or None)
+                  for e in exc.errors()]
     except ValueError as exc:
-        errors = exc.errors() if hasattr(exc, "errors") else [{"msg": str(exc), "loc": ()}]
-        raise ModelConfigError("config.json describes an impossible model", [
-            Issue(e["msg"].removeprefix("Value error, "), source=source, field_path=".".join(map(str, e["loc"])) or None)
-            for e in errors]) from None
+        issues = [Issue(str(exc), source=source)]
+    raise ModelConfigError("config.json describes an impossible model", issues)
 
 
 def checkpoint_weight_format(config: dict[str, Any], source: str = _CONFIG_FILE) -> str | None:
@@ -534,8 +542,8 @@ def checkpoint_weight_format(config: dict[str, Any], source: str = _CONFIG_FILE)
     quantization = checkpoint_quantization(config, source)
     if quantization is not None:
         return quantization.weight_format
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    dtype = config.get("torch_dtype") or config.get("dtype") or text.get("torch_dtype")
+    text = config.get("text_config")
+    dtype = config.get("torch_dtype") or config.get("dtype") or (text.get("torch_dtype") if isinstance(text, dict) else None)
     return "fp16" if dtype == "float16" else None
 
 
@@ -546,16 +554,19 @@ def load_hf_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     text = read_text_file(path, "model config", ModelConfigError)
     try:
-        return parse_json(text, str(path), ModelConfigError)
+        config = parse_json(text, str(path), ModelConfigError)
     except ModelConfigError as exc:
         raise ModelConfigError(f"model config {exc.message.removeprefix('the file ')}", exc.issues) from None
+    if not isinstance(config, dict):
+        raise ModelConfigError(f"{path.name} must hold a JSON object", [Issue("not a JSON object", source=str(path))])
+    return config
 
 
-def _with_modelopt_sidecar(config: Any, path: Path) -> Any:
+def _with_modelopt_sidecar(config: dict[str, Any], path: Path) -> dict[str, Any]:
     """ModelOpt/TensorRT-LLM checkpoints keep their quantization in ``hf_quant_config.json`` beside
     ``config.json`` (vLLM reads it from there too); fold its ``quantization`` block in as a modelopt config."""
     sidecar = path.with_name("hf_quant_config.json")
-    if not isinstance(config, dict) or config.get("quantization_config") is not None or not sidecar.is_file():
+    if config.get("quantization_config") is not None or not sidecar.is_file():
         return config
     quant = load_hf_config(sidecar).get("quantization")
     if not isinstance(quant, dict):
@@ -576,4 +587,5 @@ def architecture_from_config_file(path: str | Path, name: str | None = None) -> 
         return architecture_from_hf_config(load_checkpoint_config(path), name=name or (path.parent.name if path.name == _CONFIG_FILE
                                                                                        else path.stem)[:200], source=str(path))
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # an optional field of the wrong type or shape
-        raise ModelConfigError("config.json has a field of the wrong type", [Issue(f"{type(exc).__name__}: {exc}", source=str(path))]) from None
+        raise ModelConfigError("config.json has a field of the wrong type",
+                               [Issue(f"{type(exc).__name__}: {exc}", source=str(path))]) from None

@@ -20,7 +20,8 @@ Module shapes, per encoder (``transformers`` modelling code of each type):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .architecture import VisionTower
 

@@ -220,8 +220,10 @@ class Replica:
         level, mix = PERCENTILE_LEVEL[name], self.mix
         if mix.single:
             return fixed[0] + exponential_tail_quantile_s(wait, busy, level)
-        exceed = lambda t: sum(w * exponential_tail_exceedance(wait, busy, t - f)
-                               for w, f in zip(mix.weights, fixed))
+
+        def exceed(t: float) -> float:
+            return sum(w * exponential_tail_exceedance(wait, busy, t - f) for w, f in zip(mix.weights, fixed))
+
         return mixture_quantile(level, exceed, min(fixed), max(fixed) + exponential_tail_quantile_s(wait, busy, 0.9999) + 1e-9)
 
     def ttft(self, op: OperatingPoint, clients: float | None = None, extra_wait_s: float = 0.0) -> dict[str, float]:
@@ -284,7 +286,10 @@ class Replica:
         services = self.prefill_service_s(op)
         residual, wait, busy = self.waits(op, clients)
         fixed = [residual + s + d for s, d in zip(services, decode)]
-        exceed = lambda t: sum(w * exponential_tail_exceedance(wait, busy, t - f) for w, f in zip(mix.weights, fixed))
+
+        def exceed(t: float) -> float:
+            return sum(w * exponential_tail_exceedance(wait, busy, t - f) for w, f in zip(mix.weights, fixed))
+
         high = max(fixed) + exponential_tail_quantile_s(wait, busy, 0.9999) + 1e-9
         for name in PERCENTILES:
             result[name] = mixture_quantile(PERCENTILE_LEVEL[name], exceed, min(fixed), high)

@@ -30,6 +30,7 @@ analysis of multiclass closed networks of queues"; Reiser and Lavenberg, JACM 27
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 PERCENTILE_Z = {"p50": 0.0, "p90": 1.2815515655446004, "p95": 1.6448536269514722, "p99": 2.3263478740408408}
 """Standard normal quantiles of the percentiles the model reports."""
@@ -106,7 +107,7 @@ def schweitzer_factor(clients: float) -> float:
     return max(0.0, (clients - 1.0) / clients) if clients > 0 else 0.0
 
 
-def mixture_quantile(level: float, exceedance, low: float, high: float, iterations: int = 40) -> float:
+def mixture_quantile(level: float, exceedance: Callable[[float], float], low: float, high: float, iterations: int = 40) -> float:
     """The smallest ``x`` in ``[low, high]`` with ``exceedance(x) <= 1 - level`` (bisection; exceedance is
     non-increasing)."""
     target = 1.0 - level

@@ -36,8 +36,8 @@ Percentile = Literal["p50", "p90", "p99"]
 class ServingShape:
     """One replica: model, GPU, parallel layout and formats, engine settings and name, node topology.
 
-    ``engine_name`` (vllm, sglang, trtllm, llamacpp) overrides the settings' ``engine``. ``num_scheduler_steps`` is vLLM 0.6's multi-step scheduling (new requests join only every
-    that many steps)."""
+    ``engine_name`` (vllm, sglang, trtllm, llamacpp) overrides the settings' ``engine``. ``num_scheduler_steps`` is
+    vLLM 0.6's multi-step scheduling (new requests join only every that many steps)."""
 
     arch: ModelArchitecture
     gpu: GpuSpec
@@ -174,7 +174,7 @@ class Latency:
         return cls(*(values[key] * 1000.0 for key in ("mean", "p50", "p90", "p99")))
 
     def at(self, percentile: str) -> float:
-        return getattr(self, percentile)
+        return float(getattr(self, percentile))
 
     def to_dict(self, digits: int = 2) -> dict[str, float | None]:
         return {key: (None if math.isinf(value) else round(value, digits))
@@ -290,9 +290,9 @@ def _steady(replica: Replica, op: OperatingPoint, replicas: int, clients: float 
     mix = replica.mix
     ttft = replica.ttft(op, clients, extra_wait_s)
     if saturated and clients is None:
-        ttft = {key: math.inf for key in ttft}
+        ttft = dict.fromkeys(ttft, math.inf)
     tpot = replica.tpot(op)
-    e2e = replica.e2e(ttft, op, clients) if not math.isinf(ttft["mean"]) else {key: math.inf for key in ttft}
+    e2e = replica.e2e(ttft, op, clients) if not math.isinf(ttft["mean"]) else dict.fromkeys(ttft, math.inf)
     if extra_wait_s and mix.single is False:
         e2e = {key: value + extra_wait_s for key, value in e2e.items()}
     at_limit = saturated or op.x >= replica.x_max * 0.999
@@ -300,7 +300,8 @@ def _steady(replica: Replica, op: OperatingPoint, replicas: int, clients: float 
         output_tokens_per_s=op.arrival_rate * mix.mean_output_tokens * replicas,
         requests_per_s=op.arrival_rate * replicas,
         ttft_ms=Latency.from_seconds(ttft), tpot_ms=Latency.from_seconds(tpot), e2e_latency_ms=Latency.from_seconds(e2e),
-        batch_size=op.slots_used, bound=_bound(replica, op, at_limit), breakdown_ms=_breakdown_ms(replica, op.decode_seqs, op.prefill_tokens),
+        batch_size=op.slots_used, bound=_bound(replica, op, at_limit),
+        breakdown_ms=_breakdown_ms(replica, op.decode_seqs, op.prefill_tokens),
         replicas=replicas, saturated=saturated, max_requests_per_s_per_replica=replica.max_rate,
         max_sequences=replica.limits.slots, limit=replica.limit_at_max, notes=notes,
     )
@@ -360,8 +361,11 @@ def _static(replica: Replica, batch: float, replicas: int, notes: tuple[str, ...
     chunks = max(1, math.ceil(total_prompt / budget - 1e-9))
     if steps.pp > 1 and chunks > 1:  # chunks follow each other through the stages: (chunks + pp - 1) stage steps
         prefill_s *= (chunks + steps.pp - 1) / (chunks * steps.pp)
+
     # prompts complete in order, evenly over the chunks: request i's first token comes with chunk ceil((i + 1) I / budget)
-    first_token = lambda q: prefill_s * max(1, math.ceil(q * chunks - 1e-9)) / chunks  # noqa: E731
+    def first_token(q: float) -> float:
+        return prefill_s * max(1, math.ceil(q * chunks - 1e-9)) / chunks
+
     ttft = {"mean": prefill_s * (chunks + 1) / (2 * chunks), "p50": first_token(0.5), "p90": first_token(0.9), "p99": first_token(0.99)}
     decode_steps = max(mix.mean_output_tokens - 1.0, 0.0)
     decode_s = steps.token_time_s(batch, 0.0, mix.decode_context, 0.0)
@@ -371,7 +375,7 @@ def _static(replica: Replica, batch: float, replicas: int, notes: tuple[str, ...
         steps.bound(batch, 0.0, mix.decode_context, 0.0)
     return ServingPerformance(
         output_tokens_per_s=batch * mix.mean_output_tokens / total_s * replicas, requests_per_s=batch / total_s * replicas,
-        ttft_ms=Latency.from_seconds(ttft), tpot_ms=Latency.from_seconds({k: decode_s for k in ttft}),
+        ttft_ms=Latency.from_seconds(ttft), tpot_ms=Latency.from_seconds(dict.fromkeys(ttft, decode_s)),
         e2e_latency_ms=Latency.from_seconds(e2e), batch_size=batch, bound=bound,
         breakdown_ms=_breakdown_ms(replica, batch, 0.0), replicas=replicas, max_requests_per_s_per_replica=replica.max_rate,
         max_sequences=slots, limit=replica.limit_at_max, notes=notes,
@@ -390,7 +394,10 @@ def _offline(replica: Replica, num_requests: int | None, replicas: int) -> Servi
     rate, slots = top.arrival_rate, replica.limits.slots
     queued = max(per_replica - slots, 0.0)
     mean_admission = queued * queued / (2.0 * per_replica * rate) if rate > 0 else math.inf
-    admission = lambda q: max(0.0, (q * per_replica - slots) / rate) if rate > 0 else math.inf
+
+    def admission(q: float) -> float:
+        return max(0.0, (q * per_replica - slots) / rate) if rate > 0 else math.inf
+
     performance = _steady(replica, top, replicas, clients=slots)  # admissions wait below, not in an open slot queue
     shift = {"mean": mean_admission, "p50": admission(0.5), "p90": admission(0.9), "p99": admission(0.99)}
     ttft = {k: performance.ttft_ms.at(k) / 1000.0 + shift[k] for k in shift}

@@ -32,13 +32,13 @@ plus the engine's CPU work for the micro-batch
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from ..catalog import GpuSpec
 from ..memory.parameters import Role, Split, Tensor, embedding_tensors, layer_tensors
-from ..memory.serving import (ServingLayout, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu, stage_layer_ranges,
-                              tensor_bytes_per_gpu)
+from ..memory.serving import ServingLayout, kv_cache_bytes_per_token_per_layer, kv_heads_per_gpu, stage_layer_ranges, tensor_bytes_per_gpu
 from ..model.architecture import ModelArchitecture
 from ..model.formats import WeightFormat
 from .collectives import all_reduce_s, all_to_all_s, point_to_point_s
@@ -110,7 +110,7 @@ class StepModel:
         """Expected share of routed experts that ``tokens`` tokens touch: 1 - (1 - k/E)^T."""
         if not self.num_experts:
             return 0.0
-        return 1.0 - (1.0 - self.experts_per_token / self.num_experts) ** max(tokens, 0.0)
+        return 1.0 - math.pow(1.0 - self.experts_per_token / self.num_experts, max(tokens, 0.0))
 
     def _roof(self, compute_s: float, memory_s: float) -> float:
         return max(compute_s, memory_s) + self.overlap * min(compute_s, memory_s)
@@ -120,7 +120,8 @@ class StepModel:
         tokens = decode_seqs + prefill_tokens
         rank_tokens = tokens / self.dp
         linear = self._roof(
-            self.dense_flops_per_token * rank_tokens / self.linear_flops_per_s + self.expert_flops_per_token * tokens / self.expert_flops_per_s,
+            self.dense_flops_per_token * rank_tokens / self.linear_flops_per_s
+            + self.expert_flops_per_token * tokens / self.expert_flops_per_s,
             (self.dense_weight_bytes + self.expert_weight_bytes * self.touched_expert_fraction(tokens)) / self.bytes_per_s)
         rank_seqs = decode_seqs / self.dp
         windowed = min(context, self.window_tokens)
@@ -159,7 +160,8 @@ class StepModel:
         windowed = min(context, self.window_tokens)
         weights_s = (self.dense_weight_bytes + self.expert_weight_bytes * self.touched_expert_fraction(tokens)) / self.bytes_per_s
         kv_s = rank_seqs * (self.kv_bytes_full * context + self.kv_bytes_window * windowed) / self.bytes_per_s
-        linear_s = self.dense_flops_per_token * rank_tokens / self.linear_flops_per_s + self.expert_flops_per_token * tokens / self.expert_flops_per_s
+        linear_s = (self.dense_flops_per_token * rank_tokens / self.linear_flops_per_s
+                    + self.expert_flops_per_token * tokens / self.expert_flops_per_s)
         attention_s = (rank_seqs * (self.attention_flops_full * context + self.attention_flops_window * windowed)
                        + prefill / self.dp * (self.attention_flops_full * prefill_context
                                               + self.attention_flops_window * min(prefill_context, self.window_tokens))
@@ -258,7 +260,7 @@ def _attention_width_per_gpu(arch: ModelArchitecture, tp: int) -> float:
     return heads * 2 * arch.attention_head_dim
 
 
-def _linear_cost(cost, size_unit: float) -> tuple[float, float]:
+def _linear_cost(cost: Callable[[float], float], size_unit: float) -> tuple[float, float]:
     """(fixed, per-unit) of an alpha-beta cost that is affine in its size."""
     one, two = cost(size_unit), cost(2 * size_unit)
     return one - (two - one), two - one

@@ -146,6 +146,7 @@ def node_topology(gpu: GpuSpec, override: TopologyOverride | None = None) -> Nod
     if domain > 1 and scale_up_gb is not None and gpu.scale_up_link not in (None, "none"):
         scale_up = _link(gpu.scale_up_link, scale_up_gb)  # type: ignore[arg-type]
     pcie = _link("pcie" if gpu.pcie_peer_to_peer else "pcie-host", PCIE_X16_GB_PER_S[gpu.pcie_gen])
-    network_gb = override.inter_node_bandwidth_gb_per_s or gpu.inter_node_bandwidth_gb_per_s or DEFAULT_NODE_NETWORK_GB_PER_S / gpus_per_node
+    network_gb = (override.inter_node_bandwidth_gb_per_s or gpu.inter_node_bandwidth_gb_per_s
+                  or DEFAULT_NODE_NETWORK_GB_PER_S / gpus_per_node)
     network = _link("network", network_gb)
     return NodeTopology(gpus_per_node, domain, scale_up, pcie, network)

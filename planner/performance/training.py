@@ -26,17 +26,30 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..catalog import GpuSpec
-from ..memory.parameters import Role, embedding_tensors, layer_tensors
+from ..memory.parameters import Role, Tensor, embedding_tensors, layer_tensors
 from ..memory.serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
-from ..memory.training import (TrainingLayout, TrainingRecipe, stage_expert_parameters_per_gpu,
-                               stage_parameters_per_gpu, state_bytes, trained_parameters_per_gpu)
+from ..memory.training import (
+    TrainingLayout,
+    TrainingRecipe,
+    stage_expert_parameters_per_gpu,
+    stage_parameters_per_gpu,
+    state_bytes,
+    trained_parameters_per_gpu,
+)
 from ..model.architecture import ModelArchitecture
 from .collectives import all_gather_s, all_reduce_s, all_to_all_s, point_to_point_s, reduce_scatter_s
 from .efficiency import gpu_family
 from .topology import LINK_EFFICIENCY, LINK_LATENCY_S, PCIE_X16_GB_PER_S, Link, NodeTopology
-from .training_flops import (COMPUTE_DTYPE, adapter_parameters, attention_flops_per_token_forward, attention_width,
-                             layer_context, matmul_parameters, model_flops_per_token, peak_flops_per_second,
-                             training_flops_per_token)
+from .training_flops import (
+    COMPUTE_DTYPE,
+    adapter_parameters,
+    attention_width,
+    layer_context,
+    matmul_parameters,
+    model_flops_per_token,
+    peak_flops_per_second,
+    training_flops_per_token,
+)
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -44,11 +57,12 @@ GEMM_EFFICIENCY = {("ampere", "16-bit"): 0.80, ("hopper", "16-bit"): 0.52, ("hop
                    ("blackwell", "fp8"): 0.82, ("cdna", "16-bit"): 0.45, ("cdna", "fp8"): 0.35}
 """*Fitted* per GPU generation and operand width (A100 0.80, H100 16-bit 0.52, H100 FP8 0.57, B200 FP8 0.82);
 AMD CDNA from a published kernel study, not fitted (MI300X hipBLASLt BF16 GEMMs reach ~45 % of peak: SemiAnalysis,
-"MI300X vs H100 vs H200 Benchmark Part 1: Training", 2024, the figure the serving model uses too). Fraction of the datasheet dense tensor peak a large
-training GEMM sustains (cuBLAS / Transformer Engine under the board's power limit: an A100 sustains a larger
-share of its 312 TFLOP/s than an H100 of its 989, whose clocks drop under full tensor load). FP8 GEMMs add
-scaling and casts. Combinations without published runs (Blackwell 16-bit, other families) use the Hopper figure
-of the same width (see ``constants_family``); the Ampere figure, fitted on A100s, applies to the family's other cards."""
+"MI300X vs H100 vs H200 Benchmark Part 1: Training", 2024, the figure the serving model uses too).
+Fraction of the datasheet dense tensor peak a large training GEMM sustains (cuBLAS / Transformer Engine under the
+board's power limit: an A100 sustains a larger share of its 312 TFLOP/s than an H100 of its 989, whose clocks drop
+under full tensor load). FP8 GEMMs add scaling and casts. Combinations without published runs (Blackwell 16-bit,
+other families) use the Hopper figure of the same width (see ``constants_family``); the Ampere figure, fitted on
+A100s, applies to the family's other cards."""
 
 CALIBRATED_FAMILIES = ("ampere", "hopper", "blackwell")
 """GPU families (``efficiency.gpu_family``) whose constants were fitted on published training runs (A100, H100,
@@ -256,17 +270,24 @@ def pipeline_micro_batch(arch: ModelArchitecture, recipe: TrainingRecipe, layout
                          topology: NodeTopology) -> tuple[MicroBatchTime, ...]:
     """``stage_micro_batch`` of every stage (pass ``compute_layout(layout)``; cached). Stages with equal
     ``_stage_signature`` take equal times, so each signature is timed once (the middle stages of a pipeline)."""
-    first_with: dict[tuple, int] = {}
+    first_with: dict[_StageSignature, int] = {}
     return tuple(stage_micro_batch(arch, recipe, layout, gpu, topology, first_with.setdefault(signature, stage))
                  for stage, signature in enumerate(_stage_signatures(arch, recipe, layout.pp, layout.sequence_length)))
 
 
+_BlockKind = tuple[bool, int]
+"""A block's kind: (MoE, attention span in tokens)."""
+_StageSignature = tuple[tuple[tuple[_BlockKind, int, tuple[Tensor, ...]], ...], float, bool, bool]
+"""What ``stage_micro_batch`` reads of a stage besides its index: (blocks as (kind, count, shapes), backward share,
+first stage, last stage)."""
+
+
 @lru_cache(maxsize=1024)
-def _stage_signatures(arch: ModelArchitecture, recipe: TrainingRecipe, pp: int, sequence_length: int) -> tuple[tuple, ...]:
+def _stage_signatures(arch: ModelArchitecture, recipe: TrainingRecipe, pp: int, sequence_length: int) -> tuple[_StageSignature, ...]:
     """Per stage, all ``stage_micro_batch`` reads of the stage besides its index: its blocks grouped by kind in
     order, each kind with its count and the tensors of its first block (the one timed), the layers a frozen
     backbone trains, and whether it is the first or the last stage."""
-    signatures = []
+    signatures: list[_StageSignature] = []
     for stage, layers in enumerate(stage_layer_ranges(arch.num_layers, pp)):
         blocks = tuple((kind, count, _block_shapes(arch, first)) for kind, first, count in _stage_blocks(arch, pp, stage, sequence_length))
         signatures.append((blocks, _stage_backward_share(arch, recipe, layers), stage == 0, stage == pp - 1))
@@ -274,16 +295,16 @@ def _stage_signatures(arch: ModelArchitecture, recipe: TrainingRecipe, pp: int, 
 
 
 @lru_cache(maxsize=4096)
-def _stage_blocks(arch: ModelArchitecture, pp: int, stage: int, sequence_length: int) -> tuple[tuple[tuple[bool, int], int, int], ...]:
+def _stage_blocks(arch: ModelArchitecture, pp: int, stage: int, sequence_length: int) -> tuple[tuple[_BlockKind, int, int], ...]:
     """The stage's blocks grouped by kind (MoE or dense, attention span) in order: (kind, first block, count)."""
-    kinds: dict[tuple[bool, int], list[int]] = {}
+    kinds: dict[_BlockKind, list[int]] = {}
     for layer in stage_layer_ranges(arch.num_layers, pp)[stage]:
         kinds.setdefault((arch.is_moe_layer(layer), layer_context(arch, layer, sequence_length)), []).append(layer)
     return tuple((kind, members[0], len(members)) for kind, members in kinds.items())
 
 
 @lru_cache(maxsize=4096)
-def _block_shapes(arch: ModelArchitecture, layer: int) -> tuple:
+def _block_shapes(arch: ModelArchitecture, layer: int) -> tuple[Tensor, ...]:
     """A block's tensors without their module paths: blocks with equal shapes take equal times."""
     return tuple(replace(t, module="") for t in layer_tensors(arch, layer))
 

@@ -54,6 +54,7 @@ def training_flops_per_token(arch: ModelArchitecture, recipe: TrainingRecipe, se
     dense = 2 * matmul_parameters(arch)
     attention = attention_flops_per_token_forward(arch, sequence_length)
     forward = dense + attention
+    total: float
     if recipe.method == "full":
         total = 3 * forward
     elif recipe.method == "frozen":

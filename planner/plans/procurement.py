@@ -65,7 +65,7 @@ class TimeGrid:
         return max(p.peak for p in self.periods)
 
 
-def report_dict(report: "ProcurementReport") -> dict[str, Any]:
+def report_dict(report: ProcurementReport) -> dict[str, Any]:
     grid = report.grid
     return {
         "scenario": report.scenario_name,
@@ -95,7 +95,7 @@ def report_dict(report: "ProcurementReport") -> dict[str, Any]:
     }
 
 
-def _period_dict(report: "ProcurementReport", period: "PeriodPlan") -> dict[str, Any]:
+def _period_dict(report: ProcurementReport, period: PeriodPlan) -> dict[str, Any]:
     return {
         "period": period.label, "start_hours": period.start_hours, "hours": period.hours,
         "ordered_gpus": period.ordered, "onprem_gpus": period.onprem_gpus,
@@ -103,7 +103,8 @@ def _period_dict(report: "ProcurementReport", period: "PeriodPlan") -> dict[str,
         "cost_usd": {k: v / 1e6 for k, v in period.cost_micro_usd.items() if v},
         "slots": [{"slot": s.label, "hours": round(s.hours, 4), "load": s.load, "capacity": {k: v for k, v in s.capacity.items() if v},
                    "gpus": s.gpus, "replicas": [{"pool": pool, "shape": shape, "count": n} for (pool, shape), n in s.replicas.items() if n],
-                   "spot_units": [{"pool": pool, "shape": shape, "provisioned": a, "guaranteed": b} for (pool, shape), (a, b) in s.spot_units.items()]}
+                   "spot_units": [{"pool": pool, "shape": shape, "provisioned": a, "guaranteed": b}
+                                  for (pool, shape), (a, b) in s.spot_units.items()]}
                   for s in period.slots],
     }
 
@@ -203,7 +204,9 @@ class BreakEven:
     reserved: dict[str, float]  # term pool -> utilisation above which the commitment beats on demand
 
     def to_dict(self) -> dict[str, Any]:
-        r = lambda x: None if x is None else round(x, 4)  # noqa: E731
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, 4)
+
         return {"gpu": self.gpu, "on_demand_usd_per_gpu_hour": r(self.on_demand_usd_per_gpu_hour),
                 "buy_break_even_utilisation": r(self.buy_utilisation), "buy_payback_months": r(self.buy_payback_months),
                 "reserved_break_even_utilisation": {k: r(v) for k, v in self.reserved.items()}}
@@ -246,7 +249,7 @@ class ProcurementReport:
         return -(-(self.total_micro_usd * hours.denominator) // hours.numerator)
 
     def cost_by_source(self) -> dict[str, float]:
-        totals = {source: 0 for source in SOURCES}
+        totals = dict.fromkeys(SOURCES, 0)
         for period in self.periods:
             for source, micro in period.cost_micro_usd.items():
                 totals[source] += micro
@@ -260,6 +263,5 @@ class ProcurementReport:
         return " + ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        pass
 
         return report_dict(self)

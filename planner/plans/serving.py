@@ -10,7 +10,7 @@ from ..memory.serving import ServingMemory
 from ..units import micro_usd_to_usd, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
-    from ..performance.serving import ServingPerformance
+    from ..performance.serving import Latency, ServingPerformance
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class ReplicaGroup:
     count: int
     concurrency: int  # sequences held (traffic: in flight at the assigned load, by Little's law)
     memory: ServingMemory  # bill of one GPU of the busiest replica
-    performance: "ServingPerformance | None" = None  # one replica at its load, as the performance model predicts it
+    performance: ServingPerformance | None = None  # one replica at its load, as the performance model predicts it
     load_requests_per_s: float | None = None  # traffic: requests/s the group serves
     max_requests_per_s_per_replica: float | None = None  # traffic: the most one replica sustains within the SLO
     percentile: str = "mean"  # the percentile latencies are reported at (the SLO's)
@@ -38,7 +38,9 @@ class ReplicaGroup:
         perf = self.performance
         if perf is None:
             return None
-        at = (lambda lat: lat.mean) if self.percentile == "mean" else (lambda lat: lat.at(self.percentile))  # noqa: E731
+        def at(latency: Latency) -> float:
+            return latency.mean if self.percentile == "mean" else latency.at(self.percentile)
+
         return {
             "requests_per_s": round(perf.requests_per_s * self.count, 4),
             "output_tokens_per_s": round(perf.output_tokens_per_s * self.count, 2),

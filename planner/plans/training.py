@@ -13,7 +13,9 @@ from ..units import BYTES_PER_GIB, micro_usd_to_usd, round_up
 
 def memory_lines_gib(stage: StageMemory, limit_bytes: int | None = None, capacity_bytes: int | None = None) -> dict[str, float]:
     """The per-GPU bill in GiB with the keys ``planner memory --training --json`` documents."""
-    gib = lambda b: round(b / BYTES_PER_GIB, 3)  # noqa: E731
+    def gib(size_bytes: int) -> float:
+        return round(size_bytes / BYTES_PER_GIB, 3)
+
     lines = {
         "parameters": gib(stage.parameters_bytes),
         "gradients": gib(stage.gradients_bytes),

@@ -4,6 +4,7 @@ replica within the SLO at its load, and the cost recomputed from the schedule.""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from ..catalog.pricing import HOURS_PER_YEAR
 from ..errors import Issue, VerificationError
@@ -11,9 +12,13 @@ from ..plans.procurement import MICRO, PeriodPlan, Supply, TimeGrid
 from ..schema.procurement import PricingOptions
 from ..solver.procurement import ProcurementOutcome
 
+if TYPE_CHECKING:
+    from ..candidates.capacity import Traffic
+    from ..candidates.serving import ServingContext
 
-def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, ...], outcome: ProcurementOutcome, context,
-                    options: PricingOptions, traffic=None) -> None:  # type: ignore[no-untyped-def]
+
+def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, ...], outcome: ProcurementOutcome,
+                    context: ServingContext, options: PricingOptions, traffic: Traffic | None = None) -> None:
     """Re-check a schedule without the solver's rows: memory in bytes, supply, lead times, terms, spot odds, cost.
 
     - each shape used holds its ``maxseq`` sequences within the engine budget and headroom (memory model, bytes);
@@ -58,8 +63,9 @@ def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, .
                 q = supply.pools[pool_key].interruption_probability or 0.0
                 spot_shape = next(x for sp in problem.spots if sp.key == pool_key for x in sp.shapes if x.key == shape)
                 unit_q = 1.0 - (1.0 - q) ** spot_shape.instances_per_unit
-                odds = sum(math.comb(provisioned, k) * (1 - unit_q) ** k * unit_q ** (provisioned - k) for k in range(guaranteed, provisioned + 1))
-                if guaranteed and odds + 1e-9 < options.spot.availability:  # type: ignore[union-attr]
+                odds = sum(math.comb(provisioned, k) * (1 - unit_q) ** k * unit_q ** (provisioned - k)
+                           for k in range(guaranteed, provisioned + 1))
+                if guaranteed and (options.spot is None or odds + 1e-9 < options.spot.availability):  # no target, no guarantee
                     violations.append(f"{pool_key} {shape}: {guaranteed} of {provisioned} units survive with odds {odds:.6f}")
             for pool in problem.onprem:
                 gpus = sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == pool.key)
@@ -70,16 +76,18 @@ def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, .
             for group in {pool.group for pool in problem.reserved}:
                 gpus = sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == group)
                 covering = 0
-                for pool in (pool for pool in problem.reserved if pool.group == group):
-                    term = supply.pools[pool.key].term_hours or 0
-                    covering += pool.unit_gpus * sum(pp.reserved_started.get(pool.key, 0) for pp in periods if grid.steady_state or (
-                        pp.start_hours <= period.start_hours and period.start_hours + period.hours <= pp.start_hours + term + 1e-6))
+                for reserved in (r for r in problem.reserved if r.group == group):
+                    term = supply.pools[reserved.key].term_hours or 0
+                    covering += reserved.unit_gpus * sum(
+                        pp.reserved_started.get(reserved.key, 0) for pp in periods if grid.steady_state or (
+                            pp.start_hours <= period.start_hours and period.start_hours + period.hours <= pp.start_hours + term + 1e-6))
                 if gpus > covering:
                     violations.append(f"{period.label}: {gpus} GPUs on {group} > {covering} GPUs whose term covers the period")
-            for pool in problem.rentals:
-                gpus = sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == pool.key)
-                if gpus > slot.gpus.get(pool.key, 0) or (pool.max_units is not None and slot.gpus.get(pool.key, 0) > pool.max_units * pool.unit_gpus):
-                    violations.append(f"{period.label}/{slot.label}: {pool.key} runs {gpus} GPUs on {slot.gpus.get(pool.key, 0)} rented")
+            for rental in problem.rentals:
+                gpus = sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == rental.key)
+                rented = slot.gpus.get(rental.key, 0)
+                if gpus > rented or (rental.max_units is not None and rented > rental.max_units * rental.unit_gpus):
+                    violations.append(f"{period.label}/{slot.label}: {rental.key} runs {gpus} GPUs on {rented} rented")
     if problem.capex_cap_micro_usd_per_quarter is not None:
         spent: dict[int, int] = {}
         for period in periods:
@@ -114,7 +122,7 @@ def _recomputed_cost_usd(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPl
     rate = options.discount_rate
 
     def pv(hours: float) -> float:
-        return (1 + rate) ** (-hours / HOURS_PER_YEAR)
+        return math.pow(1 + rate, -hours / HOURS_PER_YEAR)
 
     def hourly(usd_per_hour: float, start: float, stop: float) -> float:
         total = 0.0

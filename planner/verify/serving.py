@@ -21,6 +21,7 @@ from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micr
 
 if TYPE_CHECKING:
     from ..candidates.capacity import Traffic
+    from ..candidates.serving import ServingContext
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Violation:
     actual: str
 
 
-def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
+def plan_violations(plan: Plan, context: ServingContext, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
                     mixed_fleet: bool = True, max_gpus_per_replica: int | None = None,
                     instance_sizes: dict[str, int] | None = None) -> list[Violation]:
     violations: list[Violation] = []
@@ -40,7 +41,8 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
     for group in plan.groups:
         cand = group.candidate
         lay = cand.layout
-        for breach in (shape_breach(arch, lay.tp, lay.pp, cand.node_topology, max_gpus_per_replica), format_breach(cand.gpu, lay.weight_format)):
+        for breach in (shape_breach(arch, lay.tp, lay.pp, cand.node_topology, max_gpus_per_replica),
+                       format_breach(cand.gpu, lay.weight_format)):
             if breach is not None:
                 violations.append(Violation(f"{cand.key}: {breach.rule.value}", "no rule broken", breach.detail))
         if group.count < 1 or group.concurrency < group.count:
@@ -50,7 +52,8 @@ def plan_violations(plan: Plan, context, demand: int, inventory: dict[str, int |
         if bill.total_bytes > bill.usable_bytes:
             violations.append(Violation(f"{cand.key}: memory within usable", f"<= {bill.usable_bytes} B", f"{bill.total_bytes} B"))
         if Fraction(bill.free_bytes, bill.capacity_bytes) < decimal_fraction(context.min_headroom):
-            violations.append(Violation(f"{cand.key}: headroom", f">= {context.min_headroom}", f"{bill.free_bytes / bill.capacity_bytes!r}"))
+            violations.append(Violation(f"{cand.key}: headroom", f">= {context.min_headroom}",
+                                        f"{bill.free_bytes / bill.capacity_bytes!r}"))
         if bill.total_bytes != group.memory.total_bytes:
             violations.append(Violation(f"{cand.key}: reported memory", f"{bill.total_bytes} B", f"{group.memory.total_bytes} B"))
     if plan.concurrency < demand:
@@ -81,7 +84,7 @@ SLO_TOLERANCE = 1e-6
 """Relative slack on SLO and demand comparisons (float noise of the performance model, not a modelling margin)."""
 
 
-def traffic_violations(plan: Plan, context, traffic: "Traffic", demand_requests_per_s: float) -> list[Violation]:
+def traffic_violations(plan: Plan, context: ServingContext, traffic: Traffic, demand_requests_per_s: float) -> list[Violation]:
     """Each replica at its share of the load, re-predicted by the performance model: within the SLO at its
     percentile, its queue stable (offline: within its throughput), the reported figures as predicted, and the
     groups' loads adding up to the demand."""
@@ -109,7 +112,8 @@ def traffic_violations(plan: Plan, context, traffic: "Traffic", demand_requests_
             continue
         ttft, tpot = perf.ttft_ms.at(at), perf.tpot_ms.at(at)
         if slo.ttft_ms is not None and ttft > slo.ttft_ms * (1 + SLO_TOLERANCE):
-            violations.append(Violation(f"{cand.key}: TTFT {at} at {load:.4g} requests/s per replica", f"<= {slo.ttft_ms:g} ms", f"{ttft:.4g} ms"))
+            violations.append(Violation(f"{cand.key}: TTFT {at} at {load:.4g} requests/s per replica", f"<= {slo.ttft_ms:g} ms",
+                                        f"{ttft:.4g} ms"))
         if slo.tpot_bound_ms is not None and tpot > slo.tpot_bound_ms * (1 + SLO_TOLERANCE):
             violations.append(Violation(f"{cand.key}: TPOT {at} at {load:.4g} requests/s per replica", f"<= {slo.tpot_bound_ms:g} ms",
                                         f"{tpot:.4g} ms"))
@@ -118,9 +122,9 @@ def traffic_violations(plan: Plan, context, traffic: "Traffic", demand_requests_
     return violations
 
 
-def verify_plan(plan: Plan, context, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
+def verify_plan(plan: Plan, context: ServingContext, demand: int, inventory: dict[str, int | None], budget_usd_per_hour: float | None,
                 mixed_fleet: bool = True, max_gpus_per_replica: int | None = None, instance_sizes: dict[str, int] | None = None,
-                traffic: "Traffic | None" = None, demand_requests_per_s: float | None = None) -> None:
+                traffic: Traffic | None = None, demand_requests_per_s: float | None = None) -> None:
     violations = plan_violations(plan, context, demand, inventory, budget_usd_per_hour, mixed_fleet, max_gpus_per_replica,
                                  instance_sizes)
     if traffic is not None and demand_requests_per_s is not None:
