@@ -6,16 +6,18 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+from .tables import Column, left, prose, table
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from ..plans.procurement import PeriodPlan, ProcurementReport
 
 SOURCE_NAMES = {"owned": "owned", "bought": "bought", "reserved": "reserved", "on_demand": "on demand", "spot": "spot"}
 
 
-def _gpus_by(report: "ProcurementReport", period: "PeriodPlan", source: str) -> dict[str, int]:
+def _gpus_by(report: ProcurementReport, period: PeriodPlan, source: str) -> dict[str, int]:
     """GPUs of one source at the period's busiest slot, per GPU type."""
     busiest = max(period.slots, key=lambda s: (s.load, sum(s.gpus.values())))
     out: dict[str, int] = {}
@@ -30,27 +32,31 @@ def _mix(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {gpu}" for gpu, n in sorted(counts.items())) or "-"
 
 
-def render_procurement(report: "ProcurementReport", console: Console) -> None:
+def render_procurement(report: ProcurementReport, console: Console, wide: bool = False) -> None:
     """The schedule per period, the cost by source, utilisation of committed capacity, break-even points."""
     grid = report.grid
     kind = f"steady state: {grid.periods[0].label}" if grid.steady_state else f"{len(grid.periods)} periods over {float(grid.hours):,.0f} h"
     console.print(f"[bold]{_escape(report.scenario_name)}[/bold]: {_escape(report.model_name)}, {kind}, peak {grid.display(grid.peak)}"
                   + (f", net present cost at {report.discount_rate:.1%}/year" if report.discount_rate else ""))
-    table = Table(title=f"Procurement plan — total ${report.total_usd:,.2f} (${report.cost_usd_per_hour:,.2f}/h on average)",
-                  title_justify="left")
-    for column, justify in (("period", "left"), ("peak requests/s" if grid.traffic else "peak load", "right"), ("order", "left"), ("on premises", "left"),
-                            ("reserve", "left"), ("reserved", "left"), ("on demand (peak slot)", "left"), ("spot (peak slot)", "left"),
-                            ("cost USD", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns = [left("period"), Column("peak requests/s" if grid.traffic else "peak load"), left("order", wide=True),
+               left("on premises", wide=True), left("reserve", wide=True), left("reserved", wide=True),
+               prose("committed", 28, narrow=True), left("on demand (peak slot)", wide=True), left("spot (peak slot)", wide=True),
+               prose("rented (peak slot)", 28, narrow=True), Column("cost USD")]
+    rows = []
     for period in report.periods:
         started = {report.pools[k].gpu + " " + k.split("@")[1]: n * report.pools[k].unit_gpus for k, n in period.reserved_started.items()}
         active = {report.pools[k].gpu: n * report.pools[k].unit_gpus for k, n in period.reserved_active.items()}
-        table.add_row(_escape(period.label), _load(report, period.peak), _mix(period.ordered), _mix({g: n for g, n in period.onprem_gpus.items() if n}),
-                      _mix(started), _mix(active), _mix(_gpus_by(report, period, "on_demand")), _mix(_gpus_by(report, period, "spot")),
-                      f"{period.cost_usd:,.2f}")
-    console.print(table)
+        onprem = {g: n for g, n in period.onprem_gpus.items() if n}
+        on_demand, spot = _gpus_by(report, period, "on_demand"), _gpus_by(report, period, "spot")
+        committed = [f"{label} {_mix(mix)}" for label, mix in (("order", period.ordered), ("on premises", onprem),
+                                                              ("reserve", started), ("reserved", active)) if mix]
+        rented = [f"{_mix(mix)} {label}" for label, mix in (("on demand", on_demand), ("spot", spot)) if mix]
+        rows.append((_escape(period.label), _load(report, period.peak), _mix(period.ordered), _mix(onprem), _mix(started), _mix(active),
+                     "; ".join(committed) or "-", _mix(on_demand), _mix(spot), "; ".join(rented) or "-", f"{period.cost_usd:,.2f}"))
+    console.print(table(f"Procurement plan — total ${report.total_usd:,.2f} (${report.cost_usd_per_hour:,.2f}/h on average)", columns,
+                        rows, wide))
     if grid.steady_state:
-        console.print(_slot_table(report))
+        console.print(_slot_table(report, wide))
     by_source = report.cost_by_source()
     console.print("cost by source: " + " · ".join(f"{SOURCE_NAMES[s]} ${v:,.2f}" for s, v in by_source.items() if v))
     for pool, stats in report.utilisation.items():
@@ -79,14 +85,12 @@ def render_procurement(report: "ProcurementReport", console: Console) -> None:
         console.print(f"note: {note}", markup=False)
 
 
-def _slot_table(report: "ProcurementReport") -> Table:
-    """The steady state hour by hour: load, capacity by source, rented GPUs and what they cost per cycle."""
+def _slot_table(report: ProcurementReport, wide: bool = False) -> Table:
+    """The steady state hour by hour: load, capacity by source, rented GPUs and what they cost per cycle (the default
+    view leaves out the sources no slot uses)."""
     period = report.periods[0]
     cycles = report.grid.periods[0].hours / report.grid.cycle_hours
-    table = Table(title=f"One cycle ({float(report.grid.cycle_hours):g} h) of the steady state; rentals follow the load", title_justify="left")
-    for column, justify in (("slot", "left"), ("requests/s" if report.grid.traffic else "load", "right"), ("owned", "right"), ("bought", "right"), ("reserved", "right"),
-                            ("on demand", "right"), ("spot", "right"), ("rented GPUs", "left"), ("rent USD per cycle", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rows = []
     for slot in period.slots:
         rented = {}
         usd = 0.0
@@ -98,12 +102,16 @@ def _slot_table(report: "ProcurementReport") -> Table:
                 rented[f"{info.gpu} {SOURCE_NAMES[info.source]}{spares}"] = n
                 usd += n * (info.usd_per_gpu_hour or 0) * slot.hours / float(cycles)
         cap = slot.capacity
-        table.add_row(_escape(slot.label), _load(report, slot.load), *(_load(report, cap[s]) if cap[s] else "-" for s in SOURCE_NAMES),
-                      _mix(rented), f"{usd:,.2f}")
-    return table
+        rows.append((_escape(slot.label), _load(report, slot.load), *(_load(report, cap[s]) if cap[s] else "-" for s in SOURCE_NAMES),
+                     _mix(rented), f"{usd:,.2f}"))
+    used = {source for source in SOURCE_NAMES if any(slot.capacity[source] for slot in period.slots)}
+    columns = [left("slot"), Column("requests/s" if report.grid.traffic else "load"),
+               *(Column(name, wide=source not in used) for source, name in SOURCE_NAMES.items()),
+               prose("rented GPUs", 36), Column("rent USD per cycle" if wide else "rent USD/cycle")]
+    return table(f"One cycle ({float(report.grid.cycle_hours):g} h) of the steady state; rentals follow the load", columns, rows, wide)
 
 
-def _load(report: "ProcurementReport", value: int) -> str:
+def _load(report: ProcurementReport, value: int) -> str:
     """A load or capacity in the table: sequences, or requests/s (the solver counts milli-requests/s)."""
     return f"{value / 1000:,.2f}" if report.grid.traffic else f"{value:,}"
 
@@ -114,7 +122,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def procurement_csv(report: "ProcurementReport") -> str:
+def procurement_csv(report: ProcurementReport) -> str:
     """One row per period, slot and pool: GPUs, replicas and the capacity they hold."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
