@@ -154,7 +154,7 @@ def test_memory_explain_names_what_the_checkpoint_keeps_in_16_bit():
 
     from planner.cli import cli
 
-    result = CliRunner().invoke(cli, ["memory", "--model", "qwen3-30b-a3b-fp8", "--gpu", "h100-sxm", "--explain"])
+    result = CliRunner().invoke(cli, ["memory", "--model", "qwen3-30b-a3b-fp8", "--gpu", "h100-sxm", "--explain", "--wide"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "checkpoint's quantization_config quantizes" in text and "16-bit:" in text and "router" in text
