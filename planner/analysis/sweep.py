@@ -26,12 +26,14 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ..errors import InputError, Issue, ScenarioError
 from ..limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, MAX_VARIATIONS, check_count
+from ..schema.base import StrictModel
+from ..schema.choices import SweepCombination
 from ..yaml_io import load_yaml_file
 
 MAX_VALUES_PER_RANGE = MAX_VARIATIONS
@@ -41,16 +43,12 @@ _RANGE = re.compile(rf"^\s*(?P<start>{_NUMBER})\s*(?P<su>%|x|×)?\s*\.\.\s*(?P<e
                     rf"(?:(?:(?P<mul>x|×|\*)\s*(?P<factor>{_NUMBER}))|(?:step\s+(?P<step>{_NUMBER})\s*(?P<stu>%|x|×)?))?\s*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class NamedVariation(_Strict):
+class NamedVariation(StrictModel):
     name: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS)
     set: dict[str, Any] = Field(..., description="Overrides: dotted path -> value, as with --set")
 
 
-class RangeSweep(_Strict):
+class RangeSweep(StrictModel):
     path: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, description="Dotted path of the value to vary, as with --set")
     range: str | None = Field(None, max_length=MAX_NAME_CHARS, description="START..END [step N | xN]; numbers, percent changes or factors")
     values: list[Any] | None = Field(None, description="Explicit values instead of a range")
@@ -65,13 +63,13 @@ class RangeSweep(_Strict):
         return self
 
 
-class SweepFile(_Strict):
+class SweepFile(StrictModel):
     name: str | None = Field(None, max_length=MAX_NAME_CHARS)
     description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     set: dict[str, Any] = Field(default_factory=dict, description="Overrides applied to the baseline and every variation")
     variations: list[NamedVariation] = Field(default_factory=list)
     sweep: list[RangeSweep] = Field(default_factory=list)
-    combine: Literal["separate", "grid"] = Field("separate", description="One range at a time, or their cartesian product")
+    combine: SweepCombination = Field("separate", description="One range at a time, or their cartesian product")
 
     @model_validator(mode="after")
     def _something(self) -> "SweepFile":
@@ -105,24 +103,10 @@ def load_sweep(path: str | Path) -> SweepFile:
     try:
         return SweepFile.model_validate(data)
     except ValidationError as exc:
-        from ..errors import did_you_mean
+        from ..schema.translate import problems, validation_issues
 
-        issues = []
-        for item in exc.errors():
-            loc = tuple(item["loc"])
-            suggestion = None
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                model: type[BaseModel] = SweepFile
-                if loc[0] == "variations":
-                    model = NamedVariation
-                elif loc[0] == "sweep":
-                    model = RangeSweep
-                message, suggestion = f"unknown key {loc[-1]!r}", did_you_mean(str(loc[-1]), model.model_fields)
-            line, column = locator.locate(loc)
-            issues.append(Issue(message, source=str(path), field_path=".".join(str(p) for p in loc), line=line,
-                                column=column, suggestion=suggestion))
-        raise ScenarioError(f"invalid sweep file ({len(issues)} problem{'s' if len(issues) != 1 else ''})", issues) from None
+        issues = validation_issues(exc, data, source=str(path), locator=locator, root=SweepFile)
+        raise ScenarioError(f"invalid sweep file {problems(len(issues))}", issues) from None
 
 
 def expand(sweep: SweepFile, base_value: Callable[[str], Any]) -> list[Variation]:

@@ -27,6 +27,7 @@ from ..errors import Incomplete, InfeasibleError, InputError, Issue, PlannerErro
 from ..limits import MAX_TEXT_CHARS
 from ..schema import resolve_paths, validate_scenario
 from ..schema.serving import ServingScenario
+from ..schema.translate import first_model
 from ..units import micro_usd_to_usd
 from ..yaml_io import load_yaml_file, parse_yaml
 from .sweep import GPU_SHORTCUTS, Axis, SweepFile, Variation, expand, expand_shortcut
@@ -113,13 +114,11 @@ def _blame_override(issue: Issue, overrides: list[tuple[str, Any]]) -> Issue:
 def known_paths(model: type[BaseModel] = ServingScenario, prefix: str = "") -> list[str]:
     """Every dotted path of the scenario schema, ``*`` standing for a mapping key (e.g. ``gpus.*.inventory``),
     plus the ``gpus.*.price`` shortcuts (for did-you-mean on --set paths)."""
-    from ..schema import _first_model
-
     out = [f"gpus.*.{short}" for short in GPU_SHORTCUTS] if not prefix else []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         out.append(path)
-        nested = _first_model(info.annotation)
+        nested = first_model(info.annotation)
         if nested is None or nested is model:
             continue
         keyed = any(get_origin(arg) is dict for arg in (get_args(info.annotation) or ()) + (info.annotation,))
@@ -187,7 +186,6 @@ class VariationResult:
 def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> VariationResult:
     """Solve one variation (runs in a worker process or a Ray task)."""
     from ..api import solve_scenario
-
     from ..solver import sat_api
 
     name, scenario, overrides, axes = task

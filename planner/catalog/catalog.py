@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ..errors import CatalogError, Issue, ScenarioError, did_you_mean
 from ..limits import (
@@ -26,6 +26,7 @@ from ..limits import (
 from ..model.architecture import ModelArchitecture
 from ..model.hf_config import architecture_from_config_file
 from ..units import BYTES_PER_MIB
+from ..schema.base import StrictModel
 from ..yaml_io import Locator, load_packaged_yaml_file, load_yaml_file
 
 if TYPE_CHECKING:
@@ -37,10 +38,9 @@ DEFAULT_NODE_NETWORK_GB_PER_S = 12.5
 """100 Gb/s Ethernet, the scale-out network assumed for a catalog entry that names none."""
 
 
-class GpuSpec(BaseModel):
+class GpuSpec(StrictModel):
     """One GPU type: memory as the driver reports it, throughput, interconnect and price."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=64)
     name: str = Field(..., max_length=MAX_NAME_CHARS)
@@ -114,10 +114,9 @@ class GpuSpec(BaseModel):
         }.get(precision)
 
 
-class ModelEntry(BaseModel):
+class ModelEntry(StrictModel):
     """A catalog model: where its architecture comes from and its published parameter counts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS)
     name: str = Field(..., max_length=MAX_NAME_CHARS)
@@ -131,15 +130,13 @@ class ModelEntry(BaseModel):
     family: str | None = None
 
 
-class _GpuFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _GpuFile(StrictModel):
     schema_version: int
     as_of: str | None = None
     gpus: list[GpuSpec] = Field(..., max_length=MAX_CATALOG_GPUS)
 
 
-class _ModelFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _ModelFile(StrictModel):
     schema_version: int
     as_of: str | None = None
     models: list[ModelEntry] = Field(..., max_length=MAX_LIST_ITEMS)
@@ -173,23 +170,14 @@ def _read_yaml(path: Path) -> tuple[Any, Locator]:
     return data, locator
 
 
-def _validation_issues(error: ValidationError, source: str, data: Any, list_key: str, locator: Locator) -> list[Issue]:
+def _validation_issues(error: ValidationError, source: str, data: Any, list_key: str, locator: Locator,
+                       root: type[BaseModel]) -> list[Issue]:
+    """A catalog file's problems (``planner.schema.translate``); an empty file says what it should hold."""
+    from ..schema.translate import validation_issues
+
     if data is None:
         return [Issue("the catalog file is empty", source=source, suggestion=f"expected schema_version and a '{list_key}' list")]
-    issues = []
-    for item in error.errors():
-        loc = list(item["loc"])
-        line, column = locator.locate(tuple(loc))
-        path = ".".join(str(part) for part in loc)
-        if len(loc) >= 2 and loc[0] == list_key and isinstance(loc[1], int):
-            try:
-                entry_id = data[list_key][loc[1]].get("id")
-                path = f"{list_key}[{entry_id or loc[1]}]." + ".".join(str(p) for p in loc[2:])
-            except (AttributeError, IndexError, KeyError, TypeError):
-                pass
-        message = "this field is required" if item["type"] == "missing" else item["msg"]
-        issues.append(Issue(message, source=source, field_path=path, line=line, column=column))
-    return issues
+    return validation_issues(error, data, source=source, locator=locator, root=root)
 
 
 class Catalog:
@@ -219,11 +207,12 @@ class Catalog:
         try:
             gpus = _GpuFile.model_validate(gpu_data).gpus
         except ValidationError as exc:
-            raise CatalogError("invalid GPU catalog", _validation_issues(exc, str(gpus_file), gpu_data, "gpus", gpu_lines)) from None
+            issues = _validation_issues(exc, str(gpus_file), gpu_data, "gpus", gpu_lines, _GpuFile)
+            raise CatalogError("invalid GPU catalog", issues) from None
         try:
             models = _ModelFile.model_validate(model_data).models
         except ValidationError as exc:
-            issues = _validation_issues(exc, str(models_file), model_data, "models", model_lines)
+            issues = _validation_issues(exc, str(models_file), model_data, "models", model_lines, _ModelFile)
             raise CatalogError("invalid model catalog", issues) from None
         return cls(gpus, models, models_file.parent, (str(gpus_file), str(models_file)))
 

@@ -21,9 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ..errors import CatalogError
+from ..schema.base import StrictModel
 from ..schema.procurement import Tier
 
 if TYPE_CHECKING:
@@ -33,10 +34,9 @@ if TYPE_CHECKING:
 Market = Literal["on_demand", "spot"]
 
 
-class Offer(BaseModel):
+class Offer(StrictModel):
     """One way to rent one GPU type: an instance of ``instance_gpus`` GPUs at a price per instance-hour."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     gpu: str
     provider: str = Field(..., description="aws, gcp, azure, lambda, runpod, vast; 'catalog' / 'scenario' for others")
@@ -68,8 +68,7 @@ class Offer(BaseModel):
                 "as_of": self.as_of, "source": self.source, "estimated": self.estimated}
 
 
-class _OfferFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _OfferFile(StrictModel):
     schema_version: int
     as_of: str | None = None
     offers: list[Offer]
@@ -83,7 +82,7 @@ def load_offers(path: str | Path) -> tuple[Offer, ...]:
     try:
         return tuple(_OfferFile.model_validate(data).offers)
     except ValidationError as exc:
-        raise CatalogError("invalid offers file", _validation_issues(exc, str(path), data, "offers", locator)) from None
+        raise CatalogError("invalid offers file", _validation_issues(exc, str(path), data, "offers", locator, _OfferFile)) from None
 
 
 @lru_cache(maxsize=4)

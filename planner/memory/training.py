@@ -22,6 +22,7 @@ from functools import lru_cache
 from ..model import formats
 from ..model.architecture import ModelArchitecture
 from ..model.formats import SIXTEEN_BIT
+from ..schema.choices import Convention, LoraTarget, Method, Offload, Optimizer, Precision, Recompute, values_of
 from ..units import BYTES_PER_MIB, ceil_div
 from .bill import BillLine, Term, formulas, sum_formula
 from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
@@ -33,14 +34,13 @@ from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms, loss_activation_bytes,
                                    stored_layer_bytes)
 
-CONVENTIONS: tuple[str, ...] = ("zero-paper", "megatron", "deepspeed")
-PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16", "fp32")
-OPTIMIZERS: tuple[str, ...] = ("adamw", "adam8bit", "sgd", "adafactor")
-RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
-METHODS: tuple[str, ...] = ("full", "lora", "qlora", "frozen")
-OFFLOADS: tuple[str, ...] = ("none", "optimizer", "optimizer_and_parameters")
-LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-                                 "lm_head", "all-linear")
+CONVENTIONS = values_of(Convention)
+PRECISIONS = values_of(Precision)
+OPTIMIZERS = values_of(Optimizer)
+RECOMPUTE = values_of(Recompute)
+METHODS = values_of(Method)
+OFFLOADS = values_of(Offload)
+LORA_TARGETS = values_of(LoraTarget)
 
 ADAM8BIT_BLOCK = 2048
 """bitsandbytes block-wise quantization: one fp32 absmax per 2048 values (Dettmers et al. 2021, arXiv:2110.02861, Sec. 2.1)."""

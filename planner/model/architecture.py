@@ -29,7 +29,7 @@ class VisionTower(BaseModel):
     ``embedding_parameters``, stored in 16-bit.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: str = Field("vit", description="Encoder family (clip, siglip, qwen2_vl, qwen2_5_vl, mllama)")
     num_layers: int = Field(..., ge=1, le=1000)
@@ -197,8 +197,9 @@ def architecture_from_mapping_file(path: str | Path) -> ModelArchitecture:
     from ..yaml_io import load_yaml_file
 
     path = Path(path)
-    data, _ = load_yaml_file(path, "architecture", ModelConfigError)
-    if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
+    data, locator = load_yaml_file(path, "architecture", ModelConfigError)
+    nested = isinstance(data, dict) and isinstance(data.get("architecture"), dict)
+    if nested:
         data = data["architecture"]
     if not isinstance(data, dict):
         raise ModelConfigError("architecture file must hold a mapping", [Issue("not a mapping of architecture fields", source=str(path))])
@@ -208,11 +209,7 @@ def architecture_from_mapping_file(path: str | Path) -> ModelArchitecture:
     try:
         return ModelArchitecture.model_validate({"name": path.stem[:200], **data})
     except ValidationError as exc:
-        from ..errors import did_you_mean
+        from ..schema.translate import validation_issues
 
-        issues = []
-        for item in exc.errors():
-            where = ".".join(str(p) for p in item["loc"])
-            hint = did_you_mean(where, ModelArchitecture.model_fields) if item["type"] == "extra_forbidden" else None
-            issues.append(Issue(item["msg"], source=str(path), field_path=where or None, suggestion=hint))
+        issues = validation_issues(exc, data, source=str(path), locator=None if nested else locator, root=ModelArchitecture)
         raise ModelConfigError("invalid model architecture", issues) from None

@@ -224,6 +224,8 @@ def canonical_kv_dtype(name: str) -> str:
 
 _GROUP_VARIANT = re.compile(r"^(?P<base>int[2348]-(?:gptq|awq)|int4-w4a16)(?:-g(?P<group>\d+)|-(?P<channel>channel))$")
 _GPTQ_BITS = re.compile(r"^int(?P<bits>[23])-gptq$")
+WEIGHT_FORMAT_VARIANT_PATTERN = f"{_GROUP_VARIANT.pattern}|{_GPTQ_BITS.pattern}"
+"""Names of the group-size and bit-width variants (``int4-gptq-g32``, ``int3-gptq``), as a regular expression."""
 
 
 def _variant(name: str) -> WeightFormat | None:

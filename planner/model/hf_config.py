@@ -524,8 +524,9 @@ def architecture_from_hf_config(config: dict[str, Any], name: str = "custom", so
     try:
         return ModelArchitecture(**fields)
     except ValidationError as exc:
-        issues = [Issue(e["msg"].removeprefix("Value error, "), source=source, field_path=".".join(map(str, e["loc"])) or None)
-                  for e in exc.errors()]
+        from ..schema.translate import validation_issues
+
+        issues = validation_issues(exc, fields, source=source, root=ModelArchitecture)
     except ValueError as exc:
         issues = [Issue(str(exc), source=source)]
     raise ModelConfigError("config.json describes an impossible model", issues)

@@ -51,7 +51,7 @@ _PREFIX_SYNONYMS = (("model.language_model.", "model."), ("language_model.model.
 class CheckpointQuantization(BaseModel):
     """A checkpoint's quantization: its format and which modules it stores quantized."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     method: str
     weight_format: str

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..catalog import DEFAULT_NODE_NETWORK_GB_PER_S, GpuSpec
+from ..schema.base import TopologyOverride  # noqa: F401  (a scenario's own node size and bandwidths)
 
 LinkKind = Literal["nvswitch", "nvlink-bridge", "xgmi", "pcie", "pcie-host", "network"]
 
@@ -125,15 +126,6 @@ class NodeTopology:
         if inside.bytes_per_s < aggregated * 1e9 * self.network.efficiency:
             return inside
         return Link("network", aggregated, self.network.efficiency, self.network.latency_s)
-
-
-@dataclass(frozen=True)
-class TopologyOverride:
-    """A scenario's own cluster figures; ``None`` keeps the catalog's."""
-
-    gpus_per_node: int | None = None
-    scale_up_bandwidth_gb_per_s: float | None = None
-    inter_node_bandwidth_gb_per_s: float | None = None
 
 
 def node_topology(gpu: GpuSpec, override: TopologyOverride | None = None) -> NodeTopology:

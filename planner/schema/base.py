@@ -3,20 +3,33 @@ reference, GPU choices with per-GPU overrides and inventory, the budget, solver 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from ..limits import MAX_PRICE_USD_PER_GPU_HOUR
 from ..model.architecture import ModelArchitecture
-from ..performance.topology import TopologyOverride
 
 
-class _Strict(BaseModel):
+@dataclass(frozen=True)
+class TopologyOverride:
+    """A scenario's own cluster figures for one GPU (``planner.performance.topology.node_topology``); ``None`` keeps
+    the catalog's."""
+
+    gpus_per_node: int | None = None
+    scale_up_bandwidth_gb_per_s: float | None = None
+    inter_node_bandwidth_gb_per_s: float | None = None
+
+
+class StrictModel(BaseModel):
+    """The base of every model the planner reads or writes: unknown keys are errors (so a typo is never silently
+    ignored), no inf or nan, and frozen (a validated input is not changed behind the planner's back)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class ModelRef(_Strict):
+class ModelRef(StrictModel):
     """A model: a catalog id, a local Hugging Face config.json, or an inline architecture."""
 
     id: str | None = Field(None, description="Catalog model id (see 'planner catalog models')")
@@ -35,24 +48,24 @@ def _model_ref(value: Any) -> Any:
     return {"id": value} if isinstance(value, str) else value
 
 
-class GpuOverride(_Strict):
+class GpuOverride(StrictModel):
     """Per-GPU changes to the catalog for this scenario: price, stock and the cluster's own topology."""
 
     price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
-    inventory: int | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
-    gpus_per_node: int | None = Field(None, ge=1, le=1024, description="GPUs per node in your cluster", strict=True)
+    inventory: StrictInt | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
+    gpus_per_node: StrictInt | None = Field(None, ge=1, le=1024, description="GPUs per node in your cluster")
     scale_up_bandwidth_gb_per_s: float | None = Field(
         None, gt=0, le=100_000, description="NVLink / Infinity Fabric bandwidth per GPU, one direction, GB/s")
     inter_node_bandwidth_gb_per_s: float | None = Field(
         None, gt=0, le=100_000, description="Network bandwidth per GPU between nodes, one direction, GB/s")
-    instance_gpus: int | None = Field(None, ge=1, le=1024, strict=True,
+    instance_gpus: StrictInt | None = Field(None, ge=1, le=1024,
                                       description="GPUs per rented instance at this price (with whole_instances)")
 
     def topology_override(self) -> TopologyOverride:
         return TopologyOverride(self.gpus_per_node, self.scale_up_bandwidth_gb_per_s, self.inter_node_bandwidth_gb_per_s)
 
 
-class GpuChoices(_Strict):
+class GpuChoices(StrictModel):
     """GPU list, per-GPU overrides and inventory: shared by serving and training scenarios."""
 
     _override_class: ClassVar[type[BaseModel]] = GpuOverride
@@ -87,18 +100,18 @@ class GpuChoices(_Strict):
         return self.gpu_override(gpu_id.partition("@")[0]).topology_override()
 
 
-class Budget(_Strict):
+class Budget(StrictModel):
     max_usd_per_hour: float | None = Field(None, gt=0, le=100_000_000, description="Fleet cost ceiling, USD per hour")
 
 
-class SolverOptions(_Strict):
+class SolverOptions(StrictModel):
     time_limit_s: float = Field(10.0, gt=0, le=3600)
-    workers: int = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic and fastest here)")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    workers: StrictInt = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic and fastest here)")
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
     mixed_fleet: bool = Field(True, description="Allow several replica shapes / GPU types in one plan")
 
 
-class CatalogPaths(_Strict):
+class CatalogPaths(StrictModel):
     gpus: str | None = Field(None, description="Path of a GPU catalog YAML (relative to the scenario)")
     models: str | None = Field(None, description="Path of a model catalog YAML (relative to the scenario)")
     offers: str | None = Field(None, description="Path of a rental-offers YAML (relative to the scenario; see catalogs/offers.yaml)")

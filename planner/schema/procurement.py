@@ -7,23 +7,26 @@ expands into in ``planner.pipeline.demand`` (its docstring shows the profiles' f
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from .base import _Strict
+from .base import StrictModel
+from .choices import (  # noqa: F401  (Market, PeriodName: re-exported)
+    CommitmentAccounting,
+    Market,
+    OfferChoice,
+    PeriodName,
+    PricingObjective,
+    Tier,
+    values_of,
+)
 
-
-Tier = Literal["hyperscaler", "gpu_cloud", "marketplace"]
-
-
-TIERS: tuple[str, ...] = ("hyperscaler", "gpu_cloud", "marketplace")
+TIERS = values_of(Tier)
 
 
 SOURCE_SEPARATOR = "@"
 
 
-Market = Literal["on_demand", "reserved", "spot"]
 
 
 DEFAULT_PUE = 1.58
@@ -38,7 +41,7 @@ DEFAULT_AMORTISATION_YEARS = 5.0
 """An assumption, not a sourced figure: a common straight-line accounting life for servers. Set your own."""
 
 
-class GpuPricing(_Strict):
+class GpuPricing(StrictModel):
     """Prices of one GPU type beyond the catalog's on-demand price (defaults: the catalog's figures)."""
 
     reserved_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000, description="Committed price, paid every hour")
@@ -48,11 +51,11 @@ class GpuPricing(_Strict):
     lead_time_weeks: float | None = Field(None, ge=0, le=520, description="Delivery time of a purchase (default: pricing.lead_time_weeks)")
     resale_fraction: float | None = Field(None, ge=0, le=1, description="Value of a bought GPU at the horizon's end, "
                                                                         "fraction of its price (default: book value)")
-    max_purchase: int | None = Field(None, ge=0, le=1_000_000, description="Most GPUs of this type that can be bought over the horizon")
+    max_purchase: StrictInt | None = Field(None, ge=0, le=1_000_000, description="Most GPUs of this type that can be bought over the horizon")
     spot_interruption_probability: float | None = Field(None, gt=0, lt=1, description="Default: pricing.spot.interruption_probability")
 
 
-class ReservedTerm(_Strict):
+class ReservedTerm(StrictModel):
     """A commitment: capacity held for ``months`` and paid every hour, used or not, plus any upfront payment."""
 
     months: float = Field(12, gt=0, le=120, description="Term of the commitment")
@@ -68,7 +71,7 @@ class ReservedTerm(_Strict):
         return self
 
 
-class SpotRisk(_Strict):
+class SpotRisk(StrictModel):
     """Spot capacity can be reclaimed: how often, and how sure the plan must be to cover demand anyway."""
 
     interruption_probability: float = Field(..., gt=0, lt=1, description="Probability that a spot instance is "
@@ -77,15 +80,15 @@ class SpotRisk(_Strict):
                                                               "interruptions, in every period")
 
 
-class PricingOptions(_Strict):
+class PricingOptions(StrictModel):
     """Rent or buy: which markets to rent from, whether to buy, what is owned, and the cost to minimise."""
 
-    objective: Literal["hourly", "tco"] = Field("hourly", description="'hourly': USD per hour of service; 'tco': total over the horizon")
+    objective: PricingObjective = Field("hourly", description="'hourly': USD per hour of service; 'tco': total over the horizon")
     horizon_years: float = Field(3.0, gt=0, le=30, description="TCO horizon")
     utilisation: float = Field(1.0, gt=0, le=1, description="Fraction of hours the fleet serves")
     rent: list[Market] = Field(default_factory=lambda: ["on_demand"], description="Markets to rent from")
     buy: bool = Field(False, description="Allow buying new GPUs (needs a purchase price)")
-    owned: dict[str, int] = Field(default_factory=dict, description="GPUs already owned, per GPU id: free but for power")
+    owned: dict[str, StrictInt] = Field(default_factory=dict, description="GPUs already owned, per GPU id: free but for power")
     reserved_discount: float | None = Field(None, ge=0, lt=1, description="Reserved = on-demand x (1 - discount) where no reserved price is given")
     usd_per_kwh: float = Field(DEFAULT_USD_PER_KWH, gt=0, le=10)
     pue: float = Field(DEFAULT_PUE, ge=1, le=5, description="Power usage effectiveness of the site")
@@ -93,7 +96,7 @@ class PricingOptions(_Strict):
     lead_time_weeks: float = Field(0.0, ge=0, le=520, description="Weeks until bought GPUs arrive; on-demand rentals bridge the gap")
     gpus: dict[str, GpuPricing] = Field(default_factory=dict, description="Per-GPU reserved/spot/purchase prices and TDP")
     allow_estimated: bool = Field(False, description="Use rental prices derived rather than quoted (marked in every output)")
-    offers: Literal["default", "all"] = Field("default", description="'default': the catalog's price per GPU; 'all': the "
+    offers: OfferChoice = Field("default", description="'default': the catalog's price per GPU; 'all': the "
                                                                       "cheapest offer of catalogs/offers.yaml per GPU-hour")
     tiers: list[Tier] | None = Field(None, description="Market tiers to rent from (default: all): hyperscaler, gpu_cloud, marketplace")
     reserved_terms: list[ReservedTerm] = Field(default_factory=list, description="Commitments to choose from (demand profiles; "
@@ -101,7 +104,7 @@ class PricingOptions(_Strict):
     spot: SpotRisk | None = Field(None, description="Spot interruptions and the availability target (demand profiles)")
     discount_rate: float = Field(0.0, ge=0, le=1, description="Annual rate for the net present cost over a demand profile")
     capex_cap_usd_per_quarter: float | None = Field(None, gt=0, le=1e12, description="Most spent on purchases per quarter")
-    commitments_past_horizon: Literal["book", "cash"] = Field(
+    commitments_past_horizon: CommitmentAccounting = Field(
         "book", description="'book': a horizon is charged the depreciation and reserved hours it uses; 'cash': whole "
                             "purchase prices less resale and whole terms")
 
@@ -144,7 +147,6 @@ def source_inventory(options: PricingOptions, gpu_id: str, rental_stock: int | N
     return rental_stock
 
 
-PeriodName = Literal["hour", "day", "week", "month", "quarter", "year"]
 
 
 PERIOD_HOURS: dict[str, int] = {"hour": 1, "day": 24, "week": 168, "month": 730, "quarter": 2190, "year": 8760}
@@ -169,14 +171,14 @@ MAX_LOAD = 10_000_000
 MAX_REQUEST_RATE = 1_000_000.0
 
 
-class Growth(_Strict):
+class Growth(StrictModel):
     """Compound growth: a period starting ``t`` hours in carries ``factor ** (t / per)`` times its load."""
 
     per: PeriodName = Field("quarter", description="The time over which the load grows by 'factor'")
     factor: float = Field(..., gt=0, le=100, description="1.3 = +30 % per 'per'")
 
 
-class PeriodLoad(_Strict):
+class PeriodLoad(StrictModel):
     """One period's load in the workload's own terms: sequences held at once, or requests per second."""
 
     concurrency: StrictInt | None = Field(None, ge=0, le=MAX_LOAD, description="Simultaneous sequences in this period (0: idle)")
@@ -194,7 +196,7 @@ class PeriodLoad(_Strict):
         return float(self.concurrency if self.concurrency is not None else self.request_rate)  # type: ignore[arg-type]
 
 
-class LoadCsv(_Strict):
+class LoadCsv(StrictModel):
     """Loads from a CSV file: a header row, then one row per hour (or per ``period``)."""
 
     path: str = Field(..., description="CSV file, relative to the scenario")
@@ -204,7 +206,7 @@ class LoadCsv(_Strict):
     rows_per_period: StrictInt = Field(1, ge=1, le=8784, description="Rows per period; a period's load is their maximum")
 
 
-class Within(_Strict):
+class Within(StrictModel):
     """The cycle inside every horizon period: relative loads of its slots (the period's load times each factor)."""
 
     period: PeriodName = Field("hour", description="Length of each slot")
@@ -219,7 +221,7 @@ class Within(_Strict):
         return self
 
 
-class DemandProfile(_Strict):
+class DemandProfile(StrictModel):
     """Load per period over a horizon, or over a typical cycle repeated (see the module docstring)."""
 
     period: PeriodName = Field("hour", description="Length of one period")

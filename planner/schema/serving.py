@@ -11,40 +11,73 @@ Glossary of parallel degrees used everywhere in the planner:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StrictInt, WithJsonSchema, field_validator, model_validator
 
 from ..errors import did_you_mean
 from ..limits import MAX_DEGREE_OPTIONS, MAX_GPUS_PER_REPLICA, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from ..model.formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format,
-                             is_weight_format)
-from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, SolverOptions, _model_ref, _Strict
+from ..model.formats import (KV_CACHE_DTYPE_ALIASES, KV_CACHE_DTYPES, WEIGHT_FORMAT_ALIASES, WEIGHT_FORMAT_VARIANT_PATTERN,
+                             WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format)
+from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, SolverOptions, _model_ref, StrictModel
+from .choices import EngineName, Entrypoint, MemoryMode, named_choice
 from .procurement import DemandProfile, PricingOptions, source_inventory
 from .workload import Workload
 
+EngineNameChoice = named_choice(EngineName, "serving engine")
 
-class EngineOptions(_Strict):
+
+def _weight_format(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    name = canonical_weight_format(value)
+    if not is_weight_format(name):
+        raise ValueError(f"unknown weight format {value!r}; {did_you_mean(name, WEIGHT_FORMATS) or 'known: ' + ', '.join(WEIGHT_FORMATS)}")
+    return name
+
+
+def _kv_dtype(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    name = canonical_kv_dtype(value)
+    if name not in KV_CACHE_DTYPES:
+        raise ValueError(f"unknown KV-cache dtype {value!r}; {did_you_mean(name, KV_CACHE_DTYPES) or 'known: ' + ', '.join(KV_CACHE_DTYPES)}")
+    return name
+
+
+WeightFormatName = Annotated[str, BeforeValidator(_weight_format), WithJsonSchema({
+    "anyOf": [{"enum": [*WEIGHT_FORMATS, *WEIGHT_FORMAT_ALIASES]}, {"type": "string", "pattern": WEIGHT_FORMAT_VARIANT_PATTERN}],
+    "description": "A weight format of 'planner formats' or an alias (awq, gptq, bfloat16, ...), read case-insensitively; "
+                   "GPTQ/AWQ group-size variants such as int4-gptq-g32"})]
+"""A weight format, its aliases mapped to the catalogued name before validation."""
+
+KvCacheDtypeName = Annotated[str, BeforeValidator(_kv_dtype), WithJsonSchema({
+    "enum": [*KV_CACHE_DTYPES, *KV_CACHE_DTYPE_ALIASES],
+    "description": "A KV-cache dtype of 'planner formats' or an alias (auto, e4m3, ...), read case-insensitively"})]
+"""A KV-cache dtype, its aliases mapped to the catalogued name before validation."""
+
+
+class EngineOptions(StrictModel):
     """The serving engine and its memory knobs, in the engine's own names; an unset knob takes the engine's
     default for each GPU and layout (``planner.engines``, docs/engines.md)."""
 
-    name: str = Field("vllm", description="vllm | sglang | trtllm | llamacpp (also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp)")
+    name: EngineNameChoice = Field("vllm", description="vllm | sglang | trtllm | llamacpp (also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp)")
     version: str | None = Field(None, description="Release whose defaults apply, e.g. 0.6.3 (vLLM), 0.4.6 (SGLang), b4500")
-    entrypoint: Literal["server", "offline"] = Field("server", description="vLLM: OpenAI server or LLM class defaults")
+    entrypoint: Entrypoint = Field("server", description="vLLM: OpenAI server or LLM class defaults")
     gpu_memory_utilization: float | None = Field(None, gt=0.05, le=1.0, description="vLLM: fraction of GPU memory [0.9]")
-    max_num_batched_tokens: int | None = Field(None, ge=16, le=1_048_576, description="vLLM: tokens per forward pass")
-    max_num_seqs: int | None = Field(None, ge=1, le=65_536, description="vLLM: sequences per batch")
-    block_size: int | None = Field(None, ge=1, le=1024, description="Paged-KV block size in tokens")
+    max_num_batched_tokens: StrictInt | None = Field(None, ge=16, le=1_048_576, description="vLLM: tokens per forward pass")
+    max_num_seqs: StrictInt | None = Field(None, ge=1, le=65_536, description="vLLM: sequences per batch")
+    block_size: StrictInt | None = Field(None, ge=1, le=1024, description="Paged-KV block size in tokens")
     mem_fraction_static: float | None = Field(None, gt=0.05, lt=1.0, description="SGLang: weights + KV pool fraction")
-    chunked_prefill_size: int | None = Field(None, ge=16, le=1_048_576, description="SGLang")
-    cuda_graph_max_bs: int | None = Field(None, ge=1, le=65_536, description="SGLang")
+    chunked_prefill_size: StrictInt | None = Field(None, ge=16, le=1_048_576, description="SGLang")
+    cuda_graph_max_bs: StrictInt | None = Field(None, ge=1, le=65_536, description="SGLang")
     free_gpu_memory_fraction: float | None = Field(None, gt=0.0, le=1.0, description="TensorRT-LLM: KV share of free memory [0.9]")
-    max_num_tokens: int | None = Field(None, ge=16, le=1_048_576, description="TensorRT-LLM [8192]")
-    max_batch_size: int | None = Field(None, ge=1, le=65_536, description="TensorRT-LLM [2048]")
-    n_gpu_layers: int | None = Field(None, ge=0, le=100_000, description="llama.cpp -ngl: blocks on the GPU [all]")
-    n_ubatch: int | None = Field(None, ge=1, le=1_048_576, description="llama.cpp physical batch [512]")
+    max_num_tokens: StrictInt | None = Field(None, ge=16, le=1_048_576, description="TensorRT-LLM [8192]")
+    max_batch_size: StrictInt | None = Field(None, ge=1, le=65_536, description="TensorRT-LLM [2048]")
+    n_gpu_layers: StrictInt | None = Field(None, ge=0, le=100_000, description="llama.cpp -ngl: blocks on the GPU [all]")
+    n_ubatch: StrictInt | None = Field(None, ge=1, le=1_048_576, description="llama.cpp physical batch [512]")
     cuda_graphs_in_budget: bool = Field(False, description="vLLM: charge CUDA graphs to the KV budget")
-    memory_mode: Literal["engine", "formula"] = Field(
+    memory_mode: MemoryMode = Field(
         "engine", description="'engine': the engine's budget; 'formula': weights x 1.2 + KV + 1 GiB rule of thumb"
     )
 
@@ -62,11 +95,11 @@ class EngineOptions(_Strict):
         return EngineChoice(**self.model_dump())
 
 
-class ParallelismOptions(_Strict):
-    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees to consider")
-    pp: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees to consider")
+class ParallelismOptions(StrictModel):
+    tp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees to consider")
+    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees to consider")
     expert_parallel: list[bool] = Field(default_factory=lambda: [False, True], max_length=2, description="Try EP=TP for MoE experts")
-    max_gpus_per_replica: int = Field(64, ge=1, le=MAX_GPUS_PER_REPLICA)
+    max_gpus_per_replica: StrictInt = Field(64, ge=1, le=MAX_GPUS_PER_REPLICA)
 
     @field_validator("tp", "pp")
     @classmethod
@@ -86,8 +119,8 @@ class ServingScenario(GpuChoices):
     description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     kind: Literal["serving"] = "serving"
     model: Annotated[ModelRef, Field(description="Catalog id, {config: path} or {architecture: {...}}")]
-    precisions: list[str] | None = Field(None, description="Weight formats to consider (default: the checkpoint's)")
-    kv_cache_dtypes: list[str] = Field(default_factory=lambda: ["fp16"], description="KV-cache dtypes to consider")
+    precisions: list[WeightFormatName] | None = Field(None, description="Weight formats to consider (default: the checkpoint's)")
+    kv_cache_dtypes: list[KvCacheDtypeName] = Field(default_factory=lambda: ["fp16"], description="KV-cache dtypes to consider")
     workload: Workload
     gpus: list[str] | dict[str, GpuOverride | None] | None = Field(
         None, description="Allowed GPU ids (default: all), as a list or a mapping id -> overrides"
@@ -108,38 +141,20 @@ class ServingScenario(GpuChoices):
 
     @field_validator("precisions")
     @classmethod
-    def _known_formats(cls, values: list[str] | None) -> list[str] | None:
-        if values is None:
-            return None
-        if not values:
+    def _some_formats(cls, values: list[str] | None) -> list[str] | None:
+        if values is not None and not values:
             raise ValueError("list at least one weight format")
-        out = []
-        for value in values:
-            name = canonical_weight_format(str(value))
-            if not is_weight_format(name):
-                hint = did_you_mean(name, WEIGHT_FORMATS) or f"known: {', '.join(WEIGHT_FORMATS)}"
-                raise ValueError(f"unknown weight format {value!r}; {hint}")
-            out.append(name)
-        return list(dict.fromkeys(out))
+        return None if values is None else list(dict.fromkeys(values))
 
     @field_validator("kv_cache_dtypes")
     @classmethod
-    def _known_kv(cls, values: list[str]) -> list[str]:
+    def _some_kv_dtypes(cls, values: list[str]) -> list[str]:
         if not values:
             raise ValueError("list at least one KV-cache dtype")
-        out = []
-        for value in values:
-            name = canonical_kv_dtype(str(value))
-            if name not in KV_CACHE_DTYPES:
-                hint = did_you_mean(name, KV_CACHE_DTYPES) or f"known: {', '.join(KV_CACHE_DTYPES)}"
-                raise ValueError(f"unknown KV-cache dtype {value!r}; {hint}")
-            out.append(name)
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys(values))
 
     def inventory_of(self, gpu_id: str) -> int | None:
         if "@" in gpu_id and self.pricing is not None:  # a pricing source such as 'a100-80gb@owned'
             return source_inventory(self.pricing, gpu_id, self.inventory_of(gpu_id.partition("@")[0]))
         return super().inventory_of(gpu_id)
 
-
-Scenario = ServingScenario

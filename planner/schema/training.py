@@ -7,52 +7,58 @@ registers this class under ``kind: training``.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
-from ..errors import did_you_mean
 from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from ..memory.training import CONVENTIONS, LORA_TARGETS, METHODS, OFFLOADS, OPTIMIZERS, PRECISIONS, RECOMPUTE
-from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, _Strict
+from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, StrictModel
+from .choices import (Attention, Convention, LoraTarget, Method, Offload, Optimizer, Precision, Recompute,
+                      TrainingObjective, named_choice)
 
 MAX_TRAINING_TOKENS = 10**15
 MAX_SEQUENCE_LENGTH = 1_048_576
 
 
-def _choice(value: Any, known: tuple[str, ...], what: str) -> str:
-    name = str(value).strip().lower()
-    if name not in known:
-        hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
-        raise ValueError(f"unknown {what} {value!r}; {hint}")
-    return name
+MethodChoice = named_choice(Method, "method")
+PrecisionChoice = named_choice(Precision, "precision")
+OptimizerChoice = named_choice(Optimizer, "optimizer")
+ConventionChoice = named_choice(Convention, "convention")
+RecomputeChoice = named_choice(Recompute, "recomputation mode")
+OffloadChoice = named_choice(Offload, "offload mode")
+LoraTargetChoice = named_choice(LoraTarget, "LoRA target module")
 
 
-class LoraOptions(_Strict):
+def _some(values: list, what: str) -> list:
+    """A non-empty list of choices, each once, in the order given."""
+    if not values:
+        raise ValueError(f"list at least one {what}")
+    return list(dict.fromkeys(values))
+
+
+class LoraOptions(StrictModel):
     """LoRA adapters: rank and the weight matrices they are attached to (PEFT ``target_modules`` names)."""
 
-    rank: int = Field(16, ge=1, le=4096, description="Adapter rank r")
+    rank: StrictInt = Field(16, ge=1, le=4096, description="Adapter rank r")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="PEFT lora_dropout; > 0 keeps a dropped copy of each adapted input")
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"],
+    target_modules: list[LoraTargetChoice] = Field(default_factory=lambda: ["q_proj", "v_proj"],
                                       description="q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head or all-linear")
 
     @field_validator("target_modules")
     @classmethod
     def _known_targets(cls, values: list[str]) -> list[str]:
-        if not values:
-            raise ValueError("list at least one target module")
-        return list(dict.fromkeys(_choice(v, LORA_TARGETS, "LoRA target module") for v in values))
+        return _some(values, "target module")
 
 
-class DataOptions(_Strict):
+class DataOptions(StrictModel):
     """How much is trained, and in which batches."""
 
     tokens: float | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens to train on in total")
     epochs: float | None = Field(None, gt=0, le=10_000, description="Passes over the dataset (with dataset_tokens)")
     dataset_tokens: float | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens in the dataset")
-    sequence_length: int = Field(..., ge=16, le=MAX_SEQUENCE_LENGTH, description="Tokens per training sequence")
-    global_batch_sequences: int | None = Field(None, ge=1, le=10_000_000, description="Sequences per optimizer step")
-    global_batch_tokens: int | None = Field(None, ge=16, le=10**10, description="Tokens per optimizer step")
+    sequence_length: StrictInt = Field(..., ge=16, le=MAX_SEQUENCE_LENGTH, description="Tokens per training sequence")
+    global_batch_sequences: StrictInt | None = Field(None, ge=1, le=10_000_000, description="Sequences per optimizer step")
+    global_batch_tokens: StrictInt | None = Field(None, ge=16, le=10**10, description="Tokens per optimizer step")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DataOptions":
@@ -90,19 +96,19 @@ def _degrees(values: list[int]) -> list[int]:
     return sorted(set(values))
 
 
-class TrainingParallelism(_Strict):
+class TrainingParallelism(StrictModel):
     """The layouts to search: parallel degrees, ZeRO stages, recomputation, sequence parallelism, offload."""
 
-    tp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees")
-    pp: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees")
-    dp: list[int] | None = Field(None, max_length=MAX_DEGREE_OPTIONS, description="Data-parallel degrees (default: every divisor of the global batch)")
-    zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], description="ZeRO stages 0-3")
-    recompute: list[str] = Field(default_factory=lambda: ["none", "selective", "full"], description="Activation recomputation")
+    tp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees")
+    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees")
+    dp: list[StrictInt] | None = Field(None, max_length=MAX_DEGREE_OPTIONS, description="Data-parallel degrees (default: every divisor of the global batch)")
+    zero_stages: list[StrictInt] = Field(default_factory=lambda: [0, 1, 2, 3], description="ZeRO stages 0-3")
+    recompute: list[RecomputeChoice] = Field(default_factory=lambda: ["none", "selective", "full"], description="Activation recomputation")
     sequence_parallel: list[bool] = Field(default_factory=lambda: [False, True], description="Megatron sequence parallelism")
-    offload: list[str] = Field(default_factory=lambda: ["none"], description="none, optimizer, optimizer_and_parameters")
-    ep: list[int] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Expert-parallel degrees (MoE models; multiples of tp dividing tp x dp)")
-    virtual_stages: list[int] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Interleaved 1F1B model chunks per pipeline rank (1 = plain 1F1B)")
-    max_gpus: int = Field(1024, ge=1, le=1_000_000, description="Most GPUs one job may use")
+    offload: list[OffloadChoice] = Field(default_factory=lambda: ["none"], description="none, optimizer, optimizer_and_parameters")
+    ep: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Expert-parallel degrees (MoE models; multiples of tp dividing tp x dp)")
+    virtual_stages: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Interleaved 1F1B model chunks per pipeline rank (1 = plain 1F1B)")
+    max_gpus: StrictInt = Field(1024, ge=1, le=1_000_000, description="Most GPUs one job may use")
 
     _tp = field_validator("tp", "pp", "ep", "virtual_stages")(classmethod(lambda cls, v: _degrees(v)))
 
@@ -121,16 +127,12 @@ class TrainingParallelism(_Strict):
     @field_validator("recompute")
     @classmethod
     def _recompute(cls, values: list[str]) -> list[str]:
-        if not values:
-            raise ValueError("list at least one recomputation mode")
-        return list(dict.fromkeys(_choice(v, RECOMPUTE, "recomputation mode") for v in values))
+        return _some(values, "recomputation mode")
 
     @field_validator("offload")
     @classmethod
     def _offload(cls, values: list[str]) -> list[str]:
-        if not values:
-            raise ValueError("list at least one offload mode")
-        return list(dict.fromkeys(_choice(v, OFFLOADS, "offload mode") for v in values))
+        return _some(values, "offload mode")
 
     @field_validator("sequence_parallel")
     @classmethod
@@ -148,28 +150,23 @@ class TrainingGpuOverride(GpuOverride):
                                                            "(replaces the step-time model; default: modelled)")
 
 
-class MemoryOptions(_Strict):
+class MemoryOptions(StrictModel):
     """How the memory model counts: byte convention, attention kernel and dropout masks."""
 
-    convention: str = Field("zero-paper", description="zero-paper (16 B/param), megatron (18) or deepspeed (estimator)")
-    attention: Literal["flash", "eager"] = Field("flash", description="flash: no s^2 activations; eager: Korthikanti's 5as^2b")
+    convention: ConventionChoice = Field("zero-paper", description="zero-paper (16 B/param), megatron (18) or deepspeed (estimator)")
+    attention: Attention = Field("flash", description="flash: no s^2 activations; eager: Korthikanti's 5as^2b")
     dropout: bool = Field(True, description="Count dropout masks (Korthikanti Table 2 does)")
 
-    @field_validator("convention")
-    @classmethod
-    def _convention(cls, value: str) -> str:
-        return _choice(value, CONVENTIONS, "convention")
 
-
-class TrainingBudget(_Strict):
+class TrainingBudget(StrictModel):
     max_usd: float | None = Field(None, gt=0, le=1e12, description="Ceiling on the whole job's cost, USD")
     max_usd_per_hour: float | None = Field(None, gt=0, le=1e9, description="Ceiling on the cluster's price, USD per hour")
 
 
-class TrainingSolverOptions(_Strict):
+class TrainingSolverOptions(StrictModel):
     time_limit_s: float = Field(10.0, gt=0, le=3600)
-    workers: int = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic)")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    workers: StrictInt = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic)")
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
 
 
 class TrainingScenario(GpuChoices):
@@ -181,13 +178,13 @@ class TrainingScenario(GpuChoices):
     description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     kind: Literal["training"] = "training"
     model: ModelRef = Field(..., description="Catalog id, {config: path} or {architecture: {...}}")
-    method: str = Field("full", description="full (pre-training / full fine-tune), lora, qlora or frozen (backbone)")
+    method: MethodChoice = Field("full", description="full (pre-training / full fine-tune), lora, qlora or frozen (backbone)")
     lora: LoraOptions = Field(default_factory=LoraOptions)
-    trainable_layers: int = Field(0, ge=0, le=10_000, description="method frozen: the last blocks trained with the output layer")
-    precision: str = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed, bf16 (pure) or fp32 (pure)")
-    optimizer: str = Field("adamw", description="adamw, adam8bit, sgd (with momentum) or adafactor")
+    trainable_layers: StrictInt = Field(0, ge=0, le=10_000, description="method frozen: the last blocks trained with the output layer")
+    precision: PrecisionChoice = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed, bf16 (pure) or fp32 (pure)")
+    optimizer: OptimizerChoice = Field("adamw", description="adamw, adam8bit, sgd (with momentum) or adafactor")
     data: DataOptions
-    micro_batch: list[int] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
+    micro_batch: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
     parallelism: TrainingParallelism = Field(default_factory=TrainingParallelism)
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
     mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation instead of the step-time model "
@@ -196,28 +193,13 @@ class TrainingScenario(GpuChoices):
     budget: TrainingBudget = Field(default_factory=TrainingBudget)
     gpus: list[str] | dict[str, TrainingGpuOverride | None] | None = Field(
         None, description="Allowed GPU ids (default: all), as a list or a mapping id -> overrides")
-    inventory: dict[str, int] = Field(default_factory=dict, description="Max GPUs available per GPU id")
+    inventory: dict[str, StrictInt] = Field(default_factory=dict, description="Max GPUs available per GPU id")
     min_headroom: float = Field(0.05, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
-    objective: Literal["cost", "time"] = Field("cost", description="Minimise total USD, or wall-clock time")
+    objective: TrainingObjective = Field("cost", description="Minimise total USD, or wall-clock time")
     solver: TrainingSolverOptions = Field(default_factory=TrainingSolverOptions)
     catalog: CatalogPaths = Field(default_factory=CatalogPaths)
 
     _model_ref = field_validator("model", mode="before")(classmethod(lambda cls, v: _model_ref(v)))
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        return _choice(value, METHODS, "method")
-
-    @field_validator("precision")
-    @classmethod
-    def _precision(cls, value: str) -> str:
-        return _choice(value, PRECISIONS, "precision")
-
-    @field_validator("optimizer")
-    @classmethod
-    def _optimizer(cls, value: str) -> str:
-        return _choice(value, OPTIMIZERS, "optimizer")
 
     @field_validator("micro_batch")
     @classmethod

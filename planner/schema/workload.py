@@ -20,7 +20,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, StrictInt, model_validator
+
+from .base import StrictModel
+from .choices import Percentile
 
 MAX_TOKENS = 10_000_000
 MAX_CONCURRENCY = 10_000_000
@@ -28,14 +31,8 @@ MAX_REQUEST_RATE = 1_000_000.0
 MAX_LENGTH_BUCKETS = 16
 SECONDS_PER_HOUR = 3600
 
-Percentile = Literal["p50", "p90", "p99"]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Slo(_Strict):
+class Slo(StrictModel):
     """Latency targets every replica must meet at its load, at the stated percentile of requests.
 
     ``percentile`` defaults to p99, the percentile MLPerf Inference sets its LLM server-scenario TTFT and
@@ -70,19 +67,19 @@ class Slo(_Strict):
         return f"{' and '.join(parts)} at {self.percentile}"
 
 
-class LengthBucket(_Strict):
+class LengthBucket(StrictModel):
     """One class of requests in a mix: its prompt and output lengths and its share of the requests."""
 
-    prompt_tokens: int = Field(..., ge=1, le=MAX_TOKENS, strict=True)
-    output_tokens: int = Field(..., ge=1, le=MAX_TOKENS, strict=True)
+    prompt_tokens: StrictInt = Field(..., ge=1, le=MAX_TOKENS)
+    output_tokens: StrictInt = Field(..., ge=1, le=MAX_TOKENS)
     weight: float = Field(..., gt=0, le=1_000_000, description="Relative share of requests (normalised over the mix)")
 
 
-class OfflineJob(_Strict):
+class OfflineJob(StrictModel):
     """A batch job: every request queued at once, all finished within the deadline."""
 
-    requests: int | None = Field(None, ge=1, le=10_000_000_000, strict=True, description="Requests in the job")
-    total_tokens: int | None = Field(None, ge=1, le=10**15, strict=True,
+    requests: StrictInt | None = Field(None, ge=1, le=10_000_000_000, description="Requests in the job")
+    total_tokens: StrictInt | None = Field(None, ge=1, le=10**15,
                                      description="Prompt + output tokens in the job (instead of requests)")
     deadline_hours: float = Field(..., gt=0, le=24 * 366, description="Hours to finish the whole job in")
 
@@ -93,15 +90,15 @@ class OfflineJob(_Strict):
         return self
 
 
-class Workload(_Strict):
+class Workload(StrictModel):
     """Serving demand: sequences held at once, a request rate with latency targets, or an offline job."""
 
-    concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY, description="Simultaneous sequences to serve", strict=True)
+    concurrency: StrictInt | None = Field(None, ge=1, le=MAX_CONCURRENCY, description="Simultaneous sequences to serve")
     request_rate: float | None = Field(None, gt=0, le=MAX_REQUEST_RATE, description="Requests per second (Poisson arrivals)")
     offline: OfflineJob | None = Field(None, description="A batch job with a deadline instead of live traffic")
-    context_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Tokens per sequence (prompt + output)", strict=True)
-    prompt_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, strict=True, description="Prompt (input) tokens per request, mean")
-    output_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, strict=True, description="Output tokens per request, mean")
+    context_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS, description="Tokens per sequence (prompt + output)")
+    prompt_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS, description="Prompt (input) tokens per request, mean")
+    output_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS, description="Output tokens per request, mean")
     length_mix: list[LengthBucket] | None = Field(
         None, description=f"Request classes with weights instead of one prompt/output length (at most {MAX_LENGTH_BUCKETS})")
     slo: Slo | None = Field(None, description="Latency targets (with request_rate)")
