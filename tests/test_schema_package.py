@@ -40,8 +40,13 @@ def models_under(model: type[BaseModel]) -> set[type[BaseModel]]:
 
 
 def test_kind_picks_the_scenario_model_and_serving_is_the_default():
-    assert isinstance(validate_scenario(parse_yaml(SERVING, "s.yaml")[0]), ServingScenario)
-    assert isinstance(validate_scenario(parse_yaml(TRAINING, "s.yaml")[0]), TrainingScenario)
+    from planner.schema import SCENARIO
+
+    for text, model in ((SERVING, ServingScenario), (TRAINING, TrainingScenario)):
+        data = parse_yaml(text, "s.yaml")[0]
+        assert isinstance(validate_scenario(data), model)
+        assert SCENARIO.validate_python(data) == validate_scenario(data), "the union and validate_scenario agree"
+    assert SCENARIO.json_schema()["discriminator"]["propertyName"] == "kind"
 
 
 def test_a_boolean_is_not_a_gpu_count_in_training_inventory():

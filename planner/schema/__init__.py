@@ -10,37 +10,44 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import Issue, ScenarioError, did_you_mean
 from ..yaml_io import Locator
 from .base import CatalogPaths
 from .serving import ServingScenario
-from .training import TrainingScenario
 from .translate import problems, validation_issues
+if TYPE_CHECKING:
+    from .training import TrainingScenario
 from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
 
 SCENARIO_KINDS = ("serving", "training")
 
 
-def _kind_defaults_to_serving(value: Any) -> Any:
-    return {**value, "kind": "serving"} if isinstance(value, dict) and "kind" not in value else value
-
-
-Scenario = Annotated[ServingScenario | TrainingScenario, Field(discriminator="kind"), BeforeValidator(_kind_defaults_to_serving)]
-"""Any scenario: the ``kind`` key picks serving (the default when it is absent) or training."""
-
-SCENARIO = TypeAdapter(Scenario)
-
-
 def scenario_type(kind: Any) -> type[BaseModel] | None:
-    """The schema of a scenario ``kind`` (None for an unknown kind)."""
-    return {"serving": ServingScenario, "training": TrainingScenario}.get(kind) if isinstance(kind, str) else None
+    """The schema of a scenario ``kind`` (None for an unknown kind): the discriminator of ``Scenario``, applied
+    without building the union, so that a serving command does not import the training schema (start-up time)."""
+    if kind == "serving":
+        return ServingScenario
+    if kind == "training":
+        from .training import TrainingScenario
+
+        return TrainingScenario
+    return None
 
 
-def validate_scenario(data: Any, locator: Locator | None = None, source: str = "<scenario>") -> ServingScenario | TrainingScenario:
+def __getattr__(name: str) -> Any:
+    """``Scenario`` (the union of scenario kinds, ``planner.schema.kinds``), imported when first asked for."""
+    if name in ("Scenario", "SCENARIO"):
+        from . import kinds
+
+        return getattr(kinds, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def validate_scenario(data: Any, locator: Locator | None = None, source: str = "<scenario>") -> "ServingScenario | TrainingScenario":
     """Validate a parsed scenario; every problem becomes one ``Issue`` with its location."""
     if data is None:
         raise ScenarioError("invalid scenario", [Issue("the file is empty", source=source,
@@ -58,9 +65,9 @@ def validate_scenario(data: Any, locator: Locator | None = None, source: str = "
     if "kind" not in data:
         _refuse_training_without_kind(data, locator, source)
     try:
-        return SCENARIO.validate_python(data)  # type: ignore[return-value]
+        return model.model_validate(data)  # type: ignore[return-value]
     except ValidationError as exc:
-        issues = validation_issues(exc, data, source=source, locator=locator, root=model, tagged=True)
+        issues = validation_issues(exc, data, source=source, locator=locator, root=model)
         raise ScenarioError(f"invalid scenario {problems(len(issues))}", issues) from None
 
 
@@ -68,7 +75,7 @@ def _refuse_training_without_kind(data: dict[str, Any], locator: Locator | None,
     """A file with training keys (``data``, ``deadline_hours``, ...) and no ``workload`` is a training scenario
     missing ``kind: training``: say that, rather than list its keys as unknown serving keys."""
     unknown = [key for key in data if key not in ServingScenario.model_fields]
-    training_only = [key for key in unknown if key in TrainingScenario.model_fields]
+    training_only = [key for key in unknown if key in scenario_type("training").model_fields] if unknown else []  # type: ignore[union-attr]
     if not training_only or "workload" in data:
         return
     line, column = locator.locate((training_only[0],)) if locator else (None, None)

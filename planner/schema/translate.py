@@ -26,18 +26,16 @@ _MAX_SHOWN_CHARS = 80
 
 
 def validation_issues(error: ValidationError, data: Any, *, source: str, locator: Locator | None = None,
-                      root: type[BaseModel] | None = None, model_at: ModelAt | None = None,
-                      tagged: bool = False) -> list[Issue]:
+                      root: type[BaseModel] | None = None, model_at: ModelAt | None = None) -> list[Issue]:
     """One located ``Issue`` per problem pydantic found in ``data`` (validated against ``root``).
 
     ``model_at`` overrides how the model at a path is found; by default the path is followed through ``root``'s
-    field annotations. ``tagged``: ``data`` was validated as a discriminated union, whose errors start with the
-    tag of the member that was tried (``root``).
+    field annotations.
     """
     find_model = model_at or (lambda path: _model_at(root, path))
     issues = []
     for item in error.errors():
-        loc = _clean_loc(item["loc"][1:] if tagged else item["loc"])
+        loc = _clean_loc(item["loc"])
         message, suggestion = _message(item, loc, find_model)
         line, column = locator.locate(loc) if locator is not None else (None, None)
         issues.append(Issue(message, source=source, field_path=_field_path(loc, data), line=line, column=column,
