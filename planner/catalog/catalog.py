@@ -25,8 +25,8 @@ from ..limits import (
 )
 from ..model.architecture import ModelArchitecture
 from ..model.hf_config import architecture_from_config_file
-from ..units import BYTES_PER_MIB
 from ..schema.base import StrictModel
+from ..units import BYTES_PER_MIB
 from ..yaml_io import Locator, load_packaged_yaml_file, load_yaml_file
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..catalog import DEFAULT_NODE_NETWORK_GB_PER_S, GpuSpec
-from ..schema.base import TopologyOverride  # noqa: F401  (a scenario's own node size and bandwidths)
+from ..schema.base import TopologyOverride
 
 LinkKind = Literal["nvswitch", "nvlink-bridge", "xgmi", "pcie", "pcie-host", "network"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,11 +19,14 @@ from ..yaml_io import Locator
 from .base import CatalogPaths
 from .serving import ServingScenario
 from .translate import problems, validation_issues
+
 if TYPE_CHECKING:
     from .training import TrainingScenario
 from .workload import MAX_CONCURRENCY, MAX_TOKENS, Workload  # noqa: F401  (re-exported: the schema's names)
 
 SCENARIO_KINDS = ("serving", "training")
+
+AnyScenario = TypeVar("AnyScenario", bound="ServingScenario | TrainingScenario")
 
 
 def scenario_type(kind: Any) -> type[BaseModel] | None:
@@ -47,7 +50,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def validate_scenario(data: Any, locator: Locator | None = None, source: str = "<scenario>") -> "ServingScenario | TrainingScenario":
+def validate_scenario(data: Any, locator: Locator | None = None, source: str = "<scenario>") -> ServingScenario | TrainingScenario:
     """Validate a parsed scenario; every problem becomes one ``Issue`` with its location."""
     if data is None:
         raise ScenarioError("invalid scenario", [Issue("the file is empty", source=source,
@@ -85,7 +88,7 @@ def _refuse_training_without_kind(data: dict[str, Any], locator: Locator | None,
         suggestion="add 'kind: training' at the top, or give a serving 'workload' instead")])
 
 
-def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
+def resolve_paths(scenario: AnyScenario, base: Path) -> AnyScenario:
     """Make the scenario's file references absolute, relative to ``base``."""
     def absolute(value: str | None) -> str | None:
         if value is None or Path(value).is_absolute():
@@ -101,4 +104,4 @@ def resolve_paths(scenario: ServingScenario, base: Path) -> ServingScenario:
     if scenario.catalog.gpus or scenario.catalog.models or scenario.catalog.offers:
         update["catalog"] = CatalogPaths(gpus=absolute(scenario.catalog.gpus), models=absolute(scenario.catalog.models),
                                          offers=absolute(scenario.catalog.offers))
-    return scenario.model_copy(update=update) if update else scenario
+    return cast("AnyScenario", scenario.model_copy(update=update)) if update else scenario

@@ -37,7 +37,7 @@ class ModelRef(StrictModel):
     architecture: ModelArchitecture | None = Field(None, description="Inline architecture")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ModelRef":
+    def _exactly_one(self) -> ModelRef:
         given = [name for name in ("id", "config", "architecture") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'id', 'config' or 'architecture'")
@@ -97,7 +97,8 @@ class GpuChoices(StrictModel):
 
     def topology_override(self, gpu_id: str) -> TopologyOverride:
         """The scenario's own node size and bandwidths for ``gpu_id`` (``planner.performance.topology``)."""
-        return self.gpu_override(gpu_id.partition("@")[0]).topology_override()
+        override: GpuOverride = self.gpu_override(gpu_id.partition("@")[0])
+        return override.topology_override()
 
 
 class Budget(StrictModel):

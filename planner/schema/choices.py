@@ -1,7 +1,7 @@
 """The closed vocabularies of the planner's inputs, as ``Literal`` types: ``planner schema`` shows them as enums,
 and the memory, performance and engine models name their cases with the same words.
 
-``named_choice`` wraps a ``Literal`` with a before-validator that normalises the spelling (case, blanks,
+The ``...Choice`` types wrap a ``Literal`` with a before-validator (``normaliser``) that normalises the spelling (case, blanks,
 aliases) and refuses an unknown word with the nearest known ones.
 """
 
@@ -51,9 +51,9 @@ def values_of(choice: Any) -> tuple[str, ...]:
     return tuple(args)
 
 
-def named_choice(choice: Any, what: str, aliases: dict[str, str] | None = None) -> Any:
-    """``choice`` (a ``Literal``) read case- and blank-insensitively, with ``aliases`` mapped to their word first;
-    an unknown word is refused as 'unknown <what> ...; did you mean ...?'."""
+def normaliser(choice: Any, what: str, aliases: dict[str, str] | None = None) -> BeforeValidator:
+    """Reads a word of ``choice`` (a ``Literal``) case- and blank-insensitively, ``aliases`` mapped to their word
+    first; an unknown word is refused as 'unknown <what> ...; did you mean ...?'."""
     known = values_of(choice)
 
     def normalise(value: Any) -> Any:
@@ -65,4 +65,14 @@ def named_choice(choice: Any, what: str, aliases: dict[str, str] | None = None) 
             raise ValueError(f"unknown {what} {value!r}; {did_you_mean(name, known) or 'known: ' + ', '.join(known)}")
         return name
 
-    return Annotated[choice, BeforeValidator(normalise)]
+    return BeforeValidator(normalise)
+
+
+MethodChoice = Annotated[Method, normaliser(Method, "method")]
+PrecisionChoice = Annotated[Precision, normaliser(Precision, "precision")]
+OptimizerChoice = Annotated[Optimizer, normaliser(Optimizer, "optimizer")]
+ConventionChoice = Annotated[Convention, normaliser(Convention, "convention")]
+RecomputeChoice = Annotated[Recompute, normaliser(Recompute, "recomputation mode")]
+OffloadChoice = Annotated[Offload, normaliser(Offload, "offload mode")]
+LoraTargetChoice = Annotated[LoraTarget, normaliser(LoraTarget, "LoRA target module")]
+EngineNameChoice = Annotated[EngineName, normaliser(EngineName, "serving engine")]

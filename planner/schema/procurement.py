@@ -11,7 +11,7 @@ import math
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from .base import StrictModel
-from .choices import (  # noqa: F401  (Market, PeriodName: re-exported)
+from .choices import (
     CommitmentAccounting,
     Market,
     OfferChoice,
@@ -51,7 +51,8 @@ class GpuPricing(StrictModel):
     lead_time_weeks: float | None = Field(None, ge=0, le=520, description="Delivery time of a purchase (default: pricing.lead_time_weeks)")
     resale_fraction: float | None = Field(None, ge=0, le=1, description="Value of a bought GPU at the horizon's end, "
                                                                         "fraction of its price (default: book value)")
-    max_purchase: StrictInt | None = Field(None, ge=0, le=1_000_000, description="Most GPUs of this type that can be bought over the horizon")
+    max_purchase: StrictInt | None = Field(None, ge=0, le=1_000_000,
+                                           description="Most GPUs of this type that can be bought over the horizon")
     spot_interruption_probability: float | None = Field(None, gt=0, lt=1, description="Default: pricing.spot.interruption_probability")
 
 
@@ -65,7 +66,7 @@ class ReservedTerm(StrictModel):
     gpus: list[str] | None = Field(None, description="GPU ids this term is offered for (default: every rented GPU)")
 
     @model_validator(mode="after")
-    def _one_price(self) -> "ReservedTerm":
+    def _one_price(self) -> ReservedTerm:
         if (self.discount is None) == (self.usd_per_gpu_hour is None):
             raise ValueError("give exactly one of 'discount' or 'usd_per_gpu_hour'")
         return self
@@ -86,10 +87,11 @@ class PricingOptions(StrictModel):
     objective: PricingObjective = Field("hourly", description="'hourly': USD per hour of service; 'tco': total over the horizon")
     horizon_years: float = Field(3.0, gt=0, le=30, description="TCO horizon")
     utilisation: float = Field(1.0, gt=0, le=1, description="Fraction of hours the fleet serves")
-    rent: list[Market] = Field(default_factory=lambda: ["on_demand"], description="Markets to rent from")
+    rent: list[Market] = Field(default=["on_demand"], description="Markets to rent from")
     buy: bool = Field(False, description="Allow buying new GPUs (needs a purchase price)")
     owned: dict[str, StrictInt] = Field(default_factory=dict, description="GPUs already owned, per GPU id: free but for power")
-    reserved_discount: float | None = Field(None, ge=0, lt=1, description="Reserved = on-demand x (1 - discount) where no reserved price is given")
+    reserved_discount: float | None = Field(None, ge=0, lt=1,
+                                            description="Reserved = on-demand x (1 - discount) where no reserved price is given")
     usd_per_kwh: float = Field(DEFAULT_USD_PER_KWH, gt=0, le=10)
     pue: float = Field(DEFAULT_PUE, ge=1, le=5, description="Power usage effectiveness of the site")
     amortisation_years: float = Field(DEFAULT_AMORTISATION_YEARS, gt=0, le=30)
@@ -122,7 +124,7 @@ class PricingOptions(StrictModel):
         return values
 
     @model_validator(mode="after")
-    def _some_source(self) -> "PricingOptions":
+    def _some_source(self) -> PricingOptions:
         if not self.rent and not self.buy and not self.owned:
             raise ValueError("nothing to plan with: rent from a market, allow 'buy', or list 'owned' GPUs")
         return self
@@ -186,7 +188,7 @@ class PeriodLoad(StrictModel):
     label: str | None = Field(None, max_length=40)
 
     @model_validator(mode="after")
-    def _one_load(self) -> "PeriodLoad":
+    def _one_load(self) -> PeriodLoad:
         if (self.concurrency is None) == (self.request_rate is None):
             raise ValueError("give exactly one of 'concurrency' or 'request_rate'")
         return self
@@ -213,7 +215,7 @@ class Within(StrictModel):
     factors: list[float] = Field(..., min_length=1, max_length=MAX_SLOTS, description="Load factor of each slot (peak = 1)")
 
     @model_validator(mode="after")
-    def _factors(self) -> "Within":
+    def _factors(self) -> Within:
         if any(not (0 <= f <= 100) or math.isnan(f) for f in self.factors):
             raise ValueError("factors must be between 0 and 100")
         if max(self.factors) <= 0:
@@ -235,7 +237,7 @@ class DemandProfile(StrictModel):
     within: Within | None = Field(None, description="The cycle inside every period (a typical day in each month)")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DemandProfile":
+    def _one_source(self) -> DemandProfile:
         given = [name for name in ("loads", "csv", "count") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'loads', 'csv' or 'count'" + (f" (got {', '.join(given)})" if given else ""))

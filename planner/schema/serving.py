@@ -11,20 +11,29 @@ Glossary of parallel degrees used everywhere in the planner:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StrictInt, WithJsonSchema, field_validator, model_validator
 
 from ..errors import did_you_mean
 from ..limits import MAX_DEGREE_OPTIONS, MAX_GPUS_PER_REPLICA, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from ..model.formats import (KV_CACHE_DTYPE_ALIASES, KV_CACHE_DTYPES, WEIGHT_FORMAT_ALIASES, WEIGHT_FORMAT_VARIANT_PATTERN,
-                             WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format, is_weight_format)
-from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, SolverOptions, _model_ref, StrictModel
-from .choices import EngineName, Entrypoint, MemoryMode, named_choice
+from ..model.formats import (
+    KV_CACHE_DTYPE_ALIASES,
+    KV_CACHE_DTYPES,
+    WEIGHT_FORMAT_ALIASES,
+    WEIGHT_FORMAT_VARIANT_PATTERN,
+    WEIGHT_FORMATS,
+    canonical_kv_dtype,
+    canonical_weight_format,
+    is_weight_format,
+)
+from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, SolverOptions, StrictModel, _model_ref
+from .choices import EngineNameChoice, Entrypoint, MemoryMode
 from .procurement import DemandProfile, PricingOptions, source_inventory
 from .workload import Workload
 
-EngineNameChoice = named_choice(EngineName, "serving engine")
+if TYPE_CHECKING:
+    from ..engines import EngineChoice
 
 
 def _weight_format(value: Any) -> Any:
@@ -41,7 +50,8 @@ def _kv_dtype(value: Any) -> Any:
         return value
     name = canonical_kv_dtype(value)
     if name not in KV_CACHE_DTYPES:
-        raise ValueError(f"unknown KV-cache dtype {value!r}; {did_you_mean(name, KV_CACHE_DTYPES) or 'known: ' + ', '.join(KV_CACHE_DTYPES)}")
+        known = did_you_mean(name, KV_CACHE_DTYPES) or "known: " + ", ".join(KV_CACHE_DTYPES)
+        raise ValueError(f"unknown KV-cache dtype {value!r}; {known}")
     return name
 
 
@@ -82,13 +92,13 @@ class EngineOptions(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _known_engine(self) -> "EngineOptions":
+    def _known_engine(self) -> EngineOptions:
         from ..engines import check_choice
 
         check_choice(self.choice())
         return self
 
-    def choice(self):  # type: ignore[no-untyped-def]
+    def choice(self) -> EngineChoice:
         """The ``planner.engines.EngineChoice`` these options ask for."""
         from ..engines import EngineChoice
 
@@ -96,8 +106,10 @@ class EngineOptions(StrictModel):
 
 
 class ParallelismOptions(StrictModel):
-    tp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees to consider")
-    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees to consider")
+    tp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS,
+                                description="Tensor-parallel degrees to consider")
+    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS,
+                                description="Pipeline-parallel degrees to consider")
     expert_parallel: list[bool] = Field(default_factory=lambda: [False, True], max_length=2, description="Try EP=TP for MoE experts")
     max_gpus_per_replica: StrictInt = Field(64, ge=1, le=MAX_GPUS_PER_REPLICA)
 

@@ -12,24 +12,24 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, _model_ref, StrictModel
-from .choices import (Attention, Convention, LoraTarget, Method, Offload, Optimizer, Precision, Recompute,
-                      TrainingObjective, named_choice)
+from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, StrictModel, _model_ref
+from .choices import (
+    Attention,
+    ConventionChoice,
+    LoraTargetChoice,
+    MethodChoice,
+    OffloadChoice,
+    OptimizerChoice,
+    PrecisionChoice,
+    RecomputeChoice,
+    TrainingObjective,
+)
 
 MAX_TRAINING_TOKENS = 10**15
 MAX_SEQUENCE_LENGTH = 1_048_576
 
 
-MethodChoice = named_choice(Method, "method")
-PrecisionChoice = named_choice(Precision, "precision")
-OptimizerChoice = named_choice(Optimizer, "optimizer")
-ConventionChoice = named_choice(Convention, "convention")
-RecomputeChoice = named_choice(Recompute, "recomputation mode")
-OffloadChoice = named_choice(Offload, "offload mode")
-LoraTargetChoice = named_choice(LoraTarget, "LoRA target module")
-
-
-def _some(values: list, what: str) -> list:
+def _some(values: list[str], what: str) -> list[str]:
     """A non-empty list of choices, each once, in the order given."""
     if not values:
         raise ValueError(f"list at least one {what}")
@@ -41,7 +41,7 @@ class LoraOptions(StrictModel):
 
     rank: StrictInt = Field(16, ge=1, le=4096, description="Adapter rank r")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="PEFT lora_dropout; > 0 keeps a dropped copy of each adapted input")
-    target_modules: list[LoraTargetChoice] = Field(default_factory=lambda: ["q_proj", "v_proj"],
+    target_modules: list[LoraTargetChoice] = Field(default=["q_proj", "v_proj"],
                                       description="q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head or all-linear")
 
     @field_validator("target_modules")
@@ -61,7 +61,7 @@ class DataOptions(StrictModel):
     global_batch_tokens: StrictInt | None = Field(None, ge=16, le=10**10, description="Tokens per optimizer step")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DataOptions":
+    def _consistent(self) -> DataOptions:
         if (self.tokens is None) == (self.epochs is None and self.dataset_tokens is None):
             raise ValueError("give either tokens, or epochs and dataset_tokens")
         if self.tokens is None and (self.epochs is None or self.dataset_tokens is None):
@@ -100,14 +100,18 @@ class TrainingParallelism(StrictModel):
     """The layouts to search: parallel degrees, ZeRO stages, recomputation, sequence parallelism, offload."""
 
     tp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Tensor-parallel degrees")
-    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS, description="Pipeline-parallel degrees")
-    dp: list[StrictInt] | None = Field(None, max_length=MAX_DEGREE_OPTIONS, description="Data-parallel degrees (default: every divisor of the global batch)")
+    pp: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4, 8], max_length=MAX_DEGREE_OPTIONS,
+                                description="Pipeline-parallel degrees")
+    dp: list[StrictInt] | None = Field(None, max_length=MAX_DEGREE_OPTIONS,
+                                       description="Data-parallel degrees (default: every divisor of the global batch)")
     zero_stages: list[StrictInt] = Field(default_factory=lambda: [0, 1, 2, 3], description="ZeRO stages 0-3")
-    recompute: list[RecomputeChoice] = Field(default_factory=lambda: ["none", "selective", "full"], description="Activation recomputation")
+    recompute: list[RecomputeChoice] = Field(default=["none", "selective", "full"], description="Activation recomputation")
     sequence_parallel: list[bool] = Field(default_factory=lambda: [False, True], description="Megatron sequence parallelism")
-    offload: list[OffloadChoice] = Field(default_factory=lambda: ["none"], description="none, optimizer, optimizer_and_parameters")
-    ep: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Expert-parallel degrees (MoE models; multiples of tp dividing tp x dp)")
-    virtual_stages: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS, description="Interleaved 1F1B model chunks per pipeline rank (1 = plain 1F1B)")
+    offload: list[OffloadChoice] = Field(default=["none"], description="none, optimizer, optimizer_and_parameters")
+    ep: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS,
+                                description="Expert-parallel degrees (MoE models; multiples of tp dividing tp x dp)")
+    virtual_stages: list[StrictInt] = Field(default_factory=lambda: [1], max_length=MAX_DEGREE_OPTIONS,
+                                            description="Interleaved 1F1B model chunks per pipeline rank (1 = plain 1F1B)")
     max_gpus: StrictInt = Field(1024, ge=1, le=1_000_000, description="Most GPUs one job may use")
 
     _tp = field_validator("tp", "pp", "ep", "virtual_stages")(classmethod(lambda cls, v: _degrees(v)))
@@ -184,7 +188,8 @@ class TrainingScenario(GpuChoices):
     precision: PrecisionChoice = Field("bf16-mixed", description="bf16-mixed, fp16-mixed, fp8-mixed, bf16 (pure) or fp32 (pure)")
     optimizer: OptimizerChoice = Field("adamw", description="adamw, adam8bit, sgd (with momentum) or adafactor")
     data: DataOptions
-    micro_batch: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS, description="Micro-batch sizes to consider")
+    micro_batch: list[StrictInt] = Field(default_factory=lambda: [1, 2, 4], max_length=MAX_DEGREE_OPTIONS,
+                                         description="Micro-batch sizes to consider")
     parallelism: TrainingParallelism = Field(default_factory=TrainingParallelism)
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
     mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation instead of the step-time model "

@@ -8,7 +8,8 @@ and what was given, and a did-you-mean for unknown keys and for values outside a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, get_args, get_origin
+from collections.abc import Callable
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 

@@ -46,7 +46,7 @@ class Slo(StrictModel):
         None, gt=0, le=1_000_000, description="Per-request decode speed floor, output tokens/s (1000 / TPOT)")
 
     @model_validator(mode="after")
-    def _some_target(self) -> "Slo":
+    def _some_target(self) -> Slo:
         if self.ttft_ms is None and self.tpot_ms is None and self.min_output_tokens_per_s_per_user is None:
             raise ValueError("give at least one target: ttft_ms, tpot_ms or min_output_tokens_per_s_per_user")
         return self
@@ -84,7 +84,7 @@ class OfflineJob(StrictModel):
     deadline_hours: float = Field(..., gt=0, le=24 * 366, description="Hours to finish the whole job in")
 
     @model_validator(mode="after")
-    def _one_size(self) -> "OfflineJob":
+    def _one_size(self) -> OfflineJob:
         if (self.requests is None) == (self.total_tokens is None):
             raise ValueError("give exactly one of 'requests' or 'total_tokens'")
         return self
@@ -105,7 +105,7 @@ class Workload(StrictModel):
     prefix_cache_hit_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of prompt tokens served from the prefix cache")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Workload":
+    def _consistent(self) -> Workload:
         modes = [name for name in ("concurrency", "request_rate", "offline") if getattr(self, name) is not None]
         if len(modes) != 1:
             raise ValueError("state the load one way: give exactly one of 'concurrency', 'request_rate' or 'offline'"
