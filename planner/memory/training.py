@@ -26,11 +26,13 @@ from ..schema.choices import Convention, LoraTarget, Method, Offload, Optimizer,
 from ..units import BYTES_PER_MIB, ceil_div
 from .bill import BillLine, Term, formulas, sum_formula
 from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
-from .parameters import Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors, non_layer_tensors
+from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
+                         non_layer_tensors)
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
-from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
-from .training_activations import cached_layer_terms, loss_activation_bytes, stored_layer_bytes
 from .training_bill import activation_formula, stage_lines
+from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
+from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms, loss_activation_bytes,
+                                   stored_layer_bytes)
 
 CONVENTIONS = values_of(Convention)
 PRECISIONS = values_of(Precision)
