@@ -1,5 +1,5 @@
 """The library's entry points: ``load_scenario`` (read, validate, check the catalog ids) and ``solve_scenario``
-(the pipeline of the scenario's kind: serving, training, or procurement over a demand profile)."""
+(the pipeline of the scenario's kind, and the explanation when no plan exists)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog.catalog import check_catalog_ids
-from .errors import InputError, Issue
-from .limits import Deadline
 from .schema import resolve_paths, validate_scenario
 from .schema.serving import ServingScenario
 from .yaml_io import load_yaml_file
@@ -32,24 +30,8 @@ def load_scenario(path: str | Path) -> ServingScenario | TrainingScenario:
 
 def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, method: Method = "cpsat",
                    time_limit_s: float | None = None) -> SolveReport:
-    """Cheapest verified plan for a scenario; raises ``InfeasibleError`` with the reason when none exists.
+    """Cheapest verified plan for a scenario of any kind (serving, training, procurement over a demand profile);
+    raises ``InfeasibleError`` with the reason when none exists (``analysis.explain.solve_explained``)."""
+    from .analysis.explain import solve_explained
 
-    A ``kind: training`` scenario is solved by ``pipeline.training.solve_training`` (its report type), so any
-    scenario ``load_scenario`` returns can be passed here.
-    """
-    if getattr(scenario, "kind", "serving") == "training":
-        from .pipeline.training import solve_training
-
-        return solve_training(scenario, catalog, method, time_limit_s)  # type: ignore[arg-type, return-value]
-    if getattr(scenario, "demand", None) is not None:  # a demand profile: the procurement plan over time
-        if method != "cpsat":
-            raise InputError("--method enumerate is for single-load scenarios", [Issue(
-                "a demand profile is planned by one CP-SAT model over all periods", field_path="--method")])
-        from .pipeline.procurement import solve_procurement_scenario
-
-        return solve_procurement_scenario(scenario, catalog, time_limit_s)  # type: ignore[return-value]
-
-    from .pipeline.serving import prepare, solve_report
-
-    deadline = Deadline.after(time_limit_s or scenario.solver.time_limit_s)  # covers every step below
-    return solve_report(prepare(scenario, catalog, deadline=deadline), method, time_limit_s)
+    return solve_explained(scenario, catalog, method, time_limit_s)

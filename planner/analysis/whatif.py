@@ -185,14 +185,14 @@ class VariationResult:
 
 def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> VariationResult:
     """Solve one variation (runs in a worker process or a Ray task)."""
-    from ..api import solve_scenario
     from ..solver import sat_api
+    from .explain import solve_explained
 
     name, scenario, overrides, axes = task
     if scenario.demand is not None:
         return _solve_procurement_variation(name, scenario, overrides, axes)
     try:
-        plan = solve_scenario(scenario).plans[0]
+        plan = solve_explained(scenario).plans[0]
         if sat_api.interrupted():  # Ctrl-C stopped this solve: its plan is not a finished result
             raise KeyboardInterrupt
     except InfeasibleError as exc:

@@ -24,14 +24,13 @@ period ``T`` a bought GPU costs ``(purchase + u*rent*L + u*power*(T - L)) / T`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InputError, Issue, did_you_mean
 from ..schema.procurement import SOURCE_SEPARATOR, PricingOptions
 from .offers import allowed_offers, catalog_offers
 
 if TYPE_CHECKING:
-    from ..plans.serving import Plan
     from ..schema.serving import ServingScenario
     from .catalog import Catalog, GpuSpec
 
@@ -180,7 +179,14 @@ def buy_usd_per_gpu_hour(purchase_usd: float, power_usd_per_hour: float, rent_us
     return (purchase_usd + bridge + running) / period_hours
 
 
-def pricing_summary(scenario: ServingScenario, plan: Plan) -> dict[str, object] | None:
+class PricedPlan(Protocol):
+    """What ``pricing_summary`` reads of a plan (``plans.serving.Plan``; plans sit above the catalog)."""
+
+    @property
+    def cost_usd_per_hour(self) -> float: ...
+
+
+def pricing_summary(scenario: ServingScenario, plan: PricedPlan) -> dict[str, object] | None:
     """What the plan's cost means under the scenario's pricing, with the TCO over the horizon for ``tco``."""
     options = scenario.pricing
     if options is None:

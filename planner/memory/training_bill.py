@@ -6,14 +6,23 @@ measured-peak lines are written from the variables ``training.training_memory`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..model.architecture import ModelArchitecture
 from .bill import BillLine, Term, gib_text, line_of_terms, number_text
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
 
-if TYPE_CHECKING:
-    from .training import TrainingRecipe
+
+class TrainingRecipe(Protocol):
+    """What the lines name of ``training.TrainingRecipe`` (a protocol, so this module does not import training's)."""
+
+    @property
+    def precision(self) -> str: ...
+    @property
+    def convention(self) -> str: ...
+    @property
+    def optimizer(self) -> str: ...
+
 
 ZERO = "ZeRO, Rajbhandari et al. 2019, arXiv:1910.02054, Sec. 3.1 and 5 (Table 1)"
 SOURCES = {

@@ -234,14 +234,23 @@ def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_li
     return outcome, plan
 
 
-def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> SolveReport:
-    """Solve a prepared scenario, verify the plan and report it; ``InfeasibleError`` with the reason when none."""
-    from ..analysis.explain import explain_infeasible
+class NoPlanFound(InfeasibleError):
+    """No fleet meets the scenario: no shape fits, or the solver proved the limits exclude every fleet.
 
+    The pipeline does not explain why (the explanation is an analysis, a layer above): it hands over what the
+    explanation needs, and ``planner.analysis.explain.solve_explained`` (behind ``planner.solve_scenario``) turns
+    it into an ``InfeasibleError`` that names the conflicting limits and the nearest relaxations."""
+
+    def __init__(self, prepared: PreparedScenario, method: Method):
+        super().__init__("no plan meets the scenario's limits together")
+        self.prepared, self.method = prepared, method
+
+
+def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> SolveReport:
+    """Solve a prepared scenario, verify the plan and report it; ``NoPlanFound`` when none exists."""
     scenario = prepared.scenario
     if not prepared.candidates:
-        explanation = explain_infeasible(prepared, method)
-        raise InfeasibleError(explanation.message, explanation.issues, explanation)
+        raise NoPlanFound(prepared, method)
     outcome, plan = solve_prepared(prepared, method, time_limit_s)
     if plan is None:
         if outcome.interrupted:
@@ -250,8 +259,7 @@ def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limi
             raise InfeasibleError(
                 f"no plan found within the time limit ({outcome.wall_time_s:.1f} s); the problem may still be feasible",
                 [Issue("raise --time-limit or narrow the GPU list")])
-        explanation = explain_infeasible(prepared, method)
-        raise InfeasibleError(explanation.message, explanation.issues, explanation)
+        raise NoPlanFound(prepared, method)
     workload = scenario.workload
     job = None
     if workload.offline is not None:

@@ -57,7 +57,7 @@ def solver_parameters(time_limit_s: float, workers: int = 1, seed: int = 0) -> c
 class Objective:
     """One phase's objective: a linear expression, minimised unless ``maximise``."""
 
-    expression: object
+    expression: cp_model.ExprLike
     maximise: bool = False
 
 
@@ -65,7 +65,7 @@ class Objective:
 class PhasedResult(Generic[Solution]):
     """The first phase's solver (status, objective value, proven bound, interruption) and the last solution found."""
 
-    status: int  # the first phase's CP-SAT status
+    status: cp_model.CpSolverStatus  # the first phase's CP-SAT status
     first: cp_model.CpSolver
     solution: Solution | None
 
@@ -110,13 +110,13 @@ def solve_in_phases(model: cp_model.CpModel, objectives: Sequence[Objective] | C
     solver = solver_parameters(time_limit_s, workers, seed)
     solver.parameters.repair_hint = repair_hint
     status = solver.solve(model)  # Ctrl-C stops the search like the time limit: best plan so far (sat_api)
-    result = PhasedResult(status, solver, None)
+    result: PhasedResult[Solution] = PhasedResult(status, solver, None)
     if not result.found:
         return result
     solution = extract(solver)
     if not result.proven or solver.interrupted:
         return PhasedResult(status, solver, solution)
-    model.add(first.expression == result.value)  # type: ignore[operator]
+    _fix(model, first.expression, result.value)
     phases = list(objectives() if callable(objectives) else objectives)
     for index, objective in enumerate(phases):
         hint(solution)
@@ -127,8 +127,14 @@ def solve_in_phases(model: cp_model.CpModel, objectives: Sequence[Objective] | C
             break
         solution = extract(phase)
         if index + 1 < len(phases):
-            model.add(objective.expression == int(phase.value(objective.expression)))  # type: ignore[operator, arg-type]
+            _fix(model, objective.expression, int(phase.value(objective.expression)))
     return PhasedResult(status, solver, solution)
+
+
+def _fix(model: cp_model.CpModel, expression: cp_model.ExprLike, value: int) -> None:
+    """Post ``expression == value`` (a constant objective needs nothing)."""
+    if isinstance(expression, cp_model.LinearExpr):
+        model.add(expression == value)
 
 
 def _set_objective(model: cp_model.CpModel, objective: Objective) -> None:

@@ -28,6 +28,7 @@ def ortools_version() -> str:
     return __version__
 
 
+CpSolverStatus = _cmh.CpSolverStatus
 OPTIMAL = _cmh.CpSolverStatus.OPTIMAL
 FEASIBLE = _cmh.CpSolverStatus.FEASIBLE
 INFEASIBLE = _cmh.CpSolverStatus.INFEASIBLE
