@@ -76,12 +76,12 @@ class PhasedResult(Generic[Solution]):
     @property
     def value(self) -> int:
         """The first objective's value (integer objectives only)."""
-        return int(round(self.first.objective_value))
+        return round(self.first.objective_value)
 
     @property
     def bound(self) -> int:
         """CP-SAT's proven bound on the first objective, rounded towards the value (minimisation)."""
-        return min(self.value, int(math.ceil(self.first.best_objective_bound - 1e-6)))
+        return min(self.value, math.ceil(self.first.best_objective_bound - 1e-6))
 
     @property
     def proven(self) -> bool:
