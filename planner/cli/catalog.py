@@ -59,14 +59,16 @@ def catalog_formats(wide: bool) -> None:
 
 
 @click.command()
-@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models"]), default="scenario")
+@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan"]), default="scenario")
 def schema(what: str) -> None:
-    """Print the JSON Schema of scenarios (serving; 'training' for kind: training) or catalogs."""
+    """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalogs, or 'plan': what
+    'planner solve --format json' writes."""
     import json
 
     from ..catalog.catalog import _GpuFile, _ModelFile
+    from ..schema.outputs import plan_json_schema
     from ..schema.serving import ServingScenario
     from ..schema.training import TrainingScenario
 
-    model = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile, "models": _ModelFile}[what]
-    click.echo(json.dumps(model.model_json_schema(), indent=2))
+    models = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile, "models": _ModelFile}
+    click.echo(json.dumps(plan_json_schema() if what == "plan" else models[what].model_json_schema(), indent=2))
