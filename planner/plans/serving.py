@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..candidates.serving import Candidate
 from ..memory.serving import ServingMemory
+from ..schema.outputs import (Candidates, IdleGpusOutput, Latencies, ReplicaGroupOutput, ReplicaPerformance, ServingPlanOutput,
+                              ServingSolveOutput)
 from ..units import micro_usd_to_usd, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
@@ -35,24 +37,28 @@ class ReplicaGroup:
 
     def performance_dict(self) -> dict[str, Any] | None:
         """Predicted throughput of the group and latency of each replica at its load."""
+        output = self.performance_output()
+        return None if output is None else output.model_dump()
+
+    def performance_output(self) -> ReplicaPerformance | None:
         perf = self.performance
         if perf is None:
             return None
         def at(latency: Latency) -> float:
             return latency.mean if self.percentile == "mean" else latency.at(self.percentile)
 
-        return {
-            "requests_per_s": round(perf.requests_per_s * self.count, 4),
-            "output_tokens_per_s": round(perf.output_tokens_per_s * self.count, 2),
-            "percentile": self.percentile,
-            "ttft_ms": round(at(perf.ttft_ms), 2), "tpot_ms": round(at(perf.tpot_ms), 3),
-            "e2e_latency_ms": round(at(perf.e2e_latency_ms), 1),
-            "ttft_ms_all": perf.ttft_ms.to_dict(), "tpot_ms_all": perf.tpot_ms.to_dict(3),
-            "batch_size": round(perf.batch_size, 2), "bound": perf.bound,
-            "max_requests_per_s_per_replica": None if self.max_requests_per_s_per_replica is None
+        return ReplicaPerformance(
+            requests_per_s=round(perf.requests_per_s * self.count, 4),
+            output_tokens_per_s=round(perf.output_tokens_per_s * self.count, 2),
+            percentile=self.percentile,  # type: ignore[arg-type]
+            ttft_ms=round(at(perf.ttft_ms), 2), tpot_ms=round(at(perf.tpot_ms), 3),
+            e2e_latency_ms=round(at(perf.e2e_latency_ms), 1),
+            ttft_ms_all=Latencies(**perf.ttft_ms.to_dict()), tpot_ms_all=Latencies(**perf.tpot_ms.to_dict(3)),
+            batch_size=round(perf.batch_size, 2), bound=perf.bound,
+            max_requests_per_s_per_replica=None if self.max_requests_per_s_per_replica is None
             else round(self.max_requests_per_s_per_replica, 4),
-            "load_factor": None if self.load_factor is None else round(self.load_factor, 4),
-        }
+            load_factor=None if self.load_factor is None else round(self.load_factor, 4),
+        )
 
     @property
     def concurrency_per_replica(self) -> int:
@@ -72,29 +78,33 @@ class ReplicaGroup:
         return micro_usd_to_usd(self.cost_micro_usd_per_hour)
 
     def to_dict(self) -> dict[str, Any]:
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> ReplicaGroupOutput:
         lay, mem = self.candidate.layout, self.memory
-        return {
-            "gpu": self.candidate.gpu.id,
-            "count": self.count,
-            "tp": lay.tp,
-            "pp": lay.pp,
-            "ep": lay.ep,
-            "weight_format": lay.weight_format.name,
-            "kv_cache_dtype": lay.kv_cache_dtype.name if lay.kv_cache_dtype else "fp16",
-            "gpus_per_replica": self.candidate.gpus_per_replica,
-            "concurrency": self.concurrency,
-            "concurrency_per_replica": self.concurrency_per_replica,
-            "max_concurrency": self.candidate.max_sequences,
-            "cost_usd_per_hour": self.cost_usd_per_hour,
-            "price_usd_per_gpu_hour": micro_usd_to_usd(self.candidate.price_micro_usd_per_gpu_hour),
-            "price_source": self.candidate.gpu.price_source,
-            "price_estimated": self.candidate.gpu.price_estimated,
-            "headroom_fraction": round(mem.headroom_fraction, 4),
-            "memory_per_gpu_gib": mem.per_gpu_gib(),
-            "tp_link": self.candidate.tp_link,
-            "spans_nodes": self.candidate.crosses_network,
-            **({"performance": self.performance_dict()} if self.performance is not None else {}),
-        }
+        performance = self.performance_output()
+        return ReplicaGroupOutput(
+            gpu=self.candidate.gpu.id,
+            count=self.count,
+            tp=lay.tp,
+            pp=lay.pp,
+            ep=lay.ep,
+            weight_format=lay.weight_format.name,
+            kv_cache_dtype=lay.kv_cache_dtype.name if lay.kv_cache_dtype else "fp16",
+            gpus_per_replica=self.candidate.gpus_per_replica,
+            concurrency=self.concurrency,
+            concurrency_per_replica=self.concurrency_per_replica,
+            max_concurrency=self.candidate.max_sequences,
+            cost_usd_per_hour=self.cost_usd_per_hour,
+            price_usd_per_gpu_hour=micro_usd_to_usd(self.candidate.price_micro_usd_per_gpu_hour),
+            price_source=self.candidate.gpu.price_source,
+            price_estimated=self.candidate.gpu.price_estimated,
+            headroom_fraction=round(mem.headroom_fraction, 4),
+            memory_per_gpu_gib=mem.per_gpu_gib(),
+            tp_link=self.candidate.tp_link,
+            spans_nodes=self.candidate.crosses_network,
+            **({"performance": performance} if performance is not None else {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -168,20 +178,24 @@ class Plan:
         return " + ".join(f"{n}x {gpu}" for gpu, n in sorted(counts.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "cost_usd_per_hour": self.cost_usd_per_hour,
-            "total_gpus": self.total_gpus,
-            "concurrency": self.concurrency,
-            "min_headroom_fraction": round(self.min_headroom_fraction, 4),
-            "gpu_mix": self.gpu_mix,
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> ServingPlanOutput:
+        worst_ttft, worst_tpot = self.worst("ttft_ms"), self.worst("tpot_ms")
+        return ServingPlanOutput(
+            status=self.status,
+            cost_usd_per_hour=self.cost_usd_per_hour,
+            total_gpus=self.total_gpus,
+            concurrency=self.concurrency,
+            min_headroom_fraction=round(self.min_headroom_fraction, 4),
+            gpu_mix=self.gpu_mix,
             **({"requests_per_s": round(self.requests_per_s, 4), "load_factor": round(self.load_factor, 4)}
                if self.load_factor is not None else {}),
-            **({"ttft_ms": self.worst("ttft_ms"), "tpot_ms": self.worst("tpot_ms")} if self.worst("tpot_ms") is not None else {}),
-            "replicas": [g.to_dict() for g in self.groups],
-            **({"idle_gpus": [{"gpu": i.gpu, "count": i.count, "instance_gpus": i.instance_gpus,
-                               "cost_usd_per_hour": i.cost_usd_per_hour} for i in self.idle]} if self.idle else {}),
-        }
+            **({"ttft_ms": worst_ttft, "tpot_ms": worst_tpot} if worst_tpot is not None else {}),
+            replicas=[g.output() for g in self.groups],
+            **({"idle_gpus": [IdleGpusOutput(gpu=i.gpu, count=i.count, instance_gpus=i.instance_gpus,
+                                             cost_usd_per_hour=i.cost_usd_per_hour) for i in self.idle]} if self.idle else {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -204,18 +218,21 @@ class SolveReport:
     job: dict[str, Any] | None = None  # offline: hours, cost, USD per million tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario_name,
-            "model": self.model_name,
-            "status": self.status,
-            "demand": self.demand or {"concurrency": self.demand_sequences, "context_tokens": self.context_tokens},
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> ServingSolveOutput:
+        return ServingSolveOutput(
+            scenario=self.scenario_name,
+            model=self.model_name,
+            status=self.status,
+            demand=self.demand or {"concurrency": self.demand_sequences, "context_tokens": self.context_tokens},
             **({"job": self.job} if self.job else {}),
-            "candidates": {"total": self.candidates_total, "after_pruning": self.candidates_after_pruning,
-                           **({"rejected": self.rejections} if self.rejections else {})},
-            "solver": self.solver,
-            "notes": list(self.notes),
-            "plans": [p.to_dict() for p in self.plans],
-        }
+            candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning,
+                                  **({"rejected": self.rejections} if self.rejections else {})),
+            solver=self.solver,
+            notes=list(self.notes),
+            plans=[p.output() for p in self.plans],
+        )
 
 
 def offline_job(plan: Plan, requests: int, deadline_hours: float, tokens_per_request: float, output_tokens_per_request: float

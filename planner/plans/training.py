@@ -8,6 +8,7 @@ from typing import Any
 from ..candidates.training import TrainingCandidate
 from ..memory.training import StageMemory, TrainingLayout, TrainingMemory
 from ..performance.training import TrainingTime, time_model_label
+from ..schema.outputs import Candidates, TrainingJob, TrainingPlanOutput, TrainingSolveOutput
 from ..units import BYTES_PER_GIB, micro_usd_to_usd, round_up
 
 
@@ -60,42 +61,45 @@ class TrainingPlan:
         return (capacity - self.memory.total_bytes) / capacity
 
     def to_dict(self) -> dict[str, Any]:
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> TrainingPlanOutput:
         lay, t = self.layout, self.time
         step = t.step
         worst = self.memory.worst
-        return {
-            "status": self.status,
-            "gpu": self.gpu_id,
-            "gpus": lay.gpus,
-            "tp": lay.tp,
-            "pp": lay.pp,
-            "dp": lay.dp,
-            "ep": lay.ep,
-            "virtual_stages": lay.virtual_stages,
-            "zero_stage": lay.zero_stage,
-            "recompute": lay.recompute,
-            "sequence_parallel": lay.sequence_parallel,
-            "offload": lay.offload,
-            "micro_batch": lay.micro_batch,
-            "micro_batches_per_step": lay.num_microbatches,
-            "hours": round_up(t.hours, 3),  # rounded up: read back as a deadline or budget, it admits this plan
-            "cost_usd": round_up(t.cost_usd, 2),
-            "cost_usd_per_hour": micro_usd_to_usd(self.candidate.price_micro_usd_per_hour),
-            "steps": t.steps,
-            "step_seconds": round(t.step_seconds, 4),
-            "step_breakdown_s": {k: round(v, 4) for k, v in step.breakdown().items()},
-            "tokens_per_second": round(t.tokens_per_second, 1),
-            "tokens_per_second_per_gpu": round(step.tokens_per_s_per_gpu, 1),
-            "model_tflops_per_gpu": round(step.model_tflops_per_gpu, 1),
-            "mfu": round(step.mfu, 4),
-            "time_model": "assumed MFU" if self.candidate.terms.mfu_override is not None else
-                          time_model_label(self.candidate.gpu),
-            "pipeline_bubble_fraction": round(t.bubble_fraction, 4),
-            "flops_per_token": step.executed_flops_per_step / step.tokens_per_step,
-            "headroom_fraction": round(self.headroom_fraction, 4),
-            "worst_stage": worst.stage,
-            "memory_per_gpu_gib": memory_lines_gib(worst, self.candidate.limit_bytes, self.candidate.gpu.capacity_bytes),
-        }
+        return TrainingPlanOutput(
+            status=self.status,
+            gpu=self.gpu_id,
+            gpus=lay.gpus,
+            tp=lay.tp,
+            pp=lay.pp,
+            dp=lay.dp,
+            ep=lay.ep,
+            virtual_stages=lay.virtual_stages,
+            zero_stage=lay.zero_stage,
+            recompute=lay.recompute,
+            sequence_parallel=lay.sequence_parallel,
+            offload=lay.offload,
+            micro_batch=lay.micro_batch,
+            micro_batches_per_step=lay.num_microbatches,
+            hours=round_up(t.hours, 3),  # rounded up: read back as a deadline or budget, it admits this plan
+            cost_usd=round_up(t.cost_usd, 2),
+            cost_usd_per_hour=micro_usd_to_usd(self.candidate.price_micro_usd_per_hour),
+            steps=t.steps,
+            step_seconds=round(t.step_seconds, 4),
+            step_breakdown_s={k: round(v, 4) for k, v in step.breakdown().items()},
+            tokens_per_second=round(t.tokens_per_second, 1),
+            tokens_per_second_per_gpu=round(step.tokens_per_s_per_gpu, 1),
+            model_tflops_per_gpu=round(step.model_tflops_per_gpu, 1),
+            mfu=round(step.mfu, 4),
+            time_model="assumed MFU" if self.candidate.terms.mfu_override is not None else
+            time_model_label(self.candidate.gpu),
+            pipeline_bubble_fraction=round(t.bubble_fraction, 4),
+            flops_per_token=step.executed_flops_per_step / step.tokens_per_step,
+            headroom_fraction=round(self.headroom_fraction, 4),
+            worst_stage=worst.stage,
+            memory_per_gpu_gib=memory_lines_gib(worst, self.candidate.limit_bytes, self.candidate.gpu.capacity_bytes),
+        )
 
 
 @dataclass(frozen=True)
@@ -119,18 +123,21 @@ class TrainingSolveReport:
     solver: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario_name,
-            "kind": "training",
-            "model": self.model_name,
-            "method": self.method,
-            "objective": self.objective,
-            "status": self.status,
-            "parameter_count": self.parameter_count,
-            "trainable_parameter_count": self.trainable_parameter_count,
-            "job": {"tokens": self.tokens, "global_batch_sequences": self.global_batch,
-                    "sequence_length": self.sequence_length, "deadline_hours": self.deadline_hours},
-            "candidates": {"total": self.candidates_total, "after_pruning": self.candidates_after_pruning},
-            "solver": self.solver,
-            "plans": [p.to_dict() for p in self.plans],
-        }
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> TrainingSolveOutput:
+        return TrainingSolveOutput(
+            scenario=self.scenario_name,
+            kind="training",
+            model=self.model_name,
+            method=self.method,
+            objective=self.objective,
+            status=self.status,
+            parameter_count=self.parameter_count,
+            trainable_parameter_count=self.trainable_parameter_count,
+            job=TrainingJob(tokens=self.tokens, global_batch_sequences=self.global_batch, sequence_length=self.sequence_length,
+                            deadline_hours=self.deadline_hours),
+            candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning),
+            solver=self.solver,
+            plans=[p.output() for p in self.plans],
+        )
