@@ -23,7 +23,7 @@ from ..model.architecture import ModelArchitecture
 from ..model.formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..model.gguf import GgufWeights
 from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_floor
-from .bill import BillLine, Term, formulas, sum_formula
+from .bill import BillLine, Term, formulas, gib_text, sum_formula
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import (Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors,
@@ -368,46 +368,78 @@ def forward_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: E
     return moe if arch.first_k_dense_layers == 0 else max(dense, moe)
 
 
-def sampler_peak_bytes(arch: ModelArchitecture, engine: EngineSettings) -> int:
-    """Peak of the profiling sampler on the last stage: ``copies x max_num_seqs x vocab x 4`` bytes.
+def sampler_peak(arch: ModelArchitecture, engine: EngineSettings, explain: bool = False) -> tuple[int, str]:
+    """Peak of the profiling sampler on the last stage: ``copies x max_num_seqs x vocab x 4`` bytes, and its formula
+    (``explain``).
 
     Logits are gathered to the full vocabulary on the driver rank, so TP does not divide them; the copies
     per engine version are in ``SAMPLER_FP32_LOGIT_COPIES``. The forward's output hidden states stay alive.
     """
     rows = min(engine.max_num_seqs, engine.max_num_batched_tokens)
     vocab = ceil_div(arch.vocab_size, VOCAB_PADDING) * VOCAB_PADDING
-    logits = int(SAMPLER_FP32_LOGIT_COPIES[engine.engine_version] * rows * vocab * 4)
-    return logits + engine.max_num_batched_tokens * arch.hidden_size * engine.activation_bytes
+    copies = SAMPLER_FP32_LOGIT_COPIES[engine.engine_version]
+    logits = int(copies * rows * vocab * 4)
+    hidden = engine.max_num_batched_tokens * arch.hidden_size * engine.activation_bytes
+    words = f"sampler {copies:g} x {rows} seqs x {vocab} padded vocab x 4 B + hidden states: {gib_text(logits + hidden)}" if explain else ""
+    return logits + hidden, words
 
 
-def activation_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, weight_bytes: int = 0) -> int:
-    """Peak activation memory on one GPU, or the engine's own logged figure when given.
+def sampler_peak_bytes(arch: ModelArchitecture, engine: EngineSettings) -> int:
+    """Bytes of ``sampler_peak``."""
+    return sampler_peak(arch, engine)[0]
+
+
+def activation_peak(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, weight_bytes: int = 0,
+                    explain: bool = False) -> tuple[int, str]:
+    """Peak activation memory on one GPU, or the engine's own logged figure when given, and its formula (``explain``).
 
     vLLM: its profiling run's forward pass or sampler, whichever is larger (they run one after the other).
     SGLang (``chunked_prefill_size``) and TensorRT-LLM (``max_num_tokens``): the forward pass. llama.cpp: its
     compute buffer (``llamacpp.compute_buffer_bytes``). In ``formula`` mode the seeds' rule of thumb is used
     instead: activations = 20 % of the weights.
     """
+    tokens = engine.max_num_batched_tokens
     if engine.mode == "formula":
-        return weight_bytes // 5
+        return weight_bytes // 5, "formula mode: weights / 5 (seeds' rule of thumb)"
     if engine.activation_peak_bytes is not None:
-        return engine.activation_peak_bytes
+        return engine.activation_peak_bytes, "given: the engine's logged activation peak"
     if engine.engine == "llamacpp":
         holds_output = layout.offload_layers is None or output_on_gpu(arch.num_layers, layout.offload_layers)
         width = arch.expert_intermediate_size * arch.experts_per_token if arch.is_moe else arch.intermediate_size
-        return compute_buffer_bytes(engine.max_num_batched_tokens, arch.hidden_size, width, arch.vocab_size, holds_output)
+        return (compute_buffer_bytes(tokens, arch.hidden_size, width, arch.vocab_size, holds_output),
+                f"llama.cpp compute buffer for n_ubatch={tokens} tokens (f32 logits / FFN / residual)")
+    forward = forward_peak_bytes(arch, layout, engine)
+    if engine.engine == "sglang":
+        return forward, (f"forward over chunked_prefill_size={tokens}: {gib_text(forward)}; inside SGLang's reserved "
+                         "1 - mem_fraction_static, not charged to the KV pool" if explain else "")
     if engine.engine != "vllm":
-        return forward_peak_bytes(arch, layout, engine)
-    return max(forward_peak_bytes(arch, layout, engine), sampler_peak_bytes(arch, engine))
+        return forward, f"forward over max_num_tokens={tokens}: {gib_text(forward)}" if explain else ""
+    sampler, words = sampler_peak(arch, engine, explain)
+    return max(forward, sampler), (f"max(forward over max_num_batched_tokens={tokens}: {gib_text(forward)}, {words}); "
+                                   f"{engine.engine_version} profile" if explain else "")
+
+
+def activation_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, weight_bytes: int = 0) -> int:
+    """Bytes of ``activation_peak``."""
+    return activation_peak(arch, layout, engine, weight_bytes)[0]
+
+
+def runtime_overhead(layout: ServingLayout, engine: EngineSettings) -> tuple[int, str]:
+    """Non-torch memory charged to the budget (``engine_budgets.non_torch_bytes``; ``formula`` mode: 1 GiB), and
+    what it holds."""
+    if engine.mode == "formula":
+        return BYTES_PER_GIB, "formula mode: a flat margin"
+    if engine.non_torch_bytes is not None:
+        return engine.non_torch_bytes, "given: the engine's logged non-torch memory"
+    group = " + NCCL/all-reduce buffers" if layout.gpus_per_replica > 1 else ""
+    words = {"vllm": "non-torch increase while profiling: cuBLAS workspaces, allocator slack" + group,
+             "llamacpp": "CUDA context", "sglang": "CUDA context" + group}.get(engine.engine, "CUDA context" + group + " + runtime buffers")
+    return non_torch_bytes(engine.engine, layout.gpus_per_replica, layout.tp, engine.scale_up_link), words
 
 
 def runtime_overhead_bytes(layout: ServingLayout, engine: EngineSettings) -> int:
-    """Non-torch memory charged to the budget (``engine_budgets.non_torch_bytes``); ``formula`` mode: 1 GiB."""
-    if engine.mode == "formula":
-        return BYTES_PER_GIB
-    if engine.non_torch_bytes is not None:
-        return engine.non_torch_bytes
-    return non_torch_bytes(engine.engine, layout.gpus_per_replica, layout.tp, engine.scale_up_link)
+    """Bytes of ``runtime_overhead``."""
+    return runtime_overhead(layout, engine)[0]
 
 
 def cuda_graph_term(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> Term:
@@ -553,8 +585,8 @@ def serving_memory(
     slack = int((stage_weights + mla_copies) * WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)) if engine.mode == "engine" else 0
     weights = stage_weights + mla_copies + slack
     per_sequence = kv_cache_bytes_per_sequence(arch, layout, context_tokens, engine.block_size)
-    activations = activation_peak_bytes(arch, layout, engine, weights)
-    overhead = runtime_overhead_bytes(layout, engine)
+    activations, activation_words = activation_peak(arch, layout, engine, weights, explain)
+    overhead, overhead_words = runtime_overhead(layout, engine)
     graphs = cuda_graph_bytes(arch, layout, engine)
     in_budget = engine.mode == "formula" or ACTIVATIONS_IN_BUDGET[engine.engine]
     graphs_in_budget = engine.mode == "engine" and (engine.cuda_graphs_in_budget or engine.engine == "trtllm")
@@ -586,6 +618,7 @@ def serving_memory(
     if explain:
         from .serving_explain import serving_lines, usable_formula
 
-        memory = replace(memory, lines=serving_lines(arch, layout, engine, memory, stage_weights, mla_copies, slack),
+        lines = serving_lines(arch, layout, engine, memory, (stage_weights, mla_copies, slack), activation_words, overhead_words)
+        memory = replace(memory, lines=lines,
                          usable_formula=usable_formula(engine))
     return memory

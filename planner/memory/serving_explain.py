@@ -14,9 +14,9 @@ from ..model.formats import QuantScope, WeightFormat
 from ..units import ceil_div
 from .bill import BillLine, Term, gib_text, line_of_terms
 from .engine_budgets import WEIGHT_LOADING_SLACK, budget_formula
-from .serving import (SAMPLER_FP32_LOGIT_COPIES, VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
-                      cuda_graph_term, device_stage_layers, forward_peak_bytes, kv_cache_bytes_per_token_per_layer,
-                      kv_heads_per_gpu, quantized_parameter_split, sampler_peak_bytes)
+from .serving import (VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
+                      cuda_graph_term, device_stage_layers, kv_cache_bytes_per_token_per_layer,
+                      kv_heads_per_gpu, quantized_parameter_split)
 
 SOURCES = {
     "weights": "Megatron-LM tensor splits (Shoeybi et al. 2019, arXiv:1909.08053, Sec. 3); formats' bits incl. scales "
@@ -64,38 +64,6 @@ def _weights(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSetti
     return line_of_terms("weights", terms, SOURCES["weights"], note)
 
 
-def _activations(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings) -> str:
-    if engine.mode == "formula":
-        return "formula mode: weights / 5 (seeds' rule of thumb)"
-    if engine.activation_peak_bytes is not None:
-        return "given: the engine's logged activation peak"
-    if engine.engine == "llamacpp":
-        return f"llama.cpp compute buffer for n_ubatch={engine.max_num_batched_tokens} tokens (f32 logits / FFN / residual)"
-    fwd = forward_peak_bytes(arch, layout, engine)
-    if engine.engine == "sglang":
-        return (f"forward over chunked_prefill_size={engine.max_num_batched_tokens}: {gib_text(fwd)}; inside SGLang's reserved "
-                f"1 - mem_fraction_static, not charged to the KV pool")
-    if engine.engine == "trtllm":
-        return f"forward over max_num_tokens={engine.max_num_batched_tokens}: {gib_text(fwd)}"
-    smp = sampler_peak_bytes(arch, engine)
-    return (f"max(forward over max_num_batched_tokens={engine.max_num_batched_tokens}: {gib_text(fwd)}, sampler "
-            f"{SAMPLER_FP32_LOGIT_COPIES[engine.engine_version]:g} x {min(engine.max_num_seqs, engine.max_num_batched_tokens)}"
-            f" seqs x {arch.vocab_size} vocab x 4 B: {gib_text(smp)}); {engine.engine_version} profile")
-
-
-def _overhead(layout: ServingLayout, engine: EngineSettings) -> str:
-    if engine.mode == "formula":
-        return "formula mode: flat 1 GiB margin"
-    if engine.non_torch_bytes is not None:
-        return "given: the engine's logged non-torch memory"
-    group = " + NCCL/all-reduce buffers" if layout.gpus_per_replica > 1 else ""
-    if engine.engine == "vllm":
-        return "non-torch increase while profiling: cuBLAS workspaces, allocator slack" + group
-    if engine.engine == "llamacpp":
-        return "CUDA context"
-    return "CUDA context" + group + ("" if engine.engine == "sglang" else " + runtime buffers")
-
-
 def _kv_cache(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory) -> BillLine:
     kv_note = (
         f"MLA latent ({arch.kv_lora_rank} + {arch.qk_rope_head_dim} rope) x {layout.kv_bytes_per_element:g} B, replicated over TP"
@@ -126,19 +94,18 @@ def usable_formula(engine: EngineSettings) -> str:
 
 
 def serving_lines(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, memory: ServingMemory,
-                  stage_weights: int, mla_copies: int, slack: int) -> tuple[BillLine, ...]:
+                  weight_terms: tuple[int, int, int], activation_words: str, overhead_words: str) -> tuple[BillLine, ...]:
     """The lines of ``memory`` (``in_total``: charged to the engine's budget), from the terms ``serving_memory``
-    summed into its weights."""
+    summed into its weights (worst stage, MLA decode copies, loading slack) and the words its activation and
+    overhead functions gave beside their bytes."""
     graphs = cuda_graph_term(arch, layout, engine)
     where = ("charged to the budget" + (" (cuda_graphs_in_budget)" if engine.engine == "vllm" else "")
              if memory.cuda_graphs_in_budget else "captured after the budget, in the engine's reserve; not charged (counted in free)")
     lines = [
-        _weights(arch, layout, engine, stage_weights, mla_copies, slack),
+        _weights(arch, layout, engine, *weight_terms),
         _kv_cache(arch, layout, engine, memory),
-        BillLine("activations", memory.activations_bytes, _activations(arch, layout, engine), SOURCES["activations"],
-                 memory.activations_in_budget),
-        BillLine("overhead", memory.overhead_bytes, f"{_overhead(layout, engine)}: {gib_text(memory.overhead_bytes)}",
-                 SOURCES["overhead"]),
+        BillLine("activations", memory.activations_bytes, activation_words, SOURCES["activations"], memory.activations_in_budget),
+        BillLine("overhead", memory.overhead_bytes, f"{overhead_words}: {gib_text(memory.overhead_bytes)}", SOURCES["overhead"]),
         line_of_terms("cuda_graphs", (graphs,), SOURCES["cuda_graphs"], where, memory.cuda_graphs_in_budget),
     ]
     if memory.host_bytes:
