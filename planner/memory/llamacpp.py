@@ -15,7 +15,6 @@ Sources (ggml-org/llama.cpp):
 
 from __future__ import annotations
 
-
 ALL_LAYERS = 999
 """``-ngl 999``: every block and the output layer on the GPUs (llama.cpp clamps it to ``n_layer + 1``)."""
 

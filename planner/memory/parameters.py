@@ -14,10 +14,10 @@ projections, row-parallel output and down projections, vocab-parallel embeddings
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
-from typing import Iterator
 
 from ..model.architecture import NORM_VECTORS, ModelArchitecture
 
@@ -176,7 +176,7 @@ def layer_tensors(arch: ModelArchitecture, layer_index: int) -> tuple[Tensor, ..
 def layer_signatures(arch: ModelArchitecture) -> tuple[int, ...]:
     """For each block, the index of the first block with identical tensors (same kind, same quantization), so
     per-block byte counts can be computed once per distinct block."""
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple[object, ...], int] = {}
     out = []
     for index in range(arch.num_layers):
         key = tuple((t.name, t.rows, t.cols, t.copies, t.quantized) for t in layer_tensors(arch, index))

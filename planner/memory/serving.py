@@ -26,8 +26,7 @@ from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_fl
 from .bill import BillLine, Term, formulas, gib_text, sum_formula
 from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
 from .llamacpp import compute_buffer_bytes, offloaded_layers, output_on_gpu
-from .parameters import (Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors,
-                         non_layer_tensors)
+from .parameters import Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors, non_layer_tensors
 
 EngineVersion = Literal["vllm-v1", "vllm-v0"]
 EngineName = Literal["vllm", "sglang", "trtllm", "llamacpp"]
@@ -265,7 +264,7 @@ def host_bytes(arch: ModelArchitecture, layout: ServingLayout, context_tokens: i
     if layout.offload_layers is None:
         return 0, 0
     gguf, ngl = layout.gguf, layout.offload_layers
-    host_layers = range(0, offloaded_layers(arch.num_layers, ngl).start)
+    host_layers = range(offloaded_layers(arch.num_layers, ngl).start)
     host_only = ServingLayout(weight_format=layout.weight_format, kv_cache_dtype=layout.kv_cache_dtype)
     if gguf is not None:
         weights = gguf.token_embd_bytes + sum(gguf.layer_bytes[i] for i in host_layers)
@@ -276,7 +275,7 @@ def host_bytes(arch: ModelArchitecture, layout: ServingLayout, context_tokens: i
         tensors = embed + (_output_layer(arch) if not output_on_gpu(arch.num_layers, ngl) else [])
         weights = sum(tensor_bytes_per_gpu(t, arch, host_only) for t in tensors)
         weights += sum(_layer_bytes(arch, host_only, layer_signatures(arch)[i], False) for i in host_layers)
-    kv = int(round(len(host_layers) * kv_cache_bytes_per_token_per_layer(arch, host_only) * context_tokens * concurrency))
+    kv = round(len(host_layers) * kv_cache_bytes_per_token_per_layer(arch, host_only) * context_tokens * concurrency)
     return weights, kv
 
 
@@ -319,7 +318,7 @@ def kv_cache_bytes_per_token(arch: ModelArchitecture, layout: ServingLayout) -> 
     """KV bytes per token on one GPU of the worst stage, every self-attention layer of the stage caching the
     token (cross-attention layers cache the image's tokens instead, see ``kv_cache_bytes_per_sequence``)."""
     layers = max(sum(not arch.is_cross_attention_layer(i) for i in r) for r in device_stage_layers(arch, layout))
-    return int(round(layers * kv_cache_bytes_per_token_per_layer(arch, layout)))
+    return round(layers * kv_cache_bytes_per_token_per_layer(arch, layout))
 
 
 @lru_cache(maxsize=4096)  # GPU-independent: candidate enumeration asks the same question for every GPU type
@@ -344,7 +343,7 @@ def kv_cache_bytes_per_sequence(arch: ModelArchitecture, layout: ServingLayout, 
                 tokens = min(full_tokens, (ceil_div(arch.sliding_window, block_size) + 1) * block_size)
             stage_bytes += tokens * per_layer
         worst = max(worst, stage_bytes)
-    return int(round(worst))
+    return round(worst)
 
 
 def forward_peak_bytes(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings) -> int:

@@ -14,9 +14,17 @@ from ..model.formats import QuantScope, WeightFormat
 from ..units import ceil_div
 from .bill import BillLine, Term, gib_text, line_of_terms
 from .engine_budgets import WEIGHT_LOADING_SLACK, budget_formula
-from .serving import (VOCAB_PADDING, EngineSettings, ServingLayout, ServingMemory,
-                      cuda_graph_term, device_stage_layers, kv_cache_bytes_per_token_per_layer,
-                      kv_heads_per_gpu, quantized_parameter_split)
+from .serving import (
+    VOCAB_PADDING,
+    EngineSettings,
+    ServingLayout,
+    ServingMemory,
+    cuda_graph_term,
+    device_stage_layers,
+    kv_cache_bytes_per_token_per_layer,
+    kv_heads_per_gpu,
+    quantized_parameter_split,
+)
 
 SOURCES = {
     "weights": "Megatron-LM tensor splits (Shoeybi et al. 2019, arXiv:1909.08053, Sec. 3); formats' bits incl. scales "
@@ -38,7 +46,10 @@ def _where(arch: ModelArchitecture, fmt: WeightFormat) -> str:
     """Which tensors the format quantizes: the checkpoint's own list when serving it as shipped, else the scope;
     with the parameter split between quantized and 16-bit tensors (cached: every plan's bill explains it)."""
     quantized, full = quantized_parameter_split(arch, fmt)
-    show = lambda part: ", ".join(f"{role} {n / 1e9:.3g}B" for role, n in sorted(part.items(), key=lambda kv: -kv[1]))  # noqa: E731
+
+    def show(part: dict[str, int]) -> str:
+        return ", ".join(f"{role} {n / 1e9:.3g}B" for role, n in sorted(part.items(), key=lambda kv: -kv[1]))
+
     split = f"quantized: {show(quantized) or 'none'}; 16-bit: {show(full) or 'none'}"
     if arch.quantization is not None and arch.quantization.weight_format == fmt.name:
         return f"the tensors the checkpoint's quantization_config quantizes ({split})"

@@ -21,18 +21,16 @@ from functools import lru_cache
 
 from ..model import formats
 from ..model.architecture import ModelArchitecture
-from ..model.formats import SIXTEEN_BIT
+from ..model.formats import SIXTEEN_BIT, WeightFormat
 from ..schema.choices import Convention, LoraTarget, Method, Offload, Optimizer, Precision, Recompute, values_of
 from ..units import BYTES_PER_MIB, ceil_div
 from .bill import BillLine, Term, formulas, sum_formula
 from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
-from .parameters import (Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors,
-                         non_layer_tensors)
+from .parameters import Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors, non_layer_tensors
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
-from .training_bill import activation_formula, stage_lines
 from .serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
-from .training_activations import (ActivationTerms, cached_layer_terms, layer_activation_terms, loss_activation_bytes,
-                                   stored_layer_bytes)
+from .training_activations import cached_layer_terms, loss_activation_bytes, stored_layer_bytes
+from .training_bill import activation_formula, stage_lines
 
 CONVENTIONS = values_of(Convention)
 PRECISIONS = values_of(Precision)
@@ -161,13 +159,13 @@ def model_state_terms(parameter_count: int | float, per_parameter: StateBytes, d
         over = dp if sharded else 1
         return Term(what + label, parameter_count, bytes_per_parameter, "params", over, f"{over_label} (ZeRO-{zero_stage})")
 
-    parameters = (term("weights", per_parameter.parameter, zero_stage >= 3),)
+    parameters: tuple[Term, ...] = (term("weights", per_parameter.parameter, zero_stage >= 3),)
     gradients: tuple[Term, ...] = ()
     if zero_stage < 3 or per_parameter.gradient_kept_at_stage3:
         sharded = zero_stage >= 3 or (zero_stage == 2 and per_parameter.gradient_sharded_at_stage2)
         gradients = (term("gradients", per_parameter.gradient, sharded),)
     gradients += (term("fp32 gradient partition", per_parameter.gradient_partition, zero_stage >= 1),)
-    optimizer = (term("optimizer states (master weights, moments)", per_parameter.optimizer, zero_stage >= 1),)
+    optimizer: tuple[Term, ...] = (term("optimizer states (master weights, moments)", per_parameter.optimizer, zero_stage >= 1),)
     cpu: tuple[Term, ...] = ()
     if offload in ("optimizer", "optimizer_and_parameters"):
         cpu, gradients, optimizer = gradients + optimizer, (), ()
@@ -302,7 +300,7 @@ def stage_tensors(arch: ModelArchitecture, pp: int) -> tuple[tuple[Tensor, ...],
     return tuple(stages)
 
 
-def _shard_layout(tp: int, ep: int, weight_format=SIXTEEN_BIT) -> ServingLayout:
+def _shard_layout(tp: int, ep: int, weight_format: WeightFormat = SIXTEEN_BIT) -> ServingLayout:
     """The serving layout whose shard shapes match training's: experts TP-split, or spread over ``ep`` GPUs."""
     return ServingLayout(tp=tp, ep=ep, dp=max(1, ep // tp), weight_format=weight_format)
 
@@ -578,7 +576,8 @@ class StageStates:
 
     @classmethod
     def of_terms(cls, terms: dict[str, tuple[Term, ...]]) -> StageStates:
-        return cls(*(sum(t.bytes for t in terms[name]) for name in STATE_LINES), terms=terms)
+        parameters, gradients, optimizer, buffers, cpu = (sum(t.bytes for t in terms[name]) for name in STATE_LINES)
+        return cls(parameters, gradients, optimizer, buffers, cpu, terms)
 
     @property
     def allocated_bytes(self) -> int:

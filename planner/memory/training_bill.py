@@ -41,7 +41,8 @@ SOURCES = {
 }
 
 
-def stage_lines(recipe: TrainingRecipe, terms: dict[str, tuple[Term, ...]], activation_bytes: int, activation_formula: str, overhead_bytes: int,
+def stage_lines(recipe: TrainingRecipe, terms: dict[str, tuple[Term, ...]], activation_bytes: int, activation_formula: str,
+                overhead_bytes: int,
                 gpus: int, nvlink_peers: int, gpu: TrainingGpu, nccl_bytes: int, allocated_bytes: int,
                 reserve_bytes: int) -> tuple[BillLine, ...]:
     """The bill of one GPU of a stage: the lines of the measured peak (``in_total``), then the formulas' flat

@@ -30,8 +30,8 @@ class WorstStageTotals:
 
     def __init__(self, arch: ModelArchitecture, recipe: TrainingRecipe) -> None:
         self.arch, self.recipe = arch, recipe
-        self._states: dict[tuple, tuple[int, ...]] = {}
-        self._activations: dict[tuple, tuple[int, ...]] = {}
+        self._states: dict[tuple[object, ...], tuple[int, ...]] = {}
+        self._activations: dict[tuple[object, ...], tuple[int, ...]] = {}
 
     def states_bytes(self, layout: TrainingLayout) -> tuple[int, ...]:
         """Allocated bytes per stage besides the activations (memoised by the layout parts they depend on)."""
