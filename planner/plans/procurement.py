@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..candidates.serving import Candidate
+from ..schema.outputs import ProcurementSolveOutput
 from ..solver.procurement import ProcurementOutcome, ProcurementProblem
 from ..solver.rentals import RentalTable
 
@@ -66,8 +67,13 @@ class TimeGrid:
 
 
 def report_dict(report: ProcurementReport) -> dict[str, Any]:
+    """The procurement plan's JSON (``planner schema plan``: ``ProcurementSolveOutput``)."""
+    return report_output(report).model_dump()
+
+
+def report_output(report: ProcurementReport) -> ProcurementSolveOutput:
     grid = report.grid
-    return {
+    return ProcurementSolveOutput.model_validate({
         "scenario": report.scenario_name,
         "model": report.model_name,
         "status": report.status,
@@ -92,7 +98,7 @@ def report_dict(report: ProcurementReport) -> dict[str, Any]:
                    "best_bound_usd": None if report.outcome.best_bound_micro_usd is None else report.outcome.best_bound_micro_usd / 1e6,
                    "shapes": len(report.shapes), "shapes_total": report.candidates_total},
         "notes": list(report.notes),
-    }
+    })
 
 
 def _period_dict(report: ProcurementReport, period: PeriodPlan) -> dict[str, Any]:
