@@ -336,6 +336,29 @@ def test_the_safe_reductions_keep_the_optimum(case):
         assert full.status == "optimal" and full.objective_micro_usd == reduced.objective_micro_usd
 
 
+def test_the_lp_neighbourhood_hint_keeps_the_optimum_and_the_lp_bounds_it():
+    """The starting plan from the LP relaxation (planner.solver.procurement_hint) changes the time to the optimum,
+    never the optimum; the LP's value is a lower bound on it and the neighbourhood's plan an upper bound."""
+    from planner.solver.cpsat import solver_parameters
+    from planner.solver.procurement import ProcurementModel, solve_procurement
+    from planner.solver.procurement_hint import add_neighbourhood_hint, lp_relaxation
+
+    problem = _supply(REDUCTION_CASES[0]).problem
+    hinted, plain = solve_procurement(problem, 60), solve_procurement(problem, 60, hint=False)
+    assert hinted.status == plain.status == "optimal" and hinted.objective_micro_usd == plain.objective_micro_usd
+    built = ProcurementModel(problem)
+    proto = built.model.model_proto
+    relaxed = lp_relaxation(proto)
+    assert relaxed is not None
+    lp_value = sum(c * relaxed[v] for v, c in zip(proto.objective.vars, proto.objective.coeffs))
+    domains = [list(v.domain) for v in proto.variables]
+    solver = solver_parameters(60, 1, 0)
+    add_neighbourhood_hint(built, solver)
+    assert solver.status_name() in ("OPTIMAL", "FEASIBLE") and len(proto.solution_hint.vars) == len(built.vars)
+    assert lp_value <= plain.objective_micro_usd * (1 + 1e-9) <= solver.objective_value * (1 + 1e-9)
+    assert [list(v.domain) for v in proto.variables] == domains  # the full model's domains are back
+
+
 def test_pool_dominance_drops_a_type_that_serves_less_for_more():
     """Reserved T4s (14.6 GiB) next to reserved L4s (22.4 GiB), fp16 weights (a T4 has no bf16): at 35 % off either's
     on-demand price an L4 costs $0.523/h and a T4 $0.342/h, so neither fleet replaces the other; priced equally,

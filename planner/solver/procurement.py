@@ -401,22 +401,35 @@ def check_objective_range(proto) -> None:  # type: ignore[no-untyped-def]
 
 
 def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
-                      exchange_bounds: bool = True) -> ProcurementOutcome:
-    """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap)."""
+                      exchange_bounds: bool = True, hint: bool = True) -> ProcurementOutcome:
+    """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap).
+
+    With ``hint`` a horizon (more than one period) starts from the best plan near its LP relaxation
+    (``planner.solver.procurement_hint``): the same optimum, found sooner; the hint's deterministic time is counted
+    in the outcome's. A single period (a steady state) has few commitments to walk through: measured, the hint
+    only costs time there."""
+    from .procurement_hint import add_neighbourhood_hint
+
     start = time.perf_counter()
     built = ProcurementModel(problem, exchange_bounds)
     proto = built.model.model_proto
     check_objective_range(proto)
     size = (len(proto.variables), len(proto.constraints))
     parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
-                  "linearization_level": 2, "ortools": cp_model.ortools_version()}
+                  "linearization_level": 2, "hint": hint, "ortools": cp_model.ortools_version()}
     solver = solver_parameters(time_limit_s, workers, seed)
-    solver.parameters.catch_sigint_signal = True
-    status = solver.solve(built.model)
+    hint_time = add_neighbourhood_hint(built, solver) if hint and len(problem.periods) > 1 else 0.0
+    in_neighbourhood = solver.interrupted  # Ctrl-C during the hint: its plan stands, with no bound on the full model
+    if in_neighbourhood:
+        status, hint_time = solver.response.status, 0.0
+    else:
+        solver.parameters.max_time_in_seconds = max(0.0, time_limit_s - (time.perf_counter() - start))
+        status = solver.solve(built.model)
     elapsed = time.perf_counter() - start
+    deterministic = solver.deterministic_time + hint_time
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters, solver.deterministic_time)
+        return ProcurementOutcome(STATUS_NAMES[status], None, None, None, elapsed, *size, parameters, deterministic)
     cost = round(solver.objective_value)
-    bound = min(cost, int(math.ceil(solver.best_objective_bound - 1e-6)))
+    bound = None if in_neighbourhood else min(cost, math.ceil(solver.best_objective_bound - 1e-6))
     name = "optimal" if status == cp_model.OPTIMAL and bound == cost else "feasible"
-    return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters, solver.deterministic_time)
+    return ProcurementOutcome(name, built.schedule(solver), cost, bound, elapsed, *size, parameters, deterministic)
