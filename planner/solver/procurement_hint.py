@@ -29,9 +29,7 @@ COMMITMENTS = ("buy", "start")  # the ProcurementModel variables restricted to t
 def lp_relaxation(proto: Any) -> list[float] | None:
     """The LP relaxation's optimal values, one per CP-SAT variable; None if the model has constraints other than
     linear rows and elements over constants, or GLOP finds no optimum."""
-    from ortools.linear_solver import pywraplp
-
-    lp = pywraplp.Solver.CreateSolver("GLOP")
+    lp, pywraplp = cp_model.glop_solver()
     columns = []
     for variable in proto.variables:
         domain = list(variable.domain)

@@ -42,6 +42,14 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _INTERRUPTED = threading.Event()
 
 
+def glop_solver():  # type: ignore[no-untyped-def]
+    """A GLOP linear-programming solver and its module (``pywraplp``: ``infinity``, ``Solver.OPTIMAL``), imported on
+    first use (0.15 s): only procurement horizons solve an LP (``planner.solver.procurement_hint``)."""
+    from ortools.linear_solver import pywraplp  # type: ignore[import-untyped]
+
+    return pywraplp.Solver.CreateSolver("GLOP"), pywraplp
+
+
 def interrupted() -> bool:
     """Whether Ctrl-C stopped a solve of this run (its best solution was returned; nothing more should start)."""
     return _INTERRUPTED.is_set()
