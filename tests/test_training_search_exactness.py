@@ -178,7 +178,7 @@ def test_a_catalog_wide_search_times_few_of_the_layouts_that_fit():
     scenario = validate_scenario({"kind": "training", "model": "llama-3.1-8b", "method": "lora",
                                   "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
                                   "data": {"tokens": 5e7, "sequence_length": 2048, "global_batch_sequences": 16},
-                                  "deadline_hours": 48, "min_headroom": 0.05})
+                                  "deadline_hours": 48, "min_headroom": 0.05, "pricing": {"allow_estimated": True}})
     prepared = prepare_training(scenario)
     fitting = sum(len(c.micro_batches) for c in prepared.enumeration.candidates)
     timed = prepared.candidates[0].times._exact

@@ -78,6 +78,10 @@ class GpuTerms:
     price_usd_per_gpu_hour: float
     topology: NodeTopology
     mfu_override: float | None = None
+    instance_gpus: int = 1  # whole instances: GPUs are rented (and paid for) this many at a time
+
+    def billed_gpus(self, gpus: int) -> int:
+        return -(-gpus // self.instance_gpus) * self.instance_gpus
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,12 @@ class TrainingCandidate:
 
     @property
     def usd_per_hour(self) -> float:
-        return self.gpus * self.price_usd_per_gpu_hour
+        return self.terms.billed_gpus(self.gpus) * self.price_usd_per_gpu_hour
 
     @property
     def price_micro_usd_per_hour(self) -> int:
         """The cluster's price per hour in exact micro-USD (the GPU price read as the decimal written)."""
-        return self.gpus * usd_to_micro_usd_ceil(self.price_usd_per_gpu_hour)
+        return self.terms.billed_gpus(self.gpus) * usd_to_micro_usd_ceil(self.price_usd_per_gpu_hour)
 
     def fits(self, micro_batch: int) -> bool:
         return self.memory_bytes[self.micro_batches.index(micro_batch)] <= self.limit_bytes
@@ -195,7 +199,7 @@ def dp_options(context: TrainingContext, allowed: list[int] | None, max_replicas
 def layout_time(context: TrainingContext, terms: GpuTerms, layout: TrainingLayout) -> TrainingTime:
     """The job's time and cost on ``layout`` (as ``layout_at`` gives it): the time model, or the assumed MFU."""
     return training_time(context.arch, context.recipe, layout, terms.gpu, terms.topology, context.tokens,
-                         context.global_batch, terms.price_usd_per_gpu_hour, terms.mfu_override)
+                         context.global_batch, terms.price_usd_per_gpu_hour, terms.mfu_override, terms.instance_gpus)
 
 
 class SearchTimes:

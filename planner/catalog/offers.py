@@ -25,10 +25,11 @@ from pydantic import Field, ValidationError
 
 from ..errors import CatalogError
 from ..schema.base import StrictModel
-from ..schema.procurement import Tier
+from ..schema.procurement import PricingOptions, Tier
 
 if TYPE_CHECKING:
     from ..schema.serving import ServingScenario
+    from ..schema.training import TrainingScenario
     from .catalog import Catalog, GpuSpec
 
 Market = Literal["on_demand", "spot"]
@@ -143,7 +144,7 @@ class OfferChoice:
         return min(priced, key=lambda o: (o.usd_per_gpu_hour(market), o.instance_gpus)) if priced else None
 
 
-def allowed_offers(scenario: ServingScenario, spec: GpuSpec, offers: tuple[Offer, ...]) -> OfferChoice:
+def allowed_offers(scenario: ServingScenario | TrainingScenario, spec: GpuSpec, offers: tuple[Offer, ...]) -> OfferChoice:
     """The offers of one GPU type the scenario's pricing allows, and the excluded ones with the reason.
 
     A scenario's own on-demand price (``gpus.<id>.price_usd_per_gpu_hour``) and spot price
@@ -151,7 +152,7 @@ def allowed_offers(scenario: ServingScenario, spec: GpuSpec, offers: tuple[Offer
     """
     options = scenario.pricing
     own = scenario.gpu_override(spec.id).price_usd_per_gpu_hour
-    own_spot = options.gpu(spec.id).spot_usd_per_gpu_hour if options is not None else None
+    own_spot = options.gpu(spec.id).spot_usd_per_gpu_hour if isinstance(options, PricingOptions) else None  # training: no spot
     mine = [scenario_offer(spec.id, own, own_spot)] if own is not None or own_spot is not None else []
     candidates = [default_offer(spec, offers)]
     if options is not None and options.offers == "all":

@@ -32,6 +32,7 @@ from .offers import allowed_offers, catalog_offers
 
 if TYPE_CHECKING:
     from ..schema.serving import ServingScenario
+    from ..schema.training import TrainingScenario
     from .catalog import Catalog, GpuSpec
 
 HOURS_PER_YEAR = 8760
@@ -63,7 +64,7 @@ def break_even_utilisation(rent_usd_per_hour: float, purchase_usd: float, power_
     return purchase_usd / (amortisation_years * HOURS_PER_YEAR) / margin
 
 
-def rental_prices(scenario: ServingScenario, catalog: Catalog, gpus: list[GpuSpec]
+def rental_prices(scenario: ServingScenario | TrainingScenario, catalog: Catalog, gpus: list[GpuSpec]
                   ) -> tuple[list[GpuSpec], dict[str, float], tuple[str, ...]]:
     """Each allowed GPU at its cheapest allowed on-demand offer (``planner.catalog.offers``), the spot price likewise.
 
@@ -90,7 +91,7 @@ def rental_prices(scenario: ServingScenario, catalog: Catalog, gpus: list[GpuSpe
             "spot_price_usd_per_gpu_hour": spot.usd_per_gpu_hour("spot") if spot is not None else None}))
         prices[spec.id] = price
     notes = tuple(f"left out, {reason}: {', '.join(ids)}" for reason, ids in left_out.items())
-    owned = scenario.pricing.owned if scenario.pricing is not None else {}
+    owned = scenario.pricing.owned if isinstance(scenario.pricing, PricingOptions) else {}  # training owns none
     if not kept and not any(owned.values()):
         raise InputError("no GPU has a usable rental price", [Issue(note, field_path="gpus") for note in notes])
     return kept, prices, notes

@@ -657,6 +657,7 @@ class TrainingTime:
     step: StepTime
     steps: int
     price_usd_per_gpu_hour: float
+    instance_gpus: int = 1  # GPUs rented together (whole instances): every GPU of a started instance is paid for
 
     @property
     def step_seconds(self) -> float:
@@ -687,8 +688,13 @@ class TrainingTime:
         return self.step.bubble_s / self.step_seconds
 
     @property
+    def billed_gpus(self) -> int:
+        """GPUs paid for: the layout's, rounded up to whole instances."""
+        return -(-self.gpus // self.instance_gpus) * self.instance_gpus
+
+    @property
     def usd_per_hour(self) -> float:
-        return self.gpus * self.price_usd_per_gpu_hour
+        return self.billed_gpus * self.price_usd_per_gpu_hour
 
     @property
     def cost_usd(self) -> float:
@@ -713,13 +719,14 @@ _NO_NETWORK = NodeTopology(1 << 20, 1 << 20, Link("nvswitch", 1e6, 1.0, 0.0), Li
 
 def training_time(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout, gpu: GpuSpec,
                   topology: NodeTopology, tokens: int, global_batch_sequences: int,
-                  price_usd_per_gpu_hour: float, mfu_override: float | None = None) -> TrainingTime:
+                  price_usd_per_gpu_hour: float, mfu_override: float | None = None, instance_gpus: int = 1) -> TrainingTime:
     """Steps x step time for ``tokens`` trained tokens in global batches of ``global_batch_sequences``; with
-    ``mfu_override`` the step time is the assumed-MFU one instead of the model's."""
+    ``mfu_override`` the step time is the assumed-MFU one instead of the model's; GPUs billed in whole instances
+    of ``instance_gpus``."""
     if mfu_override is not None:
         step = assumed_mfu_step_time(arch, recipe, layout, gpu, global_batch_sequences, mfu_override)
     else:
         step = training_step_time(arch, recipe, layout, gpu, topology, global_batch_sequences)
     steps = training_steps(tokens, step.tokens_per_step)
-    return TrainingTime(step, steps, price_usd_per_gpu_hour)
+    return TrainingTime(step, steps, price_usd_per_gpu_hour, instance_gpus)
 

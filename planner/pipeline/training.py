@@ -14,6 +14,7 @@ from ..candidates.serving import resolve_gpus
 from ..candidates.training import (GpuTerms, TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts,
                                    layout_at, layout_time, prune_dominated)
 from ..catalog import Catalog, GpuSpec
+from ..catalog.pricing import rental_prices
 from ..errors import InfeasibleError, InputError, Issue
 from ..limits import Deadline
 from ..memory.runtime import training_gpu
@@ -49,6 +50,7 @@ class PreparedTraining:
     gpus: list[GpuSpec]
     enumeration: TrainingEnumeration
     candidates: list[TrainingCandidate]  # after pruning
+    notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.catalog.pricing.rental_prices)
 
     @property
     def inventory(self) -> dict[str, int | None]:
@@ -81,8 +83,9 @@ def _row(c: TrainingCandidate) -> TrainingRow:
 def gpu_terms(scenario: TrainingScenario, gpu: GpuSpec) -> GpuTerms:
     """Price, node topology (catalog + the scenario's overrides) and optional assumed MFU of one GPU type."""
     override = scenario.gpu_override(gpu.id)
+    instance = (override.instance_gpus or gpu.instance_gpus) if scenario.whole_instances else 1
     return GpuTerms(gpu, override.price_usd_per_gpu_hour or gpu.price_usd_per_gpu_hour,
-                    node_topology(gpu, scenario.topology_override(gpu.id)), scenario.mfu_of(gpu.id))
+                    node_topology(gpu, scenario.topology_override(gpu.id)), scenario.mfu_of(gpu.id), instance)
 
 
 def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None, prune: bool = True,
@@ -90,6 +93,7 @@ def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None,
     catalog = catalog or load_catalog(scenario)  # type: ignore[arg-type]
     arch, model_name, _ = resolve_model(scenario.model, catalog)
     gpus = resolve_gpus(catalog, scenario.gpu_ids, scenario.inventory)
+    gpus, _, notes = rental_prices(scenario, catalog, gpus)  # estimated prices only with pricing.allow_estimated, as serving
     if all(peak_flops_per_second(g, scenario.precision) is None for g in gpus):
         raise InputError("no listed GPU supports the precision", [Issue(
             f"{scenario.precision} needs {'FP8' if scenario.precision == 'fp8-mixed' else 'BF16'} tensor cores; none of "
@@ -99,7 +103,7 @@ def prepare_training(scenario: TrainingScenario, catalog: Catalog | None = None,
                               tuple(scenario.micro_batch), scenario.min_headroom)
     enumeration = enumerate_layouts(context, [gpu_terms(scenario, g) for g in gpus], scenario.parallelism, deadline)
     candidates = prune_dominated(enumeration.candidates) if prune else list(enumeration.candidates)
-    return PreparedTraining(scenario, catalog, context, model_name, gpus, enumeration, candidates)
+    return PreparedTraining(scenario, catalog, context, model_name, gpus, enumeration, candidates, notes)
 
 
 def build_training_plan(prepared: PreparedTraining, choice: Choice, status: str) -> TrainingPlan:
@@ -159,6 +163,7 @@ def solve_training(scenario: TrainingScenario, catalog: Catalog | None = None, m
                 f"objective_{unit}": outcome.objective,
                 f"best_bound_{unit}": outcome.best_bound,
                 "gap": outcome.gap, "wall_time_s": round(outcome.wall_time_s, 4)},
+        notes=prepared.notes,
     )
 
 

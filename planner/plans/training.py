@@ -99,6 +99,8 @@ class TrainingPlan:
             headroom_fraction=round(self.headroom_fraction, 4),
             worst_stage=worst.stage,
             memory_per_gpu_gib=memory_lines_gib(worst, self.candidate.limit_bytes, self.candidate.gpu.capacity_bytes),
+            **({"instance_gpus": t.instance_gpus, "billed_gpus": t.billed_gpus} if t.instance_gpus > 1 else {}),
+            **({"price_estimated": True} if self.candidate.gpu.price_estimated else {}),
         )
 
 
@@ -121,6 +123,7 @@ class TrainingSolveReport:
     candidates_total: int
     candidates_after_pruning: int
     solver: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.catalog.pricing.rental_prices)
 
     def to_dict(self) -> dict[str, Any]:
         return self.output().model_dump(exclude_unset=True)
@@ -140,4 +143,5 @@ class TrainingSolveReport:
             candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning),
             solver=self.solver,
             plans=[p.output() for p in self.plans],
+            **({"notes": list(self.notes)} if self.notes else {}),
         )

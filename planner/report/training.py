@@ -32,7 +32,7 @@ def render_training_table(report: TrainingSolveReport, console: Console, wide: b
     for index, plan in enumerate(report.plans, start=1):
         row = plan.to_dict()
         console.print(_layout_table(row, f"Plan {index}: {row['gpus']} x {row['gpu']} — ${row['cost_usd']:,.2f} in {row['hours']:,.2f} h "
-                                         f"(${row['cost_usd_per_hour']:,.2f}/h)", wide))
+                                         f"(${row['cost_usd_per_hour']:,.2f}/h{_billed(row)})", wide))
         console.print(step_breakdown_table(row["step_seconds"], row["step_breakdown_s"], row["time_model"], wide))
         console.print(_bill_table(row["memory_per_gpu_gib"], f"Memory per GPU, worst pipeline stage ({row['worst_stage']}), GiB", wide))
     solver = report.solver
@@ -42,6 +42,14 @@ def render_training_table(report: TrainingSolveReport, console: Console, wide: b
     console.print(f"status: [bold]{status}[/bold] · objective {report.objective} · {report.candidates_total:,} layouts considered, "
                   f"{report.candidates_after_pruning:,} after pruning · {solver.get('method')} in {solver.get('wall_time_s', 0):.3f} s · "
                   f"workers={solver.get('num_workers', '-')} seed={solver.get('random_seed', '-')} ortools {solver.get('ortools', '-')}")
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+def _billed(row: dict[str, Any]) -> str:
+    """Whole instances: the GPUs paid for when more than the layout uses; an estimated price is marked."""
+    billed = f", {row['billed_gpus']} GPUs billed in instances of {row['instance_gpus']}" if row.get("billed_gpus", row["gpus"]) != row["gpus"] else ""
+    return billed + (", price est." if row.get("price_estimated") else "")
 
 
 def _layout(row: dict[str, Any], wide: bool, virtual: str = " (v{})") -> str:

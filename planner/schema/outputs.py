@@ -169,6 +169,9 @@ class TrainingPlanOutput(StrictModel):
     headroom_fraction: float
     worst_stage: int
     memory_per_gpu_gib: MemoryGib
+    instance_gpus: int | None = Field(None, description="whole_instances: GPUs per rented instance (only when more than 1)")
+    billed_gpus: int | None = Field(None, description="whole_instances: GPUs paid for, the layout's rounded up to instances")
+    price_estimated: bool | None = Field(None, description="present (true) when the GPU's price is estimated (allow_estimated)")
 
 
 class TrainingJob(StrictModel):
@@ -193,6 +196,7 @@ class TrainingSolveOutput(StrictModel):
     candidates: Candidates
     solver: SolverStatistics
     plans: list[TrainingPlanOutput]
+    notes: list[str] | None = Field(None, description="GPUs left out for their prices (present only when some were)")
 
 
 class PoolOutput(StrictModel):

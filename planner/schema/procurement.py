@@ -81,7 +81,16 @@ class SpotRisk(StrictModel):
                                                               "interruptions, in every period")
 
 
-class PricingOptions(StrictModel):
+class OfferRules(StrictModel):
+    """Which rental prices a plan may use (``planner.catalog.offers``): serving and training scenarios alike."""
+
+    allow_estimated: bool = Field(False, description="Use rental prices derived rather than quoted (marked in every output)")
+    offers: OfferChoice = Field("default", description="'default': the catalog's price per GPU; 'all': the "
+                                                       "cheapest offer of catalogs/offers.yaml per GPU-hour")
+    tiers: list[Tier] | None = Field(None, description="Market tiers to rent from (default: all): hyperscaler, gpu_cloud, marketplace")
+
+
+class PricingOptions(OfferRules):
     """Rent or buy: which markets to rent from, whether to buy, what is owned, and the cost to minimise."""
 
     objective: PricingObjective = Field("hourly", description="'hourly': USD per hour of service; 'tco': total over the horizon")
@@ -97,10 +106,6 @@ class PricingOptions(StrictModel):
     amortisation_years: float = Field(DEFAULT_AMORTISATION_YEARS, gt=0, le=30)
     lead_time_weeks: float = Field(0.0, ge=0, le=520, description="Weeks until bought GPUs arrive; on-demand rentals bridge the gap")
     gpus: dict[str, GpuPricing] = Field(default_factory=dict, description="Per-GPU reserved/spot/purchase prices and TDP")
-    allow_estimated: bool = Field(False, description="Use rental prices derived rather than quoted (marked in every output)")
-    offers: OfferChoice = Field("default", description="'default': the catalog's price per GPU; 'all': the "
-                                                                      "cheapest offer of catalogs/offers.yaml per GPU-hour")
-    tiers: list[Tier] | None = Field(None, description="Market tiers to rent from (default: all): hyperscaler, gpu_cloud, marketplace")
     reserved_terms: list[ReservedTerm] = Field(default_factory=list, description="Commitments to choose from (demand profiles; "
                                                                                   "default with rent: [reserved]: one 12-month term)")
     spot: SpotRisk | None = Field(None, description="Spot interruptions and the availability target (demand profiles)")

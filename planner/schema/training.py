@@ -24,6 +24,7 @@ from .choices import (
     RecomputeChoice,
     TrainingObjective,
 )
+from .procurement import OfferRules
 
 MAX_TRAINING_TOKENS = 10**15
 MAX_SEQUENCE_LENGTH = 1_048_576
@@ -201,6 +202,9 @@ class TrainingScenario(GpuChoices):
     inventory: dict[str, StrictInt] = Field(default_factory=dict, description="Max GPUs available per GPU id")
     min_headroom: float = Field(0.05, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
     objective: TrainingObjective = Field("cost", description="Minimise total USD, or wall-clock time")
+    pricing: OfferRules | None = Field(None, description="Which rental prices to use: allow_estimated, offers, tiers (as serving)")
+    whole_instances: bool = Field(False, description="Rent whole instances of each GPU's instance_gpus (idle GPUs in them "
+                                                     "are paid for); off: any number of GPUs")
     solver: TrainingSolverOptions = Field(default_factory=TrainingSolverOptions)
     catalog: CatalogPaths = Field(default_factory=CatalogPaths)
 

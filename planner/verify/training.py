@@ -69,7 +69,7 @@ def training_plan_violations(plan: TrainingPlan, context: TrainingContext, limit
     if limits.max_usd is not None:
         check(Fraction(timing.cost_usd) <= decimal_fraction(limits.max_usd), "budget", f"<= ${limits.max_usd}", f"${timing.cost_usd!r}")
     if limits.max_usd_per_hour is not None:
-        hourly = lay.gpus * usd_to_micro_usd_ceil(plan.candidate.price_usd_per_gpu_hour)
+        hourly = timing.billed_gpus * usd_to_micro_usd_ceil(plan.candidate.price_usd_per_gpu_hour)  # whole instances
         check(Fraction(hourly, MICRO_USD_PER_USD) <= decimal_fraction(limits.max_usd_per_hour), "budget per hour",
               f"<= ${limits.max_usd_per_hour}/h", f"${format_usd(hourly)}/h")
     stock = limits.inventory.get(gpu.id)
