@@ -59,7 +59,7 @@ def lp_relaxation(proto: Any) -> list[float] | None:
     return [column.solution_value() for column in columns]
 
 
-def _element_hull(lp: Any, proto: Any, element: Any, columns: list) -> bool:
+def _element_hull(lp: Any, proto: Any, element: Any, columns: list[Any]) -> bool:
     """``target = table[index]`` as ``sum w_j = 1, index = sum j w_j, target = sum table[j] w_j, w >= 0``."""
     if len(element.linear_index.vars) != 1 or len(element.linear_target.vars) != 1 \
             or list(element.linear_index.coeffs) != [1] or list(element.linear_target.coeffs) != [1] \

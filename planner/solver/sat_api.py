@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Iterable, Union
+from typing import Any, Iterable, Union
 
 from ortools.sat.python import cp_model_helper as _cmh
 
@@ -42,7 +42,7 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _INTERRUPTED = threading.Event()
 
 
-def glop_solver():  # type: ignore[no-untyped-def]
+def glop_solver() -> tuple[Any, Any]:
     """A GLOP linear-programming solver and its module (``pywraplp``: ``infinity``, ``Solver.OPTIMAL``), imported on
     first use (0.15 s): only procurement horizons solve an LP (``planner.solver.procurement_hint``)."""
     from ortools.linear_solver import pywraplp  # type: ignore[import-untyped]
