@@ -100,12 +100,13 @@ def add_neighbourhood_hint(built: Any, solver: cp_model.CpSolver) -> float:
             upper = min(saved[var.index][-1], max(lower, math.ceil(value - 1e-6)))
             domain.clear()
             domain.extend([lower, upper])
-    budget = solver.parameters.max_deterministic_time
+    budget, probing = solver.parameters.max_deterministic_time, solver.parameters.cp_model_probing_level
     solver.parameters.max_deterministic_time = HINT_DETERMINISTIC_S
+    solver.parameters.cp_model_probing_level = 0  # measured: a third less work on the small model, same plans
     try:
         status = solver.solve(built.model)
     finally:
-        solver.parameters.max_deterministic_time = budget
+        solver.parameters.max_deterministic_time, solver.parameters.cp_model_probing_level = budget, probing
         for index, domain in saved.items():
             proto.variables[index].domain.clear()
             proto.variables[index].domain.extend(domain)

@@ -113,9 +113,17 @@ class RentalTable:
 
 def slot_cost_micro_usd(micro_usd_per_hour: int, hours: Fraction, discount: float) -> int:
     """One slot's rentals in micro-USD, rounded up once: exact integers without a discount factor."""
+    return slot_costs_micro_usd([micro_usd_per_hour], hours, discount)[0]
+
+
+def slot_costs_micro_usd(micro_usd_per_hour: list[int | None], hours: Fraction, discount: float) -> list[int]:
+    """``slot_cost_micro_usd`` of each hourly cost of a list (-1 where None: nothing can be rented), the slot's hours
+    converted once (a period's table asks for every residual load of every slot)."""
     if discount == 1.0:
-        return -(-(micro_usd_per_hour * hours.numerator) // hours.denominator)
-    return math.ceil(round(micro_usd_per_hour * float(hours) * discount, 6))
+        numerator, denominator = hours.numerator, hours.denominator
+        return [-1 if m is None else -(-(m * numerator) // denominator) for m in micro_usd_per_hour]
+    hours_float = float(hours)
+    return [-1 if m is None else math.ceil(round(m * hours_float * discount, 6)) for m in micro_usd_per_hour]
 
 
 def period_table(table: RentalTable, loads: list[int], hours: list[Fraction], discount: float, peak: int
@@ -132,11 +140,8 @@ def period_table(table: RentalTable, loads: list[int], hours: list[Fraction], di
             continue
         key = (load, slot_hours)
         if key not in cache:
-            costs = []
-            for residual in range(load + 1):
-                micro = table.micro_usd_per_hour(residual)
-                costs.append(-1 if micro is None else slot_cost_micro_usd(micro, slot_hours, discount))
-            cache[key] = np.array(costs, dtype=np.int64)
+            micros = [table.micro_usd_per_hour(residual) for residual in range(load + 1)]
+            cache[key] = np.array(slot_costs_micro_usd(micros, slot_hours, discount), dtype=np.int64)
         costs = cache[key]
         finite = np.nonzero(costs < 0)[0]
         if finite.size:  # the smallest residual that cannot be rented: commitments must leave less
