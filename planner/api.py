@@ -1,12 +1,15 @@
-"""The library's entry points: ``load_scenario`` (read, validate, check the catalog ids) and ``solve_scenario``
-(the pipeline of the scenario's kind, and the explanation when no plan exists)."""
+"""The library's entry points: ``load_scenario`` (read, validate, check the catalog ids), ``solve_scenario``
+(the pipeline of the scenario's kind, and the explanation when no plan exists) and ``plan`` (what ``planner solve``
+answers: a plan or a Pareto set, as an ``Answer`` the renderers draw)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .catalog.catalog import check_catalog_ids
+from .errors import InputError, Issue
 from .schema import resolve_paths, validate_scenario
 from .schema.serving import ServingScenario
 from .yaml_io import load_yaml_file
@@ -35,3 +38,76 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
     from .analysis.explain import solve_explained
 
     return solve_explained(scenario, catalog, method, time_limit_s)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``plan`` found for a scenario: the report of its kind and what its JSON states around it.
+
+    ``kind``: serving, procurement, training (a ``*Report``), pareto or training_pareto (a front); ``before`` and
+    ``after`` are the JSON fields around the result's own (the scenario and model of a Pareto set, the pricing of
+    a serving plan); ``heading`` is the line printed above a Pareto table.
+    """
+
+    kind: str
+    result: Any
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    heading: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.before, **self.result.to_dict(), **self.after}
+
+
+def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat", time_limit_s: float | None = None,
+         pareto: str | None = None, pareto_points: int = 20) -> Answer:
+    """``planner solve``: the cheapest verified plan of any scenario, or with ``pareto`` ("cost,headroom", ...,
+    "cost,time" for training) its Pareto set; options that do not apply to the scenario's kind are input errors."""
+    from .display import markup
+
+    def refuse(message: str, issue: str, flag: str) -> InputError:
+        return InputError(message, [Issue(issue, field_path=flag)])
+
+    name = scenario.name or "scenario"
+    if scenario.kind == "training":
+        if pareto is None:
+            return Answer("training", solve_scenario(scenario, method=method, time_limit_s=time_limit_s))  # type: ignore[arg-type]
+        if pareto != "cost,time":
+            raise refuse(f"--pareto {pareto} is for serving scenarios", "training scenarios take --pareto cost,time", "--pareto")
+        from .analysis.training_pareto import training_pareto
+        from .pipeline.training import prepare_training
+
+        prepared = prepare_training(scenario)  # type: ignore[arg-type]
+        front = training_pareto(prepared, pareto_points, method, time_limit_s)
+        _require_points(front, "no training plan meets the scenario, so there is no Pareto set")
+        return Answer("training_pareto", front, {"scenario": name, "kind": "training", "model": prepared.model_name},
+                      heading=f"[bold]{name}[/bold]: {prepared.model_name}")
+    if pareto == "cost,time":
+        raise refuse("--pareto cost,time is for training scenarios", "serving pairs: cost,headroom, cost,gpus, cost,concurrency",
+                     "--pareto")
+    if scenario.demand is not None:
+        if pareto is not None or method != "cpsat":
+            raise refuse("--pareto and --method enumerate are for single-load scenarios",
+                         "a demand profile is planned by one CP-SAT model over all periods", "--pareto" if pareto else "--method")
+        return Answer("procurement", solve_scenario(scenario, time_limit_s=time_limit_s))
+    if pareto is not None:
+        from .analysis.pareto import PAIRS, pareto_front
+        from .pipeline.serving import prepare
+
+        prepared = prepare(scenario)
+        front = pareto_front(prepared, PAIRS[pareto], pareto_points, time_limit_s)
+        _require_points(front, "no plan meets the scenario, so there is no Pareto set")
+        return Answer("pareto", front, {"scenario": name, "model": prepared.model_name, "demand": scenario.workload.as_dict()},
+                      heading=f"[bold]{markup(name)}[/bold]: {markup(prepared.model_name)}, {scenario.workload.describe()}")
+    from .catalog.pricing import pricing_summary
+
+    report = solve_scenario(scenario, method=method, time_limit_s=time_limit_s)
+    pricing = pricing_summary(scenario, report.plans[0])
+    return Answer("serving", report, after={"pricing": pricing} if pricing else {})
+
+
+def _require_points(front: Any, message: str) -> None:
+    if not front.points:
+        from .errors import InfeasibleError
+
+        raise InfeasibleError(message, [Issue("run 'planner solve' without --pareto for the reason")])

@@ -1,4 +1,4 @@
-"""What every command shares: errors to exit codes in one place, option groups, and output by format."""
+"""What every command shares: errors to exit codes in one place, option groups and their scoping."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import functools
 import math
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ..errors import PlannerError
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 DEBUG = {"on": False}
 SIGINT_SEEN: dict[str, Callable[[], bool]] = {"check": lambda: False}  # set by main(): Ctrl-C seen by the process
@@ -125,18 +122,3 @@ FORMAT_OUTPUT = Options(click.option("--format", "output_format", type=click.Cho
 
 def plot_option(help_text: str) -> Callable[..., Any]:
     return click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help=help_text)
-
-
-def emit(output_format: str, wide: bool, data: Callable[[], Any], render: Callable[[Console], None],
-         csv_text: Callable[[], str] | None = None) -> None:
-    """Print a result as JSON, CSV or tables (only the chosen form is computed)."""
-    if output_format == "json":
-        from ..report.serving import to_json
-
-        click.echo(to_json(data()))
-    elif output_format == "csv" and csv_text is not None:
-        click.echo(csv_text(), nl=False)
-    else:
-        from ..report.tables import make_console
-
-        render(make_console(wide))

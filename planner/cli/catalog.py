@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .base import JSON_OUTPUT, WIDE, emit, handle_errors
+from ..report.output import emit
+from .base import JSON_OUTPUT, WIDE, handle_errors
 
 
 @click.group()

@@ -9,17 +9,8 @@ from typing import Any
 
 import click
 
-from .base import (
-    JSON_OUTPUT,
-    FiniteFloatRange,
-    Options,
-    check_plot,
-    emit,
-    given,
-    handle_errors,
-    plot_option,
-    refuse,
-)
+from ..report.output import emit
+from .base import JSON_OUTPUT, FiniteFloatRange, Options, check_plot, given, handle_errors, plot_option, refuse
 
 MODEL = Options(
     click.option("--model", "model_id", help="Catalog model id."),
@@ -50,15 +41,18 @@ TRAINING = Options(
     click.option("--optimizer", default=None, help="(--training) adamw, adam8bit, sgd or adafactor [adamw]."),
     click.option("--micro-batch", type=click.IntRange(1, 65_536), default=None, help="(--training) sequences per micro-batch [1]."),
     click.option("--sequence-length", type=click.IntRange(1, 10_000_000), default=None, help="(--training) tokens per sequence [2048]."),
-    click.option("--recompute", type=click.Choice(["none", "selective", "full"]), default=None, help="(--training) activation recomputation [none]."),
+    click.option("--recompute", type=click.Choice(["none", "selective", "full"]), default=None,
+                 help="(--training) activation recomputation [none]."),
     click.option("--sequence-parallel", is_flag=True, help="(--training) Megatron sequence parallelism over --tp."),
     click.option("--method", "training_method", type=click.Choice(["full", "lora", "qlora", "frozen"]), default=None,
                  help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full]."),
     click.option("--convention", type=click.Choice(["zero-paper", "megatron", "deepspeed"]), default=None,
                  help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper]."),
     click.option("--lora-rank", type=click.IntRange(1, 4096), default=None, help="(--training) LoRA rank on q_proj, v_proj [16]."),
-    click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer_and_parameters"]), default=None, help="(--training) CPU offload [none]."),
-    click.option("--attention", type=click.Choice(["flash", "eager"]), default=None, help="(--training) flash: no s^2 activations [flash]."),
+    click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer_and_parameters"]), default=None,
+                 help="(--training) CPU offload [none]."),
+    click.option("--attention", type=click.Choice(["flash", "eager"]), default=None,
+                 help="(--training) flash: no s^2 activations [flash]."),
     click.option("--trainable-layers", type=click.IntRange(0, 10_000), default=None,
                  help="(--training --method frozen) last blocks trained with the output layer [0]."),
 )
@@ -76,7 +70,8 @@ MEMORY_SERVING = Options(
     click.option("--ep", type=click.IntRange(1, 65_536), default=1, show_default=True, help="Expert parallel: 1, --tp or --tp x --dp."),
     click.option("--batch", type=click.IntRange(0, 10_000_000), default=1, show_default=True, help="Concurrent sequences."),
     click.option("--context", type=click.IntRange(1, 10_000_000), default=4096, show_default=True, help="Tokens per sequence."),
-    click.option("--max-model-len", type=click.IntRange(1, 10_000_000), default=None, help="For vLLM's max-concurrency figure (default: --context)."),
+    click.option("--max-model-len", type=click.IntRange(1, 10_000_000), default=None,
+                 help="For vLLM's max-concurrency figure (default: --context)."),
     ENGINE,
     click.option("--mem-fraction-static", type=FiniteFloatRange(0.05, 0.99), default=None, help="SGLang; default: its own rule."),
     click.option("--chunked-prefill-size", type=click.IntRange(16, 1_048_576), default=None, help="SGLang."),
@@ -172,7 +167,8 @@ PERF_TRAINING = Options(
                  help="(--training) interleaved 1F1B model chunks per pipeline rank."),
     click.option("--global-batch", type=click.IntRange(1, 100_000_000), default=None,
                  help="(--training) sequences per optimizer step [dp x micro-batch x pp]."),
-    click.option("--gpus-per-node", type=click.IntRange(1, 1024), default=None, help="(--training) GPUs per node of your cluster [catalog]."),
+    click.option("--gpus-per-node", type=click.IntRange(1, 1024), default=None,
+                 help="(--training) GPUs per node of your cluster [catalog]."),
     click.option("--scale-up-bandwidth", "scale_up_bandwidth_gb_per_s", type=click.FloatRange(0.01, 100_000), default=None,
                  help="(--training) NVLink / Infinity Fabric GB/s per GPU, one direction [catalog]."),
     click.option("--inter-node-bandwidth", "inter_node_bandwidth_gb_per_s", type=click.FloatRange(0.001, 100_000), default=None,

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from .base import (
-    FORMAT_OUTPUT,
-    FiniteFloatRange,
-    check_plot,
-    emit,
-    handle_errors,
-    plot_option,
-)
+from ..errors import InputError, Issue
+from ..report.output import emit
+from .base import FORMAT_OUTPUT, FiniteFloatRange, check_plot, handle_errors, plot_option
 
 SCENARIO = click.argument("scenario_path", metavar="SCENARIO", type=click.Path(dir_okay=False))
 SERVING_PAIRS = ("cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft")
-
-
-def _input_error(message: str, issue: str, field: str) -> Exception:
-    from ..errors import InputError, Issue
-
-    return InputError(message, [Issue(issue, field_path=field)])
 
 
 @click.command()
@@ -47,112 +34,19 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: str, time_
       planner solve scenarios/llama-3.1-70b-chat.yaml --format json
       planner solve scenarios/llama-3.1-70b-chat.yaml --pareto cost,headroom --plot frontier.png
     """
-    from ..api import load_scenario
+    from ..api import load_scenario, plan
+    from ..report.output import plot, show
 
     check_plot(plot_path)
     scenario = load_scenario(scenario_path)
-    if scenario.kind == "training":
-        if plot_path is not None:
-            raise _input_error("--plot is for serving plans", "training plans have no plot yet; use --format json", "--plot")
-        if pareto is not None and pareto != "cost,time":
-            raise _input_error(f"--pareto {pareto} is for serving scenarios", "training scenarios take --pareto cost,time", "--pareto")
-        _solve_training(scenario, output_format, wide, method, time_limit, pareto, pareto_points)
-    elif pareto == "cost,time":
-        raise _input_error("--pareto cost,time is for training scenarios", "serving pairs: cost,headroom, cost,gpus, cost,concurrency",
-                           "--pareto")
-    elif scenario.demand is not None:
-        if pareto is not None or method != "cpsat":
-            raise _input_error("--pareto and --method enumerate are for single-load scenarios",
-                               "a demand profile is planned by one CP-SAT model over all periods", "--pareto" if pareto else "--method")
-        _solve_procurement(scenario, output_format, wide, time_limit, plot_path)
-    elif pareto is not None:
-        _solve_pareto(scenario, pareto, pareto_points, output_format, wide, plot_path, time_limit)
-    else:
-        _solve_serving(scenario, output_format, wide, method, time_limit, plot_path)
-
-
-def _solve_serving(scenario: Any, output_format: str, wide: bool, method: str, time_limit: float | None, plot_path: str | None) -> None:
-    from ..api import solve_scenario
-    from ..catalog.pricing import pricing_summary
-    from ..report.serving import render_solve_report, solve_csv
-
-    report = solve_scenario(scenario, method=method, time_limit_s=time_limit)  # type: ignore[arg-type]
-    pricing = pricing_summary(scenario, report.plans[0])
-    emit(output_format, wide, lambda: {**report.to_dict(), **({"pricing": pricing} if pricing else {})},
-         lambda console: render_solve_report(report, pricing, console, wide), lambda: solve_csv(report))
+    if scenario.kind == "training" and plot_path is not None:
+        raise InputError("--plot is for serving plans", [Issue("training plans have no plot yet; use --format json", field_path="--plot")])
+    answer = plan(scenario, method, time_limit, pareto, pareto_points)  # type: ignore[arg-type]
+    show(answer, output_format, wide)
     if plot_path:
-        from ..report.plots import plan_bills, plot_memory_bill
-
-        plot_memory_bill(plan_bills(report.plans[0]), plot_path, f"{report.scenario_name}: memory bill per GPU")
-    if report.solver.get("interrupted"):
+        plot(answer, plot_path)
+    if answer.kind == "serving" and answer.result.solver.get("interrupted"):
         click.echo("interrupted (Ctrl-C): the plan above is the best found before the search stopped (status feasible)", err=True)
-
-
-def _solve_procurement(scenario: Any, output_format: str, wide: bool, time_limit: float | None, plot_path: str | None) -> None:
-    """``solve`` for a scenario with a demand profile: what to buy, reserve and rent in every period."""
-    from ..pipeline.procurement import solve_procurement_scenario
-    from ..report.procurement import procurement_csv, render_procurement
-
-    report = solve_procurement_scenario(scenario, time_limit_s=time_limit)
-    emit(output_format, wide, report.to_dict, lambda console: render_procurement(report, console, wide),
-         lambda: procurement_csv(report))
-    if plot_path:
-        from ..report.plots import plot_procurement
-
-        plot_procurement(report, plot_path)
-
-
-def _solve_training(scenario: Any, output_format: str, wide: bool, method: str, time_limit: float | None, pareto: str | None,
-                    pareto_points: int) -> None:
-    """``solve`` for ``kind: training``: the cheapest (or fastest) verified layout and cluster, or with
-    ``--pareto cost,time`` the cost-time frontier."""
-    from ..pipeline.training import prepare_training, solve_training
-    from ..report.training import (
-        render_training_pareto,
-        render_training_table,
-        training_csv,
-    )
-
-    if pareto is None:
-        report = solve_training(scenario, method=method, time_limit_s=time_limit)  # type: ignore[arg-type]
-        emit(output_format, wide, report.to_dict, lambda console: render_training_table(report, console, wide),
-             lambda: training_csv(report))
-        return
-    from ..analysis.training_pareto import training_pareto
-    from ..errors import InfeasibleError, Issue
-
-    prepared = prepare_training(scenario)
-    front = training_pareto(prepared, pareto_points, method, time_limit)  # type: ignore[arg-type]
-    if not front.points:
-        raise InfeasibleError("no training plan meets the scenario, so there is no Pareto set",
-                              [Issue("run 'planner solve' without --pareto for the reason")])
-    name = scenario.name or "scenario"
-    emit(output_format, wide, lambda: {"scenario": name, "kind": "training", "model": prepared.model_name, **front.to_dict()},
-         lambda console: render_training_pareto(front, f"[bold]{name}[/bold]: {prepared.model_name}", console, wide),
-         lambda: training_csv(front))
-
-
-def _solve_pareto(scenario: Any, pair: str, max_points: int, output_format: str, wide: bool, plot_path: str | None,
-                  time_limit: float | None) -> None:
-    """``solve --pareto``: the Pareto set as a table, JSON (``pareto[]`` of solve's plan objects) or CSV."""
-    from ..analysis.pareto import PAIRS, pareto_front
-    from ..display import markup
-    from ..errors import InfeasibleError, Issue
-    from ..pipeline.serving import prepare
-    from ..report.serving import pareto_csv, render_pareto_table
-
-    prepared = prepare(scenario)
-    front = pareto_front(prepared, PAIRS[pair], max_points, time_limit)
-    if not front.points:
-        raise InfeasibleError("no plan meets the scenario, so there is no Pareto set", [Issue("run 'planner solve' without --pareto for the reason")])
-    name = scenario.name or "scenario"
-    header = f"[bold]{markup(name)}[/bold]: {markup(prepared.model_name)}, {scenario.workload.describe()}"
-    emit(output_format, wide, lambda: {"scenario": name, "model": prepared.model_name, "demand": scenario.workload.as_dict(), **front.to_dict()},
-         lambda console: render_pareto_table(front, header, console, wide), lambda: pareto_csv(front))
-    if plot_path:
-        from ..report.plots import plot_pareto
-
-        plot_pareto(front, plot_path, f"{name}: cost vs {front.objective}")
 
 
 @click.command()
@@ -165,7 +59,8 @@ def _solve_pareto(scenario: Any, pair: str, max_points: int, output_format: str,
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool on this machine; ray: the RAY_ADDRESS cluster or a local Ray instance.")
 @click.option("--workers", type=click.IntRange(1, 4096), default=None, help="Parallel solves (default: the CPU count).")
-@click.option("--sensitivity", is_flag=True, help="Also find, by re-solving, how far each used GPU's price can move before the baseline plan changes.")
+@click.option("--sensitivity", is_flag=True,
+              help="Also find, by re-solving, how far each used GPU's price can move before the baseline plan changes.")
 @plot_option("Write cost vs the swept variable (.png or .svg).")
 @handle_errors
 def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | None, output_format: str, wide: bool, executor: str,

@@ -1,0 +1,66 @@
+"""One result in the form asked for: JSON, CSV or tables (only the chosen form is computed), and its plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..api import Answer
+
+
+def emit(output_format: str, wide: bool, data: Callable[[], Any], render: Callable[[Console], None],
+         csv_text: Callable[[], str] | None = None) -> None:
+    """Print a result as JSON, CSV or tables."""
+    import click
+
+    if output_format == "json":
+        from .serving import to_json
+
+        click.echo(to_json(data()))
+    elif output_format == "csv" and csv_text is not None:
+        click.echo(csv_text(), nl=False)
+    else:
+        from .tables import make_console
+
+        render(make_console(wide))
+
+
+def show(answer: Answer, output_format: str, wide: bool) -> None:
+    """``planner solve``'s answer of any kind: a plan (serving, procurement, training) or a Pareto set."""
+    result = answer.result
+    if answer.kind == "serving":
+        from .serving import render_solve_report, solve_csv
+
+        pricing = answer.after.get("pricing")
+        table: Callable[[Console], None] = lambda console: render_solve_report(result, pricing, console, wide)  # noqa: E731
+        csv_text: Callable[[], str] = lambda: solve_csv(result)  # noqa: E731
+    elif answer.kind == "procurement":
+        from .procurement import procurement_csv, render_procurement
+
+        table, csv_text = (lambda console: render_procurement(result, console, wide)), (lambda: procurement_csv(result))
+    elif answer.kind in ("training", "training_pareto"):
+        from .training import render_training_pareto, render_training_table, training_csv
+
+        table = (lambda console: render_training_table(result, console, wide)) if answer.kind == "training" else \
+            (lambda console: render_training_pareto(result, answer.heading, console, wide))
+        csv_text = lambda: training_csv(result)  # noqa: E731
+    else:
+        from .serving import pareto_csv, render_pareto_table
+
+        table, csv_text = (lambda console: render_pareto_table(result, answer.heading, console, wide)), (lambda: pareto_csv(result))
+    emit(output_format, wide, answer.to_dict, table, csv_text)
+
+
+def plot(answer: Answer, path: str) -> None:
+    """``solve --plot``: the frontier of a Pareto set, the schedule of a procurement plan, else the plan's bill."""
+    from . import plots
+
+    if answer.kind == "pareto":
+        plots.plot_pareto(answer.result, path, f"{answer.before['scenario']}: cost vs {answer.result.objective}")
+    elif answer.kind == "procurement":
+        plots.plot_procurement(answer.result, path)
+    else:
+        plots.plot_memory_bill(plots.plan_bills(answer.result.plans[0]), path, f"{answer.result.scenario_name}: memory bill per GPU")
