@@ -4,12 +4,12 @@ answers: a plan or a Pareto set, as an ``Answer`` the renderers draw)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .catalog.catalog import check_catalog_ids
 from .errors import InputError, Issue
+from .plans.answer import Answer
 from .schema import resolve_paths, validate_scenario
 from .schema.serving import ServingScenario
 from .yaml_io import load_yaml_file
@@ -38,25 +38,6 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
     from .analysis.explain import solve_explained
 
     return solve_explained(scenario, catalog, method, time_limit_s)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What ``plan`` found for a scenario: the report of its kind and what its JSON states around it.
-
-    ``kind``: serving, procurement, training (a ``*Report``), pareto or training_pareto (a front); ``before`` and
-    ``after`` are the JSON fields around the result's own (the scenario and model of a Pareto set, the pricing of
-    a serving plan); ``heading`` is the line printed above a Pareto table.
-    """
-
-    kind: str
-    result: Any
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
-    heading: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.before, **self.result.to_dict(), **self.after}
 
 
 def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat", time_limit_s: float | None = None,

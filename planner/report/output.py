@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..api import Answer
+    from ..plans.answer import Answer
 
 
 def emit(output_format: str, wide: bool, data: Callable[[], Any], render: Callable[[Console], None],
