@@ -106,3 +106,20 @@ def test_every_model_of_a_scenario_or_catalog_refuses_unknown_keys_and_inf():
 def test_planner_schema_training_shows_the_enums():
     schema = json.loads(CliRunner().invoke(cli, ["schema", "training"]).stdout)
     assert schema["properties"]["precision"]["enum"][0] == "bf16-mixed"
+
+
+def test_a_boolean_is_not_a_number_either():
+    (issue,) = issues_of(SERVING + "budget: {max_usd_per_hour: true}\n")
+    assert issue.field_path == "budget.max_usd_per_hour" and issue.message == "Input should be a valid number (got True)"
+    assert issue.line == 3
+
+
+def test_the_translator_locates_sweep_file_problems_with_did_you_mean(tmp_path):
+    from planner.analysis.sweep import load_sweep
+
+    sweep = tmp_path / "s.sweep.yaml"
+    sweep.write_text("sweep:\n  - path: gpus.h100-sxm.price\n    rnage: -50%..0%\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_sweep(sweep)
+    (issue,) = [i for i in caught.value.issues if i.message.startswith("unknown key")]
+    assert (issue.field_path, issue.line) == ("sweep.0.rnage", 3) and issue.suggestion.startswith("did you mean 'range'")

@@ -4,9 +4,10 @@ reference, GPU choices with per-GPU overrides and inventory, the budget, solver 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..limits import MAX_PRICE_USD_PER_GPU_HOUR
 from ..model.architecture import ModelArchitecture
@@ -18,8 +19,18 @@ class TopologyOverride:
     the catalog's."""
 
     gpus_per_node: int | None = None
-    scale_up_bandwidth_gb_per_s: float | None = None
-    inter_node_bandwidth_gb_per_s: float | None = None
+    scale_up_bandwidth_gb_per_s: Number | None = None
+    inter_node_bandwidth_gb_per_s: Number | None = None
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+"""A float that refuses booleans: YAML's ``true`` is not 1.0 (counts are ``StrictInt``)."""
 
 
 class StrictModel(BaseModel):
@@ -51,12 +62,12 @@ def _model_ref(value: Any) -> Any:
 class GpuOverride(StrictModel):
     """Per-GPU changes to the catalog for this scenario: price, stock and the cluster's own topology."""
 
-    price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
+    price_usd_per_gpu_hour: Number | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
     inventory: StrictInt | None = Field(None, ge=0, le=1_000_000, description="Max GPUs of this type available")
     gpus_per_node: StrictInt | None = Field(None, ge=1, le=1024, description="GPUs per node in your cluster")
-    scale_up_bandwidth_gb_per_s: float | None = Field(
+    scale_up_bandwidth_gb_per_s: Number | None = Field(
         None, gt=0, le=100_000, description="NVLink / Infinity Fabric bandwidth per GPU, one direction, GB/s")
-    inter_node_bandwidth_gb_per_s: float | None = Field(
+    inter_node_bandwidth_gb_per_s: Number | None = Field(
         None, gt=0, le=100_000, description="Network bandwidth per GPU between nodes, one direction, GB/s")
     instance_gpus: StrictInt | None = Field(None, ge=1, le=1024,
                                       description="GPUs per rented instance at this price (with whole_instances)")
@@ -102,11 +113,11 @@ class GpuChoices(StrictModel):
 
 
 class Budget(StrictModel):
-    max_usd_per_hour: float | None = Field(None, gt=0, le=100_000_000, description="Fleet cost ceiling, USD per hour")
+    max_usd_per_hour: Number | None = Field(None, gt=0, le=100_000_000, description="Fleet cost ceiling, USD per hour")
 
 
 class SolverOptions(StrictModel):
-    time_limit_s: float = Field(10.0, gt=0, le=3600)
+    time_limit_s: Number = Field(10.0, gt=0, le=3600)
     workers: StrictInt = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic and fastest here)")
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
     mixed_fleet: bool = Field(True, description="Allow several replica shapes / GPU types in one plan")

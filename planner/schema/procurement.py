@@ -10,7 +10,7 @@ import math
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from .base import StrictModel
+from .base import Number, StrictModel
 from .choices import (
     CommitmentAccounting,
     Market,
@@ -44,25 +44,25 @@ DEFAULT_AMORTISATION_YEARS = 5.0
 class GpuPricing(StrictModel):
     """Prices of one GPU type beyond the catalog's on-demand price (defaults: the catalog's figures)."""
 
-    reserved_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000, description="Committed price, paid every hour")
-    spot_usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000)
-    purchase_usd: float | None = Field(None, gt=0, le=100_000_000, description="Purchase price per GPU")
-    tdp_watts: float | None = Field(None, gt=0, le=100_000, description="Board power for the electricity bill")
-    lead_time_weeks: float | None = Field(None, ge=0, le=520, description="Delivery time of a purchase (default: pricing.lead_time_weeks)")
-    resale_fraction: float | None = Field(None, ge=0, le=1, description="Value of a bought GPU at the horizon's end, "
+    reserved_usd_per_gpu_hour: Number | None = Field(None, gt=0, le=10_000, description="Committed price, paid every hour")
+    spot_usd_per_gpu_hour: Number | None = Field(None, gt=0, le=10_000)
+    purchase_usd: Number | None = Field(None, gt=0, le=100_000_000, description="Purchase price per GPU")
+    tdp_watts: Number | None = Field(None, gt=0, le=100_000, description="Board power for the electricity bill")
+    lead_time_weeks: Number | None = Field(None, ge=0, le=520, description="Delivery time of a purchase (default: pricing.lead_time_weeks)")
+    resale_fraction: Number | None = Field(None, ge=0, le=1, description="Value of a bought GPU at the horizon's end, "
                                                                         "fraction of its price (default: book value)")
     max_purchase: StrictInt | None = Field(None, ge=0, le=1_000_000,
                                            description="Most GPUs of this type that can be bought over the horizon")
-    spot_interruption_probability: float | None = Field(None, gt=0, lt=1, description="Default: pricing.spot.interruption_probability")
+    spot_interruption_probability: Number | None = Field(None, gt=0, lt=1, description="Default: pricing.spot.interruption_probability")
 
 
 class ReservedTerm(StrictModel):
     """A commitment: capacity held for ``months`` and paid every hour, used or not, plus any upfront payment."""
 
-    months: float = Field(12, gt=0, le=120, description="Term of the commitment")
-    discount: float | None = Field(None, ge=0, lt=1, description="Hourly price = on-demand x (1 - discount)")
-    usd_per_gpu_hour: float | None = Field(None, gt=0, le=10_000, description="Hourly price per GPU (instead of a discount)")
-    upfront_usd_per_gpu: float = Field(0.0, ge=0, le=10_000_000, description="Paid when the term starts")
+    months: Number = Field(12, gt=0, le=120, description="Term of the commitment")
+    discount: Number | None = Field(None, ge=0, lt=1, description="Hourly price = on-demand x (1 - discount)")
+    usd_per_gpu_hour: Number | None = Field(None, gt=0, le=10_000, description="Hourly price per GPU (instead of a discount)")
+    upfront_usd_per_gpu: Number = Field(0.0, ge=0, le=10_000_000, description="Paid when the term starts")
     gpus: list[str] | None = Field(None, description="GPU ids this term is offered for (default: every rented GPU)")
 
     @model_validator(mode="after")
@@ -75,9 +75,9 @@ class ReservedTerm(StrictModel):
 class SpotRisk(StrictModel):
     """Spot capacity can be reclaimed: how often, and how sure the plan must be to cover demand anyway."""
 
-    interruption_probability: float = Field(..., gt=0, lt=1, description="Probability that a spot instance is "
+    interruption_probability: Number = Field(..., gt=0, lt=1, description="Probability that a spot instance is "
                                                                           "interrupted (unavailable) at a given time")
-    availability: float = Field(0.99, gt=0, lt=1, description="Probability that capacity covers demand in spite of "
+    availability: Number = Field(0.99, gt=0, lt=1, description="Probability that capacity covers demand in spite of "
                                                               "interruptions, in every period")
 
 
@@ -94,23 +94,23 @@ class PricingOptions(OfferRules):
     """Rent or buy: which markets to rent from, whether to buy, what is owned, and the cost to minimise."""
 
     objective: PricingObjective = Field("hourly", description="'hourly': USD per hour of service; 'tco': total over the horizon")
-    horizon_years: float = Field(3.0, gt=0, le=30, description="TCO horizon")
-    utilisation: float = Field(1.0, gt=0, le=1, description="Fraction of hours the fleet serves")
+    horizon_years: Number = Field(3.0, gt=0, le=30, description="TCO horizon")
+    utilisation: Number = Field(1.0, gt=0, le=1, description="Fraction of hours the fleet serves")
     rent: list[Market] = Field(default=["on_demand"], description="Markets to rent from")
     buy: bool = Field(False, description="Allow buying new GPUs (needs a purchase price)")
     owned: dict[str, StrictInt] = Field(default_factory=dict, description="GPUs already owned, per GPU id: free but for power")
-    reserved_discount: float | None = Field(None, ge=0, lt=1,
+    reserved_discount: Number | None = Field(None, ge=0, lt=1,
                                             description="Reserved = on-demand x (1 - discount) where no reserved price is given")
-    usd_per_kwh: float = Field(DEFAULT_USD_PER_KWH, gt=0, le=10)
-    pue: float = Field(DEFAULT_PUE, ge=1, le=5, description="Power usage effectiveness of the site")
-    amortisation_years: float = Field(DEFAULT_AMORTISATION_YEARS, gt=0, le=30)
-    lead_time_weeks: float = Field(0.0, ge=0, le=520, description="Weeks until bought GPUs arrive; on-demand rentals bridge the gap")
+    usd_per_kwh: Number = Field(DEFAULT_USD_PER_KWH, gt=0, le=10)
+    pue: Number = Field(DEFAULT_PUE, ge=1, le=5, description="Power usage effectiveness of the site")
+    amortisation_years: Number = Field(DEFAULT_AMORTISATION_YEARS, gt=0, le=30)
+    lead_time_weeks: Number = Field(0.0, ge=0, le=520, description="Weeks until bought GPUs arrive; on-demand rentals bridge the gap")
     gpus: dict[str, GpuPricing] = Field(default_factory=dict, description="Per-GPU reserved/spot/purchase prices and TDP")
     reserved_terms: list[ReservedTerm] = Field(default_factory=list, description="Commitments to choose from (demand profiles; "
                                                                                   "default with rent: [reserved]: one 12-month term)")
     spot: SpotRisk | None = Field(None, description="Spot interruptions and the availability target (demand profiles)")
-    discount_rate: float = Field(0.0, ge=0, le=1, description="Annual rate for the net present cost over a demand profile")
-    capex_cap_usd_per_quarter: float | None = Field(None, gt=0, le=1e12, description="Most spent on purchases per quarter")
+    discount_rate: Number = Field(0.0, ge=0, le=1, description="Annual rate for the net present cost over a demand profile")
+    capex_cap_usd_per_quarter: Number | None = Field(None, gt=0, le=1e12, description="Most spent on purchases per quarter")
     commitments_past_horizon: CommitmentAccounting = Field(
         "book", description="'book': a horizon is charged the depreciation and reserved hours it uses; 'cash': whole "
                             "purchase prices less resale and whole terms")
@@ -182,14 +182,14 @@ class Growth(StrictModel):
     """Compound growth: a period starting ``t`` hours in carries ``factor ** (t / per)`` times its load."""
 
     per: PeriodName = Field("quarter", description="The time over which the load grows by 'factor'")
-    factor: float = Field(..., gt=0, le=100, description="1.3 = +30 % per 'per'")
+    factor: Number = Field(..., gt=0, le=100, description="1.3 = +30 % per 'per'")
 
 
 class PeriodLoad(StrictModel):
     """One period's load in the workload's own terms: sequences held at once, or requests per second."""
 
     concurrency: StrictInt | None = Field(None, ge=0, le=MAX_LOAD, description="Simultaneous sequences in this period (0: idle)")
-    request_rate: float | None = Field(None, ge=0, le=MAX_REQUEST_RATE, description="Requests per second in this period")
+    request_rate: Number | None = Field(None, ge=0, le=MAX_REQUEST_RATE, description="Requests per second in this period")
     label: str | None = Field(None, max_length=40)
 
     @model_validator(mode="after")
@@ -217,7 +217,7 @@ class Within(StrictModel):
     """The cycle inside every horizon period: relative loads of its slots (the period's load times each factor)."""
 
     period: PeriodName = Field("hour", description="Length of each slot")
-    factors: list[float] = Field(..., min_length=1, max_length=MAX_SLOTS, description="Load factor of each slot (peak = 1)")
+    factors: list[Number] = Field(..., min_length=1, max_length=MAX_SLOTS, description="Load factor of each slot (peak = 1)")
 
     @model_validator(mode="after")
     def _factors(self) -> Within:
@@ -232,7 +232,7 @@ class DemandProfile(StrictModel):
     """Load per period over a horizon, or over a typical cycle repeated (see the module docstring)."""
 
     period: PeriodName = Field("hour", description="Length of one period")
-    loads: list[StrictInt | float | PeriodLoad] | None = Field(
+    loads: list[StrictInt | Number | PeriodLoad] | None = Field(
         None, max_length=MAX_PERIODS * 10, description="One load per period in the workload's unit (sequences or "
                                                        "requests/s), or a mapping {concurrency | request_rate, label}")
     csv: LoadCsv | None = Field(None, description="Loads from a CSV file instead of 'loads'")

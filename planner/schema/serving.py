@@ -27,7 +27,7 @@ from ..model.formats import (
     canonical_weight_format,
     is_weight_format,
 )
-from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, SolverOptions, StrictModel, _model_ref
+from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, SolverOptions, StrictModel, _model_ref
 from .choices import EngineNameChoice, Entrypoint, MemoryMode
 from .procurement import DemandProfile, PricingOptions, source_inventory
 from .workload import Workload
@@ -74,14 +74,14 @@ class EngineOptions(StrictModel):
     name: EngineNameChoice = Field("vllm", description="vllm | sglang | trtllm | llamacpp (also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp)")
     version: str | None = Field(None, description="Release whose defaults apply, e.g. 0.6.3 (vLLM), 0.4.6 (SGLang), b4500")
     entrypoint: Entrypoint = Field("server", description="vLLM: OpenAI server or LLM class defaults")
-    gpu_memory_utilization: float | None = Field(None, gt=0.05, le=1.0, description="vLLM: fraction of GPU memory [0.9]")
+    gpu_memory_utilization: Number | None = Field(None, gt=0.05, le=1.0, description="vLLM: fraction of GPU memory [0.9]")
     max_num_batched_tokens: StrictInt | None = Field(None, ge=16, le=1_048_576, description="vLLM: tokens per forward pass")
     max_num_seqs: StrictInt | None = Field(None, ge=1, le=65_536, description="vLLM: sequences per batch")
     block_size: StrictInt | None = Field(None, ge=1, le=1024, description="Paged-KV block size in tokens")
-    mem_fraction_static: float | None = Field(None, gt=0.05, lt=1.0, description="SGLang: weights + KV pool fraction")
+    mem_fraction_static: Number | None = Field(None, gt=0.05, lt=1.0, description="SGLang: weights + KV pool fraction")
     chunked_prefill_size: StrictInt | None = Field(None, ge=16, le=1_048_576, description="SGLang")
     cuda_graph_max_bs: StrictInt | None = Field(None, ge=1, le=65_536, description="SGLang")
-    free_gpu_memory_fraction: float | None = Field(None, gt=0.0, le=1.0, description="TensorRT-LLM: KV share of free memory [0.9]")
+    free_gpu_memory_fraction: Number | None = Field(None, gt=0.0, le=1.0, description="TensorRT-LLM: KV share of free memory [0.9]")
     max_num_tokens: StrictInt | None = Field(None, ge=16, le=1_048_576, description="TensorRT-LLM [8192]")
     max_batch_size: StrictInt | None = Field(None, ge=1, le=65_536, description="TensorRT-LLM [2048]")
     n_gpu_layers: StrictInt | None = Field(None, ge=0, le=100_000, description="llama.cpp -ngl: blocks on the GPU [all]")
@@ -139,7 +139,7 @@ class ServingScenario(GpuChoices):
     )
     inventory: dict[str, StrictInt] = Field(default_factory=dict, description="Max GPUs available per GPU id")
     budget: Budget = Field(default_factory=Budget)
-    min_headroom: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
+    min_headroom: Number = Field(0.0, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
     whole_instances: bool = Field(False, description="Rent whole instances of each GPU's catalog instance_gpus "
                                                      "(idle GPUs in them are paid for); off: any number of GPUs")
     engine: EngineOptions = Field(default_factory=EngineOptions)

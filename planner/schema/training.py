@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, StrictModel, _model_ref
+from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, StrictModel, _model_ref
 from .choices import (
     Attention,
     ConventionChoice,
@@ -41,7 +41,7 @@ class LoraOptions(StrictModel):
     """LoRA adapters: rank and the weight matrices they are attached to (PEFT ``target_modules`` names)."""
 
     rank: StrictInt = Field(16, ge=1, le=4096, description="Adapter rank r")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="PEFT lora_dropout; > 0 keeps a dropped copy of each adapted input")
+    dropout: Number = Field(0.0, ge=0.0, lt=1.0, description="PEFT lora_dropout; > 0 keeps a dropped copy of each adapted input")
     target_modules: list[LoraTargetChoice] = Field(default=["q_proj", "v_proj"],
                                       description="q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head or all-linear")
 
@@ -54,9 +54,9 @@ class LoraOptions(StrictModel):
 class DataOptions(StrictModel):
     """How much is trained, and in which batches."""
 
-    tokens: float | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens to train on in total")
-    epochs: float | None = Field(None, gt=0, le=10_000, description="Passes over the dataset (with dataset_tokens)")
-    dataset_tokens: float | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens in the dataset")
+    tokens: Number | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens to train on in total")
+    epochs: Number | None = Field(None, gt=0, le=10_000, description="Passes over the dataset (with dataset_tokens)")
+    dataset_tokens: Number | None = Field(None, ge=1, le=MAX_TRAINING_TOKENS, description="Tokens in the dataset")
     sequence_length: StrictInt = Field(..., ge=16, le=MAX_SEQUENCE_LENGTH, description="Tokens per training sequence")
     global_batch_sequences: StrictInt | None = Field(None, ge=1, le=10_000_000, description="Sequences per optimizer step")
     global_batch_tokens: StrictInt | None = Field(None, ge=16, le=10**10, description="Tokens per optimizer step")
@@ -151,7 +151,7 @@ class TrainingGpuOverride(GpuOverride):
     """Per-GPU changes to the catalog for this scenario (serving's: price, stock, node size and bandwidths; plus
     an optional assumed utilisation that replaces the time model on this GPU)."""
 
-    mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation on this GPU "
+    mfu: Number | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation on this GPU "
                                                            "(replaces the step-time model; default: modelled)")
 
 
@@ -164,12 +164,12 @@ class MemoryOptions(StrictModel):
 
 
 class TrainingBudget(StrictModel):
-    max_usd: float | None = Field(None, gt=0, le=1e12, description="Ceiling on the whole job's cost, USD")
-    max_usd_per_hour: float | None = Field(None, gt=0, le=1e9, description="Ceiling on the cluster's price, USD per hour")
+    max_usd: Number | None = Field(None, gt=0, le=1e12, description="Ceiling on the whole job's cost, USD")
+    max_usd_per_hour: Number | None = Field(None, gt=0, le=1e9, description="Ceiling on the cluster's price, USD per hour")
 
 
 class TrainingSolverOptions(StrictModel):
-    time_limit_s: float = Field(10.0, gt=0, le=3600)
+    time_limit_s: Number = Field(10.0, gt=0, le=3600)
     workers: StrictInt = Field(1, ge=1, le=64, description="CP-SAT workers (1 is deterministic)")
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
 
@@ -193,14 +193,14 @@ class TrainingScenario(GpuChoices):
                                          description="Micro-batch sizes to consider")
     parallelism: TrainingParallelism = Field(default_factory=TrainingParallelism)
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
-    mfu: float | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation instead of the step-time model "
+    mfu: Number | None = Field(None, gt=0, le=1, description="Assumed model-FLOPs utilisation instead of the step-time model "
                                                            "(default: modelled compute + communication + bubble)")
-    deadline_hours: float | None = Field(None, gt=0, le=1e6, description="Wall-clock limit for the whole job")
+    deadline_hours: Number | None = Field(None, gt=0, le=1e6, description="Wall-clock limit for the whole job")
     budget: TrainingBudget = Field(default_factory=TrainingBudget)
     gpus: list[str] | dict[str, TrainingGpuOverride | None] | None = Field(
         None, description="Allowed GPU ids (default: all), as a list or a mapping id -> overrides")
     inventory: dict[str, StrictInt] = Field(default_factory=dict, description="Max GPUs available per GPU id")
-    min_headroom: float = Field(0.05, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
+    min_headroom: Number = Field(0.05, ge=0.0, lt=1.0, description="Fraction of each GPU's memory left free")
     objective: TrainingObjective = Field("cost", description="Minimise total USD, or wall-clock time")
     pricing: OfferRules | None = Field(None, description="Which rental prices to use: allow_estimated, offers, tiers (as serving)")
     whole_instances: bool = Field(False, description="Rent whole instances of each GPU's instance_gpus (idle GPUs in them "

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
-from .base import StrictModel
+from .base import Number, StrictModel
 from .choices import Percentile
 
 MAX_TOKENS = 10_000_000
@@ -39,10 +39,10 @@ class Slo(StrictModel):
     TPOT limits at (MLPerf Inference rules, "Llama2-70B" latency constraints).
     """
 
-    ttft_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time to first token, ms (includes queueing)")
-    tpot_ms: float | None = Field(None, gt=0, le=600_000, description="Time per output token after the first, ms")
+    ttft_ms: Number | None = Field(None, gt=0, le=3_600_000, description="Time to first token, ms (includes queueing)")
+    tpot_ms: Number | None = Field(None, gt=0, le=600_000, description="Time per output token after the first, ms")
     percentile: Percentile = Field("p99", description="Percentile of requests the targets hold for")
-    min_output_tokens_per_s_per_user: float | None = Field(
+    min_output_tokens_per_s_per_user: Number | None = Field(
         None, gt=0, le=1_000_000, description="Per-request decode speed floor, output tokens/s (1000 / TPOT)")
 
     @model_validator(mode="after")
@@ -72,7 +72,7 @@ class LengthBucket(StrictModel):
 
     prompt_tokens: StrictInt = Field(..., ge=1, le=MAX_TOKENS)
     output_tokens: StrictInt = Field(..., ge=1, le=MAX_TOKENS)
-    weight: float = Field(..., gt=0, le=1_000_000, description="Relative share of requests (normalised over the mix)")
+    weight: Number = Field(..., gt=0, le=1_000_000, description="Relative share of requests (normalised over the mix)")
 
 
 class OfflineJob(StrictModel):
@@ -81,7 +81,7 @@ class OfflineJob(StrictModel):
     requests: StrictInt | None = Field(None, ge=1, le=10_000_000_000, description="Requests in the job")
     total_tokens: StrictInt | None = Field(None, ge=1, le=10**15,
                                      description="Prompt + output tokens in the job (instead of requests)")
-    deadline_hours: float = Field(..., gt=0, le=24 * 366, description="Hours to finish the whole job in")
+    deadline_hours: Number = Field(..., gt=0, le=24 * 366, description="Hours to finish the whole job in")
 
     @model_validator(mode="after")
     def _one_size(self) -> OfflineJob:
@@ -94,7 +94,7 @@ class Workload(StrictModel):
     """Serving demand: sequences held at once, a request rate with latency targets, or an offline job."""
 
     concurrency: StrictInt | None = Field(None, ge=1, le=MAX_CONCURRENCY, description="Simultaneous sequences to serve")
-    request_rate: float | None = Field(None, gt=0, le=MAX_REQUEST_RATE, description="Requests per second (Poisson arrivals)")
+    request_rate: Number | None = Field(None, gt=0, le=MAX_REQUEST_RATE, description="Requests per second (Poisson arrivals)")
     offline: OfflineJob | None = Field(None, description="A batch job with a deadline instead of live traffic")
     context_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS, description="Tokens per sequence (prompt + output)")
     prompt_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS, description="Prompt (input) tokens per request, mean")
@@ -102,7 +102,7 @@ class Workload(StrictModel):
     length_mix: list[LengthBucket] | None = Field(
         None, description=f"Request classes with weights instead of one prompt/output length (at most {MAX_LENGTH_BUCKETS})")
     slo: Slo | None = Field(None, description="Latency targets (with request_rate)")
-    prefix_cache_hit_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of prompt tokens served from the prefix cache")
+    prefix_cache_hit_rate: Number = Field(0.0, ge=0.0, lt=1.0, description="Fraction of prompt tokens served from the prefix cache")
 
     @model_validator(mode="after")
     def _consistent(self) -> Workload:
