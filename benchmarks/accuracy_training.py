@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from planner.catalog import default_catalog
+from planner.memory.model_states import model_state_bytes, state_bytes, zero3_gather_bytes
 from planner.memory.runtime import training_gpu
-from planner.memory.training import TrainingLayout, TrainingRecipe, model_state_bytes, state_bytes, training_memory, zero3_gather_bytes
+from planner.memory.training import TrainingLayout, TrainingRecipe, training_memory
 from planner.memory.training_activations import layer_activation_terms, stored_layer_bytes
 from planner.model.architecture import ModelArchitecture
 from planner.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB

@@ -5,8 +5,9 @@ from fractions import Fraction
 
 import pytest
 
+from planner.memory.model_states import model_state_bytes, state_bytes, zero3_gather_bytes
 from planner.memory.parameters import count_parameters
-from planner.memory.training import TrainingLayout, TrainingRecipe, model_state_bytes, state_bytes, training_memory, zero3_gather_bytes
+from planner.memory.training import TrainingLayout, TrainingRecipe, training_memory
 from planner.memory.training_activations import ActivationTerms, layer_activation_terms, loss_activation_bytes, stored_layer_bytes
 from planner.model.architecture import ModelArchitecture
 from tests.conftest import reference_data

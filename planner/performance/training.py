@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..catalog import GpuSpec
+from ..memory.model_states import state_bytes
 from ..memory.parameters import Role, Tensor, embedding_tensors, layer_tensors
 from ..memory.serving import ServingLayout, stage_layer_ranges, tensor_bytes_per_gpu
 from ..memory.training import (
@@ -33,7 +34,6 @@ from ..memory.training import (
     TrainingRecipe,
     stage_expert_parameters_per_gpu,
     stage_parameters_per_gpu,
-    state_bytes,
     trained_parameters_per_gpu,
 )
 from ..model.architecture import ModelArchitecture
