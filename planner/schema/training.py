@@ -77,8 +77,8 @@ class DataOptions(StrictModel):
     @property
     def total_tokens(self) -> int:
         if self.tokens is not None:
-            return int(math.ceil(self.tokens))
-        return int(math.ceil(float(self.epochs or 0) * float(self.dataset_tokens or 0)))
+            return math.ceil(self.tokens)
+        return math.ceil(float(self.epochs or 0) * float(self.dataset_tokens or 0))
 
     @property
     def global_batch(self) -> int:

@@ -120,9 +120,9 @@ class Workload(StrictModel):
         elif self.concurrency is not None:
             if self.context_tokens is None and (self.prompt_tokens is None or self.output_tokens is None):
                 raise ValueError("give context_tokens, or both prompt_tokens and output_tokens")
-            if self.context_tokens is not None and (self.prompt_tokens or self.output_tokens):
-                if (self.prompt_tokens or 0) + (self.output_tokens or 0) != self.context_tokens:
-                    raise ValueError("context_tokens must equal prompt_tokens + output_tokens when all are given")
+            if (self.context_tokens is not None and (self.prompt_tokens or self.output_tokens)
+                    and (self.prompt_tokens or 0) + (self.output_tokens or 0) != self.context_tokens):
+                raise ValueError("context_tokens must equal prompt_tokens + output_tokens when all are given")
         else:
             if self.prompt_tokens is None or self.output_tokens is None:
                 raise ValueError("traffic needs prompt_tokens and output_tokens per request (or a length_mix)")
