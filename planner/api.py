@@ -34,8 +34,8 @@ def load_scenario(path: str | Path) -> ServingScenario | TrainingScenario:
 def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, method: Method = "cpsat",
                    time_limit_s: float | None = None) -> SolveReport:
     """Cheapest verified plan for a scenario of any kind (serving, training, procurement over a demand profile);
-    raises ``InfeasibleError`` with the reason when none exists (``analysis.explain.solve_explained``)."""
-    from .analysis.explain import solve_explained
+    raises ``InfeasibleError`` with the reason when none exists (``analysis.solve.solve_explained``)."""
+    from .analysis.solve import solve_explained
 
     return solve_explained(scenario, catalog, method, time_limit_s)
 

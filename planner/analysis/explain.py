@@ -22,22 +22,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..candidates.serving import Candidate
-from ..errors import InfeasibleError
 from ..limits import TimeLimitReached
 from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
 from ..model.formats import WEIGHT_FORMATS
-from ..pipeline import solve_scenario
-from ..pipeline.serving import Method, NoPlanFound, _largest_tp_group
+from ..pipeline.serving import _largest_tp_group
 from ..rules import pipeline_breach, valid_tp_degrees
 from .explain_limits import _LimitConflict
 from .explain_traffic import slo_unreachable, traffic_shapes
 from .explanation import Explanation, Relaxation, _describe, _enumerate, _gib, _largest, _rentable
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog, GpuSpec
+    from ..catalog import GpuSpec
     from ..pipeline.serving import PreparedScenario
-    from ..plans.serving import SolveReport
-    from ..schema.serving import ServingScenario
 
 ROOMY_MIB = 2**30  # 1 PiB: a GPU no shape outgrows, to enumerate every structurally valid shape with its bill
 COMMON_FORMATS = ("bf16", "fp16", "fp8", "int8", "int4-awq", "int4-gptq", "mxfp4")  # suggested first, at equal bits
@@ -47,17 +43,6 @@ COMMON_FORMATS = ("bf16", "fp16", "fp8", "int8", "int4-awq", "int4-gptq", "mxfp4
 
 
 # --- entry point ----------------------------------------------------------------------------------------------------
-
-def solve_explained(scenario: ServingScenario, catalog: Catalog | None = None, method: Method = "cpsat",
-                    time_limit_s: float | None = None) -> SolveReport:
-    """``pipeline.solve_scenario``, with the reason when no plan exists: the pipeline's ``NoPlanFound`` becomes an
-    ``InfeasibleError`` carrying the explanation (the pipeline does not depend on the analyses)."""
-    try:
-        return solve_scenario(scenario, catalog, method, time_limit_s)
-    except NoPlanFound as missing:
-        explanation = explain_infeasible(missing.prepared, missing.method)
-        raise InfeasibleError(explanation.message, explanation.issues, explanation) from None
-
 
 def explain_infeasible(prepared: PreparedScenario, method: str = "cpsat", time_limit_s: float = 20.0) -> Explanation:
     """Why ``prepared`` has no plan: nothing fits, or which limits conflict and the nearest relaxation of each."""

@@ -186,7 +186,7 @@ class VariationResult:
 def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> VariationResult:
     """Solve one variation (runs in a worker process or a Ray task)."""
     from ..solver import sat_api
-    from .explain import solve_explained
+    from .solve import solve_explained
 
     name, scenario, overrides, axes = task
     if scenario.demand is not None:

@@ -238,7 +238,7 @@ class NoPlanFound(InfeasibleError):
     """No fleet meets the scenario: no shape fits, or the solver proved the limits exclude every fleet.
 
     The pipeline does not explain why (the explanation is an analysis, a layer above): it hands over what the
-    explanation needs, and ``planner.analysis.explain.solve_explained`` (behind ``planner.solve_scenario``) turns
+    explanation needs, and ``planner.analysis.solve.solve_explained`` (behind ``planner.solve_scenario``) turns
     it into an ``InfeasibleError`` that names the conflicting limits and the nearest relaxations."""
 
     def __init__(self, prepared: PreparedScenario, method: Method):
