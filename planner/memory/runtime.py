@@ -22,6 +22,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..units import BYTES_PER_GIB
+from .engine_budgets import collective_bytes
 
 CUDA_CONTEXT_BYTES = {
     "volta": int(0.6 * BYTES_PER_GIB),
@@ -68,6 +69,14 @@ class TrainingGpu:
     @property
     def cuda_context_bytes(self) -> int:
         return CUDA_CONTEXT_BYTES.get(self.generation, CUDA_CONTEXT_BYTES["hopper"])
+
+    def nvlink_peers(self, gpus: int) -> int:
+        """The GPUs of a ``gpus``-GPU job one GPU reaches over its scale-up domain."""
+        return min(gpus, self.nvlink_domain_size)
+
+    def nccl_bytes(self, gpus: int) -> int:
+        """NCCL buffers of one GPU of a ``gpus``-GPU job (``engine_budgets.collective_bytes``)."""
+        return collective_bytes(gpus, self.nvlink_peers(gpus), self.scale_up_link)
 
 
 @lru_cache(maxsize=256)

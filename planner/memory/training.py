@@ -22,7 +22,7 @@ from ..model.formats import SIXTEEN_BIT, WeightFormat
 from ..schema.choices import Convention, LoraTarget, Method, Offload, Optimizer, Precision, Recompute, values_of
 from ..units import BYTES_PER_MIB, ceil_div
 from .bill import BillLine, Term, formulas, sum_formula
-from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU, collective_bytes
+from .engine_budgets import NON_TORCH_BYTES_PER_COLLECTIVE_GROUP, NON_TORCH_BYTES_SINGLE_GPU
 from .model_states import StateBytes, adafactor_moment_bytes, model_state_terms, state_bytes, zero3_gather_term
 from .parameters import Role, Split, Tensor, count_parameters, held_by_stage, largest_layer_parameters, layer_tensors, non_layer_tensors
 from .runtime import ALLOCATOR_RESERVE_FRACTION, TrainingGpu
@@ -398,9 +398,7 @@ def allocator_reserve_bytes(allocated_bytes: int) -> int:
 
 def measured_peak_terms(allocated_bytes: int, layout: TrainingLayout, gpu: TrainingGpu) -> tuple[int, int, int]:
     """(CUDA context, NCCL buffers, caching-allocator reserve) of one GPU at the peak (``runtime``)."""
-    peers = min(layout.gpus, gpu.nvlink_domain_size)
-    nccl = collective_bytes(layout.gpus, peers, gpu.scale_up_link)
-    return gpu.cuda_context_bytes, nccl, allocator_reserve_bytes(allocated_bytes)
+    return gpu.cuda_context_bytes, gpu.nccl_bytes(layout.gpus), allocator_reserve_bytes(allocated_bytes)
 
 
 MEASURED_PEAK_ONLY = ("cuda_context", "nccl", "allocator_reserve")
@@ -492,7 +490,6 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
     states, _ = stage_states(arch, recipe, layout)
     activations = stage_activation_bytes(arch, recipe, layout)
-    peers = min(layout.gpus, gpu.nvlink_domain_size)
     stages = []
     for stage, layers in enumerate(ranges):
         held = states[stage]
@@ -508,7 +505,7 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
             optimizer_states_bytes=held.optimizer_states_bytes, activations_bytes=activations[stage],
             buffers_bytes=held.buffers_bytes, overhead_bytes=overhead, cpu_offload_bytes=held.cpu_offload_bytes,
             cuda_context_bytes=context, nccl_bytes=nccl, allocator_reserve_bytes=reserve,
-            lines=stage_lines(recipe, held.terms, activations[stage], words, overhead, layout.gpus, peers, gpu, nccl,
+            lines=stage_lines(recipe, held.terms, activations[stage], words, overhead, layout.gpus, gpu, nccl,
                               allocated, reserve)))
     total = _parameter_count(arch)
     full, backbone = recipe.method == "full", recipe.method == "frozen"

@@ -42,8 +42,7 @@ SOURCES = {
 
 
 def stage_lines(recipe: TrainingRecipe, terms: dict[str, tuple[Term, ...]], activation_bytes: int, activation_formula: str,
-                overhead_bytes: int,
-                gpus: int, nvlink_peers: int, gpu: TrainingGpu, nccl_bytes: int, allocated_bytes: int,
+                overhead_bytes: int, gpus: int, gpu: TrainingGpu, nccl_bytes: int, allocated_bytes: int,
                 reserve_bytes: int) -> tuple[BillLine, ...]:
     """The bill of one GPU of a stage: the lines of the measured peak (``in_total``), then the formulas' flat
     overhead and the host memory offloading uses."""
@@ -56,7 +55,7 @@ def stage_lines(recipe: TrainingRecipe, terms: dict[str, tuple[Term, ...]], acti
     lines.append(line_of_terms("buffers", terms["buffers"], SOURCES["buffers"]))
     lines.append(BillLine("cuda_context", gpu.cuda_context_bytes, f"CUDA context, libraries and workspaces of a training "
                           f"process on {gpu.generation}: {gib_text(gpu.cuda_context_bytes)}", SOURCES["cuda_context"]))
-    nccl = (f"NCCL / communicator buffers: {gpus} GPUs, {nvlink_peers} peers over {gpu.scale_up_link}: {gib_text(nccl_bytes)}"
+    nccl = (f"NCCL / communicator buffers: {gpus} GPUs, {gpu.nvlink_peers(gpus)} peers over {gpu.scale_up_link}: {gib_text(nccl_bytes)}"
             if gpus > 1 else "none: one GPU")
     lines.append(BillLine("nccl", nccl_bytes, nccl, SOURCES["nccl"]))
     fraction = ALLOCATOR_RESERVE_FRACTION

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from ..model.architecture import ModelArchitecture
-from .engine_budgets import collective_bytes
 from .runtime import TrainingGpu
 from .training import TrainingLayout, TrainingRecipe, allocator_reserve_bytes, stage_activation_bytes, stage_states
 
@@ -65,8 +64,7 @@ class WorstStageTotals:
     def totals_bytes(self, layout: TrainingLayout, gpu: TrainingGpu,
                      micro_batches: Iterable[tuple[int | None, int | None]]) -> tuple[int, ...]:
         """``total_bytes`` at each (micro-batch, micro-batches per step)."""
-        peers = min(layout.gpus, gpu.nvlink_domain_size)
-        outside = gpu.cuda_context_bytes + collective_bytes(layout.gpus, peers, gpu.scale_up_link)
+        outside = gpu.cuda_context_bytes + gpu.nccl_bytes(layout.gpus)
         states = self.states_bytes(layout)
         totals = []
         for micro_batch, num_microbatches in micro_batches:
