@@ -4,6 +4,7 @@ answers: a plan or a Pareto set, as an ``Answer`` the renderers draw)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from .schema.serving import ServingScenario
 from .yaml_io import load_yaml_file
 
 if TYPE_CHECKING:
+    from .analysis.whatif import WhatIfReport
     from .catalog import Catalog
     from .pipeline.serving import Method
     from .plans.serving import SolveReport
@@ -92,3 +94,22 @@ def _require_points(front: Any, message: str) -> None:
         from .errors import InfeasibleError
 
         raise InfeasibleError(message, [Issue("run 'planner solve' without --pareto for the reason")])
+
+
+def whatif(scenario_path: str, overrides: tuple[str, ...] = (), sweep_path: str | None = None, executor: str = "local",
+           workers: int | None = None, sensitivity: bool = False,
+           progress: Callable[[int, int], None] | None = None) -> WhatIfReport:
+    """``planner whatif``: the scenario re-solved under ``overrides`` (one variation compared with the file) or, with
+    a sweep file, under each of its variations (the overrides then change the baseline too); ``sensitivity`` adds
+    each used GPU's price range. Ctrl-C or a dead worker raises ``Incomplete`` carrying what finished."""
+    from .analysis.sweep import Variation, load_sweep
+    from .analysis.whatif import WhatIf, parse_override, run_whatif
+
+    sweep = load_sweep(sweep_path) if sweep_path else None
+    if sweep is not None:
+        analysis, extra = WhatIf(scenario_path, list(overrides)), []
+    else:
+        analysis = WhatIf(scenario_path)
+        parsed = [parse_override(text) for text in overrides]
+        extra = [Variation("--set " + " ".join(overrides), tuple(parsed))] if parsed else []
+    return run_whatif(analysis, sweep, extra, executor, workers, progress, sensitivity)  # type: ignore[arg-type]

@@ -72,36 +72,16 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
       planner whatif scenarios/llama-3.1-70b-chat.yaml --set gpus.h100-sxm.price=1.8 --set workload.concurrency=128
       planner whatif scenarios/llama-3.1-70b-chat.yaml --sweep scenarios/sweep-h100-price-drop.yaml --plot sweep.png
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    from ..analysis.sweep import Variation, load_sweep
-    from ..analysis.whatif import WhatIf, parse_override, run_whatif
+    from ..api import whatif as run
     from ..errors import Incomplete
+    from ..report.progress import progress_bar
     from ..report.serving import render_whatif_report, whatif_csv
-    from ..report.tables import make_console
 
     check_plot(plot_path)
-    sweep = load_sweep(sweep_path) if sweep_path else None
-    if sweep is not None:
-        analysis, extra = WhatIf(scenario_path, list(overrides)), []
-    else:
-        analysis = WhatIf(scenario_path)
-        parsed = [parse_override(text) for text in overrides]
-        extra = [Variation("--set " + " ".join(overrides), tuple(parsed))] if parsed else []
-    stderr = make_console(stderr=True)
     incomplete = None
-    with Progress(TextColumn("solving variations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=stderr, transient=True, disable=not stderr.is_terminal) as bar:
-        task = bar.add_task("solve", total=None)
+    with progress_bar("solving variations") as update:
         try:
-            report = run_whatif(analysis, sweep, extra, executor, workers,  # type: ignore[arg-type]
-                                lambda done, total: bar.update(task, completed=done, total=total), sensitivity)
+            report = run(scenario_path, overrides, sweep_path, executor, workers, sensitivity, update)
         except Incomplete as stopped:  # Ctrl-C or a dead worker: print what finished, then the message
             incomplete, report = stopped, stopped.partial
     emit(output_format, wide, report.to_dict, lambda console: render_whatif_report(report, console, wide), lambda: whatif_csv(report))
