@@ -24,9 +24,9 @@ from planner.memory.serving import (
     kv_cache_bytes_per_sequence,
     kv_cache_bytes_per_token_per_layer,
     rotary_cache_bytes,
-    serving_memory,
     weight_bytes_by_stage,
 )
+from planner.memory.serving_bill import serving_memory
 from planner.model.architecture import ModelArchitecture
 from planner.model.formats import kv_cache_dtype, weight_format
 from planner.model.hf_config import architecture_from_hf_config

@@ -28,7 +28,7 @@ from typing import Any
 from planner.api import solve_scenario
 from planner.catalog import default_catalog
 from planner.errors import InfeasibleError, InputError
-from planner.memory.serving import serving_memory
+from planner.memory.serving_bill import serving_memory
 from planner.pipeline.serving import prepare
 from planner.schema import validate_scenario
 from planner.units import decimal_fraction, format_usd, usd_to_micro_usd_ceil

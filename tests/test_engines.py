@@ -5,7 +5,8 @@ import pytest
 from planner.engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from planner.errors import InputError
 from planner.memory.engine_budgets import COLLECTIVE_BYTES_PER_NVLINK_PEER, NON_TORCH_BYTES_SINGLE_GPU
-from planner.memory.serving import EngineSettings, ServingLayout, host_bytes, mla_decode_copy_bytes, serving_memory
+from planner.memory.serving import EngineSettings, ServingLayout, host_bytes, mla_decode_copy_bytes
+from planner.memory.serving_bill import serving_memory
 from planner.model.formats import kv_cache_dtype, weight_format
 
 GIB = 2**30

@@ -29,10 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # being removed by their owners; delete an entry once its cycle is gone
-    frozenset({"planner.memory.serving", "planner.memory.serving_explain"}),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
+"""Cycles being removed by their owners; delete an entry once its cycle is gone (none left)."""
 
 
 def _package(module: str) -> str:

@@ -9,10 +9,10 @@ from planner.memory.serving import (
     activation_peak_bytes,
     kv_cache_bytes_per_sequence,
     kv_cache_bytes_per_token,
-    serving_memory,
     stage_layer_ranges,
     weight_bytes_by_stage,
 )
+from planner.memory.serving_bill import serving_memory
 from planner.model.formats import kv_cache_dtype, weight_format
 
 GIB = 2**30

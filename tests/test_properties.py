@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from planner.api import solve_scenario
 from planner.catalog import Catalog, GpuSpec, builtin_catalog_dir, default_catalog
 from planner.errors import InfeasibleError, InputError, PlannerError, ScenarioError
-from planner.memory.serving import serving_memory
+from planner.memory.serving_bill import serving_memory
 from planner.model.formats import weight_format
 from planner.performance.topology import node_topology
 from planner.pipeline.serving import prepare

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from ..candidates.serving import Candidate
 from ..limits import TimeLimitReached
-from ..memory.serving import ServingLayout, ServingMemory, serving_memory, weight_bytes_by_stage
+from ..memory.serving import ServingLayout, ServingMemory, weight_bytes_by_stage
+from ..memory.serving_bill import serving_memory
 from ..model.formats import WEIGHT_FORMATS
 from ..pipeline.serving import _largest_tp_group
 from ..rules import pipeline_breach, valid_tp_degrees

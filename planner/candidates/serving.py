@@ -17,7 +17,8 @@ from ..catalog import Catalog, GpuSpec
 from ..engines import EngineChoice, GpuFacts, engine_layout, engine_settings, unsupported_by_engine
 from ..errors import CatalogError, InputError, Issue, did_you_mean
 from ..limits import MAX_CANDIDATE_SHAPES, Deadline, TimeLimitReached, check_count
-from ..memory.serving import EngineSettings, ServingLayout, ServingMemory, sequences_within, serving_memory
+from ..memory.serving import EngineSettings, ServingLayout, ServingMemory, sequences_within
+from ..memory.serving_bill import serving_memory
 from ..model.architecture import ModelArchitecture
 from ..model.formats import KvCacheDtype, WeightFormat, fidelity_penalty, kv_cache_dtype, weight_format
 from ..model.gguf import GgufWeights

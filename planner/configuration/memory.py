@@ -13,10 +13,18 @@ from ..catalog import Catalog
 from ..engines import EngineChoice, GpuFacts, engine_layout, engine_problems, engine_settings, unsupported_by_engine
 from ..errors import InputError, Issue, did_you_mean
 from ..memory.parameters import count_parameters
-from ..memory.serving import EngineSettings, ServingLayout, ServingMemory, serving_memory
+from ..memory.serving import EngineSettings, ServingLayout, ServingMemory
+from ..memory.serving_bill import serving_memory
 from ..model.architecture import ModelArchitecture, architecture_from_mapping_file
-from ..model.formats import (KV_CACHE_DTYPES, WEIGHT_FORMATS, canonical_kv_dtype, canonical_weight_format,
-                             is_weight_format, kv_cache_dtype, weight_format)
+from ..model.formats import (
+    KV_CACHE_DTYPES,
+    WEIGHT_FORMATS,
+    canonical_kv_dtype,
+    canonical_weight_format,
+    is_weight_format,
+    kv_cache_dtype,
+    weight_format,
+)
 from ..model.gguf import GgufWeights
 from ..model.hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from ..rules import format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees

@@ -15,16 +15,16 @@ sequences, which is what the solver's linear constraint needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
 from ..model.architecture import ModelArchitecture
 from ..model.formats import SIXTEEN_BIT, KvCacheDtype, QuantScope, WeightFormat
 from ..model.gguf import GgufWeights
-from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div, fraction_of_bytes_floor
+from ..units import BYTES_PER_GIB, BYTES_PER_MIB, ceil_div
 from .bill import BillLine, Term, formulas, gib_text, sum_formula
-from .engine_budgets import ACTIVATIONS_IN_BUDGET, WEIGHT_LOADING_SLACK, budget_bytes, non_torch_bytes
+from .engine_budgets import non_torch_bytes
 from .llamacpp import compute_buffer_bytes, offloaded_layers, output_on_gpu
 from .parameters import Role, Split, Tensor, embedding_tensors, held_by_stage, layer_signatures, layer_tensors, non_layer_tensors
 
@@ -565,59 +565,3 @@ def sequences_within(limit_bytes: int, fixed_bytes: int, kv_bytes_per_sequence: 
     if room < 0 or kv_bytes_per_sequence <= 0:
         return 0
     return room // kv_bytes_per_sequence
-
-
-def serving_memory(
-    arch: ModelArchitecture,
-    layout: ServingLayout,
-    engine: EngineSettings,
-    capacity_bytes: int,
-    concurrency: int,
-    context_tokens: int,
-    explain: bool = True,
-) -> ServingMemory:
-    """The per-GPU bill of a replica serving ``concurrency`` sequences of ``context_tokens`` tokens.
-
-    ``explain=False`` leaves ``lines`` empty: candidate enumeration builds thousands of bills and never shows
-    their formulas (the text was 20 % of enumeration time)."""
-    stage_weights, mla_copies = max(weight_bytes_by_stage(arch, layout)), mla_decode_copy_bytes(arch, layout, engine)
-    slack = int((stage_weights + mla_copies) * WEIGHT_LOADING_SLACK.get(engine.engine, 0.0)) if engine.mode == "engine" else 0
-    weights = stage_weights + mla_copies + slack
-    per_sequence = kv_cache_bytes_per_sequence(arch, layout, context_tokens, engine.block_size)
-    activations, activation_words = activation_peak(arch, layout, engine, weights, explain)
-    overhead, overhead_words = runtime_overhead(layout, engine)
-    graphs = cuda_graph_bytes(arch, layout, engine)
-    in_budget = engine.mode == "formula" or ACTIVATIONS_IN_BUDGET[engine.engine]
-    graphs_in_budget = engine.mode == "engine" and (engine.cuda_graphs_in_budget or engine.engine == "trtllm")
-    charged = weights + overhead + (activations if in_budget else 0) + (graphs if graphs_in_budget else 0)
-    usable = (fraction_of_bytes_floor(capacity_bytes, engine.gpu_memory_utilization) if engine.mode == "formula" else
-              budget_bytes(engine.engine, capacity_bytes, charged, overhead, engine.gpu_memory_utilization,
-                           engine.mem_fraction_static, engine.free_gpu_memory_fraction))
-    host_weights, host_kv = host_bytes(arch, layout, context_tokens, concurrency)
-    memory = ServingMemory(
-        weights_bytes=weights,
-        kv_cache_bytes=per_sequence * ceil_div(concurrency, layout.dp),
-        activations_bytes=activations,
-        overhead_bytes=overhead,
-        cuda_graph_bytes=graphs,
-        capacity_bytes=capacity_bytes,
-        usable_bytes=usable,
-        kv_cache_bytes_per_token=kv_cache_bytes_per_token(arch, layout),
-        kv_cache_bytes_per_sequence=per_sequence,
-        concurrency=concurrency,
-        context_tokens=context_tokens,
-        block_size=engine.block_size,
-        cuda_graphs_in_budget=graphs_in_budget,
-        dp=layout.dp,
-        activations_in_budget=in_budget,
-        engine=engine.engine,
-        host_weights_bytes=host_weights,
-        host_kv_cache_bytes=host_kv,
-    )
-    if explain:
-        from .serving_explain import serving_lines, usable_formula
-
-        lines = serving_lines(arch, layout, engine, memory, (stage_weights, mla_copies, slack), activation_words, overhead_words)
-        memory = replace(memory, lines=lines,
-                         usable_formula=usable_formula(engine))
-    return memory

@@ -22,7 +22,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from ..catalog import GpuSpec
-from ..memory.serving import EngineSettings, ServingLayout, serving_memory
+from ..memory.serving import EngineSettings, ServingLayout
+from ..memory.serving_bill import serving_memory
 from ..model.architecture import ModelArchitecture
 from .batching import PERCENTILES, Limits, MixStats, OperatingPoint, Replica
 from .efficiency import canonical_engine, efficiency_for, mixes_prefill

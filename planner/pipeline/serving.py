@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Literal
 
 from ..candidates.capacity import CapacityTable, ShapeCapacity, Traffic, performance_at
 from ..candidates.enumeration import Enumeration
-from ..candidates.serving import (Candidate, RejectReason, ServingContext, enumerate_candidates, prune_dominated,
-                                  resolve_gpus)
+from ..candidates.serving import Candidate, RejectReason, ServingContext, enumerate_candidates, prune_dominated, resolve_gpus
 from ..catalog import Catalog, GpuSpec, default_catalog
 from ..catalog.pricing import priced_sources, rental_prices
 from ..errors import InfeasibleError, InputError, Issue
 from ..limits import Deadline
-from ..memory.serving import serving_memory
+from ..memory.serving_bill import serving_memory
 from ..model.architecture import ModelArchitecture
 from ..model.formats import weight_format
 from ..model.hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config

@@ -32,7 +32,7 @@ def verify_schedule(supply: Supply, grid: TimeGrid, periods: tuple[PeriodPlan, .
     from fractions import Fraction
 
     from ..candidates.capacity import performance_at
-    from ..memory.serving import serving_memory
+    from ..memory.serving_bill import serving_memory
     from ..units import decimal_fraction
     from .serving import SLO_TOLERANCE
 

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import Issue, VerificationError
-from ..memory.serving import serving_memory
+from ..memory.serving_bill import serving_memory
 from ..plans.serving import Plan
 from ..rules import format_breach, shape_breach
 from ..units import MICRO_USD_PER_USD, decimal_fraction, format_usd, usd_to_micro_usd_ceil
