@@ -43,7 +43,8 @@ def render_offers(rows: list[tuple[Offer, bool]], console: Console, wide: bool =
     def money(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
-    columns = [left("GPU"), left("provider"), left("instance"), Column("GPUs"), Column("on demand"), Column("spot"), left("tier", wide=True),
+    columns = [left("GPU"), left("provider"), left("instance"), Column("GPUs"), Column("on demand"), Column("spot"),
+               left("tier", wide=True),
                left("as of")]
     cells = [(o.gpu + ("*" if default else ""), o.provider, o.instance, str(o.instance_gpus), money(o.usd_per_gpu_hour("on_demand")),
               money(o.usd_per_gpu_hour("spot")), "ESTIMATED" if o.estimated else (o.tier or "-"), o.as_of or "-") for o, default in rows]

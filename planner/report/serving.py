@@ -207,7 +207,8 @@ def render_whatif_table(report: WhatIfReport, console: Console, wide: bool = Fal
         change = "—" if result is base else "n/a" if delta is None else \
             f"{signed} ({fraction:+.1%})" if fraction is not None else signed
         rows.append((markup(result.name), "-" if result.cost_micro_usd_per_hour is None else format_usd(result.cost_micro_usd_per_hour),
-                     change, markup(result.gpu_mix or (result.message or "")[:60]), "-" if result.total_gpus is None else str(result.total_gpus),
+                     change, markup(result.gpu_mix or (result.message or "")[:60]),
+                     "-" if result.total_gpus is None else str(result.total_gpus),
                      "-" if result.min_headroom_fraction is None else f"{result.min_headroom_fraction:.1%}", result.status))
     columns = [prose("variation", 30), Column("USD/h"), Column("vs baseline"), prose("GPU mix", 24), Column("GPUs"),
                Column("min headroom"), left("status")]

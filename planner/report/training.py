@@ -64,8 +64,9 @@ def _layout_table(row: dict[str, Any], title: str, wide: bool) -> Table:
                Column("offload", wide=True), Column("micro-batch" if wide else "micro-batch × n"), Column("micro-batches/step", wide=True),
                Column("steps"), Column("tokens/s/GPU"), Column("TFLOP/s/GPU"), Column("MFU")]
     cells = (_layout(row, wide), str(row["ep"]), str(row["zero_stage"]), row["recompute"] + ("" if wide or row["offload"] == "none" else
-             f", offload {row['offload']}"), "on" if row["sequence_parallel"] else "off", row["offload"], str(row["micro_batch"]) if wide else
-             f"{row['micro_batch']} × {row['micro_batches_per_step']}", str(row["micro_batches_per_step"]), f"{row['steps']:,}", f"{row['tokens_per_second_per_gpu']:,.0f}",
+             f", offload {row['offload']}"), "on" if row["sequence_parallel"] else "off", row["offload"],
+             str(row["micro_batch"]) if wide else f"{row['micro_batch']} × {row['micro_batches_per_step']}",
+             str(row["micro_batches_per_step"]), f"{row['steps']:,}", f"{row['tokens_per_second_per_gpu']:,.0f}",
              f"{row['model_tflops_per_gpu']:,.0f}", f"{row['mfu']:.1%}")
     return table(title, columns, [cells], wide)
 
@@ -88,7 +89,8 @@ def step_breakdown_table(step_seconds: float, breakdown: dict[str, float], time_
     title = f"Step {step_seconds:,.3f} s ({time_model}): where the time goes"
     if wide:
         return table(title, [Column(label) for label in BREAKDOWN_LABELS.values()],
-                     [[f"{breakdown[k]:,.3f} s ({breakdown[k] / step_seconds:.0%})" if step_seconds else "-" for k in BREAKDOWN_LABELS]], wide)
+                     [[f"{breakdown[k]:,.3f} s ({breakdown[k] / step_seconds:.0%})" if step_seconds else "-"
+                       for k in BREAKDOWN_LABELS]], wide)
     rows = [(label, f"{breakdown[k]:,.3f}", f"{breakdown[k] / step_seconds:.0%}" if step_seconds else "-")
             for k, label in BREAKDOWN_LABELS.items()]
     return table(title, [left("part"), Column("s"), Column("share")], rows, wide)
@@ -106,7 +108,8 @@ def render_training_pareto(front: TrainingFront, title: str, console: Console, w
         rows.append((str(index), f"{row['gpus']} x {row['gpu']}", _layout(row, True, "({})"), str(row["zero_stage"]),
                      row["recompute"], str(row["micro_batch"]), f"{row['hours']:,.2f}", f"{row['cost_usd']:,.2f}",
                      f"{row['cost_usd_per_hour']:,.2f}", f"{row['mfu']:.1%}", speedup))
-    console.print(table(f"{title}: cost-time Pareto set ({len(front.points)} plans{'' if front.complete else ', stopped at --pareto-points'})",
+    stopped = "" if front.complete else ", stopped at --pareto-points"
+    console.print(table(f"{title}: cost-time Pareto set ({len(front.points)} plans{stopped})",
                         columns, rows, wide))
 
 
