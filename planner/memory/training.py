@@ -484,9 +484,7 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
     """The per-GPU bill of every pipeline stage of one training configuration, with the terms a measured peak
     holds beyond the formulas on ``gpu`` (default: a Hopper GPU on NVSwitch)."""
     gpu = gpu or TrainingGpu()
-    if layout.pp > arch.num_layers:
-        raise ValueError(f"pipeline degree {layout.pp} exceeds the {arch.num_layers} layers")
-    ranges = stage_layer_ranges(arch.num_layers, layout.pp)
+    ranges = stage_layer_ranges(arch.num_layers, layout.pp)  # refuses more stages than layers
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
     states, _ = stage_states(arch, recipe, layout)
     activations = stage_activation_bytes(arch, recipe, layout)
