@@ -122,10 +122,10 @@ class ServingModel:
             whole_mib = row.fixed_mib + row.kv_mib_per_sequence * row.max_sequences
             model.add(row.fixed_mib * n + row.kv_mib_per_sequence * self.sequences[row.key] <= whole_mib * n)
         served = self.load if problem.is_traffic else self.sequences
-        self.served = sum(served.values())
+        self.served = cp_model.total(served.values())
         self._headroom(served)
         self._demand()
-        by_type: dict[str, list] = {}
+        by_type: dict[str, list[cp_model.LinearExpr]] = {}
         for row in problem.rows:
             by_type.setdefault(row.gpu_type, []).append(row.gpus_per_replica * self.replicas[row.key])
         cost_terms = [row.price_micro_usd_per_hour * self.replicas[row.key] for row in problem.rows
@@ -134,13 +134,13 @@ class ServingModel:
             instance = problem.instances.get(gpu_type)
             if instance is not None:
                 most = sum(self.upper[r.key] * r.gpus_per_replica for r in problem.rows if r.gpu_type == gpu_type)
-                k = self.instances[gpu_type] = rent_whole_instances(model, gpu_type, sum(terms), instance, most)
+                k = self.instances[gpu_type] = rent_whole_instances(model, gpu_type, cp_model.total(terms), instance, most)
                 cost_terms.append(instance.price_micro_usd_per_hour * k)
-            self._inventory(gpu_type, sum(terms))
-        self.cost = sum(cost_terms)
+            self._inventory(gpu_type, cp_model.total(terms))
+        self.cost = cp_model.total(cost_terms)
         if not groups.relaxable:
             check_integer_range(problem)
-        self.gpus = sum(row.gpus_per_replica * self.replicas[row.key] for row in problem.rows)
+        self.gpus = cp_model.total(row.gpus_per_replica * self.replicas[row.key] for row in problem.rows)
         if problem.budget_micro_usd_per_hour is not None:
             self._post("budget", self.cost <= problem.budget_micro_usd_per_hour)
         if not problem.mixed_fleet:
@@ -148,11 +148,11 @@ class ServingModel:
                 used = self.used[row.key] = model.new_bool_var(f"used[{row.key}]")
                 model.add(self.replicas[row.key] == 0).only_enforce_if(~used)
             if groups.assumed:
-                self._post("homogeneous", sum(self.used.values()) <= 1)
+                self._post("homogeneous", cp_model.total(self.used.values()) <= 1)
             else:
                 model.add_at_most_one(self.used.values())
 
-    def _post(self, group: str, constraint) -> None:
+    def _post(self, group: str, constraint: cp_model.BoundedLinearExpression) -> None:
         """A constraint of ``group``: plain, or enforced by the group's literal when groups are assumed."""
         posted = self.model.add(constraint)
         if self.groups.assumed:
@@ -176,7 +176,7 @@ class ServingModel:
         """Demand served exactly (sum = D), with the cover rows; under assumptions ``sum <= D`` and ``>= D`` assumed."""
         problem, model = self.problem, self.model
         demand = problem.demand
-        cover = sum(min(problem.capacity(row), demand) * self.replicas[row.key] for row in problem.rows)
+        cover = cp_model.total(min(problem.capacity(row), demand) * self.replicas[row.key] for row in problem.rows)
         if self.groups.assumed:
             model.add(self.served <= demand)
             model.add(cover >= self.served)  # implied by the memory rows; tightens the LP
@@ -184,7 +184,7 @@ class ServingModel:
         else:
             model.add(self.served == demand)
             model.add(cover >= demand)
-        model.add(sum(self.replicas.values()) <= demand)
+        model.add(cp_model.total(self.replicas.values()) <= demand)
 
     def _headroom(self, served: Mapping[str, cp_model.IntVar]) -> None:
         """Rows whose capacity within the headroom (``groups.headroom``) is below their own limit's: at most that."""
@@ -193,7 +193,7 @@ class ServingModel:
             if within is not None and within < self.problem.capacity(row):
                 self._post("headroom", served[row.key] <= within * self.replicas[row.key])
 
-    def _inventory(self, gpu_type: str, gpus: object) -> None:
+    def _inventory(self, gpu_type: str, gpus: cp_model.LinearExpr) -> None:
         """GPUs of one type within its stock (whole instances of it when rented that way), or over it by ``slack``."""
         stock = self.problem.inventory_by_gpu.get(gpu_type)
         if stock is None:
@@ -204,9 +204,9 @@ class ServingModel:
         if gpu_type in self.groups.slack:
             most = sum(self.upper[r.key] * r.gpus_per_replica for r in self.problem.rows if r.gpu_type == gpu_type)
             extra = self.slack[gpu_type] = self.model.new_int_var(0, most, f"extra[{gpu_type}]")
-            self.model.add(gpus <= stock + extra)  # type: ignore[operator]
+            self.model.add(gpus <= stock + extra)
         else:
-            self._post(f"inventory:{gpu_type}", gpus <= stock)  # type: ignore[operator]
+            self._post(f"inventory:{gpu_type}", gpus <= stock)
 
     def assume(self, enforced: list[str]) -> None:
         """Solve with the groups in ``enforced`` assumed on (the others free)."""
@@ -252,7 +252,7 @@ class ServingModel:
         """The phases after cost, each lexicographic in its parts: the worst fidelity penalty, the worst latency,
         then the GPU count. Parts are folded into one objective ``a x (max b + 1) + b`` (which orders plans exactly
         as separate phases would, one solve instead of several) while the weights stay below 2^53."""
-        parts: list[tuple[object, int]] = []
+        parts: list[tuple[cp_model.LinearExpr, int]] = []
         for attribute in ("fidelity_penalty", "latency_us"):
             worst = self.worst(attribute)
             if worst is not None:
@@ -308,10 +308,11 @@ class ServingModel:
         return assignment_for(self.problem, replicas)
 
 
-def rent_whole_instances(model: cp_model.CpModel, gpu_type: str, gpus: object, instance: Instance, most_gpus: int) -> cp_model.IntVar:
+def rent_whole_instances(model: cp_model.CpModel, gpu_type: str, gpus: cp_model.LinearExpr, instance: Instance,
+                         most_gpus: int) -> cp_model.IntVar:
     """Instances of ``gpu_type`` rented: enough whole instances for the GPUs the replicas use (idle ones paid)."""
     k = model.new_int_var(0, -(-most_gpus // instance.gpus), f"instances[{gpu_type}]")
-    model.add(gpus <= instance.gpus * k)  # type: ignore[operator]
+    model.add(gpus <= instance.gpus * k)
     return k
 
 
@@ -351,7 +352,7 @@ def check_integer_range(problem: Problem) -> None:
             suggestion="set a budget, or check the GPU prices and the concurrency")])
 
 
-def _greedy_outcome(built: ServingModel, solver: cp_model.CpSolver, start: float, parameters: dict) -> SolveOutcome:
+def _greedy_outcome(built: ServingModel, solver: cp_model.CpSolver, start: float, parameters: dict[str, object]) -> SolveOutcome:
     """Stopped before CP-SAT's first solution (time limit or Ctrl-C): the greedy plan, 'feasible', with its gap.
 
     The greedy plan satisfies every constraint, so a time limit never hides a plan that was in hand; the

@@ -106,7 +106,8 @@ class Problem:
     def cost(self, replicas: Mapping[str, int]) -> int:
         """Fleet cost in micro-USD per hour: per replica, or per whole instance of the GPU types rented that way."""
         rows = {row.key: row for row in self.rows}
-        total, gpus_by_type = 0, {}
+        total = 0
+        gpus_by_type: dict[str, int] = {}
         for key, count in replicas.items():
             row = rows[key]
             if row.gpu_type in self.instances:

@@ -23,9 +23,9 @@ from ortools.sat.python import cp_model_helper as _cmh
 
 
 def ortools_version() -> str:
-    from ortools import __version__
+    from importlib.metadata import version
 
-    return __version__
+    return version("ortools")
 
 
 CpSolverStatus = _cmh.CpSolverStatus
@@ -35,6 +35,7 @@ INFEASIBLE = _cmh.CpSolverStatus.INFEASIBLE
 UNKNOWN = _cmh.CpSolverStatus.UNKNOWN
 MODEL_INVALID = _cmh.CpSolverStatus.MODEL_INVALID
 SatParameters = _cmh.SatParameters
+CpSolverStatus = _cmh.CpSolverStatus
 SolutionCallback = _cmh.SolutionCallback  # subclass and override OnSolutionCallback(self)
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -126,6 +127,12 @@ class LinearExpr:
 ExprLike = Union[LinearExpr, int]
 
 
+def total(terms: Iterable[ExprLike]) -> LinearExpr:
+    """The sum of ``terms`` as an expression, also when there are none: the built-in ``sum`` of nothing is the
+    integer 0, whose comparison is a bool rather than a constraint."""
+    return _Sum(0, sum(terms))
+
+
 def _checked(value: object) -> LinearExpr | int:
     if isinstance(value, bool) or not isinstance(value, (int, LinearExpr)):
         raise TypeError(f"not an integer linear expression: {value!r}")
@@ -210,7 +217,7 @@ def _literals(items: Iterable[object]) -> list[IntVar | _Not]:
     flat: list[IntVar | _Not] = []
     for item in items:
         if isinstance(item, (list, tuple)) or (not isinstance(item, LinearExpr) and hasattr(item, "__iter__")):
-            flat.extend(_literals(item))  # type: ignore[arg-type]
+            flat.extend(_literals(item))
         elif isinstance(item, (IntVar, _Not)):
             flat.append(item)
         else:
@@ -325,10 +332,11 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             return _cmh.CpSatHelper.write_model_to_file(self.model_proto, path)
 
     def _flatten(expression: ExprLike) -> tuple[dict[int, int], int]:
-        if isinstance(expression, LinearExpr):
-            coefficients, constant = expression.flatten()
+        checked = _checked(expression)
+        if isinstance(checked, LinearExpr):
+            coefficients, constant = checked.flatten()
             return {i: c for i, c in coefficients.items() if c}, constant
-        return {}, int(_checked(expression))
+        return {}, checked
 
     class CpSolver:
         """Solves a ``CpModel``; the subset of ``cp_model.CpSolver`` the planner uses.
@@ -359,7 +367,8 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             else:
                 self._response = self._solve(model, solution_callback)
             self._solution = list(self._response.solution)
-            return self._response.status
+            status: _cmh.CpSolverStatus = self._response.status
+            return status
 
         def _solve_interruptibly(self, model: CpModel, solution_callback: _cmh.SolutionCallback | None) -> _cmh.CpSolverResponse:
             outcome: dict[str, object] = {}
@@ -396,7 +405,8 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             if solution_callback is not None:
                 wrapper.add_solution_callback(solution_callback)
             try:
-                return wrapper.solve(model.model_proto)
+                response: _cmh.CpSolverResponse = wrapper.solve(model.model_proto)  # type: ignore[no-untyped-call]  # untyped in OR-Tools' stub
+                return response
             finally:
                 if solution_callback is not None:
                     wrapper.clear_solution_callback(solution_callback)
@@ -456,3 +466,8 @@ else:  # pragma: no cover - an OR-Tools without these extension classes: same na
     class CpModel(_CpModel):  # type: ignore[no-redef]
         def new_int_var_from_values(self, values: Iterable[int], name: str):  # type: ignore[no-untyped-def]
             return self.new_int_var_from_domain(Domain.FromValues(sorted(set(values))), name)
+
+    def total(terms: Iterable[ExprLike]) -> LinearExpr:
+        from ortools.sat.python.cp_model import LinearExpr as _OrToolsLinearExpr
+
+        return _OrToolsLinearExpr.sum(list(terms))  # type: ignore[return-value]  # OR-Tools' own expression type

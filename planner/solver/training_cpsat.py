@@ -31,6 +31,7 @@ hinted with the previous solution (C8, C10); one worker and a fixed seed (C11).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from . import sat_api as cp_model
 from .phases import Objective, solve_in_phases
@@ -57,33 +58,33 @@ class TrainingModel:
             rows.append(row)
             u = model.new_bool_var(f"used[{row.key}]")
             y = {v: model.new_bool_var(f"micro_batch[{row.key}]={v}") for v in sizes}
-            model.add(sum(y.values()) == u)
-            _post(model, sum(row.memory_bytes[row.at(v)] * var for v, var in y.items()) - row.limit_bytes * u <= 0)
+            model.add(cp_model.total(y.values()) == u)
+            _post(model, cp_model.total(row.memory_bytes[row.at(v)] * var for v, var in y.items()) - row.limit_bytes * u <= 0)
             seconds_terms += [self.time_rank[row.seconds[row.at(v)]] * var for v, var in y.items()]
             cost_terms += [self.cost_rank[row.cost_usd[row.at(v)]] * var for v, var in y.items()]
             self.used[row.key], self.size[row.key] = u, y
-            self.micro_batch[row.key] = sum(v * var for v, var in y.items())
+            self.micro_batch[row.key] = cp_model.total(v * var for v, var in y.items())
         self.rows = rows
         model.add_exactly_one(self.used.values())
-        self.seconds = sum(seconds_terms)
-        self.cost = sum(cost_terms)
+        self.seconds = cp_model.total(seconds_terms)
+        self.cost = cp_model.total(cost_terms)
         widest = max((max(r.micro_batches) for r in rows), default=0) + 1
-        self.preference = sum(r.rank * widest * self.used[r.key] - self.micro_batch[r.key] for r in rows)
+        self.preference = cp_model.total(r.rank * widest * self.used[r.key] - self.micro_batch[r.key] for r in rows)
         if problem.deadline_hours is not None:
             _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: within_deadline(s, problem.deadline_hours)))
-        if problem.faster_than_seconds is not None:
-            _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: s < problem.faster_than_seconds))
+        if (faster_than := problem.faster_than_seconds) is not None:
+            _post(model, self.seconds <= _largest_rank(self.time_rank, lambda s: s < faster_than))
         if problem.budget_usd is not None:
             _post(model, self.cost <= _largest_rank(self.cost_rank, lambda c: within_budget(c, problem.budget_usd)))
         if problem.budget_micro_usd_per_hour is not None:
-            model.add(sum(r.price_micro_usd_per_hour * self.used[r.key] for r in rows) <= problem.budget_micro_usd_per_hour)
-        by_type: dict[str, list] = {}
+            model.add(cp_model.total(r.price_micro_usd_per_hour * self.used[r.key] for r in rows) <= problem.budget_micro_usd_per_hour)
+        by_type: dict[str, list[cp_model.LinearExpr]] = {}
         for r in rows:
             by_type.setdefault(r.gpu_type, []).append(r.gpus * self.used[r.key])
         for gpu_type, terms in sorted(by_type.items()):
             stock = problem.inventory_by_gpu.get(gpu_type)
             if stock is not None:
-                model.add(sum(terms) <= stock)
+                model.add(cp_model.total(terms) <= stock)
 
     def value(self, rank: int, objective: str) -> float:
         """The job USD (or seconds) of a cost (or time) rank: the smallest value at or above it."""
@@ -98,10 +99,10 @@ class TrainingModel:
         """Hint every decision variable (complete hints help CP-SAT prune, primer parameters.md)."""
         self.model.clear_hints()
         for row in self.rows:
-            chosen = choice is not None and row.key == choice.key
-            self.model.add_hint(self.used[row.key], 1 if chosen else 0)
+            chosen_size = choice.micro_batch if choice is not None and row.key == choice.key else None
+            self.model.add_hint(self.used[row.key], 0 if chosen_size is None else 1)
             for value, var in self.size[row.key].items():
-                self.model.add_hint(var, 1 if chosen and value == choice.micro_batch else 0)
+                self.model.add_hint(var, 1 if value == chosen_size else 0)
 
     def greedy(self) -> Choice | None:
         """The best layout by the primary objective that fits in memory, ignoring the other limits (a hint)."""
@@ -124,12 +125,12 @@ def _ranks(values: list[float]) -> dict[float, int]:
     return {value: index for index, value in enumerate(sorted(set(values)))}
 
 
-def _largest_rank(ranks: dict[float, int], admitted) -> int:
+def _largest_rank(ranks: dict[float, int], admitted: Callable[[float], bool]) -> int:
     """The rank of the largest value a limit admits (-1 when it admits none)."""
     return max((rank for value, rank in ranks.items() if admitted(value)), default=-1)
 
 
-def _post(model: cp_model.CpModel, constraint) -> None:
+def _post(model: cp_model.CpModel, constraint: cp_model.BoundedLinearExpression | bool) -> None:
     """Add a linear constraint; one without variables folds to Python's ``True`` (needs none) or ``False`` (no
     choice can meet it: posted as a contradiction)."""
     if constraint is False:
