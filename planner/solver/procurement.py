@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from typing import Any
 
 from . import sat_api as cp_model
 from .cpsat import STATUS_NAMES, solver_parameters
@@ -206,17 +207,17 @@ class ProcurementModel:
         self.problem = problem
         self.exchange_bounds = exchange_bounds
         self.model = cp_model.CpModel()
-        self.cost_terms: list = []
-        self.vars: dict[tuple, cp_model.IntVar] = {}
-        self.capacity: dict[tuple[int, int], list] = {}
+        self.cost_terms: list[cp_model.LinearExpr] = []
+        self.vars: dict[tuple[Any, ...], cp_model.IntVar] = {}  # (kind, pool or period, ...) -> variable
+        self.capacity: dict[tuple[int, int], list[cp_model.LinearExpr]] = {}
         self._build()
 
-    def _var(self, key: tuple, upper: int) -> cp_model.IntVar:
+    def _var(self, key: tuple[Any, ...], upper: int) -> cp_model.IntVar:
         var = self.model.new_int_var(0, max(0, upper), "/".join(str(k) for k in key))
         self.vars[key] = var
         return var
 
-    def _cover(self, h: int, s: int, key: str, replicas, per_replica: int = 1) -> None:
+    def _cover(self, h: int, s: int, key: str, replicas: cp_model.IntVar, per_replica: int = 1) -> None:
         demand = self.problem.periods[h].demand[s]
         coefficient = per_replica * min(self.problem.capacity(key), demand)
         self.capacity.setdefault((h, s), []).append(coefficient * replicas)
@@ -228,63 +229,64 @@ class ProcurementModel:
         for pool in problem.onprem:
             need = max(self._gpus_needed(pool.shapes, peak[h]) for h in range(len(periods)))
             buy_bound = need if pool.max_purchase is None else min(need, pool.max_purchase)
-            orders = [(h, self._var(("buy", pool.key, h), buy_bound)) for h, cost in enumerate(pool.buy_cost) if cost is not None]
+            orders = [(h, cost, self._var(("buy", pool.key, h), buy_bound)) for h, cost in enumerate(pool.buy_cost)
+                      if cost is not None]
             if pool.max_purchase is not None and orders:
-                model.add(sum(var for _, var in orders) <= pool.max_purchase)
-            for h, var in orders:
-                self.cost_terms.append(pool.buy_cost[h] * var)
+                model.add(cp_model.total(var for _, _, var in orders) <= pool.max_purchase)
+            for _, cost, var in orders:
+                self.cost_terms.append(cost * var)
             for h in range(len(periods)):
                 gpus = self._committed_replicas(pool.key, pool.shapes, h, peak[h])
-                arrived = [var for order, var in orders if pool.arrival[order] <= h]
-                model.add(gpus <= pool.owned + sum(arrived))
+                arrived = [var for order, _, var in orders if pool.arrival[order] <= h]
+                model.add(gpus <= pool.owned + cp_model.total(arrived))
                 self.cost_terms.append(pool.power_cost[h] * gpus)
         groups: dict[str, list[ReservedPool]] = {}
-        for pool in problem.reserved:
-            groups.setdefault(pool.group, []).append(pool)
-        for group, pools in groups.items():  # every term of one GPU type: one cloud fleet, one set of replicas
-            active: dict[int, list] = {}
-            for pool in pools:
-                need = max(self._gpus_needed(pool.shapes, peak[h]) for h in range(len(periods)))
-                bound = -(-need // pool.unit_gpus) if pool.max_units is None else pool.max_units
-                for h, cost in enumerate(pool.start_cost):
-                    if cost is None:
+        for term in problem.reserved:
+            groups.setdefault(term.group, []).append(term)
+        for group, terms in groups.items():  # every term of one GPU type: one cloud fleet, one set of replicas
+            active: dict[int, list[tuple[ReservedPool, cp_model.IntVar]]] = {}
+            for term in terms:
+                need = max(self._gpus_needed(term.shapes, peak[h]) for h in range(len(periods)))
+                bound = -(-need // term.unit_gpus) if term.max_units is None else term.max_units
+                for h, start_cost in enumerate(term.start_cost):
+                    if start_cost is None:
                         continue
-                    start = self._var(("start", pool.key, h), bound)
-                    self.cost_terms.append(cost * start)
-                    for covered in pool.covers[h]:
-                        active.setdefault(covered, []).append((pool, start))
+                    start = self._var(("start", term.key, h), bound)
+                    self.cost_terms.append(start_cost * start)
+                    for covered in term.covers[h]:
+                        active.setdefault(covered, []).append((term, start))
             for h in sorted(active):
-                gpus = self._committed_replicas(group, pools[0].shapes, h, peak[h])
-                model.add(gpus <= sum(pool.unit_gpus * start for pool, start in active[h]))
-                if pools[0].max_units is not None:
-                    model.add(sum(start for _, start in active[h]) <= pools[0].max_units)
+                gpus = self._committed_replicas(group, terms[0].shapes, h, peak[h])
+                model.add(gpus <= cp_model.total(term.unit_gpus * start for term, start in active[h]))
+                if terms[0].max_units is not None:
+                    model.add(cp_model.total(start for _, start in active[h]) <= terms[0].max_units)
         if problem.rental_tables is not None:
-            self._projected_rentals()
+            self._projected_rentals(problem.rental_tables)
         else:
             self._explicit_rentals()
         if problem.capex_cap_micro_usd_per_quarter is not None:
-            by_quarter: dict[int, list] = {}
+            by_quarter: dict[int, list[cp_model.LinearExpr]] = {}
             for pool in problem.onprem:
                 for h in range(len(periods)):
-                    var = self.vars.get(("buy", pool.key, h))
-                    if var is not None:
-                        by_quarter.setdefault(periods[h].quarter, []).append(pool.purchase_micro_usd * var)
-            for terms in by_quarter.values():
-                model.add(sum(terms) <= problem.capex_cap_micro_usd_per_quarter)
-        self.cost = sum(self.cost_terms)
+                    bought = self.vars.get(("buy", pool.key, h))
+                    if bought is not None:
+                        by_quarter.setdefault(periods[h].quarter, []).append(pool.purchase_micro_usd * bought)
+            for purchases in by_quarter.values():
+                model.add(cp_model.total(purchases) <= problem.capex_cap_micro_usd_per_quarter)
+        self.cost = cp_model.total(self.cost_terms)
         model.minimize(self.cost)
 
-    def _projected_rentals(self) -> None:
+    def _projected_rentals(self, tables: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
         """Per period: committed capacity C (at most what committed replicas hold) and its rental cost F[C]."""
         model = self.model
         for h, period in enumerate(self.problem.periods):
-            minimum, table = self.problem.rental_tables[h]  # type: ignore[index]
+            minimum, table = tables[h]
             committed = self.capacity.get((h, max(range(len(period.demand)), key=period.demand.__getitem__)), [])
             # F is a nonincreasing step function and the solver wants C as large as the commitments allow, so C
             # need only take the values where F drops (and its least value): the rest never change the cost
             steps = [c for c in range(minimum + 1, len(table)) if table[c] < table[c - 1]]
             capacity = self.model.new_int_var_from_values([minimum, *steps], f"committed-capacity/{h}")
-            model.add(capacity <= sum(committed))
+            model.add(capacity <= cp_model.total(committed))
             cost = self._var(("rental-cost", h), max(table))
             self.vars[("capacity", h)] = capacity
             model.add_element(capacity, table, cost)
@@ -293,8 +295,8 @@ class ProcurementModel:
     def _explicit_rentals(self) -> None:
         """Per slot: rented units and replicas of every pool, at most one spot shape, the cover row, the slot's cost."""
         problem, model, periods = self.problem, self.model, self.problem.periods
-        rent: dict[tuple[int, int], list] = {}
-        spot_choices: dict[tuple[int, int], list] = {}
+        rent: dict[tuple[int, int], list[tuple[int, cp_model.IntVar]]] = {}
+        spot_choices: dict[tuple[int, int], list[cp_model.IntVar]] = {}
         for pool in problem.rentals:
             for h, period in enumerate(periods):
                 for s, demand in enumerate(period.demand):
@@ -311,44 +313,44 @@ class ProcurementModel:
                         n = self._var(("rented", pool.key, key, h, s), min(problem.replica_bound(key, demand), exchange.get(key, demand)))
                         replicas.append(self.problem.row(key).gpus_per_replica * n)
                         self._cover(h, s, key, n)
-                    model.add(sum(replicas) <= pool.unit_gpus * units)
+                    model.add(cp_model.total(replicas) <= pool.unit_gpus * units)
                     rent.setdefault((h, s), []).append((pool.micro_usd_per_unit_hour, units))
-        for pool in problem.spots:
+        for spot in problem.spots:
             for h, period in enumerate(periods):
                 for s, demand in enumerate(period.demand):
                     if demand <= 0:
                         continue
                     instances = []
-                    for shape in pool.shapes:
+                    for shape in spot.shapes:
                         table = shape.guaranteed
-                        v = self._var(("spot", pool.key, shape.key, h, s), len(table) - 1)
-                        a = self._var(("guaranteed", pool.key, shape.key, h, s), table[-1])
-                        used = model.new_bool_var(f"spot-used/{pool.key}/{shape.key}/{h}/{s}")
+                        v = self._var(("spot", spot.key, shape.key, h, s), len(table) - 1)
+                        a = self._var(("guaranteed", spot.key, shape.key, h, s), table[-1])
+                        used = model.new_bool_var(f"spot-used/{spot.key}/{shape.key}/{h}/{s}")
                         model.add_element(v, table, a)
                         model.add(v <= (len(table) - 1) * used)
                         spot_choices.setdefault((h, s), []).append(used)
                         self._cover(h, s, shape.key, a, shape.replicas_per_unit)
                         instances.append(shape.instances_per_unit * v)
-                        rent.setdefault((h, s), []).append((shape.instances_per_unit * pool.micro_usd_per_instance_hour, v))
-                    if pool.max_instances is not None:
-                        model.add(sum(instances) <= pool.max_instances)
+                        rent.setdefault((h, s), []).append((shape.instances_per_unit * spot.micro_usd_per_instance_hour, v))
+                    if spot.max_instances is not None:
+                        model.add(cp_model.total(instances) <= spot.max_instances)
         for choices in spot_choices.values():
             model.add_at_most_one(choices)
         for h, period in enumerate(periods):
             for s, demand in enumerate(period.demand):
                 if demand > 0:
-                    model.add(sum(self.capacity.get((h, s), [])) >= demand)
+                    model.add(cp_model.total(self.capacity.get((h, s), [])) >= demand)
                 if rent.get((h, s)):
                     self._slot_cost(h, s, rent[(h, s)])
 
-    def _slot_cost(self, h: int, s: int, rented: list[tuple[int, object]]) -> None:
+    def _slot_cost(self, h: int, s: int, rented: list[tuple[int, cp_model.IntVar]]) -> None:
         """The slot's rentals in micro-USD: without discounting rounded up once, exactly as the rental tables
         (``planner.solver.rentals.slot_cost_micro_usd``); with a discount factor, per unit rented."""
         period = self.problem.periods[h]
         hours = period.hours[s]
         if period.discount == 1.0:
             cost = self._var(("rental-cost", h, s), 2**55)
-            self.model.add(hours.denominator * cost >= hours.numerator * sum(price * units for price, units in rented))
+            self.model.add(hours.denominator * cost >= hours.numerator * cp_model.total(price * units for price, units in rented))
             self.cost_terms.append(cost)
             return
         for price, units in rented:
@@ -358,7 +360,7 @@ class ProcurementModel:
         """GPUs enough for ``demand`` on the cheapest-in-GPUs single shape (an upper bound on what a pool needs)."""
         return min(self.problem.row(k).gpus_per_replica * self.problem.replica_bound(k, demand) for k in shapes) if shapes else 0
 
-    def _committed_replicas(self, pool_key: str, shapes: tuple[str, ...], h: int, peak: int):
+    def _committed_replicas(self, pool_key: str, shapes: tuple[str, ...], h: int, peak: int) -> cp_model.LinearExpr:
         """Replicas on a committed pool in period h (constant over its slots); returns their GPU count."""
         gpus = []
         exchange = self.problem.exchange_bounds(shapes) if self.exchange_bounds else {}
@@ -368,11 +370,11 @@ class ProcurementModel:
             for s, demand in enumerate(self.problem.periods[h].demand):
                 if demand > 0:
                     self._cover(h, s, key, n)
-        return sum(gpus)
+        return cp_model.total(gpus)
 
     def schedule(self, solver: cp_model.CpSolver) -> Schedule:
         out = Schedule()
-        targets = {"buy": out.buy, "start": out.start, "committed": out.committed, "units": out.units,
+        targets: dict[str, dict[Any, int]] = {"buy": out.buy, "start": out.start, "committed": out.committed, "units": out.units,
                    "rented": out.rented, "spot": out.spot_units, "guaranteed": out.spot_guaranteed}
         for key, var in self.vars.items():
             value = int(solver.value(var))
@@ -386,7 +388,7 @@ class ProcurementModel:
         return out
 
 
-def check_objective_range(proto) -> None:  # type: ignore[no-untyped-def]
+def check_objective_range(proto: cp_model.CpModelProto) -> None:
     """Refuse a plan whose cost could overflow CP-SAT's 64-bit integers (absurd prices x hours x GPUs), as bad input."""
     from ..errors import InputError, Issue
     from ..limits import MAX_SOLVER_INTEGER

@@ -89,9 +89,11 @@ def drop_dominated_pools(problem: ProcurementProblem) -> tuple[ProcurementProble
     names = list(groups)
     kept_groups = []
     for index, name in enumerate(names):
-        b = groups[name]
-        beaten = any(other != name and _reserves_no_worse(groups[other], b) and _serves_at_least(problem, groups[other][0].shapes, b[0].shapes)
-                     and not (index < i and _reserves_no_worse(b, groups[other]) and _serves_at_least(problem, b[0].shapes, groups[other][0].shapes))
+        terms = groups[name]
+        beaten = any(other != name and _reserves_no_worse(groups[other], terms)
+                     and _serves_at_least(problem, groups[other][0].shapes, terms[0].shapes)
+                     and not (index < i and _reserves_no_worse(terms, groups[other])
+                              and _serves_at_least(problem, terms[0].shapes, groups[other][0].shapes))
                      for i, other in enumerate(names))
         (dropped.append(name) if beaten else kept_groups.append(name))
     reserved = drop_dominated_starts(tuple(p for p in problem.reserved if p.group in kept_groups))
@@ -108,10 +110,11 @@ def drop_dominated_starts(pools: tuple[ReservedPool, ...]) -> tuple[ReservedPool
             if cost is None:
                 continue
             for other, a in enumerate(pools):
-                if a is b or a.group != b.group or a.unit_gpus != b.unit_gpus or a.start_cost[h] is None:
+                other_cost = a.start_cost[h]
+                if a is b or a.group != b.group or a.unit_gpus != b.unit_gpus or other_cost is None:
                     continue
-                better = set(a.covers[h]) >= set(b.covers[h]) and a.start_cost[h] <= cost
-                mutual = set(b.covers[h]) >= set(a.covers[h]) and cost <= a.start_cost[h]
+                better = set(a.covers[h]) >= set(b.covers[h]) and other_cost <= cost
+                mutual = set(b.covers[h]) >= set(a.covers[h]) and cost <= other_cost
                 if better and (not mutual or other < index):
                     starts[h] = None
                     break

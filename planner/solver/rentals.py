@@ -85,8 +85,8 @@ class RentalTable:
         spot_choice = np.full(max_load + 1, -1, dtype=np.int64)
         loads = np.arange(max_load + 1)
         on_demand_array = total.copy()
-        for index, option in enumerate(self.spot):
-            candidate = option.micro_usd_per_hour + on_demand_array[np.maximum(0, loads - option.capacity)]
+        for index, spot_option in enumerate(self.spot):
+            candidate = spot_option.micro_usd_per_hour + on_demand_array[np.maximum(0, loads - spot_option.capacity)]
             better = candidate < total
             total = np.where(better, candidate, total)
             spot_choice = np.where(better, index, spot_choice)

@@ -226,6 +226,7 @@ def _literals(items: Iterable[object]) -> list[IntVar | _Not]:
 
 
 if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
+    CpModelProto = _cmh.CpModelProto
 
     class CpModel:
         """A CP-SAT model written straight into ``CpModelProto`` (see the module docstring)."""
