@@ -7,7 +7,7 @@ under ``memory_per_gpu_gib``; KV-cache sizes per token and per sequence stay in 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from ..catalog import Catalog
 from ..engines import EngineChoice, GpuFacts, engine_layout, engine_problems, engine_settings, unsupported_by_engine
@@ -47,7 +47,10 @@ class ServingBill:
 
     def to_dict(self) -> dict[str, Any]:
         mem, params = self.memory, count_parameters(self.arch)
-        gib = lambda b: round(b / BYTES_PER_GIB, 4)  # noqa: E731
+
+        def gib(size_bytes: int) -> float:
+            return round(size_bytes / BYTES_PER_GIB, 4)
+
         capacity_tokens = mem.kv_cache_capacity_tokens
         return {
             "model": self.model_name,
@@ -112,7 +115,7 @@ def _format_label(layout: ServingLayout) -> str:
 def engine_knobs(engine: EngineSettings) -> dict[str, Any]:
     """The resolved knobs of the engine, in its own names (what it would run with)."""
     tokens, seqs = engine.max_num_batched_tokens, engine.max_num_seqs
-    return {
+    knobs: dict[str, dict[str, Any]] = {
         "vllm": {"gpu_memory_utilization": engine.gpu_memory_utilization, "max_num_batched_tokens": tokens,
                  "max_num_seqs": seqs, "block_size": engine.block_size, "profile": engine.engine_version},
         "sglang": {"mem_fraction_static": engine.mem_fraction_static, "chunked_prefill_size": tokens,
@@ -120,7 +123,8 @@ def engine_knobs(engine: EngineSettings) -> dict[str, Any]:
         "trtllm": {"free_gpu_memory_fraction": engine.free_gpu_memory_fraction, "max_num_tokens": tokens,
                    "max_batch_size": seqs, "tokens_per_block": engine.block_size},
         "llamacpp": {"n_ubatch": tokens},
-    }[engine.engine]
+    }
+    return knobs[engine.engine]
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ class MemoryRequest:
     max_model_len: int | None = None
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None
-    memory_mode: str = "engine"
+    memory_mode: Literal["engine", "formula"] = "engine"
     engine: str | None = None  # default vllm; llamacpp with --gguf
     engine_version: str | None = None
     cuda_graphs_in_budget: bool = False
@@ -164,7 +168,7 @@ class MemoryRequest:
                               mem_fraction_static=self.mem_fraction_static, chunked_prefill_size=self.chunked_prefill_size,
                               free_gpu_memory_fraction=self.free_gpu_memory_fraction, max_num_tokens=self.max_num_tokens,
                               max_batch_size=self.max_batch_size, n_gpu_layers=self.n_gpu_layers, n_ubatch=self.n_ubatch,
-                              memory_mode=self.memory_mode, cuda_graphs_in_budget=self.cuda_graphs_in_budget)  # type: ignore[arg-type]
+                              memory_mode=self.memory_mode, cuda_graphs_in_budget=self.cuda_graphs_in_budget)
         issues = engine_problems(choice)
         if issues:
             flags = {"engine.name": "--engine", "engine.version": "--engine-version"}

@@ -124,10 +124,10 @@ def expand(profile: DemandProfile, workload: "Workload", base_dir: Path | None =
         if len(values) > MAX_SLOTS:
             raise InputError("cycle too long", [Issue(f"{len(values)} loads in a repeated cycle; at most {MAX_SLOTS}", field_path="demand.loads")])
         weight = period_hours * profile.repeat
-        slots = tuple(Slot(i, labels[i], weight, load(v)) for i, v in enumerate(values))
+        cycle_slots = tuple(Slot(i, labels[i], weight, load(v)) for i, v in enumerate(values))
         cycle = period_hours * len(values)
-        return TimeGrid((HorizonPeriod(0, f"{profile.repeat} x {len(values)} {profile.period}s", Fraction(0), cycle * profile.repeat, slots),),
-                        True, cycle, traffic)
+        return TimeGrid((HorizonPeriod(0, f"{profile.repeat} x {len(values)} {profile.period}s", Fraction(0), cycle * profile.repeat,
+                                       cycle_slots),), True, cycle, traffic)
     if len(values) > MAX_PERIODS:
         raise InputError("too many periods", [Issue(f"{len(values)} periods; at most {MAX_PERIODS} (use a longer 'period' or rows_per_period)",
                                                     field_path="demand")])

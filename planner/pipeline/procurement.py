@@ -14,11 +14,11 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..catalog.pricing import HOURS_PER_YEAR, break_even_utilisation
-from ..errors import InfeasibleError, Issue
+from ..errors import InfeasibleError, InputError, Issue
 from ..plans.procurement import SOURCES, BreakEven, PeriodPlan, ProcurementReport, SlotPlan, Supply, TimeGrid
 from ..schema.procurement import PricingOptions
 from ..schema.serving import ServingScenario
-from ..solver.procurement import Schedule, reserved_group, solve_procurement
+from ..solver.procurement import ProcurementProblem, Schedule, SpotPool, SpotShape, reserved_group, solve_procurement
 from ..verify.procurement import verify_schedule
 from .demand import expand
 from .supply import build_supply
@@ -72,9 +72,7 @@ def check_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
     return grid, prepared, build_supply(scenario, catalog, prepared.candidates, prepared.problem(), grid, project_rentals)
 
 
-def _bad(path: str, message: str):  # type: ignore[no-untyped-def]
-    from ..errors import InputError
-
+def _bad(path: str, message: str) -> InputError:
     return InputError("invalid procurement scenario", [Issue(message, field_path=path)])
 
 
@@ -121,19 +119,19 @@ def decode(supply: Supply, grid: TimeGrid, schedule: Schedule) -> tuple[PeriodPl
             owned_running = min(running, pool.owned)
             cost["owned"] += owned_running * pool.power_cost[h]
             cost["bought"] += (running - owned_running) * pool.power_cost[h]
-        for pool in problem.reserved:
-            n_started = schedule.start.get((pool.key, h), 0)
+        for term in problem.reserved:
+            n_started = schedule.start.get((term.key, h), 0)
             if n_started:
-                started[pool.key] = n_started
-                cost["reserved"] += n_started * (pool.start_cost[h] or 0)
-            units = sum(n for (key, start), n in schedule.start.items() if key == pool.key and h in pool.covers[start])
+                started[term.key] = n_started
+                cost["reserved"] += n_started * (term.start_cost[h] or 0)
+            units = sum(n for (key, start), n in schedule.start.items() if key == term.key and h in term.covers[start])
             if units:
-                active[pool.key] = units
-                committed_gpus[pool.group] = committed_gpus.get(pool.group, 0) + units * pool.unit_gpus
-            for shape in pool.shapes:
-                n = schedule.committed.get((pool.group, shape, h), 0)
+                active[term.key] = units
+                committed_gpus[term.group] = committed_gpus.get(term.group, 0) + units * term.unit_gpus
+            for shape in term.shapes:
+                n = schedule.committed.get((term.group, shape, h), 0)
                 if n:
-                    committed[(pool.group, shape)] = n
+                    committed[(term.group, shape)] = n
         rentals = [_rentals(supply, schedule, h, merged) for merged in range(len(supply.slots.hours[h]))]
         for rented in rentals:
             cost["on_demand"] += rented.on_demand_micro_usd
@@ -198,13 +196,13 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
                     replicas[(pool.key, shape)] = n
         spot_micro = 0
         for spot_pool in problem.spots:
-            for shape in spot_pool.shapes:
-                provisioned = schedule.spot_units.get((spot_pool.key, shape.key, h, merged), 0)
+            for spot_shape in spot_pool.shapes:
+                provisioned = schedule.spot_units.get((spot_pool.key, spot_shape.key, h, merged), 0)
                 if provisioned:
-                    guaranteed = schedule.spot_guaranteed.get((spot_pool.key, shape.key, h, merged), 0)
-                    spot_units[(spot_pool.key, shape.key)] = (provisioned, guaranteed)
-                    replicas[(spot_pool.key, shape.key)] = guaranteed * shape.replicas_per_unit
-                    spot_micro += provisioned * shape.instances_per_unit * spot_pool.micro_usd_per_instance_hour
+                    guaranteed = schedule.spot_guaranteed.get((spot_pool.key, spot_shape.key, h, merged), 0)
+                    spot_units[(spot_pool.key, spot_shape.key)] = (provisioned, guaranteed)
+                    replicas[(spot_pool.key, spot_shape.key)] = guaranteed * spot_shape.replicas_per_unit
+                    spot_micro += provisioned * spot_shape.instances_per_unit * spot_pool.micro_usd_per_instance_hour
         micro = spot_micro + sum(schedule.units.get((pool.key, h, merged), 0) * pool.micro_usd_per_unit_hour for pool in problem.rentals)
     rows = {row.key: row for row in problem.rows}
     gpus: dict[str, int] = {}
@@ -227,11 +225,11 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
     return _Rented(replicas, gpus, spot_units, total - spot_share, spot_share)
 
 
-def _spot_pool(problem, key: str):  # type: ignore[no-untyped-def]
+def _spot_pool(problem: ProcurementProblem, key: str) -> SpotPool:
     return next(p for p in problem.spots if p.key == key)
 
 
-def _spot_shape(problem, pool: str, shape: str):  # type: ignore[no-untyped-def]
+def _spot_shape(problem: ProcurementProblem, pool: str, shape: str) -> SpotShape:
     return next(x for x in _spot_pool(problem, pool).shapes if x.key == shape)
 
 
@@ -245,7 +243,7 @@ def utilisation(supply: Supply, periods: tuple[PeriodPlan, ...]) -> dict[str, di
     stats: dict[str, list[float]] = {}
     for period in periods:
         for slot in period.slots:
-            committed = {}
+            committed: dict[str, int] = {}
             for (pool_key, shape), n in slot.replicas.items():
                 if supply.pools[pool_key].source in ("onprem", "reserved"):
                     committed[pool_key] = committed.get(pool_key, 0) + n * supply.problem.capacity(shape)

@@ -65,7 +65,7 @@ class PreparedScenario:
     model_name: str
     gpus: list[GpuSpec]
     weight_formats: list[str]
-    enumeration: Enumeration
+    enumeration: Enumeration[Candidate]
     candidates: list[Candidate]  # after pruning
     notes: tuple[str, ...] = ()  # GPUs left out for their prices (planner.catalog.pricing.rental_prices)
     capacities: CapacityTable | None = None  # each shape's rate within the SLO, sequences and latency

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..candidates.serving import Candidate
+from ..catalog import GpuSpec
 from ..catalog.offers import Offer, allowed_offers, catalog_offers
 from ..catalog.pricing import HOURS_PER_WEEK, HOURS_PER_YEAR, power_usd_per_gpu_hour
 from ..errors import InputError, Issue
@@ -60,7 +62,11 @@ MAX_PROJECTED_LOAD = 100_000
 milli-requests/s): the tables and the dynamic program grow with it. Above, every slot keeps explicit variables."""
 
 
-def capacity_frontier(candidates: list[Candidate], capacity) -> list[Candidate]:  # type: ignore[no-untyped-def]
+Capacity = Callable[[Candidate], int]
+"""A shape's capacity per replica in the demand's unit."""
+
+
+def capacity_frontier(candidates: list[Candidate], capacity: Capacity) -> list[Candidate]:
     """The shapes of one GPU type that no copies of another shape of the type replace: B is left out when
     ``k = ceil(cap_B / cap_A)`` copies of A serve at least as much on no more GPUs (``k x gpus_A <= gpus_B``); between
     identical shapes the earlier one is kept. Every pool prices a type's GPUs alike, so the copies never cost more.
@@ -337,11 +343,11 @@ class _Builder:
     def all_notes(self) -> list[str]:
         return [f"{what} ({reason}): {', '.join(ids)}" for (what, reason), ids in self._left_out.items()] + self.notes
 
-    def _power(self, spec) -> float | None:  # type: ignore[no-untyped-def]
+    def _power(self, spec: GpuSpec) -> float | None:
         tdp = self.options.gpu(spec.id).tdp_watts or spec.tdp_watts
         return power_usd_per_gpu_hour(tdp, self.options) if tdp else None
 
-    def onprem(self, spec, shapes: tuple[str, ...], owned: int, buy: bool) -> None:  # type: ignore[no-untyped-def]
+    def onprem(self, spec: GpuSpec, shapes: tuple[str, ...], owned: int, buy: bool) -> None:
         options, grid, money = self.options, self.grid, self.money
         extra = options.gpu(spec.id)
         power = self._power(spec)
@@ -364,7 +370,7 @@ class _Builder:
         for period in grid.periods:
             delivery = period.start_hours + (0 if grid.steady_state else Fraction(lead).limit_denominator(10**6))
             arrives = next((i for i, p in enumerate(grid.periods) if p.start_hours >= delivery), None)
-            if not can_buy or arrives is None:
+            if purchase is None or not can_buy or arrives is None:
                 buy_cost.append(None)
                 arrival.append(len(grid.periods))
                 continue
@@ -385,14 +391,14 @@ class _Builder:
                                        purchase_usd=purchase, power_usd_per_gpu_hour=power, lead_time_hours=lead, owned=owned,
                                        resale_fraction=extra.resale_fraction)
 
-    def _unit(self, spec, offer: Offer) -> int:  # type: ignore[no-untyped-def]
+    def _unit(self, spec: GpuSpec, offer: Offer) -> int:
         """GPUs per rented unit: 1, or the instance (the scenario's ``instance_gpus`` or the offer's) with
         ``whole_instances``."""
         if not self.scenario.whole_instances:
             return 1
         return self.scenario.gpu_override(spec.id).instance_gpus or offer.instance_gpus
 
-    def on_demand(self, spec, shapes: list[Candidate], offer: Offer, several: bool, capacity) -> None:  # type: ignore[no-untyped-def]
+    def on_demand(self, spec: GpuSpec, shapes: list[Candidate], offer: Offer, several: bool, capacity: Capacity) -> None:
         price = offer.usd_per_gpu_hour("on_demand")
         assert price is not None
         unit = self._unit(spec, offer)
@@ -404,15 +410,15 @@ class _Builder:
         self.rental_pools.append(RentalPool(key, spec.id, keys, unit, micro_usd(price * unit), None if stock is None else stock // unit))
         self.info[key] = PoolInfo(key, spec.id, "on_demand", offer.label, unit, usd_per_gpu_hour=price, estimated=offer.estimated)
 
-    def reserved(self, spec, shapes: list[Candidate], offer: Offer, term: ReservedTerm, capacity) -> None:  # type: ignore[no-untyped-def]
+    def reserved(self, spec: GpuSpec, shapes: list[Candidate], offer: Offer, term: ReservedTerm, capacity: Capacity) -> None:
         grid, money = self.grid, self.money
         on_demand = offer.usd_per_gpu_hour("on_demand")
         assert on_demand is not None
         hourly = term.usd_per_gpu_hour if term.usd_per_gpu_hour is not None else on_demand * (1 - (term.discount or 0))
         term_hours = Fraction(term.months * HOURS_PER_MONTH).limit_denominator(10**6)
         unit = self._unit(spec, offer)
-        shapes = tuple(c.key for c in capacity_frontier(_packable(shapes, unit), capacity))  # type: ignore[assignment]
-        if not shapes:
+        keys = tuple(c.key for c in capacity_frontier(_packable(shapes, unit), capacity))
+        if not keys:
             return
         book = self.options.commitments_past_horizon == "book"
         starts: list[int | None] = []
@@ -441,7 +447,7 @@ class _Builder:
             covers.append(covered)
         key = f"{spec.id}@reserved-{term.months:g}m"
         stock = self.scenario.inventory_of(spec.id)
-        self.reserved_pools.append(ReservedPool(key, spec.id, shapes, unit, tuple(starts), tuple(covers),
+        self.reserved_pools.append(ReservedPool(key, spec.id, keys, unit, tuple(starts), tuple(covers),
                                                 None if stock is None else stock // unit))
         self.info[key] = PoolInfo(key, spec.id, "reserved", f"{term.months:g}-month term on {offer.label}", unit, usd_per_gpu_hour=hourly,
                                   upfront_usd_per_gpu=term.upfront_usd_per_gpu, term_hours=float(term_hours), estimated=offer.estimated)
@@ -449,7 +455,7 @@ class _Builder:
         if group not in self.info:
             self.info[group] = PoolInfo(group, spec.id, "reserved", f"reserved {spec.id}, every term", unit, estimated=offer.estimated)
 
-    def spot(self, spec, shapes: list[Candidate], offer: Offer) -> None:  # type: ignore[no-untyped-def]
+    def spot(self, spec: GpuSpec, shapes: list[Candidate], offer: Offer) -> None:
         risk = self.options.spot
         q = self.options.gpu(spec.id).spot_interruption_probability or (risk.interruption_probability if risk else None)
         if q is None or risk is None:
