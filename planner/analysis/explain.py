@@ -163,10 +163,11 @@ def _degree_that_fits(prepared: PreparedScenario, name: str, degree: int) -> str
     p = prepared.scenario.parallelism
     values = (p.tp if name == "tp" else p.pp) + [degree]
     change = f"{name}: [{', '.join(map(str, values))}]"
-    if _enumerate(prepared, **{name: [degree]}).candidates:
+    tp, pp = ([degree], None) if name == "tp" else (None, [degree])
+    if _enumerate(prepared, tp=tp, pp=pp).candidates:
         return change
     needed = degree * (max(p.pp) if name == "tp" else max(p.tp))
-    if needed > p.max_gpus_per_replica and _enumerate(prepared, **{name: [degree]}, max_gpus=needed).candidates:
+    if needed > p.max_gpus_per_replica and _enumerate(prepared, tp=tp, pp=pp, max_gpus=needed).candidates:
         return f"{change} and max_gpus_per_replica: {needed}"
     return None
 

@@ -253,9 +253,9 @@ class _LimitConflict:
         model = self._model(slack=short)
         # fewest extra GPUs; among as few, the fewest GPU types to buy more of (one change beats two)
         touched = []
-        for gpu, extra in model.slack.items():
+        for gpu, slack in model.slack.items():
             more = model.model.new_bool_var(f"more[{gpu}]")
-            model.model.add(extra == 0).only_enforce_if(~more)
+            model.model.add(slack == 0).only_enforce_if(~more)
             touched.append(more)
         model.model.minimize(sum(model.slack.values()) * (len(touched) + 1) + sum(touched))
         status, solver = _solve(model, list(model.literals), self._left())  # the short types carry slack, not literals
@@ -267,8 +267,8 @@ class _LimitConflict:
         extra = {gpu: int(solver.value(var)) for gpu, var in sorted(model.slack.items()) if solver.value(var) > 0}
         needed = {gpu: self.inventory[gpu] + n for gpu, n in extra.items()}
         have = ", ".join(f"{self.inventory[g]} x {g}" for g in sorted(short))
-        more = " and ".join(f"{n} more {gpu} ({needed[gpu]} in all)" for gpu, n in extra.items())
-        return Relaxation("inventory", field_path, needed, f"the inventory ({have}) is too small; {more} would suffice",
+        wanted = " and ".join(f"{n} more {gpu} ({needed[gpu]} in all)" for gpu, n in extra.items())
+        return Relaxation("inventory", field_path, needed, f"the inventory ({have}) is too small; {wanted} would suffice",
                           ", ".join(f"inventory.{gpu}: {n}" for gpu, n in needed.items()))
 
     def _relax_headroom(self, everything: list[str]) -> Relaxation:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..candidates.capacity import CapacityTable, best_latency
 from ..candidates.serving import Candidate
@@ -113,7 +113,7 @@ def slo_unreachable(prepared: "PreparedScenario", shapes: list[Candidate]) -> "E
     return Explanation(headline, "slo_unreachable", relaxations=tuple(relaxations))
 
 
-def _meets(prepared: "PreparedScenario", **changes) -> bool:
+def _meets(prepared: "PreparedScenario", **changes: Any) -> bool:
     """Whether some shape meets the SLO at some load with the scenario's options so changed."""
     from .explanation import _enumerate
 
@@ -126,13 +126,13 @@ def _meets(prepared: "PreparedScenario", **changes) -> bool:
     return any(probe.unit(c) >= 1 for c in shapes)
 
 
-def _slo_changes(prepared: "PreparedScenario") -> list[tuple[str, str, object, str, str]]:
+def _slo_changes(prepared: "PreparedScenario") -> list[tuple[str, str, int | str, str, str]]:
     """(group, field, value, message, suggestion) of each single option change that lets a shape meet the SLO."""
     from ..pipeline.serving import _largest_tp_group
     from .explanation import _rentable
 
     s, arch, p = prepared.scenario, prepared.context.arch, prepared.scenario.parallelism
-    found: list[tuple[str, str, object, str, str]] = []
+    found: list[tuple[str, str, int | str, str, str]] = []
     for fmt in (f for f in SUGGESTED_FORMATS if f not in prepared.weight_formats):
         if _supported_somewhere(prepared.gpus, fmt) and _meets(prepared, formats=[fmt]):
             found.append(("precisions", "precisions", fmt, f"{fmt} weights would meet it",

@@ -3,6 +3,7 @@ and the scenario's candidates re-enumerated under changed options (the memory mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ class Explanation:
 
 def _enumerate(prepared: PreparedScenario, *, gpus: list[GpuSpec] | None = None, formats: list[str] | None = None,
                kv_dtypes: list[str] | None = None, tp: list[int] | None = None, pp: list[int] | None = None,
-               max_gpus: int | None = None, headroom: float | None = None, context_tokens: int | None = None) -> Enumeration:
+               max_gpus: int | None = None, headroom: float | None = None, context_tokens: int | None = None) -> Enumeration[Candidate]:
     """The scenario's candidate shapes with some options changed (the memory model decides what fits)."""
     s, ctx, p = prepared.scenario, prepared.context, prepared.scenario.parallelism
     gpus = gpus or prepared.gpus
@@ -96,7 +97,7 @@ def _rentable(prepared: PreparedScenario, gpus: list[GpuSpec]) -> list[GpuSpec]:
         return []
 
 
-def _largest(feasible, low: int, high: int) -> int | None:
+def _largest(feasible: Callable[[int], bool], low: int, high: int) -> int | None:
     """Largest x in [low, high] with ``feasible(x)``, for a predicate true up to some point (bisection)."""
     if high < low or not feasible(low):
         return None

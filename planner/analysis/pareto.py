@@ -39,16 +39,20 @@ from functools import partial
 from typing import TYPE_CHECKING, Callable, Literal
 
 from ..errors import InputError, Issue, VerificationError
+from ..solver import sat_api as cp_model
 from ..solver.cpsat import ServingModel
 from ..solver.phases import STATUS_NAMES, Objective, solve_in_phases
 from ..solver.problem import Assignment, Problem
 from ..units import decimal_fraction, micro_usd_to_usd
 
 if TYPE_CHECKING:
-    from ..plans.serving import Plan
     from ..pipeline.serving import PreparedScenario
+    from ..plans.serving import Plan
+    from ..schema.base import SolverOptions
+    from ..schema.serving import ServingScenario
 
 SecondObjective = Literal["headroom", "gpus", "concurrency", "tpot", "ttft"]
+LatencyMetric = Literal["tpot", "ttft"]
 PAIRS: dict[str, SecondObjective] = {"cost,headroom": "headroom", "cost,gpus": "gpus", "cost,concurrency": "concurrency",
                                      "cost,tpot": "tpot", "cost,ttft": "ttft"}
 MAXIMISED = {"headroom": True, "gpus": False, "concurrency": True, "tpot": False, "ttft": False}
@@ -127,8 +131,10 @@ def pareto_front(prepared: "PreparedScenario", objective: SecondObjective = "hea
         raise ValueError(f"unknown second objective {objective!r}")
     start = time.perf_counter()
     check_pair(prepared, objective)
-    sweep = {"headroom": _sweep_headroom, "gpus": _sweep_gpus, "concurrency": _sweep_concurrency,
-             "tpot": partial(_sweep_latency, metric="tpot"), "ttft": partial(_sweep_latency, metric="ttft")}[objective]
+    sweeps: dict[str, Callable[[PreparedScenario, int, float | None], _Sweep]] = {
+        "headroom": _sweep_headroom, "gpus": _sweep_gpus, "concurrency": _sweep_concurrency,
+        "tpot": partial(_sweep_latency, metric="tpot"), "ttft": partial(_sweep_latency, metric="ttft")}
+    sweep = sweeps[objective]
     raw, stopped, solves = sweep(prepared, max_points, time_limit_s)
     points = non_dominated(raw, objective)
     if len(points) > max_points:
@@ -180,7 +186,7 @@ class _Step:
     assignment: Assignment | None
 
 
-def _solve_step(problem: Problem, settings, hint: Assignment | None, bound: Callable[[ServingModel], None] | None,
+def _solve_step(problem: Problem, settings: SolverOptions, hint: Assignment | None, bound: Callable[[ServingModel], None] | None,
                 second: Callable[[ServingModel], Objective], time_limit_s: float) -> _Step:
     """Minimise cost under the step's bound, then the tie-break at that cost; warm-started from ``hint``."""
     if not problem.rows:
@@ -201,8 +207,8 @@ def _fewest_gpus(built: ServingModel) -> Objective:
     return Objective(built.gpus)
 
 
-def _capacity(built: ServingModel) -> object:
-    return sum(row.max_sequences * built.replicas[row.key] for row in built.problem.rows)
+def _capacity(built: ServingModel) -> cp_model.LinearExpr:
+    return cp_model.total(row.max_sequences * built.replicas[row.key] for row in built.problem.rows)
 
 
 def _point(prepared: "PreparedScenario", step: _Step, level: float | None, demand: int) -> ParetoPoint:
@@ -216,11 +222,15 @@ def _point(prepared: "PreparedScenario", step: _Step, level: float | None, deman
     return ParetoPoint(plan, level, step.status, capacity)
 
 
-def _limit(settings, time_limit_s: float | None) -> float:
+def _limit(settings: SolverOptions, time_limit_s: float | None) -> float:
     return time_limit_s or settings.time_limit_s
 
 
-def _sweep_headroom(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None):
+_Sweep = tuple[list[ParetoPoint], str, int]
+"""A sweep's points, why it stopped, and the number of solves."""
+
+
+def _sweep_headroom(prepared: PreparedScenario, max_points: int, time_limit_s: float | None) -> _Sweep:
     from ..pipeline.serving import prepare
 
     settings = prepared.scenario.solver
@@ -276,7 +286,7 @@ def next_headroom_level(problem: Problem, assignment: Assignment, level: float) 
     return max(candidate, math.nextafter(level, 2.0))
 
 
-def _sweep_gpus(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None):
+def _sweep_gpus(prepared: PreparedScenario, max_points: int, time_limit_s: float | None) -> _Sweep:
     settings = prepared.scenario.solver
     problem = prepared.problem()
     points: list[ParetoPoint] = []
@@ -288,8 +298,8 @@ def _sweep_gpus(prepared: "PreparedScenario", max_points: int, time_limit_s: flo
             stopped = "max_points"
             break
         limit = max_gpus
-        bound = None if limit is None else (lambda built, g=limit: built.model.add(built.gpus <= g))
-        step = _solve_step(problem, settings, hint, bound, _fewest_gpus, _limit(settings, time_limit_s))
+        step = _solve_step(problem, settings, hint, None if limit is None else partial(_at_most_gpus, gpus=limit), _fewest_gpus,
+                           _limit(settings, time_limit_s))
         solves += 1
         if step.assignment is None:
             stopped = "infeasible" if step.status == "infeasible" else "time_limit"
@@ -303,7 +313,15 @@ def _sweep_gpus(prepared: "PreparedScenario", max_points: int, time_limit_s: flo
     return points, stopped, solves
 
 
-def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None):
+def _at_most_gpus(built: ServingModel, gpus: int) -> None:
+    built.model.add(built.gpus <= gpus)
+
+
+def _most_capacity(built: ServingModel) -> Objective:
+    return Objective(_capacity(built), maximise=True)
+
+
+def _sweep_concurrency(prepared: PreparedScenario, max_points: int, time_limit_s: float | None) -> _Sweep:
     settings = prepared.scenario.solver
     base = prepared.problem()
     ceiling = base.demand_sequences * CONCURRENCY_CEILING_FACTOR
@@ -311,7 +329,6 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
     hint: Assignment | None = None
     demand = base.demand_sequences
     solves, stopped = 0, "infeasible"
-    maximise_capacity = lambda built: Objective(_capacity(built), maximise=True)  # noqa: E731
     while True:
         if len(non_dominated(points, "concurrency")) > max_points:
             stopped = "max_points"
@@ -320,7 +337,7 @@ def _sweep_concurrency(prepared: "PreparedScenario", max_points: int, time_limit
             stopped = "ceiling"
             break
         problem = replace(base, demand_sequences=demand)
-        step = _solve_step(problem, settings, hint, None, maximise_capacity, _limit(settings, time_limit_s))
+        step = _solve_step(problem, settings, hint, None, _most_capacity, _limit(settings, time_limit_s))
         solves += 1
         if step.assignment is None:
             stopped = "infeasible" if step.status == "infeasible" else "time_limit"
@@ -337,7 +354,15 @@ def _lowest_latency(built: ServingModel) -> Objective:
     return built.tie_break_objectives()[0]
 
 
-def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: float | None, metric: str = "tpot"):
+def _without_slower(built: ServingModel, top_us: int) -> None:
+    """No replicas of a shape slower than ``top_us``."""
+    for row in built.problem.rows:
+        if row.latency_us > top_us:
+            built.model.add(built.replicas[row.key] == 0)
+
+
+def _sweep_latency(prepared: PreparedScenario, max_points: int, time_limit_s: float | None,
+                   metric: LatencyMetric = "tpot") -> _Sweep:
     """Cost against the slowest group's TPOT (or TTFT): tighten the target below each point's latency."""
     from ..pipeline.serving import prepare, tightened
 
@@ -350,15 +375,13 @@ def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: 
     if prepared.is_traffic and prepared.scenario.workload.slo is None:  # read every point at p99: an SLO that never binds
         at_level = prepare(_with_target(prepared.scenario, metric, UNBOUNDED_MS[metric]), prepared.catalog)
     while True:
-        if len(non_dominated(points, metric)) > max_points:  # type: ignore[arg-type]
+        if len(non_dominated(points, metric)) > max_points:
             stopped = "max_points"
             break
         problem = at_level.problem()
         bound = None
         if level is not None and not prepared.is_traffic:
-            ceiling_us = round(level * 1000)
-            bound = lambda built, top=ceiling_us: [built.model.add(built.replicas[row.key] == 0)  # noqa: E731
-                                                   for row in built.problem.rows if row.latency_us > top]
+            bound = partial(_without_slower, top_us=round(level * 1000))
         step = _solve_step(problem, settings, hint, bound, _lowest_latency, _limit(settings, time_limit_s))
         solves += 1
         if step.assignment is None:
@@ -368,7 +391,7 @@ def _sweep_latency(prepared: "PreparedScenario", max_points: int, time_limit_s: 
         points.append(point)
         hint = step.assignment
         if prepared.is_traffic:
-            level = point.value(metric) * (1 - LATENCY_STEP)  # type: ignore[arg-type]
+            level = point.value(metric) * (1 - LATENCY_STEP)
             at_level = tightened(at_level, _with_target(prepared.scenario, metric, level))
             if not at_level.candidates:
                 break
@@ -382,13 +405,13 @@ UNBOUNDED_MS = {"tpot": 600_000.0, "ttft": 3_600_000.0}
 """The largest targets the schema accepts: an SLO that only fixes the percentile."""
 
 
-def _with_target(scenario, metric: str, level_ms: float):
+def _with_target(scenario: ServingScenario, metric: LatencyMetric, level_ms: float) -> ServingScenario:
     """The scenario with its TPOT (or TTFT) target lowered to ``level_ms`` (an SLO at p99 if it had none)."""
     from ..schema.workload import Slo
 
     workload = scenario.workload
-    slo = workload.slo or Slo(**{f"{metric}_ms": level_ms})
-    changes = {f"{metric}_ms": level_ms}
+    slo = workload.slo or (Slo(tpot_ms=level_ms) if metric == "tpot" else Slo(ttft_ms=level_ms))
+    changes: dict[str, float | None] = {f"{metric}_ms": level_ms}
     if metric == "tpot":
         changes["min_output_tokens_per_s_per_user"] = None
     slo = slo.model_copy(update=changes)

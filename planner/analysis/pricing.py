@@ -3,6 +3,7 @@ optimal (re-solving)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ class RentVsBuy:
         return "buy" if self.utilisation > self.break_even_utilisation else "rent"
 
     def to_dict(self) -> dict[str, object]:
-        r = lambda x, n=4: None if x is None else round(x, n)  # noqa: E731
+        r = _rounded
         return {"gpu": self.gpu, "rent_usd_per_gpu_hour": r(self.rent_usd_per_gpu_hour), "purchase_usd": self.purchase_usd,
                 "power_usd_per_gpu_hour": r(self.power_usd_per_gpu_hour), "amortised_usd_per_gpu_hour": r(self.amortised_usd_per_gpu_hour),
                 "break_even_utilisation": r(self.break_even_utilisation), "utilisation": self.utilisation, "verdict": self.verdict}
@@ -72,7 +73,7 @@ class PriceRange:
     solves: int
 
     def to_dict(self) -> dict[str, object]:
-        r = lambda x: None if x is None else round(x, 4)  # noqa: E731
+        r = _rounded
         return {"gpu": self.gpu, "price_usd_per_gpu_hour": r(self.price_usd_per_gpu_hour),
                 "low_usd_per_gpu_hour": r(self.low_usd_per_gpu_hour), "high_usd_per_gpu_hour": r(self.high_usd_per_gpu_hour),
                 "searched_usd_per_gpu_hour": [r(self.floor_usd_per_gpu_hour), r(self.ceiling_usd_per_gpu_hour)], "solves": self.solves}
@@ -116,7 +117,11 @@ def price_sensitivity(prepared: "PreparedScenario", plan: "Plan", max_factor: fl
     return ranges
 
 
-def _bisect(still_optimal, inside: float, outside: float, tolerance: float) -> float:
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _bisect(still_optimal: Callable[[float], bool], inside: float, outside: float, tolerance: float) -> float:
     """The last factor between ``inside`` (optimal) and ``outside`` (not) at which the plan is still optimal."""
     while abs(outside - inside) > tolerance * max(inside, outside):
         middle = (inside + outside) / 2

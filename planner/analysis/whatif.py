@@ -29,7 +29,7 @@ from ..schema import resolve_paths, validate_scenario
 from ..schema.serving import ServingScenario
 from ..schema.translate import first_model
 from ..units import micro_usd_to_usd
-from ..yaml_io import load_yaml_file, parse_yaml
+from ..yaml_io import Locator, load_yaml_file, parse_yaml
 from .sweep import GPU_SHORTCUTS, Axis, SweepFile, Variation, expand, expand_shortcut
 
 Executor = Literal["local", "ray"]
@@ -88,7 +88,7 @@ def _gpus_as_mapping(data: dict[str, Any], gpu_id: str, gpu_ids: Callable[[], li
 
 
 def validate_with_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]], source: str, base_dir: Path,
-                            locator=None) -> ServingScenario:
+                            locator: Locator | None = None) -> ServingScenario:
     """Apply overrides and validate like a scenario file; issues at an overridden path name the --set."""
     updated = apply_overrides(data, overrides, lambda: _catalog_gpu_ids(data, base_dir))
     try:
@@ -121,7 +121,7 @@ def known_paths(model: type[BaseModel] = ServingScenario, prefix: str = "") -> l
         nested = first_model(info.annotation)
         if nested is None or nested is model:
             continue
-        keyed = any(get_origin(arg) is dict for arg in (get_args(info.annotation) or ()) + (info.annotation,))
+        keyed = dict in {get_origin(arg) for arg in (*get_args(info.annotation), info.annotation)}
         out.extend(known_paths(nested, path + (".*." if keyed else ".")))
     return out
 
@@ -183,7 +183,11 @@ class VariationResult:
                 "message": self.message, "plan": self.plan}
 
 
-def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> VariationResult:
+Task = tuple[str, ServingScenario, tuple[tuple[str, Any], ...], tuple[Axis, ...]]
+"""One variation to solve: its name, its scenario, the overrides that made it and its sweep axes."""
+
+
+def solve_variation(task: Task) -> VariationResult:
     """Solve one variation (runs in a worker process or a Ray task)."""
     from ..solver import sat_api
     from .solve import solve_explained
@@ -203,7 +207,8 @@ def solve_variation(task: tuple[str, ServingScenario, tuple, tuple]) -> Variatio
                            plan.min_headroom_fraction, None, plan.to_dict(), overrides, axes)
 
 
-def _solve_procurement_variation(name: str, scenario: ServingScenario, overrides: tuple, axes: tuple) -> VariationResult:
+def _solve_procurement_variation(name: str, scenario: ServingScenario, overrides: tuple[tuple[str, Any], ...],
+                                 axes: tuple[Axis, ...]) -> VariationResult:
     """A scenario with a demand profile: its cost is the horizon's total spread over its hours (USD per hour)."""
     from ..pipeline.procurement import solve_procurement_scenario
 
@@ -257,7 +262,7 @@ class WhatIf:
             out += expand(sweep, lambda path: base_value(reference, path))
         return out
 
-    def tasks(self, variations: list[Variation], common: list[tuple[str, Any]] | None = None) -> list[tuple]:
+    def tasks(self, variations: list[Variation], common: list[tuple[str, Any]] | None = None) -> list[Task]:
         """Validate every variation before anything is solved (all problems reported at once)."""
         tasks, issues = [], []
         for variation in variations:
@@ -358,7 +363,7 @@ class TasksInterrupted(Exception):
         self.results = results
 
 
-def run_tasks(tasks: list[tuple], executor: Executor = "local", workers: int | None = None,
+def run_tasks(tasks: list[Task], executor: Executor = "local", workers: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> list[VariationResult]:
     """Results of ``solve_variation`` for every task, in task order; ``TasksInterrupted`` on Ctrl-C (the workers
     are stopped at once, not left to finish)."""
@@ -379,7 +384,7 @@ def run_tasks(tasks: list[tuple], executor: Executor = "local", workers: int | N
     return results  # type: ignore[return-value]
 
 
-def _run_pool(tasks: list[tuple], workers: int, results: list[VariationResult | None],
+def _run_pool(tasks: list[Task], workers: int, results: list[VariationResult | None],
               progress: Callable[[int, int], None] | None) -> None:
     """A process pool whose workers never see the terminal's Ctrl-C (their own process group): the parent gets it
     and terminates them, so a sweep stops in well under a second instead of finishing the solves in flight."""
@@ -409,12 +414,12 @@ def _detach_from_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _solve_indexed(item: tuple[int, tuple]) -> tuple[int, VariationResult]:
+def _solve_indexed(item: tuple[int, Task]) -> tuple[int, VariationResult]:
     index, task = item
     return index, solve_variation(task)
 
 
-def _run_ray(tasks: list[tuple], workers: int | None, progress: Callable[[int, int], None] | None) -> list[VariationResult]:
+def _run_ray(tasks: list[Task], workers: int | None, progress: Callable[[int, int], None] | None) -> list[VariationResult]:
     """The same tasks as Ray remote calls: on the ``RAY_ADDRESS`` cluster, else on a local instance started here.
 
     Ray's own output goes to stderr (stdout stays one JSON or CSV document); an unreachable ``RAY_ADDRESS`` is bad
@@ -448,8 +453,8 @@ def _run_ray(tasks: list[tuple], workers: int | None, progress: Callable[[int, i
                 ray.shutdown()
 
 
-def _collect_ray(ray: Any, tasks: list[tuple], progress: Callable[[int, int], None] | None,
-                 function: Callable[[tuple], VariationResult]) -> list[VariationResult]:
+def _collect_ray(ray: Any, tasks: list[Task], progress: Callable[[int, int], None] | None,
+                 function: Callable[[Task], VariationResult]) -> list[VariationResult]:
     remote = ray.remote(num_cpus=1, max_retries=1)(function)
     refs = [remote.remote(task) for task in tasks]
     position = {ref: index for index, ref in enumerate(refs)}
