@@ -150,7 +150,8 @@ def _fitting_changes(prepared: PreparedScenario, kv_binds: bool) -> list[Relaxat
             found.append(Relaxation("gpus", "gpus", names[0], f"a GPU with more memory, {' or '.join(names)}, would fit a replica",
                                     f"add {names[0]} to gpus"))
     if kv_binds:
-        fitting_tokens = _largest(lambda tokens: bool(_enumerate(prepared, context_tokens=tokens).candidates), 1, prepared.context.context_tokens - 1)
+        fitting_tokens = _largest(lambda tokens: bool(_enumerate(prepared, context_tokens=tokens).candidates), 1,
+                                  prepared.context.context_tokens - 1)
         if fitting_tokens:
             found.append(Relaxation("context", "workload.context_tokens", fitting_tokens,
                                     f"at most {fitting_tokens:,} tokens per sequence fit with these options",

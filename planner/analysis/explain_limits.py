@@ -225,7 +225,7 @@ class _LimitConflict:
         if status not in ("optimal", "feasible"):
             return Relaxation("budget", field_path, None, f"raising the budget alone is not enough: {self._others(core, 'budget')} "
                                                           "also rule out every plan")
-        cost = int(round(solver.objective_value))
+        cost = round(solver.objective_value)
         enough = cents_ceil(cost) * 10**4  # a round budget in cents that admits the plan
         cheapest = "the cheapest plan" if status == "optimal" else "a plan"
         return Relaxation("budget", field_path, micro_usd_to_usd(enough),
@@ -236,7 +236,7 @@ class _LimitConflict:
         model = self._model()
         model.model.maximize(model.served)
         status, solver = _solve(model, [g for g in everything if g != "demand"], self._left())
-        fits = int(round(solver.objective_value)) if status in ("optimal", "feasible") else 0
+        fits = round(solver.objective_value) if status in ("optimal", "feasible") else 0
         if self.capacity is not None:
             return relax_traffic_demand(self.prepared, fits, status == "optimal")
         tokens = f"{self.prepared.context.context_tokens:,} tokens"
@@ -291,6 +291,6 @@ class _LimitConflict:
         if status not in ("optimal", "feasible"):
             return Relaxation("homogeneous", where, None, "a mixed fleet alone is not enough: the other limits rule out every plan")
         fix = "--method cpsat" if self.method == "enumerate" else "solver.mixed_fleet: true"
-        cost = int(round(solver.objective_value))
+        cost = round(solver.objective_value)
         return Relaxation("homogeneous", where, micro_usd_to_usd(cost),
                           f"a mixed fleet of replica shapes would serve it for ${format_usd(cost)}/h", fix)

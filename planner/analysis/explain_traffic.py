@@ -103,7 +103,7 @@ def slo_unreachable(prepared: "PreparedScenario", shapes: list[Candidate]) -> "E
         headline = "no replica shape meets the SLO at any load together: " + "; ".join(reasons)
     changes = _slo_changes(prepared)
     relaxations = [Relaxation(group, field_path, value, message, suggestion) for group, field_path, value, message, suggestion in changes]
-    for term, name, c, value, _, _ in misses:
+    for term, name, _, value, _, _ in misses:
         needed = math.ceil(value * 1.25)
         relaxations.append(Relaxation("slo", f"workload.slo.{term}", needed,
                                       f"{name} targets from {value:,.1f} ms up are reachable with these options (at low load)",

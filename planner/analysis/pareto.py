@@ -93,11 +93,13 @@ class ParetoPoint:
     def to_dict(self, objective: SecondObjective) -> dict[str, object]:
         bound = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
                  "ttft": "max_ttft_ms"}[objective]
-        return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour), "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
+        latency = self.plan.worst("tpot_ms") is not None
+        return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour),
+                "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
                 "total_gpus": self.plan.total_gpus, "max_concurrency": self.max_concurrency, "gpu_mix": self.plan.gpu_mix,
                 "status": self.status, "bound": {bound: None if self.level is None else self.level if objective == "headroom"
                                                  else round(self.level, 6) if objective in ("tpot", "ttft") else int(self.level)},
-                **({"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")} if self.plan.worst("tpot_ms") is not None else {}),
+                **({"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")} if latency else {}),
                 "plan": self.plan.to_dict()}
 
 
@@ -153,8 +155,9 @@ def check_pair(prepared: "PreparedScenario", objective: SecondObjective) -> None
     elif objective == "tpot" and workload.kind == "offline":
         problem = "an offline job has no latency target; cost,tpot needs workload.request_rate or concurrency"
     if problem is not None:
+        latency_pairs = ", cost,tpot or cost,ttft" if workload.kind == "request_rate" else ""
         raise InputError("this Pareto pair does not apply to the scenario", [Issue(problem, field_path="--pareto",
-                         suggestion="use cost,headroom or cost,gpus" + (", cost,tpot or cost,ttft" if workload.kind == "request_rate" else ""))])
+                         suggestion="use cost,headroom or cost,gpus" + latency_pairs)])
 
 
 def non_dominated(points: list[ParetoPoint], objective: SecondObjective) -> list[ParetoPoint]:

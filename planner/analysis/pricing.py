@@ -100,7 +100,7 @@ def price_sensitivity(prepared: "PreparedScenario", plan: "Plan", max_factor: fl
         base = price_of[gpu_id]
         probes = 0
 
-        def still_optimal(factor: float) -> bool:
+        def still_optimal(factor: float, base: float = base, gpu_id: str = gpu_id) -> bool:  # bound now: called in this iteration
             nonlocal probes
             probes += 1
             rows = tuple(replace(row, price_micro_usd_per_hour=usd_to_micro_usd_ceil(base * factor) * row.gpus_per_replica)

@@ -175,7 +175,8 @@ def expand_range(text: str, base: Any, path: str = "range") -> list[tuple[str, A
     match = _RANGE.match(text)
     if match is None:
         raise InputError("invalid range", [Issue(f"cannot read range {text!r}", field_path=path,
-                                                 suggestion="write START..END step N or START..END xN, e.g. 64..1024 x2, -30%..+30% step 10%, 1x..16x x2")])
+                                                 suggestion="write START..END step N or START..END xN, e.g. 64..1024 x2, "
+                                                            "-30%..+30% step 10%, 1x..16x x2")])
     start, end = float(match.group("start")), float(match.group("end"))
     unit = _unit(match.group("su")), _unit(match.group("eu"))
     if unit[0] != unit[1]:
@@ -196,7 +197,7 @@ def expand_range(text: str, base: Any, path: str = "range") -> list[tuple[str, A
     seen: set[Any] = set()
     for n in numbers:
         value = base * (1 + n / 100) if kind == "percent" else base * n if kind == "factor" else n
-        value = int(round(value)) if integral else round(value, 10)
+        value = round(value) if integral else round(value, 10)
         if value in seen:
             continue
         seen.add(value)
@@ -215,10 +216,11 @@ def _progression(start: float, end: float, step: float | None, factor: float | N
         raise InputError("invalid range", [Issue(f"{text[:80]!r}: the numbers must be finite and at most 1e15 in size", field_path=path)])
     if factor is not None:
         if factor <= 0 or factor == 1 or start == 0 or (start > 0) != (end > 0):
-            raise InputError("invalid range", [Issue(f"{text!r}: a geometric range needs a factor other than 1 and ends of one sign", field_path=path)])
+            raise InputError("invalid range", [Issue(f"{text!r}: a geometric range needs a factor other than 1 and ends of one sign",
+                                                     field_path=path)])
         if (end - start) * (factor - 1) * (1 if start > 0 else -1) < 0:
             raise InputError("invalid range", [Issue(f"{text!r}: the factor moves away from the end", field_path=path)])
-        count = int(math.floor(math.log(end / start) / math.log(factor) + 1e-9)) + 1
+        count = math.floor(math.log(end / start) / math.log(factor) + 1e-9) + 1
         _check_range_length(count, text, path)
         values = [start * factor**i for i in range(count)]
     else:
@@ -228,7 +230,7 @@ def _progression(start: float, end: float, step: float | None, factor: float | N
         steps = (end - start) / step
         if not math.isfinite(steps) or steps > MAX_VALUES_PER_RANGE:
             _check_range_length(MAX_VALUES_PER_RANGE + 1 if not math.isfinite(steps) else int(steps) + 1, text, path)
-        count = int(math.floor(steps + 1e-9)) + 1
+        count = math.floor(steps + 1e-9) + 1
         _check_range_length(count, text, path)
         values = [start + step * i for i in range(count)]
     return [round(v, 10) for v in values]

@@ -82,7 +82,8 @@ def _gpus_as_mapping(data: dict[str, Any], gpu_id: str, gpu_ids: Callable[[], li
     allowed = list(current) if isinstance(current, (list, dict)) else gpu_ids()
     if gpu_id not in allowed:
         raise InputError("invalid --set", [Issue(f"GPU {gpu_id!r} is not among the scenario's GPUs", source=f"--set {raw_path}",
-                                                 field_path="gpus", suggestion=did_you_mean(gpu_id, allowed) or f"allowed: {', '.join(allowed)}")])
+                                                 field_path="gpus",
+                                                 suggestion=did_you_mean(gpu_id, allowed) or f"allowed: {', '.join(allowed)}")])
     if not isinstance(current, dict):
         data["gpus"] = {g: None for g in allowed}
 
@@ -96,14 +97,16 @@ def validate_with_overrides(data: dict[str, Any], overrides: list[tuple[str, Any
     except ScenarioError as exc:
         raise ScenarioError(exc.message, [_blame_override(issue, overrides) for issue in exc.issues]) from None
     if not isinstance(scenario, ServingScenario):
-        raise InputError("what-if needs a serving scenario", [Issue(f"kind {getattr(scenario, 'kind', '?')!r} is not supported", source=source)])
+        raise InputError("what-if needs a serving scenario",
+                         [Issue(f"kind {getattr(scenario, 'kind', '?')!r} is not supported", source=source)])
     return resolve_paths(scenario, base_dir)
 
 
 def _blame_override(issue: Issue, overrides: list[tuple[str, Any]]) -> Issue:
     for raw_path, value in overrides:
         path = expand_shortcut(raw_path)
-        if issue.field_path and (issue.field_path == path or issue.field_path.startswith(path + ".") or path.startswith(issue.field_path + ".")):
+        field = issue.field_path
+        if field and (field == path or field.startswith(path + ".") or path.startswith(field + ".")):
             suggestion = issue.suggestion
             if issue.message.startswith("unknown key"):
                 suggestion = did_you_mean(raw_path, _instantiate(known_paths(), raw_path)) or suggestion
@@ -173,7 +176,7 @@ class VariationResult:
 
     def to_dict(self, baseline: "VariationResult | None" = None) -> dict[str, Any]:
         delta, fraction = self.delta_micro_vs(baseline) if baseline is not None else (None, None)
-        return {"variation": self.name, "status": self.status, "overrides": {k: v for k, v in self.overrides},
+        return {"variation": self.name, "status": self.status, "overrides": dict(self.overrides),
                 "axes": {a.name: a.value for a in self.axes},
                 "cost_usd_per_hour": self.cost_usd_per_hour,
                 "delta_usd_per_hour": None if delta is None else micro_usd_to_usd(delta),

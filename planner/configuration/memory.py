@@ -6,7 +6,7 @@ under ``memory_per_gpu_gib``; KV-cache sizes per token and per sequence stay in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..catalog import Catalog
@@ -43,7 +43,7 @@ class ServingBill:
     gpu_id: str | None
     memory: ServingMemory
     max_model_len: int
-    engine: EngineSettings = EngineSettings()
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     def to_dict(self) -> dict[str, Any]:
         mem, params = self.memory, count_parameters(self.arch)
@@ -211,20 +211,24 @@ def _layout(request: MemoryRequest, arch: ModelArchitecture, default_format: str
     fmt_name = canonical_weight_format(request.precision or default_format)
     if not is_weight_format(fmt_name):
         raise InputError("unknown weight format", [Issue(f"{request.precision!r} is not a weight format", field_path="--precision",
-                                                         suggestion=did_you_mean(fmt_name, WEIGHT_FORMATS) or "see 'planner catalog formats'")])
+                                                         suggestion=did_you_mean(fmt_name, WEIGHT_FORMATS)
+                                                         or "see 'planner catalog formats'")])
     kv_name = canonical_kv_dtype(request.kv_cache_dtype)
     if kv_name not in KV_CACHE_DTYPES:
         raise InputError("unknown KV-cache dtype", [Issue(f"{request.kv_cache_dtype!r} is not a KV-cache dtype",
-                                                          field_path="--kv-cache-dtype", suggestion=did_you_mean(kv_name, KV_CACHE_DTYPES))])
+                                                          field_path="--kv-cache-dtype",
+                                                          suggestion=did_you_mean(kv_name, KV_CACHE_DTYPES))])
     tp, dp = request.tp, request.dp
     if tensor_parallel_breach(arch, tp) is not None:
         raise InputError("invalid tensor-parallel degree", [Issue(
             f"--tp {tp} does not divide the model's {arch.num_attention_heads} attention heads and {arch.kv_heads} KV heads",
             field_path="--tp", suggestion="valid: " + ", ".join(map(str, valid_tp_degrees(arch, 64))))])
     if request.ep not in {1, tp, tp * dp}:
-        raise InputError("invalid expert parallelism", [Issue(f"--ep must be 1, --tp ({tp}) or --tp x --dp ({tp * dp})", field_path="--ep")])
+        raise InputError("invalid expert parallelism",
+                         [Issue(f"--ep must be 1, --tp ({tp}) or --tp x --dp ({tp * dp})", field_path="--ep")])
     if pipeline_breach(arch, request.pp) is not None:
-        raise InputError("invalid pipeline degree", [Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp")])
+        raise InputError("invalid pipeline degree",
+                         [Issue(f"--pp {request.pp} exceeds the model's {arch.num_layers} layers", field_path="--pp")])
     return ServingLayout(tp=tp, pp=request.pp, ep=request.ep, dp=dp, weight_format=weight_format(fmt_name),
                          kv_cache_dtype=kv_cache_dtype(kv_name))
 

@@ -101,12 +101,17 @@ def expand(profile: DemandProfile, workload: "Workload", base_dir: Path | None =
     if profile.loads is not None:
         values = []
         for index, x in enumerate(profile.loads):
-            given = (x.concurrency, x.request_rate) if isinstance(x, PeriodLoad) else ((x, None) if isinstance(x, int) and not traffic else (None, x))
-            if (given[1] if traffic else given[0]) is None:
+            if isinstance(x, PeriodLoad):
+                concurrency, rate = x.concurrency, x.request_rate
+            else:
+                concurrency, rate = (x, None) if isinstance(x, int) and not traffic else (None, x)
+            given = rate if traffic else concurrency
+            if given is None:
+                other = "a concurrency" if traffic else "a request rate (not a whole number)"
                 raise InputError("demand load in another unit than the workload", [Issue(
-                    f"the workload states {unit}; load {index + 1} is " + ("a concurrency" if traffic else "a request rate (not a whole number)"),
+                    f"the workload states {unit}; load {index + 1} is {other}",
                     field_path=f"demand.loads.{index}", suggestion=f"give every load as {unit}")])
-            values.append(float(given[1] if traffic else given[0]))  # type: ignore[arg-type]
+            values.append(float(given))
         labels = [(x.label or "") if isinstance(x, PeriodLoad) else "" for x in profile.loads]
     elif profile.csv is not None:
         values, labels = read_load_csv(profile.csv, base_dir, "requests_per_s" if traffic else "concurrency")
@@ -122,15 +127,16 @@ def expand(profile: DemandProfile, workload: "Workload", base_dir: Path | None =
         raise InputError("no demand", [Issue("every period's load is 0", field_path="demand")])
     if profile.repeat is not None:
         if len(values) > MAX_SLOTS:
-            raise InputError("cycle too long", [Issue(f"{len(values)} loads in a repeated cycle; at most {MAX_SLOTS}", field_path="demand.loads")])
+            raise InputError("cycle too long", [Issue(f"{len(values)} loads in a repeated cycle; at most {MAX_SLOTS}",
+                                                      field_path="demand.loads")])
         weight = period_hours * profile.repeat
         cycle_slots = tuple(Slot(i, labels[i], weight, load(v)) for i, v in enumerate(values))
         cycle = period_hours * len(values)
         return TimeGrid((HorizonPeriod(0, f"{profile.repeat} x {len(values)} {profile.period}s", Fraction(0), cycle * profile.repeat,
                                        cycle_slots),), True, cycle, traffic)
     if len(values) > MAX_PERIODS:
-        raise InputError("too many periods", [Issue(f"{len(values)} periods; at most {MAX_PERIODS} (use a longer 'period' or rows_per_period)",
-                                                    field_path="demand")])
+        raise InputError("too many periods", [Issue(f"{len(values)} periods; at most {MAX_PERIODS} "
+                                                    "(use a longer 'period' or rows_per_period)", field_path="demand")])
     within = profile.within
     slots_per_period = len(within.factors) if within else 1
     if len(values) * slots_per_period > MAX_GRID_POINTS:

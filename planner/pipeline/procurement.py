@@ -50,7 +50,8 @@ def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | Non
 
     verify_schedule(supply, grid, periods, outcome, prepared.context, options, Traffic.of(scenario.workload))
     return ProcurementReport(scenario.name or "scenario", prepared.model_name, outcome.status, grid, periods, supply.pools,
-                             utilisation(supply, periods), break_evens(supply, periods, options.amortisation_years), outcome, supply.candidates,
+                             utilisation(supply, periods), break_evens(supply, periods, options.amortisation_years), outcome,
+                             supply.candidates,
                              {key: supply.problem.capacity(key) for key in supply.candidates},
                              prepared.notes + supply.notes, len(prepared.enumeration.candidates) + len(prepared.enumeration.rejections),
                              options.discount_rate)
@@ -184,7 +185,8 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
         total = slot_cost_micro_usd(micro, period.hours[merged], period.discount) if load > 0 else 0
         spot, replicas = supply.rental_table.rentals(residual) if load > 0 else (None, {})
         if spot is not None:
-            spot_units[(spot.pool, spot.shape)] = (spot.units, spot.guaranteed_replicas // _spot_shape(problem, spot.pool, spot.shape).replicas_per_unit)
+            per_unit = _spot_shape(problem, spot.pool, spot.shape).replicas_per_unit
+            spot_units[(spot.pool, spot.shape)] = (spot.units, spot.guaranteed_replicas // per_unit)
             replicas[(spot.pool, spot.shape)] = spot.guaranteed_replicas
         spot_micro = spot.micro_usd_per_hour if spot is not None else 0
     else:
@@ -218,7 +220,8 @@ def _rentals(supply: Supply, schedule: Schedule, h: int, merged: int) -> _Rented
         if (pool_key, shape) in spot_units:
             provisioned = spot_units[(pool_key, shape)][0]
             spot_shape = _spot_shape(problem, pool_key, shape)
-            gpus[pool_key] = gpus.get(pool_key, 0) + provisioned * spot_shape.instances_per_unit * _spot_pool(problem, pool_key).instance_gpus
+            instance_gpus = _spot_pool(problem, pool_key).instance_gpus
+            gpus[pool_key] = gpus.get(pool_key, 0) + provisioned * spot_shape.instances_per_unit * instance_gpus
         else:
             gpus[pool_key] = gpus.get(pool_key, 0) + n * rows[shape].gpus_per_replica
     spot_share = total * spot_micro // micro if micro else 0
@@ -258,7 +261,8 @@ def utilisation(supply: Supply, periods: tuple[PeriodPlan, ...]) -> dict[str, di
                     acc = stats.setdefault(pool_key, [0.0, 0.0, 0.0, 0.0])
                     acc[2] += slot.hours * sum(n * rows[shape].gpus_per_replica for (p, shape), n in slot.replicas.items() if p == pool_key)
                     acc[3] += slot.hours * (period.onprem_gpus.get(info.gpu, 0) if info.source == "onprem" else sum(
-                        n * supply.pools[term].unit_gpus for term, n in period.reserved_active.items() if supply.pools[term].gpu == info.gpu))
+                        n * supply.pools[term].unit_gpus for term, n in period.reserved_active.items()
+                        if supply.pools[term].gpu == info.gpu))
     return {pool: {"load_served_of_capacity": round(a[0] / a[1], 4) if a[1] else 0.0,
                    "gpu_hours_in_replicas_of_available": round(a[2] / a[3], 4) if a[3] else 0.0,
                    "gpu_hours_available": round(a[3], 1)} for pool, a in stats.items() if a[3]}

@@ -214,7 +214,8 @@ def verify_prepared(prepared: PreparedScenario, plan: Plan, demand: int | None =
                 traffic=traffic, demand_requests_per_s=s.workload.demand_requests_per_s)
 
 
-def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat", time_limit_s: float | None = None) -> tuple[SolveOutcome, Plan | None]:
+def solve_prepared(prepared: PreparedScenario, method: Method = "cpsat",
+                   time_limit_s: float | None = None) -> tuple[SolveOutcome, Plan | None]:
     from ..solver.cpsat import solve_cpsat
     from ..solver.enumerate import solve_enumerate
 
@@ -297,7 +298,8 @@ def check_options(prepared: PreparedScenario) -> None:
     chosen = ", ".join(g.id for g in prepared.gpus)
     for fmt in prepared.weight_formats:
         if not any(_supports(g, fmt) for g in prepared.gpus):
-            need = next(b.detail.split(";")[0].removeprefix("no ") for b in (format_breach(g, weight_format(fmt)) for g in prepared.gpus) if b)
+            breaches = (format_breach(g, weight_format(fmt)) for g in prepared.gpus)
+            need = next(b.detail.split(";")[0].removeprefix("no ") for b in breaches if b)
             what = f"precision {fmt!r}" if s.precisions is not None else f"the checkpoint's format {fmt!r}"
             able = [g.id for g in prepared.catalog.gpus if _supports(g, fmt)][:3]
             issues.append(Issue(f"{what} needs {need}, which none of the chosen GPUs ({chosen}) has",

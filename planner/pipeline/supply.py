@@ -353,7 +353,8 @@ class _Builder:
         power = self._power(spec)
         if power is None:
             raise InputError("GPU without power figure", [Issue(f"{spec.id} has no TDP in the catalog",
-                                                                field_path=f"pricing.gpus.{spec.id}.tdp_watts", suggestion="give tdp_watts")])
+                                                                field_path=f"pricing.gpus.{spec.id}.tdp_watts",
+                                                                suggestion="give tdp_watts")])
         purchase = extra.purchase_usd or spec.purchase_price_usd
         can_buy = buy and purchase is not None
         if buy and purchase is None:

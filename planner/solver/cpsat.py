@@ -366,7 +366,7 @@ def _greedy_outcome(built: ServingModel, solver: cp_model.CpSolver, start: float
         return SolveOutcome("unknown", None, None, None, elapsed, "cpsat", parameters)
     cost, assignment = found
     proven = solver.best_objective_bound
-    bound = max(0, int(math.ceil(proven - 1e-6))) if math.isfinite(proven) else 0
+    bound = max(0, math.ceil(proven - 1e-6)) if math.isfinite(proven) else 0
     return SolveOutcome("feasible", assignment, cost, min(cost, max(bound, _covering_bound(built.problem))), elapsed,
                         "cpsat", parameters)
 

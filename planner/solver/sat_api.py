@@ -124,7 +124,7 @@ class LinearExpr:
         return id(self)
 
 
-ExprLike = Union[LinearExpr, int]
+ExprLike = LinearExpr | int
 
 
 def total(terms: Iterable[ExprLike]) -> LinearExpr:
@@ -246,7 +246,7 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
         def new_int_var_from_values(self, values: Iterable[int], name: str) -> IntVar:
             """A variable whose domain is exactly ``values`` (a sorted set of integers, as disjoint intervals)."""
             intervals: list[int] = []
-            for value in sorted(set(int(v) for v in values)):
+            for value in sorted({int(v) for v in values}):
                 if intervals and value == intervals[-1] + 1:
                     intervals[-1] = value
                 else:
