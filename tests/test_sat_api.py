@@ -109,3 +109,20 @@ def test_the_installed_ortools_is_in_the_supported_range():
     """pyproject pins ortools>=9.15,<10: the lean builder writes CpModelProto fields of that range."""
     major, minor = (int(part) for part in sat_api.ortools_version().split(".")[:2])
     assert (major, minor) >= (9, 15) and major < 10
+
+
+def test_a_total_of_no_terms_is_still_a_constraint():
+    """sat_api.total([]) compares to a linear constraint (the built-in sum of nothing is 0, whose comparison is a bool):
+    0 <= 5 holds and 0 >= 5 makes the model infeasible, as OR-Tools' LinearExpr.sum([]) does."""
+    for bound, expected in ((sat_api.total([]) <= 5, sat_api.OPTIMAL), (sat_api.total([]) >= 5, sat_api.INFEASIBLE)):
+        model = sat_api.CpModel()
+        model.add(bound)
+        x = model.new_int_var(0, 3, "x")
+        model.minimize(x)
+        assert sat_api.CpSolver().solve(model) == expected
+    model = sat_api.CpModel()
+    x, y = model.new_int_var(0, 3, "x"), model.new_int_var(0, 3, "y")
+    model.add(sat_api.total([x, 2 * y]) >= 5)
+    model.minimize(sat_api.total([x, y]))
+    solver = sat_api.CpSolver()
+    assert solver.solve(model) == sat_api.OPTIMAL and solver.objective_value == 3

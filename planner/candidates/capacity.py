@@ -124,12 +124,13 @@ def sustainable(candidate: Candidate, context: ServingContext, traffic: Traffic)
     if traffic.mode == "concurrency":
         return ShapeCapacity(sequences, 0, 0, 0, "memory", None)
     shape = serving_shape(candidate, context)
+    performance: ServingPerformance | None
     if traffic.mode == "offline":
         performance = predict(shape, traffic.mix, Offline(), sequences)
         rate, limit = performance.requests_per_s, performance.limit
     else:
         found = max_request_rate_within_slo(shape, traffic.mix, traffic.slo or Slo(), sequences)
-        rate, limit, performance = found.requests_per_s, found.limit, found.performance  # type: ignore[assignment]
+        rate, limit, performance = found.requests_per_s, found.limit, found.performance
     milli = math.floor(rate * MILLI + 1e-9) if performance is not None and math.isfinite(rate) else 0
     if milli < 1 or performance is None:
         return ShapeCapacity(sequences, 0, 0, 0, limit, performance if milli >= 1 else None)

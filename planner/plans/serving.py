@@ -161,7 +161,7 @@ class Plan:
 
     def worst(self, metric: str) -> float | None:
         """The slowest group's predicted ``ttft_ms`` or ``tpot_ms`` at the reported percentile."""
-        values = [g.performance_dict()[metric] for g in self.groups if g.performance is not None]  # type: ignore[index]
+        values = [figures[metric] for g in self.groups if (figures := g.performance_dict()) is not None]
         return max(values) if values else None
 
     @property
