@@ -90,15 +90,21 @@ class ParetoPoint:
             return self.plan.worst(f"{objective}_ms") or 0.0
         return self.max_concurrency
 
+    def bound(self, objective: SecondObjective) -> tuple[str, float | int | None]:
+        """(name, value) of the bound the point was solved under (None: the first point, unbounded)."""
+        name = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
+                "ttft": "max_ttft_ms"}[objective]
+        if self.level is None:
+            return name, None
+        return name, self.level if objective == "headroom" else round(self.level, 6) if objective in ("tpot", "ttft") else int(self.level)
+
     def to_dict(self, objective: SecondObjective) -> dict[str, object]:
-        bound = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
-                 "ttft": "max_ttft_ms"}[objective]
+        bound, value = self.bound(objective)
         latency = self.plan.worst("tpot_ms") is not None
         return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour),
                 "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
                 "total_gpus": self.plan.total_gpus, "max_concurrency": self.max_concurrency, "gpu_mix": self.plan.gpu_mix,
-                "status": self.status, "bound": {bound: None if self.level is None else self.level if objective == "headroom"
-                                                 else round(self.level, 6) if objective in ("tpot", "ttft") else int(self.level)},
+                "status": self.status, "bound": {bound: value},
                 **({"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")} if latency else {}),
                 "plan": self.plan.to_dict()}
 

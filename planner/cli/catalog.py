@@ -66,10 +66,13 @@ def schema(what: str) -> None:
     'planner solve --format json' writes."""
     import json
 
+    from pydantic import BaseModel
+
     from ..catalog.catalog import _GpuFile, _ModelFile
     from ..schema.outputs import plan_json_schema
     from ..schema.serving import ServingScenario
     from ..schema.training import TrainingScenario
 
-    models = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile, "models": _ModelFile}
+    models: dict[str, type[BaseModel]] = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile,
+                                          "models": _ModelFile}
     click.echo(json.dumps(plan_json_schema() if what == "plan" else models[what].model_json_schema(), indent=2))

@@ -6,6 +6,7 @@ backend), so they work on headless machines and in worker processes.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..plans.serving import Plan
     from ..plans.procurement import ProcurementReport
     from ..analysis.pareto import ParetoFront
-    from ..analysis.whatif import WhatIfReport
+    from ..analysis.whatif import VariationResult, WhatIfReport
 
 FORMATS = (".png", ".svg")
 BILL_LINES = (("weights", "weights_bytes", "#4c72b0"), ("KV cache", "kv_cache_bytes", "#55a868"),
@@ -119,6 +120,11 @@ def _gpu_types(gpu_mix: str | None) -> str:
     return " + ".join(part.split("x ", 1)[-1] for part in (gpu_mix or "").split(" + "))
 
 
+def _cost(result: VariationResult) -> float:
+    """A variation's USD per hour (NaN, a gap in the line, when it has no plan)."""
+    return math.nan if result.cost_usd_per_hour is None else result.cost_usd_per_hour
+
+
 def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = None) -> Path:
     """Cost against each swept variable, one line per GPU mix (the set of GPU types; counts labelled at each
     point); named variations as bars."""
@@ -135,7 +141,7 @@ def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = Non
         rows = sorted((r for r in results if r.axes and r.axes[0].name == axis_name), key=lambda r: r.axes[0].value)
         for kinds in dict.fromkeys(_gpu_types(r.gpu_mix) for r in rows):
             mine = [r for r in rows if _gpu_types(r.gpu_mix) == kinds]
-            ax.plot([r.axes[0].value for r in mine], [r.cost_usd_per_hour for r in mine], marker="o", label=mathtext(kinds))
+            ax.plot([r.axes[0].value for r in mine], [_cost(r) for r in mine], marker="o", label=mathtext(kinds))
             shown = None
             for turn, r in enumerate(mine):  # label where the GPU counts change, alternating above and below
                 if r.gpu_mix != shown:
@@ -156,7 +162,7 @@ def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = Non
         ax.grid(alpha=0.3)
     if named:
         ax = figure.add_subplot(panels, 1, panels)
-        ax.bar([textwrap.fill(mathtext(r.name), 24) for r in named], [r.cost_usd_per_hour for r in named], color="#4c72b0", width=0.5)
+        ax.bar([textwrap.fill(mathtext(r.name), 24) for r in named], [_cost(r) for r in named], color="#4c72b0", width=0.5)
         ax.set_xlim(-0.75, len(named) - 0.25)
         ax.set_ylim(0, max(r.cost_usd_per_hour or 0 for r in named) * 1.25 or 1)  # room for the labels above the bars
         for i, r in enumerate(named):

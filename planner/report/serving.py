@@ -161,7 +161,7 @@ def render_pareto_table(front: ParetoFront, header: str, console: Console, wide:
     columns += [Column("GPUs"), Column("max concurrency"), prose("GPU mix", 30), left("bound", wide=True), left("status")]
     rows = []
     for index, point in enumerate(front.points, start=1):
-        bound = next(iter(point.to_dict(front.objective)["bound"].items()))  # type: ignore[union-attr]
+        bound = point.bound(front.objective)
         level = "-" if bound[1] is None else f"{bound[0]} ≥ {bound[1]:.2%}" if front.objective == "headroom" else \
             f"{bound[0]} ≤ {bound[1]:,.2f}" if latency else \
             f"{bound[0]} ≤ {bound[1]}" if front.objective == "gpus" else f"{bound[0]} = {bound[1]:,}"
