@@ -384,7 +384,15 @@ def run_tasks(tasks: list[Task], executor: Executor = "local", workers: int | No
             _run_pool(tasks, workers, results, progress)
     except KeyboardInterrupt:
         raise TasksInterrupted(results) from None
-    return results  # type: ignore[return-value]
+    return _finished(results)
+
+
+def _finished(results: list[VariationResult | None]) -> list[VariationResult]:
+    """Every task's result, once all have finished (a missing one is a bug)."""
+    finished = [r for r in results if r is not None]
+    if len(finished) != len(results):
+        raise RuntimeError(f"{len(results) - len(finished)} of {len(results)} variations have no result")
+    return finished
 
 
 def _run_pool(tasks: list[Task], workers: int, results: list[VariationResult | None],
@@ -481,7 +489,7 @@ def _collect_ray(ray: Any, tasks: list[Task], progress: Callable[[int, int], Non
         for ref in pending:
             ray.cancel(ref, force=True)
         raise TasksInterrupted(results) from None
-    return results  # type: ignore[return-value]
+    return _finished(results)
 
 
 def check_ray_address(address: str) -> None:

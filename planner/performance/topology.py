@@ -135,8 +135,9 @@ def node_topology(gpu: GpuSpec, override: TopologyOverride | None = None) -> Nod
     domain = min(gpu.nvlink_domain_size, gpus_per_node) if gpu.nvlink_domain_size <= gpu.gpus_per_node else gpu.nvlink_domain_size
     scale_up_gb = override.scale_up_bandwidth_gb_per_s or gpu.scale_up_bandwidth_gb_per_s
     scale_up = None
-    if domain > 1 and scale_up_gb is not None and gpu.scale_up_link not in (None, "none"):
-        scale_up = _link(gpu.scale_up_link, scale_up_gb)  # type: ignore[arg-type]
+    link = gpu.scale_up_link
+    if domain > 1 and scale_up_gb is not None and link is not None and link != "none":
+        scale_up = _link(link, scale_up_gb)
     pcie = _link("pcie" if gpu.pcie_peer_to_peer else "pcie-host", PCIE_X16_GB_PER_S[gpu.pcie_gen])
     network_gb = (override.inter_node_bandwidth_gb_per_s or gpu.inter_node_bandwidth_gb_per_s
                   or DEFAULT_NODE_NETWORK_GB_PER_S / gpus_per_node)

@@ -10,7 +10,7 @@ independently of the solver (``verify_schedule``) and reported with costs, utili
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog
 from ..catalog.pricing import HOURS_PER_YEAR, break_even_utilisation
@@ -22,6 +22,9 @@ from ..solver.procurement import ProcurementProblem, Schedule, SpotPool, SpotSha
 from ..verify.procurement import verify_schedule
 from .demand import expand
 from .supply import build_supply
+
+if TYPE_CHECKING:
+    from .serving import PreparedScenario
 
 
 def solve_procurement_scenario(scenario: ServingScenario, catalog: Catalog | None = None, time_limit_s: float | None = None,
@@ -77,7 +80,7 @@ def _bad(path: str, message: str) -> InputError:
     return InputError("invalid procurement scenario", [Issue(message, field_path=path)])
 
 
-def _candidates(scenario: ServingScenario, catalog: Catalog):  # type: ignore[no-untyped-def]
+def _candidates(scenario: ServingScenario, catalog: Catalog) -> PreparedScenario:
     """Every replica shape of every GPU the plan may own, buy or rent, unpruned (pools prune per type)."""
     from .serving import prepare
 
