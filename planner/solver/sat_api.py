@@ -89,35 +89,35 @@ class LinearExpr:
                 raise TypeError(f"not an integer linear expression: {node!r}")
         return coefficients, constant
 
-    def __add__(self, other: "ExprLike") -> "LinearExpr":
+    def __add__(self, other: ExprLike) -> LinearExpr:
         return self if isinstance(other, int) and other == 0 else _Sum(self, _checked(other))
 
-    def __radd__(self, other: "ExprLike") -> "LinearExpr":
+    def __radd__(self, other: ExprLike) -> LinearExpr:
         return self if isinstance(other, int) and other == 0 else _Sum(_checked(other), self)
 
-    def __sub__(self, other: "ExprLike") -> "LinearExpr":
+    def __sub__(self, other: ExprLike) -> LinearExpr:
         return _Sum(self, _Scaled(_checked(other), -1))
 
-    def __rsub__(self, other: "ExprLike") -> "LinearExpr":
+    def __rsub__(self, other: ExprLike) -> LinearExpr:
         return _Sum(_checked(other), _Scaled(self, -1))
 
-    def __mul__(self, factor: int) -> "LinearExpr":
+    def __mul__(self, factor: int) -> LinearExpr:
         if not isinstance(factor, int) or isinstance(factor, bool):
             raise TypeError(f"coefficients must be integers, got {factor!r}")
         return _Scaled(self, factor)
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "LinearExpr":
+    def __neg__(self) -> LinearExpr:
         return _Scaled(self, -1)
 
-    def __le__(self, other: "ExprLike") -> "BoundedLinearExpression":
+    def __le__(self, other: ExprLike) -> BoundedLinearExpression:
         return BoundedLinearExpression(self - other, INT_MIN, 0)
 
-    def __ge__(self, other: "ExprLike") -> "BoundedLinearExpression":
+    def __ge__(self, other: ExprLike) -> BoundedLinearExpression:
         return BoundedLinearExpression(self - other, 0, INT_MAX)
 
-    def __eq__(self, other: object) -> "BoundedLinearExpression":  # type: ignore[override]
+    def __eq__(self, other: object) -> BoundedLinearExpression:  # type: ignore[override]
         return BoundedLinearExpression(self - other, 0, 0)  # type: ignore[operator]
 
     def __hash__(self) -> int:
@@ -161,7 +161,7 @@ class IntVar(LinearExpr):
     def __init__(self, index: int, name: str):
         self.index, self.name = index, name
 
-    def __invert__(self) -> "_Not":
+    def __invert__(self) -> _Not:
         return _Not(self)
 
     def __hash__(self) -> int:
@@ -207,7 +207,7 @@ class Constraint:
     def __init__(self, proto: object):
         self.proto = proto
 
-    def only_enforce_if(self, *literals: object) -> "Constraint":
+    def only_enforce_if(self, *literals: object) -> Constraint:
         for literal in _literals(literals):
             self.proto.enforcement_literal.append(literal.index)  # type: ignore[attr-defined]
         return self
@@ -462,13 +462,13 @@ if hasattr(_cmh, "CpModelProto") and hasattr(_cmh, "SolveWrapper"):
             return (self.response.status if status is None else status).name
 
 else:  # pragma: no cover - an OR-Tools without these extension classes: same names, slower import
-    from ortools.sat.python.cp_model import CpModel as _CpModel, CpSolver, Domain  # type: ignore[assignment]  # noqa: F401
+    from ortools.sat.python import cp_model as _cp
 
-    class CpModel(_CpModel):  # type: ignore[no-redef]
+    CpSolver = _cp.CpSolver  # type: ignore[assignment, misc]
+
+    class CpModel(_cp.CpModel):  # type: ignore[no-redef]
         def new_int_var_from_values(self, values: Iterable[int], name: str):  # type: ignore[no-untyped-def]
-            return self.new_int_var_from_domain(Domain.FromValues(sorted(set(values))), name)
+            return self.new_int_var_from_domain(_cp.Domain.FromValues(sorted(set(values))), name)
 
     def total(terms: Iterable[ExprLike]) -> LinearExpr:
-        from ortools.sat.python.cp_model import LinearExpr as _OrToolsLinearExpr
-
-        return _OrToolsLinearExpr.sum(list(terms))  # type: ignore[return-value]  # OR-Tools' own expression type
+        return _cp.LinearExpr.sum(list(terms))  # type: ignore[return-value]  # OR-Tools' own expression type
