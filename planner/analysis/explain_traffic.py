@@ -28,7 +28,7 @@ SUGGESTED_FORMATS = ("fp8", "int8", "int4-awq", "mxfp4")
 """Formats tried, in this order, when no shape meets the SLO: fewer weight bytes per decode step."""
 
 
-def demand_phrase(prepared: "PreparedScenario") -> str:
+def demand_phrase(prepared: PreparedScenario) -> str:
     """The demand as explanations name it."""
     workload = prepared.scenario.workload
     if workload.concurrency is not None:
@@ -36,13 +36,13 @@ def demand_phrase(prepared: "PreparedScenario") -> str:
     return workload.describe()
 
 
-def demand_field(prepared: "PreparedScenario") -> str:
+def demand_field(prepared: PreparedScenario) -> str:
     workload = prepared.scenario.workload
     return {"concurrency": "workload.concurrency", "request_rate": "workload.request_rate",
             "offline": "workload.offline.deadline_hours"}[workload.kind]
 
 
-def _at_headroom_zero(prepared: "PreparedScenario") -> tuple[list[Candidate], CapacityTable]:
+def _at_headroom_zero(prepared: PreparedScenario) -> tuple[list[Candidate], CapacityTable]:
     """Shapes that fit one sequence with no headroom, and a capacity table for them."""
     from .explanation import _enumerate
 
@@ -55,7 +55,7 @@ def _at_headroom_zero(prepared: "PreparedScenario") -> tuple[list[Candidate], Ca
     return shapes, CapacityTable(replace(ctx, min_headroom=0.0), table.traffic)
 
 
-def traffic_shapes(prepared: "PreparedScenario") -> tuple[list[Candidate], dict[str, tuple[int, int]], list[Candidate]]:
+def traffic_shapes(prepared: PreparedScenario) -> tuple[list[Candidate], dict[str, tuple[int, int]], list[Candidate]]:
     """(shapes that sustain some rate within the SLO without headroom, their rates without and with the
     scenario's headroom, the shapes that fit but meet the SLO at no load)."""
     table = prepared.capacities
@@ -73,7 +73,7 @@ def _describe(c: Candidate) -> str:
     return f"TP={lay.tp} x PP={lay.pp} in {lay.weight_format.name}{kv} on {c.gpu.id}"
 
 
-def slo_unreachable(prepared: "PreparedScenario", shapes: list[Candidate]) -> "Explanation":
+def slo_unreachable(prepared: PreparedScenario, shapes: list[Candidate]) -> Explanation:
     """No shape meets the SLO even with one request at a time: the best each term reaches, and the single changes
     to the options (formats, KV dtype, TP degree, GPUs) after which some shape meets it."""
     from .explanation import Explanation, Relaxation
@@ -113,7 +113,7 @@ def slo_unreachable(prepared: "PreparedScenario", shapes: list[Candidate]) -> "E
     return Explanation(headline, "slo_unreachable", relaxations=tuple(relaxations))
 
 
-def _meets(prepared: "PreparedScenario", **changes: Any) -> bool:
+def _meets(prepared: PreparedScenario, **changes: Any) -> bool:
     """Whether some shape meets the SLO at some load with the scenario's options so changed."""
     from .explanation import _enumerate
 
@@ -126,7 +126,7 @@ def _meets(prepared: "PreparedScenario", **changes: Any) -> bool:
     return any(probe.unit(c) >= 1 for c in shapes)
 
 
-def _slo_changes(prepared: "PreparedScenario") -> list[tuple[str, str, int | str, str, str]]:
+def _slo_changes(prepared: PreparedScenario) -> list[tuple[str, str, int | str, str, str]]:
     """(group, field, value, message, suggestion) of each single option change that lets a shape meet the SLO."""
     from ..pipeline.serving import _largest_tp_group
     from .explanation import _rentable
@@ -159,13 +159,13 @@ def _slo_changes(prepared: "PreparedScenario") -> list[tuple[str, str, int | str
     return found
 
 
-def _supported_somewhere(gpus: "list[GpuSpec]", fmt: str) -> bool:
+def _supported_somewhere(gpus: list[GpuSpec], fmt: str) -> bool:
     from ..pipeline.serving import _supports
 
     return any(_supports(g, fmt) for g in gpus)
 
 
-def relax_traffic_demand(prepared: "PreparedScenario", fits_milli_rps: int, proven: bool) -> "Relaxation":
+def relax_traffic_demand(prepared: PreparedScenario, fits_milli_rps: int, proven: bool) -> Relaxation:
     """The largest request rate the other limits allow, as a rate (live traffic) or a deadline (offline job)."""
     from .explanation import Relaxation
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import InputError, Issue, VerificationError
 from ..solver import sat_api as cp_model
@@ -68,7 +69,7 @@ itself without a budget or inventory)."""
 class ParetoPoint:
     """One plan of the set, optimal for the bound (``level``) it was solved under."""
 
-    plan: "Plan"
+    plan: Plan
     level: float | None  # min headroom, max GPUs or demand of the step; None: unbounded
     status: str
     max_concurrency: int  # sequences the fleet can hold at the scenario's context and headroom
@@ -132,7 +133,7 @@ class ParetoFront:
                 "wall_time_s": round(self.wall_time_s, 4), "pareto": [p.to_dict(self.objective) for p in self.points]}
 
 
-def pareto_front(prepared: "PreparedScenario", objective: SecondObjective = "headroom", max_points: int = 20,
+def pareto_front(prepared: PreparedScenario, objective: SecondObjective = "headroom", max_points: int = 20,
                  time_limit_s: float | None = None) -> ParetoFront:
     """The Pareto set of cost against ``objective``; each point proven optimal (status) for its bound."""
     if objective not in MAXIMISED:
@@ -150,7 +151,7 @@ def pareto_front(prepared: "PreparedScenario", objective: SecondObjective = "hea
     return ParetoFront(objective, tuple(points), stopped, solves, time.perf_counter() - start)
 
 
-def check_pair(prepared: "PreparedScenario", objective: SecondObjective) -> None:
+def check_pair(prepared: PreparedScenario, objective: SecondObjective) -> None:
     """Pairs that the scenario's demand cannot give are bad input (exit 2), with the pairs that it can."""
     workload = prepared.scenario.workload
     problem = None
@@ -220,7 +221,7 @@ def _capacity(built: ServingModel) -> cp_model.LinearExpr:
     return cp_model.total(row.max_sequences * built.replicas[row.key] for row in built.problem.rows)
 
 
-def _point(prepared: "PreparedScenario", step: _Step, level: float | None, demand: int) -> ParetoPoint:
+def _point(prepared: PreparedScenario, step: _Step, level: float | None, demand: int) -> ParetoPoint:
     """Build and independently verify the plan of one step."""
     from ..pipeline.serving import build_plan, verify_prepared
 

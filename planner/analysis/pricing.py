@@ -43,7 +43,7 @@ class RentVsBuy:
                 "break_even_utilisation": r(self.break_even_utilisation), "utilisation": self.utilisation, "verdict": self.verdict}
 
 
-def rent_vs_buy(scenario: "ServingScenario", catalog: "Catalog", gpu_ids: list[str]) -> list[RentVsBuy]:
+def rent_vs_buy(scenario: ServingScenario, catalog: Catalog, gpu_ids: list[str]) -> list[RentVsBuy]:
     """Break-even utilisation of each GPU type (defaults from the catalog when the scenario has no pricing)."""
     options = scenario.pricing or PricingOptions()
     rows = []
@@ -79,7 +79,7 @@ class PriceRange:
                 "searched_usd_per_gpu_hour": [r(self.floor_usd_per_gpu_hour), r(self.ceiling_usd_per_gpu_hour)], "solves": self.solves}
 
 
-def price_sensitivity(prepared: "PreparedScenario", plan: "Plan", max_factor: float = 10.0,
+def price_sensitivity(prepared: PreparedScenario, plan: Plan, max_factor: float = 10.0,
                       tolerance: float = 0.002) -> list[PriceRange]:
     """For each GPU type of ``plan``: the price interval over which it stays optimal, found by re-solving.
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -55,7 +56,7 @@ class RangeSweep(StrictModel):
     name: str | None = Field(None, max_length=MAX_NAME_CHARS, description="Label in the results (default: from the path)")
 
     @model_validator(mode="after")
-    def _one_form(self) -> "RangeSweep":
+    def _one_form(self) -> RangeSweep:
         if (self.range is None) == (self.values is None):
             raise ValueError("give exactly one of 'range' or 'values'")
         if self.values is not None and not self.values:
@@ -72,7 +73,7 @@ class SweepFile(StrictModel):
     combine: SweepCombination = Field("separate", description="One range at a time, or their cartesian product")
 
     @model_validator(mode="after")
-    def _something(self) -> "SweepFile":
+    def _something(self) -> SweepFile:
         if not self.variations and not self.sweep:
             raise ValueError("list at least one of 'variations' or 'sweep'")
         return self
@@ -152,7 +153,6 @@ UNITS = {"price_usd_per_gpu_hour": "USD per GPU-hour", "spot_usd_per_gpu_hour": 
 
 def axis_unit(path: str) -> str:
     """The unit of a swept path's value ('' when it has none we know): the plot's x-axis says it."""
-    pass
 
     leaf = expand_shortcut(path).split(".")[-1]
     if path.split(".")[0] in ("inventory", "owned") or leaf == "inventory":

@@ -16,10 +16,11 @@ import copy
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -85,7 +86,7 @@ def _gpus_as_mapping(data: dict[str, Any], gpu_id: str, gpu_ids: Callable[[], li
                                                  field_path="gpus",
                                                  suggestion=did_you_mean(gpu_id, allowed) or f"allowed: {', '.join(allowed)}")])
     if not isinstance(current, dict):
-        data["gpus"] = {g: None for g in allowed}
+        data["gpus"] = dict.fromkeys(allowed)
 
 
 def validate_with_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]], source: str, base_dir: Path,
@@ -167,14 +168,14 @@ class VariationResult:
     def cost_usd_per_hour(self) -> float | None:
         return None if self.cost_micro_usd_per_hour is None else micro_usd_to_usd(self.cost_micro_usd_per_hour)
 
-    def delta_micro_vs(self, baseline: "VariationResult") -> tuple[int | None, float | None]:
+    def delta_micro_vs(self, baseline: VariationResult) -> tuple[int | None, float | None]:
         """(cost change in micro-USD per hour, change as a fraction of the baseline's cost)."""
         if self.cost_micro_usd_per_hour is None or baseline.cost_micro_usd_per_hour is None:
             return None, None
         delta = self.cost_micro_usd_per_hour - baseline.cost_micro_usd_per_hour
         return delta, (delta / baseline.cost_micro_usd_per_hour if baseline.cost_micro_usd_per_hour else None)
 
-    def to_dict(self, baseline: "VariationResult | None" = None) -> dict[str, Any]:
+    def to_dict(self, baseline: VariationResult | None = None) -> dict[str, Any]:
         delta, fraction = self.delta_micro_vs(baseline) if baseline is not None else (None, None)
         return {"variation": self.name, "status": self.status, "overrides": dict(self.overrides),
                 "axes": {a.name: a.value for a in self.axes},

@@ -14,8 +14,18 @@ from ..catalog import Catalog
 from ..engines import ENGINES
 from ..errors import InfeasibleError, InputError, Issue
 from ..performance.efficiency import efficiency_for
-from ..performance.serving import (Concurrency, Load, Offline, RequestMix, RequestRate, ServingPerformance,
-                                   ServingShape, StaticBatch, predict, shape_steps)
+from ..performance.serving import (
+    Concurrency,
+    Load,
+    Offline,
+    RequestMix,
+    RequestRate,
+    ServingPerformance,
+    ServingShape,
+    StaticBatch,
+    predict,
+    shape_steps,
+)
 from .memory import MemoryRequest, memory_bill
 
 LOAD_FLAGS = {"batch_size": "--batch-size", "concurrency": "--concurrency", "request_rate": "--request-rate",

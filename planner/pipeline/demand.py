@@ -33,8 +33,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError, Issue
 from ..plans.procurement import HorizonPeriod, Slot, TimeGrid
-from ..schema.procurement import (MAX_CSV_ROWS, MAX_GRID_POINTS, MAX_LOAD, MAX_PERIODS, MAX_SLOTS, PERIOD_HOURS,
-                                  DemandProfile, LoadCsv, PeriodLoad)
+from ..schema.procurement import (
+    MAX_CSV_ROWS,
+    MAX_GRID_POINTS,
+    MAX_LOAD,
+    MAX_PERIODS,
+    MAX_SLOTS,
+    PERIOD_HOURS,
+    DemandProfile,
+    LoadCsv,
+    PeriodLoad,
+)
 from ..yaml_io import read_text_file
 
 if TYPE_CHECKING:
@@ -88,7 +97,7 @@ def read_load_csv(spec: LoadCsv, base_dir: Path | None = None, default_column: s
     return loads, [labels[i] for i in range(0, len(values), step)]
 
 
-def expand(profile: DemandProfile, workload: "Workload", base_dir: Path | None = None) -> TimeGrid:
+def expand(profile: DemandProfile, workload: Workload, base_dir: Path | None = None) -> TimeGrid:
     """The time grid of a profile for a workload: its loads in the solver's unit (sequences, or milli-requests/s
     for a request-rate workload, rounded up), the workload's own load where the profile gives none (``count``)."""
     if workload.kind == "offline":

@@ -102,7 +102,7 @@ def decode(supply: Supply, grid: TimeGrid, schedule: Schedule) -> tuple[PeriodPl
     rows = {row.key: row for row in problem.rows}
     out = []
     for h, period in enumerate(grid.periods):
-        cost = {source: 0 for source in SOURCES}
+        cost = dict.fromkeys(SOURCES, 0)
         ordered, onprem_gpus, started, active = {}, {}, {}, {}
         committed: dict[tuple[str, str], int] = {}
         committed_gpus: dict[str, int] = {}
@@ -146,7 +146,7 @@ def decode(supply: Supply, grid: TimeGrid, schedule: Schedule) -> tuple[PeriodPl
             replicas = {**committed, **rented.replicas}
             gpus = {**committed_gpus, **rented.gpus}
             spot_units = rented.spot_units
-            capacity = {source: 0 for source in SOURCES}
+            capacity = dict.fromkeys(SOURCES, 0)
             for (pool_key, shape), n in replicas.items():
                 info = pools[pool_key]
                 held = n * problem.capacity(shape)

@@ -159,7 +159,6 @@ def prepare(scenario: ServingScenario, catalog: Catalog | None = None, prune: bo
     candidates = (prune_dominated(enumeration.candidates, uncapped, whole_instance_sizes(scenario, gpus), capacities.unit,
                                   capacities.latency_us) if prune else list(enumeration.candidates))
     prepared = PreparedScenario(scenario, catalog, context, model_name, gpus, formats, enumeration, candidates, notes, capacities, deadline)
-    pass
 
     check_options(prepared)  # options that allow no replica shape at all are bad input (exit 2), not infeasible
     return prepared

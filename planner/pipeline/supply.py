@@ -44,8 +44,7 @@ from ..errors import InputError, Issue
 from ..plans.procurement import PoolInfo, SlotMap, Supply, TimeGrid
 from ..schema.procurement import PERIOD_HOURS, PricingOptions, ReservedTerm
 from ..solver.problem import Problem
-from ..solver.procurement import (OnPremPool, Period, ProcurementProblem, RentalPool, ReservedPool, SpotPool, SpotShape,
-                                  reserved_group)
+from ..solver.procurement import OnPremPool, Period, ProcurementProblem, RentalPool, ReservedPool, SpotPool, SpotShape, reserved_group
 from ..solver.procurement_pruning import drop_dominated_pools
 from ..solver.rentals import RentalOption, RentalTable, SpotOption, period_table
 from ..units import usd_to_micro_usd_ceil, usd_to_micro_usd_floor
@@ -195,7 +194,7 @@ def merge_slots(grid: TimeGrid) -> SlotMap:
     return SlotMap(tuple(merged), tuple(hours))
 
 
-def build_supply(scenario: "ServingScenario", catalog: "Catalog", candidates: list[Candidate], single: Problem,
+def build_supply(scenario: ServingScenario, catalog: Catalog, candidates: list[Candidate], single: Problem,
                  grid: TimeGrid, project_rentals: bool = True, prune: bool = True) -> Supply:
     """The procurement problem of a scenario: pools, shapes and integer costs over the time grid.
 
@@ -324,7 +323,7 @@ def _terms(options: PricingOptions, gpu_id: str) -> list[ReservedTerm]:
 class _Builder:
     """Pools of every kind, with their integer cost coefficients over the grid."""
 
-    def __init__(self, scenario: "ServingScenario", options: PricingOptions, grid: TimeGrid, slots: SlotMap, money: _Money,
+    def __init__(self, scenario: ServingScenario, options: PricingOptions, grid: TimeGrid, slots: SlotMap, money: _Money,
                  single: Problem):
         self.scenario, self.options, self.grid, self.slots, self.money, self.single = scenario, options, grid, slots, money, single
         self.rows = {row.key: row for row in single.rows}

@@ -11,8 +11,16 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..candidates.serving import resolve_gpus
-from ..candidates.training import (GpuTerms, TrainingCandidate, TrainingContext, TrainingEnumeration, enumerate_layouts,
-                                   layout_at, layout_time, prune_dominated)
+from ..candidates.training import (
+    GpuTerms,
+    TrainingCandidate,
+    TrainingContext,
+    TrainingEnumeration,
+    enumerate_layouts,
+    layout_at,
+    layout_time,
+    prune_dominated,
+)
 from ..catalog import Catalog, GpuSpec
 from ..catalog.pricing import rental_prices
 from ..errors import InfeasibleError, InputError, Issue

@@ -8,28 +8,29 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import PercentFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter, ScalarFormatter
 
-from ..display import mathtext, plain  # noqa: E402
-from ..errors import InputError, Issue  # noqa: E402
-from ..units import BYTES_PER_GIB, format_usd  # noqa: E402
-from ..yaml_io import check_output_file  # noqa: E402
+from ..display import mathtext, plain
+from ..errors import InputError, Issue
+from ..units import BYTES_PER_GIB, format_usd
+from ..yaml_io import check_output_file
 
 if TYPE_CHECKING:
-    from ..memory.serving import ServingMemory
-    from ..plans.serving import Plan
-    from ..plans.procurement import ProcurementReport
     from ..analysis.pareto import ParetoFront
     from ..analysis.whatif import VariationResult, WhatIfReport
+    from ..memory.serving import ServingMemory
+    from ..plans.procurement import ProcurementReport
+    from ..plans.serving import Plan
 
 FORMATS = (".png", ".svg")
 BILL_LINES = (("weights", "weights_bytes", "#4c72b0"), ("KV cache", "kv_cache_bytes", "#55a868"),
@@ -62,7 +63,7 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_pareto(front: "ParetoFront", path: str | Path, title: str | None = None) -> Path:
+def plot_pareto(front: ParetoFront, path: str | Path, title: str | None = None) -> Path:
     """Cost against the second objective; points are numbered and their GPU mixes listed beside the axes (long
     labels on the points themselves overlap when points are close)."""
     path = check_plot_path(path)
@@ -88,7 +89,7 @@ def plot_pareto(front: "ParetoFront", path: str | Path, title: str | None = None
     return _save(figure, path)
 
 
-def plot_memory_bill(bills: Sequence[tuple[str, "ServingMemory"]], path: str | Path, title: str | None = None) -> Path:
+def plot_memory_bill(bills: Sequence[tuple[str, ServingMemory]], path: str | Path, title: str | None = None) -> Path:
     """Stacked bars per replica shape: weights / KV / activations / overhead / free, GiB per GPU."""
     path = check_plot_path(path)
     if not bills:
@@ -110,7 +111,7 @@ def plot_memory_bill(bills: Sequence[tuple[str, "ServingMemory"]], path: str | P
     return _save(figure, path)
 
 
-def plan_bills(plan: "Plan") -> list[tuple[str, "ServingMemory"]]:
+def plan_bills(plan: Plan) -> list[tuple[str, ServingMemory]]:
     """(label, bill) per replica group of a plan, labelled 'count x shape'."""
     return [(f"{g.count}x {g.candidate.key}".replace("/", "\n", 1), g.memory) for g in plan.groups]
 
@@ -125,7 +126,7 @@ def _cost(result: VariationResult) -> float:
     return math.nan if result.cost_usd_per_hour is None else result.cost_usd_per_hour
 
 
-def plot_sweep(report: "WhatIfReport", path: str | Path, title: str | None = None) -> Path:
+def plot_sweep(report: WhatIfReport, path: str | Path, title: str | None = None) -> Path:
     """Cost against each swept variable, one line per GPU mix (the set of GPU types; counts labelled at each
     point); named variations as bars."""
     path = check_plot_path(path)
@@ -176,7 +177,7 @@ SOURCE_COLOURS = (("owned", "owned", "#4c72b0"), ("bought", "bought", "#8172b2")
                   ("on_demand", "on demand", "#dd8452"), ("spot", "spot (guaranteed)", "#c44e52"))
 
 
-def plot_procurement(report: "ProcurementReport", path: str | Path, title: str | None = None) -> Path:
+def plot_procurement(report: ProcurementReport, path: str | Path, title: str | None = None) -> Path:
     """Capacity by source (owned, bought, reserved, on demand, spot), stacked, against the demand curve.
 
     One step per slot; a horizon with a cycle inside each period draws every period's cycle side by side.
