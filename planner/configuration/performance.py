@@ -182,7 +182,8 @@ BREAKDOWN_LINES = (
                          "E(1-(1-k/E)^T)) / (HBM bandwidth x efficiency)")),
     ("kv_cache_read_ms", "KV cache of the running batch: sequences x context x KV bytes per token per GPU / (bandwidth x efficiency)"),
     ("linear_compute_ms", "2 x active parameters per GPU x tokens in the step / (dense peak at the compute precision x efficiency)"),
-    ("attention_compute_ms", "4 x context x heads x head_dim per token per layer (prefill causal, decode full) / (16-bit peak x efficiency)"),
+    ("attention_compute_ms", "4 x context x heads x head_dim per token per layer (prefill causal, decode full) "
+                             "/ (16-bit peak x efficiency)"),
     ("communication_ms", ("TP: 2 ring all-reduces of the step's activations per layer; EP: 2 all-to-alls per MoE layer; "
                           "PP: a hand-off per stage (alpha-beta over the link the group crosses)")),
     ("overhead_ms", "engine time per step: scheduler and sampling + per layer launches + per running sequence"),

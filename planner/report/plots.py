@@ -211,7 +211,8 @@ def plot_procurement(report: ProcurementReport, path: str | Path, title: str | N
         ax.set_xticks([t + 0.5 for t in ticks], [report.periods[t].label for t in ticks], fontsize=8)
         ax.set_xlabel("period" + (" (each drawn with its cycle of slots)" if cycle > 1 else ""))
     ax.set_ylabel("requests/s within the SLO" if report.grid.traffic else "sequences held (KV-cache capacity)")
-    ax.set_title(_title(title or f"{report.scenario_name}: capacity by source against demand, total USD {report.total_usd:,.0f}"), fontsize=10)
+    ax.set_title(_title(title or f"{report.scenario_name}: capacity by source against demand, total USD {report.total_usd:,.0f}"),
+                 fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(alpha=0.3)
     return _save(figure, path)

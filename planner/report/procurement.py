@@ -67,12 +67,15 @@ def render_procurement(report: ProcurementReport, console: Console, wide: bool =
             continue  # renting is the only option for this type: nothing to break even with
         parts = [f"on demand ${even.on_demand_usd_per_gpu_hour:.3f}/GPU-h"]
         if even.buy_utilisation is not None:
-            parts.append(f"buying wins above {even.buy_utilisation:.1%} utilisation (payback {even.buy_payback_months:.1f} months of full use)")
+            parts.append(f"buying wins above {even.buy_utilisation:.1%} utilisation "
+                         f"(payback {even.buy_payback_months:.1f} months of full use)")
         parts += [f"{k.split('@')[1]} wins above {u:.1%}" for k, u in even.reserved.items()]
         console.print(f"break-even {even.gpu}: " + "; ".join(parts))
     outcome = report.outcome
-    gap = "" if report.status == "optimal" else f" (bound ${outcome.best_bound_micro_usd / 1e6:,.2f})" if outcome.best_bound_micro_usd is not None else ""
-    console.print(f"status: [bold]{report.status}[/bold]{gap} · model {outcome.variables:,} variables, {outcome.constraints:,} constraints · "
+    bound = outcome.best_bound_micro_usd
+    gap = "" if report.status == "optimal" else f" (bound ${bound / 1e6:,.2f})" if bound is not None else ""
+    console.print(f"status: [bold]{report.status}[/bold]{gap} · model {outcome.variables:,} variables, "
+                  f"{outcome.constraints:,} constraints · "
                   f"{len(report.shapes):,} replica shapes of {report.candidates_total:,} · cpsat in {outcome.wall_time_s:.3f} s · "
                   f"workers={outcome.parameters.get('num_workers')} seed={outcome.parameters.get('random_seed')}")
     estimated = sorted({i.gpu for i in report.pools.values() if i.estimated})
@@ -127,7 +130,8 @@ def procurement_csv(report: ProcurementReport) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     unit = "milli_requests_per_s" if report.grid.traffic else "sequences"
-    writer.writerow(["period", "slot", "hours", f"load_{unit}", "pool", "gpu", "source", "gpus", "replicas", f"capacity_{unit}", "price_estimated"])
+    writer.writerow(["period", "slot", "hours", f"load_{unit}", "pool", "gpu", "source", "gpus", "replicas", f"capacity_{unit}",
+                     "price_estimated"])
     for period in report.periods:
         for slot in period.slots:
             for pool in sorted(slot.gpus):

@@ -110,7 +110,8 @@ def render_solve_table(report: SolveReport, console: Console, wide: bool = False
                       f"${job['usd_per_million_output_tokens']:,.4f} per million output tokens")
     solver = report.solver
     gap = solver.get("gap")
-    status = report.status if report.status != "feasible" else f"feasible (gap {gap:.1%}, not proven optimal)" if gap is not None else "feasible"
+    status = (report.status if report.status != "feasible" else
+              f"feasible (gap {gap:.1%}, not proven optimal)" if gap is not None else "feasible")
     console.print(
         f"status: [bold]{status}[/bold] · {report.candidates_total:,} shapes considered, "
         + (f"{report.rejections['slo_unreachable']:,} never meet the SLO, " if report.rejections.get("slo_unreachable") else "")
@@ -257,7 +258,8 @@ def render_sensitivity(ranges: list[PriceRange], console: Console, wide: bool = 
 
 def pricing_line(summary: dict[str, Any]) -> str:
     """One line saying what the plan's USD/h means under a scenario's pricing section."""
-    text = f"pricing: {summary['objective']} objective at {summary['utilisation']:.0%} utilisation — USD/h is {summary['cost_usd_per_hour_means']}"
+    text = (f"pricing: {summary['objective']} objective at {summary['utilisation']:.0%} utilisation — "
+            f"USD/h is {summary['cost_usd_per_hour_means']}")
     if "total_cost_of_ownership_usd" in summary:
         text += f"; total cost of ownership over {summary['horizon_years']:g} years: ${summary['total_cost_of_ownership_usd']:,.0f}"
     return text
