@@ -7,8 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..candidates.serving import Candidate
 from ..memory.serving import ServingMemory
-from ..schema.outputs import (Candidates, IdleGpusOutput, Latencies, ReplicaGroupOutput, ReplicaPerformance, ServingPlanOutput,
-                              ServingSolveOutput)
+from ..schema.outputs import (
+    Candidates,
+    IdleGpusOutput,
+    Latencies,
+    ReplicaGroupOutput,
+    ReplicaPerformance,
+    ServingPlanOutput,
+    ServingSolveOutput,
+)
 from ..units import micro_usd_to_usd, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
@@ -44,6 +51,7 @@ class ReplicaGroup:
         perf = self.performance
         if perf is None:
             return None
+
         def at(latency: Latency) -> float:
             return latency.mean if self.percentile == "mean" else latency.at(self.percentile)
 
@@ -182,6 +190,14 @@ class Plan:
 
     def output(self) -> ServingPlanOutput:
         worst_ttft, worst_tpot = self.worst("ttft_ms"), self.worst("tpot_ms")
+        optional: dict[str, Any] = {}  # set only when they apply: the JSON leaves the others out (exclude_unset)
+        if self.load_factor is not None:
+            optional.update(requests_per_s=round(self.requests_per_s, 4), load_factor=round(self.load_factor, 4))
+        if worst_tpot is not None:
+            optional.update(ttft_ms=worst_ttft, tpot_ms=worst_tpot)
+        if self.idle:
+            optional["idle_gpus"] = [IdleGpusOutput(gpu=i.gpu, count=i.count, instance_gpus=i.instance_gpus,
+                                                    cost_usd_per_hour=i.cost_usd_per_hour) for i in self.idle]
         return ServingPlanOutput(
             status=self.status,
             cost_usd_per_hour=self.cost_usd_per_hour,
@@ -189,12 +205,8 @@ class Plan:
             concurrency=self.concurrency,
             min_headroom_fraction=round(self.min_headroom_fraction, 4),
             gpu_mix=self.gpu_mix,
-            **({"requests_per_s": round(self.requests_per_s, 4), "load_factor": round(self.load_factor, 4)}
-               if self.load_factor is not None else {}),
-            **({"ttft_ms": worst_ttft, "tpot_ms": worst_tpot} if worst_tpot is not None else {}),
             replicas=[g.output() for g in self.groups],
-            **({"idle_gpus": [IdleGpusOutput(gpu=i.gpu, count=i.count, instance_gpus=i.instance_gpus,
-                                             cost_usd_per_hour=i.cost_usd_per_hour) for i in self.idle]} if self.idle else {}),
+            **optional,
         )
 
 
@@ -221,12 +233,13 @@ class SolveReport:
         return self.output().model_dump(exclude_unset=True)
 
     def output(self) -> ServingSolveOutput:
+        job: dict[str, Any] = {"job": self.job} if self.job else {}  # offline jobs only: left out of the JSON otherwise
         return ServingSolveOutput(
             scenario=self.scenario_name,
             model=self.model_name,
             status=self.status,
             demand=self.demand or {"concurrency": self.demand_sequences, "context_tokens": self.context_tokens},
-            **({"job": self.job} if self.job else {}),
+            **job,
             candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning,
                                   **({"rejected": self.rejections} if self.rejections else {})),
             solver=self.solver,

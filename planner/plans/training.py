@@ -67,6 +67,9 @@ class TrainingPlan:
         lay, t = self.layout, self.time
         step = t.step
         worst = self.memory.worst
+        micro_batches = lay.num_microbatches
+        if micro_batches is None:  # a plan's layout is at its micro-batch (candidates.training.layout_at)
+            raise ValueError(f"training plan {lay} has no micro-batch count")
         return TrainingPlanOutput(
             status=self.status,
             gpu=self.gpu_id,
@@ -81,7 +84,7 @@ class TrainingPlan:
             sequence_parallel=lay.sequence_parallel,
             offload=lay.offload,
             micro_batch=lay.micro_batch,
-            micro_batches_per_step=lay.num_microbatches,
+            micro_batches_per_step=micro_batches,
             hours=round_up(t.hours, 3),  # rounded up: read back as a deadline or budget, it admits this plan
             cost_usd=round_up(t.cost_usd, 2),
             cost_usd_per_hour=micro_usd_to_usd(self.candidate.price_micro_usd_per_hour),

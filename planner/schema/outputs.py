@@ -32,12 +32,12 @@ class Candidates(StrictModel):
 
 
 class Latencies(StrictModel):
-    """One latency at the mean and at each reported percentile, ms."""
+    """One latency at the mean and at each reported percentile, ms (None: unbounded, a queue that never drains)."""
 
-    mean: float
-    p50: float
-    p90: float
-    p99: float
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
 
 
 class ReplicaPerformance(StrictModel):

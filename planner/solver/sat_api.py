@@ -35,7 +35,6 @@ INFEASIBLE = _cmh.CpSolverStatus.INFEASIBLE
 UNKNOWN = _cmh.CpSolverStatus.UNKNOWN
 MODEL_INVALID = _cmh.CpSolverStatus.MODEL_INVALID
 SatParameters = _cmh.SatParameters
-CpSolverStatus = _cmh.CpSolverStatus
 SolutionCallback = _cmh.SolutionCallback  # subclass and override OnSolutionCallback(self)
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
