@@ -97,8 +97,8 @@ def main() -> None:
               f"{report.total_usd:,.2f} |")
         saved.append({"case": name, "points": report.grid.points, "periods": len(report.grid.periods), "shapes": len(report.shapes),
                       "variables": report.outcome.variables, "constraints": report.outcome.constraints, "status": report.status,
-                      "cpsat_s": solves, "deterministic_s": round(report.outcome.deterministic_time, 3), "total_s": totals, "total_cpu_s": cpu,
-                      "cost_usd": round(report.total_usd, 2)})
+                      "cpsat_s": solves, "deterministic_s": round(report.outcome.deterministic_time, 3), "total_s": totals,
+                      "total_cpu_s": cpu, "cost_usd": round(report.total_usd, 2)})
     if args.save:
         from .docs import save_results
 

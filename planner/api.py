@@ -60,11 +60,11 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
         from .analysis.training_pareto import training_pareto
         from .pipeline.training import prepare_training
 
-        prepared = prepare_training(scenario)  # type: ignore[arg-type]
-        front = training_pareto(prepared, pareto_points, method, time_limit_s)
-        _require_points(front, "no training plan meets the scenario, so there is no Pareto set")
-        return Answer("training_pareto", front, {"scenario": name, "kind": "training", "model": prepared.model_name},
-                      heading=f"[bold]{name}[/bold]: {prepared.model_name}")
+        training = prepare_training(scenario)
+        training_front = training_pareto(training, pareto_points, method, time_limit_s)
+        _require_points(training_front, "no training plan meets the scenario, so there is no Pareto set")
+        return Answer("training_pareto", training_front, {"scenario": name, "kind": "training", "model": training.model_name},
+                      heading=f"[bold]{name}[/bold]: {training.model_name}")
     if pareto == "cost,time":
         raise refuse("--pareto cost,time is for training scenarios", "serving pairs: cost,headroom, cost,gpus, cost,concurrency",
                      "--pareto")

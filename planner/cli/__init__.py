@@ -56,7 +56,7 @@ def main(interrupted: Callable[[], bool] = lambda: False) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # outside any command (option callbacks): still no traceback
+    except Exception as exc:  # noqa: BLE001 - outside any command (option callbacks): still no traceback
         if interrupted():
             click.echo("interrupted (Ctrl-C)", err=True)
             sys.exit(INTERRUPTED_EXIT_CODE)

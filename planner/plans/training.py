@@ -67,6 +67,11 @@ class TrainingPlan:
         lay, t = self.layout, self.time
         step = t.step
         worst = self.memory.worst
+        optional: dict[str, Any] = {}  # set only when they apply: the JSON leaves the others out (exclude_unset)
+        if t.instance_gpus > 1:
+            optional.update(instance_gpus=t.instance_gpus, billed_gpus=t.billed_gpus)
+        if self.candidate.gpu.price_estimated:
+            optional["price_estimated"] = True
         micro_batches = lay.num_microbatches
         if micro_batches is None:  # a plan's layout is at its micro-batch (candidates.training.layout_at)
             raise ValueError(f"training plan {lay} has no micro-batch count")
@@ -102,8 +107,7 @@ class TrainingPlan:
             headroom_fraction=round(self.headroom_fraction, 4),
             worst_stage=worst.stage,
             memory_per_gpu_gib=memory_lines_gib(worst, self.candidate.limit_bytes, self.candidate.gpu.capacity_bytes),
-            **({"instance_gpus": t.instance_gpus, "billed_gpus": t.billed_gpus} if t.instance_gpus > 1 else {}),
-            **({"price_estimated": True} if self.candidate.gpu.price_estimated else {}),
+            **optional,
         )
 
 

@@ -48,7 +48,8 @@ def render_training_table(report: TrainingSolveReport, console: Console, wide: b
 
 def _billed(row: dict[str, Any]) -> str:
     """Whole instances: the GPUs paid for when more than the layout uses; an estimated price is marked."""
-    billed = f", {row['billed_gpus']} GPUs billed in instances of {row['instance_gpus']}" if row.get("billed_gpus", row["gpus"]) != row["gpus"] else ""
+    whole_instances = row.get("billed_gpus", row["gpus"]) != row["gpus"]
+    billed = f", {row['billed_gpus']} GPUs billed in instances of {row['instance_gpus']}" if whole_instances else ""
     return billed + (", price est." if row.get("price_estimated") else "")
 
 

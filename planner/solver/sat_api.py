@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, Iterable, Union
+from collections.abc import Iterable
+from typing import Any
 
 from ortools.sat.python import cp_model_helper as _cmh
 
