@@ -72,6 +72,7 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
       planner whatif scenarios/llama-3.1-70b-chat.yaml --set gpus.h100-sxm.price=1.8 --set workload.concurrency=128
       planner whatif scenarios/llama-3.1-70b-chat.yaml --sweep scenarios/sweep-h100-price-drop.yaml --plot sweep.png
     """
+    from ..analysis.whatif import WhatIfReport
     from ..api import whatif as run
     from ..errors import Incomplete
     from ..report.progress import progress_bar
@@ -83,6 +84,8 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
         try:
             report = run(scenario_path, overrides, sweep_path, executor, workers, sensitivity, update)
         except Incomplete as stopped:  # Ctrl-C or a dead worker: print what finished, then the message
+            if not isinstance(stopped.partial, WhatIfReport):
+                raise
             incomplete, report = stopped, stopped.partial
     emit(output_format, wide, report.to_dict, lambda console: render_whatif_report(report, console, wide), lambda: whatif_csv(report))
     if incomplete is not None:

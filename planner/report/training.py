@@ -105,7 +105,8 @@ def render_training_pareto(front: TrainingFront, title: str, console: Console, w
     rows = []
     for index, plan in enumerate(front.points, start=1):
         row = plan.to_dict()
-        speedup = f"{base.hours / plan.time.hours:.2f}x faster, +{plan.time.cost_usd / base.cost_usd - 1:.0%} $" if base and index > 1 else "-"
+        speedup = (f"{base.hours / plan.time.hours:.2f}x faster, +{plan.time.cost_usd / base.cost_usd - 1:.0%} $"
+                   if base and index > 1 else "-")
         rows.append((str(index), f"{row['gpus']} x {row['gpu']}", _layout(row, True, "({})"), str(row["zero_stage"]),
                      row["recompute"], str(row["micro_batch"]), f"{row['hours']:,.2f}", f"{row['cost_usd']:,.2f}",
                      f"{row['cost_usd_per_hour']:,.2f}", f"{row['mfu']:.1%}", speedup))
