@@ -16,7 +16,7 @@ from .schema.serving import ServingScenario
 from .yaml_io import load_yaml_file
 
 if TYPE_CHECKING:
-    from .analysis.whatif import WhatIfReport
+    from .analysis.whatif import Executor, WhatIfReport
     from .catalog import Catalog
     from .pipeline.serving import Method
     from .plans.serving import SolveReport
@@ -96,7 +96,7 @@ def _require_points(front: Any, message: str) -> None:
         raise InfeasibleError(message, [Issue("run 'planner solve' without --pareto for the reason")])
 
 
-def whatif(scenario_path: str, overrides: tuple[str, ...] = (), sweep_path: str | None = None, executor: str = "local",
+def whatif(scenario_path: str, overrides: tuple[str, ...] = (), sweep_path: str | None = None, executor: Executor = "local",
            workers: int | None = None, sensitivity: bool = False,
            progress: Callable[[int, int], None] | None = None) -> WhatIfReport:
     """``planner whatif``: the scenario re-solved under ``overrides`` (one variation compared with the file) or, with
@@ -112,4 +112,4 @@ def whatif(scenario_path: str, overrides: tuple[str, ...] = (), sweep_path: str 
         analysis = WhatIf(scenario_path)
         parsed = [parse_override(text) for text in overrides]
         extra = [Variation("--set " + " ".join(overrides), tuple(parsed))] if parsed else []
-    return run_whatif(analysis, sweep, extra, executor, workers, progress, sensitivity)  # type: ignore[arg-type]
+    return run_whatif(analysis, sweep, extra, executor, workers, progress, sensitivity)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import InputError, Issue
 from ..report.output import emit
 from .base import FORMAT_OUTPUT, FiniteFloatRange, check_plot, handle_errors, plot_option
+
+if TYPE_CHECKING:  # types only: the command line imports the library when a command runs
+    from ..analysis.whatif import Executor
+    from ..pipeline.serving import Method
 
 SCENARIO = click.argument("scenario_path", metavar="SCENARIO", type=click.Path(dir_okay=False))
 SERVING_PAIRS = ("cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", "cost,ttft")
@@ -25,7 +31,7 @@ SERVING_PAIRS = ("cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", 
 @click.option("--pareto-points", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most Pareto points to find.")
 @plot_option("Write a plot (.png or .svg): the frontier with --pareto, else the plan's memory bill per GPU.")
 @handle_errors
-def solve(scenario_path: str, output_format: str, wide: bool, method: str, time_limit: float | None, pareto: str | None,
+def solve(scenario_path: str, output_format: str, wide: bool, method: Method, time_limit: float | None, pareto: str | None,
           pareto_points: int, plot_path: str | None) -> None:
     """Solve a scenario: the cheapest verified plan that meets its demand.
 
@@ -41,7 +47,7 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: str, time_
     scenario = load_scenario(scenario_path)
     if scenario.kind == "training" and plot_path is not None:
         raise InputError("--plot is for serving plans", [Issue("training plans have no plot yet; use --format json", field_path="--plot")])
-    answer = plan(scenario, method, time_limit, pareto, pareto_points)  # type: ignore[arg-type]
+    answer = plan(scenario, method, time_limit, pareto, pareto_points)
     show(answer, output_format, wide)
     if plot_path:
         plot(answer, plot_path)
@@ -63,7 +69,7 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: str, time_
               help="Also find, by re-solving, how far each used GPU's price can move before the baseline plan changes.")
 @plot_option("Write cost vs the swept variable (.png or .svg).")
 @handle_errors
-def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | None, output_format: str, wide: bool, executor: str,
+def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | None, output_format: str, wide: bool, executor: Executor,
            workers: int | None, sensitivity: bool, plot_path: str | None) -> None:
     """Re-solve a scenario under changes and compare each variation with the baseline.
 
