@@ -33,6 +33,16 @@ Number = Annotated[float, BeforeValidator(_not_a_boolean)]
 """A float that refuses booleans: YAML's ``true`` is not 1.0 (counts are ``StrictInt``)."""
 
 
+def parallel_degrees(values: list[int], most: int) -> list[int]:
+    """A list of parallel degrees (tp, pp, ep, ...) as a sorted set, each in ``1..most``; at least one."""
+    if not values:
+        raise ValueError("list at least one degree")
+    for value in values:
+        if value < 1 or value > most:
+            raise ValueError(f"degree {value} is out of range 1..{most}")
+    return sorted(set(values))
+
+
 class StrictModel(BaseModel):
     """The base of every model the planner reads or writes: unknown keys are errors (so a typo is never silently
     ignored), no inf or nan, and frozen (a validated input is not changed behind the planner's back)."""

@@ -27,7 +27,7 @@ from ..model.formats import (
     canonical_weight_format,
     is_weight_format,
 )
-from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, SolverOptions, StrictModel, _model_ref
+from .base import Budget, CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, SolverOptions, StrictModel, _model_ref, parallel_degrees
 from .choices import EngineNameChoice, Entrypoint, MemoryMode
 from .procurement import DemandProfile, PricingOptions, source_inventory
 from .workload import Workload
@@ -116,12 +116,7 @@ class ParallelismOptions(StrictModel):
     @field_validator("tp", "pp")
     @classmethod
     def _positive_degrees(cls, values: list[int]) -> list[int]:
-        if not values:
-            raise ValueError("list at least one degree")
-        for value in values:
-            if value < 1 or value > 1024:
-                raise ValueError(f"degree {value} is out of range 1..1024")
-        return sorted(set(values))
+        return parallel_degrees(values, 1024)
 
 
 class ServingScenario(GpuChoices):

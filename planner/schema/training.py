@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from ..limits import MAX_DEGREE_OPTIONS, MAX_NAME_CHARS, MAX_TEXT_CHARS
-from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, StrictModel, _model_ref
+from .base import CatalogPaths, GpuChoices, GpuOverride, ModelRef, Number, StrictModel, _model_ref, parallel_degrees
 from .choices import (
     Attention,
     ConventionChoice,
@@ -89,12 +89,7 @@ class DataOptions(StrictModel):
 
 
 def _degrees(values: list[int]) -> list[int]:
-    if not values:
-        raise ValueError("list at least one degree")
-    for value in values:
-        if value < 1 or value > 65_536:
-            raise ValueError(f"degree {value} is out of range 1..65536")
-    return sorted(set(values))
+    return parallel_degrees(values, 65_536)
 
 
 class TrainingParallelism(StrictModel):
