@@ -25,6 +25,7 @@ from planner.catalog import default_catalog
 from planner.memory.training import TrainingLayout, TrainingRecipe
 from planner.model.architecture import ModelArchitecture
 from planner.performance import training as model
+from planner.performance import training_compute as compute
 from planner.performance.topology import TopologyOverride, node_topology
 from planner.performance.training import StepTime, training_step_time
 
@@ -129,25 +130,30 @@ def _loss(data: dict[str, Any]) -> float:
     return statistics.fmean(math.log(1 + r["error_pct"] / 100) ** 2 for r in rows)
 
 
+def _owner(name: str) -> Any:
+    """The module that holds a fitted constant (the micro-batch compute model, or the step's communication)."""
+    return compute if hasattr(compute, name) else model
+
+
 def fit(data: dict[str, Any], rounds: int = 4) -> dict[str, Any]:
     """Coordinate search over the fitted constants on the fit split; returns the values found (the module's
-    constants are restored afterwards: copy the result into planner/performance/training.py by hand)."""
-    saved = {name: getattr(model, name) for name in FITTED}
-    saved_gemm = dict(model.GEMM_EFFICIENCY)
+    constants are restored afterwards: copy the result into planner/performance/training_compute.py and training.py by hand)."""
+    saved = {name: getattr(_owner(name), name) for name in FITTED}
+    saved_gemm = dict(compute.GEMM_EFFICIENCY)
     bounds: dict[Any, tuple[float, float]] = {"ATTENTION_EFFICIENCY": (0.15, 0.9), "ELEMENTWISE_PASSES": (0.5, 4.0),
                                               "TP_OVERLAP": (0.0, 0.9), "COMMUNICATION_OVERLAP": (0.0, 0.95),
                                               "LAYER_OVERHEAD_S": (0.0, 2e-3), "MOE_LAYER_OVERHEAD_S": (0.0, 2e-2)}
-    bounds.update(dict.fromkeys(model.GEMM_EFFICIENCY, (0.3, 0.95)))
+    bounds.update(dict.fromkeys(compute.GEMM_EFFICIENCY, (0.3, 0.95)))
 
     def get(name):
-        return model.GEMM_EFFICIENCY[name] if isinstance(name, tuple) else getattr(model, name)
+        return compute.GEMM_EFFICIENCY[name] if isinstance(name, tuple) else getattr(_owner(name), name)
 
     def put(name, value):
         if isinstance(name, tuple):
-            model.GEMM_EFFICIENCY[name] = value
+            compute.GEMM_EFFICIENCY[name] = value
         else:
-            setattr(model, name, value)
-        model.clear_caches()
+            setattr(_owner(name), name, value)
+        compute.clear_caches()
 
     try:
         best = _loss(data)
@@ -170,10 +176,10 @@ def fit(data: dict[str, Any], rounds: int = 4) -> dict[str, Any]:
         return {"loss": best, **{"/".join(name) if isinstance(name, tuple) else name: round(get(name), 5) for name in bounds}}
     finally:
         for name, value in saved.items():
-            setattr(model, name, value)
-        model.GEMM_EFFICIENCY.clear()
-        model.GEMM_EFFICIENCY.update(saved_gemm)
-        model.clear_caches()
+            setattr(_owner(name), name, value)
+        compute.GEMM_EFFICIENCY.clear()
+        compute.GEMM_EFFICIENCY.update(saved_gemm)
+        compute.clear_caches()
 
 
 def render(rows: list[dict[str, Any]], markdown: bool) -> str:

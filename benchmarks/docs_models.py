@@ -79,18 +79,19 @@ def memory_counterfactual(case: str, quantity: str, **changes: Any) -> dict[str,
 def training_constants_table() -> str:
     """The step-time model's fitted constants, read from the code."""
     from planner.performance import training as model
+    from planner.performance import training_compute as compute
 
-    gemm = " · ".join(f"{generation} {width} {value:.2f}" for (generation, width), value in model.GEMM_EFFICIENCY.items())
+    gemm = " · ".join(f"{generation} {width} {value:.2f}" for (generation, width), value in compute.GEMM_EFFICIENCY.items())
     rows = [
         ("`GEMM_EFFICIENCY`", gemm + " (CDNA from a kernel study, not fitted)",
          "sustained share of the datasheet dense peak under the power limit"),
-        ("`ATTENTION_EFFICIENCY`", f"{model.ATTENTION_EFFICIENCY:g}", "causal FlashAttention end to end, rotary, masking"),
-        ("`ELEMENTWISE_PASSES`", f"{model.ELEMENTWISE_PASSES:g}", "re-reads of fused element-wise kernels and their HBM efficiency"),
-        ("`TP_OVERLAP`", f"{model.TP_OVERLAP:g}", "TP collectives hidden behind GEMMs"),
+        ("`ATTENTION_EFFICIENCY`", f"{compute.ATTENTION_EFFICIENCY:g}", "causal FlashAttention end to end, rotary, masking"),
+        ("`ELEMENTWISE_PASSES`", f"{compute.ELEMENTWISE_PASSES:g}", "re-reads of fused element-wise kernels and their HBM efficiency"),
+        ("`TP_OVERLAP`", f"{compute.TP_OVERLAP:g}", "TP collectives hidden behind GEMMs"),
         ("`COMMUNICATION_OVERLAP`", f"{model.COMMUNICATION_OVERLAP:g}",
          "share of a pass bucketed DP collectives, async PP sends and offload copies can hide behind"),
-        ("`LAYER_OVERHEAD_S`", f"{model.LAYER_OVERHEAD_S * 1e3:g} ms per block per forward pass", "launches and host synchronisation"),
-        ("`MOE_LAYER_OVERHEAD_S`", f"{model.MOE_LAYER_OVERHEAD_S * 1e3:g} ms per MoE block per pass",
+        ("`LAYER_OVERHEAD_S`", f"{compute.LAYER_OVERHEAD_S * 1e3:g} ms per block per forward pass", "launches and host synchronisation"),
+        ("`MOE_LAYER_OVERHEAD_S`", f"{compute.MOE_LAYER_OVERHEAD_S * 1e3:g} ms per MoE block per pass",
          "router, token-count synchronisation, grouped-GEMM set-up"),
     ]
     return table(("constant", "value", "what it absorbs"), rows)

@@ -15,7 +15,8 @@ from planner.cli import cli
 from planner.memory.training import TrainingLayout, TrainingRecipe
 from planner.performance import collectives
 from planner.performance.topology import TopologyOverride, node_topology
-from planner.performance.training import assumed_mfu_step_time, gemm_efficiency, tensor_parallel_collectives_per_layer, training_step_time
+from planner.performance.training import assumed_mfu_step_time, training_step_time
+from planner.performance.training_compute import gemm_efficiency, tensor_parallel_collectives_per_layer
 from planner.pipeline.training import prepare_training, solve_training
 from planner.rules import Rule
 from planner.schema import validate_scenario

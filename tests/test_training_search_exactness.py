@@ -16,15 +16,8 @@ from planner.memory.runtime import training_gpu
 from planner.memory.training import TrainingLayout, TrainingRecipe, training_memory
 from planner.memory.training_totals import WorstStageTotals
 from planner.performance.topology import node_topology
-from planner.performance.training import (
-    _stage_signatures,
-    compute_layout,
-    pipeline_micro_batch,
-    slowest_stage,
-    stage_micro_batch,
-    step_seconds_lower_bound,
-    training_step_time,
-)
+from planner.performance.training import slowest_stage, step_seconds_lower_bound, training_step_time
+from planner.performance.training_compute import _stage_signatures, compute_layout, pipeline_micro_batch, stage_micro_batch
 from planner.pipeline.training import prepare_training
 from planner.schema import validate_scenario
 from tests.conftest import SCENARIOS

@@ -31,16 +31,14 @@ from ..memory.training_totals import WorstStageTotals
 from ..model.architecture import ModelArchitecture
 from ..performance.topology import NodeTopology
 from ..performance.training import (
-    MicroBatchTime,
     TrainingTime,
-    compute_layout,
     peak_flops_per_second,
-    pipeline_micro_batch,
     slowest_stage,
     step_seconds_lower_bound,
     training_steps,
     training_time,
 )
+from ..performance.training_compute import MicroBatchTime, compute_layout, pipeline_micro_batch
 from ..rules import data_parallel_breach, offload_breach, pipeline_zero_breach, sequence_parallel_breach, training_shape_breach
 from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
 from .enumeration import Enumeration, Rejection

@@ -23,7 +23,8 @@ from ..memory.training import (
 )
 from ..model.architecture import ModelArchitecture
 from ..performance.topology import TopologyOverride, node_topology
-from ..performance.training import assumed_mfu_step_time, peak_flops_per_second, pipeline_link, time_model_label, training_step_time
+from ..performance.training import assumed_mfu_step_time, peak_flops_per_second, pipeline_link, training_step_time
+from ..performance.training_compute import time_model_label
 from ..plans.training import memory_lines_gib
 from ..rules import expert_parallel_breach, offload_breach, pipeline_breach, tensor_parallel_breach, training_layout_breaches
 from ..units import BYTES_PER_GIB

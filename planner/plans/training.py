@@ -7,7 +7,8 @@ from typing import Any
 
 from ..candidates.training import TrainingCandidate
 from ..memory.training import StageMemory, TrainingLayout, TrainingMemory
-from ..performance.training import TrainingTime, time_model_label
+from ..performance.training import TrainingTime
+from ..performance.training_compute import time_model_label
 from ..schema.outputs import Candidates, TrainingJob, TrainingPlanOutput, TrainingSolveOutput
 from ..units import BYTES_PER_GIB, micro_usd_to_usd, round_up
 
