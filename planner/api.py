@@ -46,8 +46,6 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
          pareto: str | None = None, pareto_points: int = 20) -> Answer:
     """``planner solve``: the cheapest verified plan of any scenario, or with ``pareto`` ("cost,headroom", ...,
     "cost,time" for training) its Pareto set; options that do not apply to the scenario's kind are input errors."""
-    from .display import markup
-
     def refuse(message: str, issue: str, flag: str) -> InputError:
         return InputError(message, [Issue(issue, field_path=flag)])
 
@@ -64,7 +62,7 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
         training_front = training_pareto(training, pareto_points, method, time_limit_s)
         _require_points(training_front, "no training plan meets the scenario, so there is no Pareto set")
         return Answer("training_pareto", training_front, {"scenario": name, "kind": "training", "model": training.model_name},
-                      heading=f"[bold]{name}[/bold]: {training.model_name}")
+                      title=(name, training.model_name))
     if pareto == "cost,time":
         raise refuse("--pareto cost,time is for training scenarios", "serving pairs: cost,headroom, cost,gpus, cost,concurrency",
                      "--pareto")
@@ -81,7 +79,7 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
         front = pareto_front(prepared, PAIRS[pareto], pareto_points, time_limit_s)
         _require_points(front, "no plan meets the scenario, so there is no Pareto set")
         return Answer("pareto", front, {"scenario": name, "model": prepared.model_name, "demand": scenario.workload.as_dict()},
-                      heading=f"[bold]{markup(name)}[/bold]: {markup(prepared.model_name)}, {scenario.workload.describe()}")
+                      title=(name, f"{prepared.model_name}, {scenario.workload.describe()}"))
     from .catalog.pricing import pricing_summary
 
     report = solve_scenario(scenario, method=method, time_limit_s=time_limit_s)

@@ -75,7 +75,7 @@ def _nothing_fits(prepared: PreparedScenario) -> Explanation:
     for c in _enumerate(prepared, gpus=roomy, headroom=0.0).candidates:
         gpu = real[c.gpu.id]
         bills.append((c, gpu, serving_memory(ctx.arch, c.layout, ctx.engine_for(gpu, c.layout), gpu.capacity_bytes, 0,
-                                             ctx.context_tokens)))
+                                             ctx.context_tokens, explain=False)))
     if not bills:
         return Explanation("no replica shape is possible for this model with these options", "nothing_fits")
     def usable(gpu: GpuSpec, bill: ServingMemory, c: Candidate) -> str:

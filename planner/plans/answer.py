@@ -12,14 +12,15 @@ class Answer:
 
     ``kind``: serving, procurement, training (a ``*Report``), pareto or training_pareto (a front); ``before`` and
     ``after`` are the JSON fields around the result's own (the scenario and model of a Pareto set, the pricing of
-    a serving plan); ``heading`` is the line printed above a Pareto table.
+    a serving plan); ``title`` names what a Pareto set is of (the scenario, and the model with its load), plain
+    text the renderer styles.
     """
 
     kind: str
     result: Any
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
-    heading: str = ""
+    title: tuple[str, str] = ("", "")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.before, **self.result.to_dict(), **self.after}

@@ -45,12 +45,12 @@ def show(answer: Answer, output_format: str, wide: bool) -> None:
         from .training import render_training_pareto, render_training_table, training_csv
 
         table = (lambda console: render_training_table(result, console, wide)) if answer.kind == "training" else \
-            (lambda console: render_training_pareto(result, answer.heading, console, wide))
+            (lambda console: render_training_pareto(result, _heading(answer), console, wide))
         csv_text = lambda: training_csv(result)  # noqa: E731
     else:
         from .serving import pareto_csv, render_pareto_table
 
-        table, csv_text = (lambda console: render_pareto_table(result, answer.heading, console, wide)), (lambda: pareto_csv(result))
+        table, csv_text = (lambda console: render_pareto_table(result, _heading(answer), console, wide)), (lambda: pareto_csv(result))
     emit(output_format, wide, answer.to_dict, table, csv_text)
 
 
@@ -64,3 +64,11 @@ def plot(answer: Answer, path: str) -> None:
         plots.plot_procurement(answer.result, path)
     else:
         plots.plot_memory_bill(plots.plan_bills(answer.result.plans[0]), path, f"{answer.result.scenario_name}: memory bill per GPU")
+
+
+def _heading(answer: Answer) -> str:
+    """The line above a Pareto table: the scenario's name in bold, then what the set is of (markup escaped)."""
+    from ..display import markup
+
+    name, description = answer.title
+    return f"[bold]{markup(name)}[/bold]: {markup(description)}"
