@@ -111,3 +111,25 @@ def whatif(scenario_path: str, overrides: tuple[str, ...] = (), sweep_path: str 
         parsed = [parse_override(text) for text in overrides]
         extra = [Variation("--set " + " ".join(overrides), tuple(parsed))] if parsed else []
     return run_whatif(analysis, sweep, extra, executor, workers, progress, sensitivity)
+
+
+def validate(scenario: ServingScenario | TrainingScenario) -> dict[str, Any]:
+    """``planner validate``: the scenario prepared as a solve prepares it (model, GPUs, the shapes that fit, their
+    pruning), without solving; what was found, as counts (``report.output.validation_summary`` words them)."""
+    if scenario.kind == "training":
+        from .pipeline.training import prepare_training
+
+        trained = prepare_training(scenario)
+        return {"kind": "training", "model": trained.model_name, "gpu_types": len(trained.gpus),
+                "fit": len(trained.enumeration.candidates), "after_pruning": len(trained.candidates)}
+    if scenario.demand is not None:
+        from .pipeline.procurement import check_procurement_scenario
+
+        grid, shapes, supply = check_procurement_scenario(scenario)
+        return {"kind": "procurement", "periods": len(grid.periods), "demand_points": grid.points, "peak": grid.display(grid.peak),
+                "model": shapes.model_name, "fit": len(shapes.enumeration.candidates), "supply_pools": len(supply.pools)}
+    from .pipeline.serving import prepare
+
+    prepared = prepare(scenario)
+    return {"kind": "serving", "model": prepared.model_name, "gpu_types": len(prepared.gpus),
+            "fit": len(prepared.enumeration.candidates), "after_pruning": len(prepared.candidates)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from benchmarks.import_graph import cycles, import_graph
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "limits", "units", "display", "yaml_io",  # foundation; the scenario's vocabulary of choices and
+    ("errors", "exits", "limits", "units", "display", "yaml_io",  # foundation; the scenario's vocabulary of choices and
      "schema.choices", "schema.translate"),  # its error translator sit here too (memory and model files use them)
     ("model",),  # architectures, formats, checkpoints
     ("memory", "engines"),  # the memory model and the engines' defaults it is evaluated with

@@ -1,27 +1,23 @@
-"""What every command shares: errors to exit codes in one place, option groups and their scoping."""
+"""What every command shares: errors to exit codes (``planner.exits``), click options built from the flag tables
+(``planner.configuration.flags``), the output options."""
 
 from __future__ import annotations
 
 import functools
 import math
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
-from ..errors import PlannerError
+from ..exits import BROKEN_PIPE_EXIT_CODE, close_stdout, ending
+
+if TYPE_CHECKING:
+    from ..configuration.flags import Flag
 
 DEBUG = {"on": False}
 SIGINT_SEEN: dict[str, Callable[[], bool]] = {"check": lambda: False}  # set by main(): Ctrl-C seen by the process
-
-INTERRUPTED_EXIT_CODE = 130
-"""What shells report for a process stopped by Ctrl-C (128 + SIGINT)."""
-
-LABELS = {1: "infeasible", 2: "error", 3: "internal error", INTERRUPTED_EXIT_CODE: "interrupted"}
-"""Exit codes: 0 plan found, 1 infeasible (with the reason), 2 bad input, 3 internal error, 130 Ctrl-C."""
-
-STOPPED = "interrupted (Ctrl-C): stopped before a result was complete; nothing was written"
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -34,76 +30,63 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn planner errors into one clear message on stderr and their exit code; no tracebacks.
+def stop(exc: BaseException, in_command: bool = True) -> NoReturn:
+    """End the process as ``planner.exits.ending`` says; ``--debug`` lets the traceback through instead."""
+    if DEBUG["on"] and not isinstance(exc, BrokenPipeError):
+        raise exc
+    message, code = ending(exc, SIGINT_SEEN["check"](), in_command)
+    if code == BROKEN_PIPE_EXIT_CODE:
+        close_stdout()
+    if message is not None:
+        click.echo(message, err=True)
+    sys.exit(code)
 
-    Ctrl-C anywhere ends the command within a second with ``interrupted: ...`` and exit code 130 (what finished
-    was printed before); text quoted from the input is shown with control characters escaped.
-    """
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..display import plain
-        from ..solver import sat_api
+class Group(click.Group):
+    """The ``planner`` group: whatever a command raises ends in one message on stderr and its exit code
+    (``planner.exits``), never a traceback; a closed stdout, even while click prints help, ends quietly (141)."""
 
-        sat_api.clear_interrupt()
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
-            return func(*args, **kwargs)
-        except PlannerError as exc:
-            if DEBUG["on"]:
-                raise
-            label = LABELS.get(exc.exit_code, "error")
-            if exc.exit_code == 3 and getattr(exc, "partial", None) is not None:
-                label = "incomplete"
-            click.echo(plain(f"{label}: {exc.render()}"), err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            if DEBUG["on"]:
-                raise
-            click.echo(STOPPED, err=True)
-            sys.exit(INTERRUPTED_EXIT_CODE)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            stop(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        sat_api = sys.modules.get("planner.solver.sat_api")  # a Ctrl-C left by an earlier command of this process
+        if sat_api is not None:
+            sat_api.clear_interrupt()
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
             raise
-        except Exception as exc:
-            if DEBUG["on"]:
-                raise
-            if SIGINT_SEEN["check"]():  # Ctrl-C while an extension module loaded: it reports ImportError
-                click.echo(STOPPED, err=True)
-                sys.exit(INTERRUPTED_EXIT_CODE)
-            click.echo(plain(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback; "
-                             "this is a bug in planner)"), err=True)
-            sys.exit(3)
-
-    return wrapper
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error ends in one message and its exit code
+            stop(exc)
 
 
-class Options:
-    """A group of click options applied in the order listed; ``names`` are their parameter names (for scoping)."""
+def options(flags: Sequence[Flag]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click options of a flag table, in its order."""
+    def details(flag: Flag) -> dict[str, Any]:
+        types: dict[str, Any] = {"path": click.Path(dir_okay=False), "choice": click.Choice(flag.choices),
+                                             "int": click.IntRange(cast("int | None", flag.low), cast("int | None", flag.high)),
+                                             "float": FiniteFloatRange(flag.low, flag.high)}
+        return {**({"is_flag": True} if flag.kind == "switch" else {}), **({"type": types[flag.kind]} if flag.kind in types else {}),
+                **({"default": flag.default} if flag.default is not None and flag.kind != "switch" else {})}
 
-    def __init__(self, *decorators: Callable[..., Any]) -> None:
-        self.decorators = decorators
-        probe: Any = self(lambda **_: None)
-        self.names = tuple(param.name for param in reversed(probe.__click_params__))  # click stores them last first
-
-    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(self.decorators):
-            function = decorator(function)
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for flag in reversed(flags):
+            function = click.option(*flag.names, flag.field, show_default=flag.show_default, help=flag.help, metavar=flag.metavar,
+                                    **details(flag))(function)
         return function
 
+    return apply
 
-def given(names: tuple[str, ...]) -> list[str]:
-    """The flags among ``names`` the user typed (not left at their default), spelled as typed in --help."""
+
+def typed() -> set[str]:
+    """The parameters of the running command the user gave (not left at their default)."""
     context = click.get_current_context()
-    flags = {param.name: param.opts[0] for param in context.command.params}
-    return [flags[name] for name in names if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
-
-
-def refuse(flags: list[str], message: str, suggestion: str | None = None) -> None:
-    """Options of another mode (serving vs --training) are an input error naming them, never silently ignored."""
-    if flags:
-        from ..errors import InputError, Issue
-
-        raise InputError(message, [Issue(f"given: {', '.join(flags)}", field_path="--training", suggestion=suggestion)])
+    return {str(param.name) for param in context.command.params
+            if context.get_parameter_source(str(param.name)) is not click.core.ParameterSource.DEFAULT}
 
 
 def check_plot(plot_path: str | None) -> None:
@@ -114,10 +97,15 @@ def check_plot(plot_path: str | None) -> None:
         check_plot_path(plot_path)
 
 
+def output(*decorators: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorators applied as one, in the order listed."""
+    return lambda function: functools.reduce(lambda f, decorator: decorator(f), reversed(decorators), function)
+
+
 WIDE = click.option("--wide", is_flag=True, help="Print every column of the tables (default: they fit 100 columns).")
-JSON_OUTPUT = Options(click.option("--json", "as_json", is_flag=True, help="Machine-readable output."), WIDE)
-FORMAT_OUTPUT = Options(click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
-                                     show_default=True), WIDE)
+JSON_OUTPUT = output(click.option("--json", "output_format", flag_value="json", default="table", help="Machine-readable output."), WIDE)
+FORMAT_OUTPUT = output(click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
+                                    show_default=True), WIDE)
 
 
 def plot_option(help_text: str) -> Callable[..., Any]:

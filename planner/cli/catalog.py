@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..report.output import emit
-from .base import JSON_OUTPUT, WIDE, handle_errors
+from ..report.catalog import show_catalog
+from .base import JSON_OUTPUT, WIDE
 
 
 @click.group()
@@ -15,48 +15,31 @@ def catalog() -> None:
 
 @catalog.command("gpus")
 @JSON_OUTPUT
-@handle_errors
-def catalog_gpus(as_json: bool, wide: bool) -> None:
+def catalog_gpus(output_format: str, wide: bool) -> None:
     """GPU types with usable memory, throughput, NVLink domain and price."""
-    from ..catalog import default_catalog
-    from ..report.catalog import render_gpus
-
-    gpus = default_catalog().gpus
-    emit("json" if as_json else "table", wide, lambda: [g.model_dump() for g in gpus], lambda console: render_gpus(gpus, console, wide))
+    show_catalog("gpus", output_format, wide)
 
 
 @catalog.command("offers")
 @click.option("--gpu", "gpu_id", default=None, help="Only this GPU's offers.")
 @JSON_OUTPUT
-@handle_errors
-def catalog_offers(gpu_id: str | None, as_json: bool, wide: bool) -> None:
+def catalog_offers(gpu_id: str | None, output_format: str, wide: bool) -> None:
     """Rental offers: instance, GPUs, on-demand and spot price, market tier, date and source of every price."""
-    from ..report.catalog import offer_rows, render_offers
-
-    rows = offer_rows(gpu_id)
-    emit("json" if as_json else "table", wide, lambda: [{**o.model_dump(), "default": default} for o, default in rows],
-         lambda console: render_offers(rows, console, wide))
+    show_catalog("offers", output_format, wide, gpu_id)
 
 
 @catalog.command("models")
 @JSON_OUTPUT
-@handle_errors
-def catalog_models(as_json: bool, wide: bool) -> None:
+def catalog_models(output_format: str, wide: bool) -> None:
     """Models with architecture summary and parameter counts (computed vs published)."""
-    from ..report.catalog import model_rows, render_models
-
-    rows = model_rows()
-    emit("json" if as_json else "table", wide, lambda: rows, lambda console: render_models(rows, console, wide))
+    show_catalog("models", output_format, wide)
 
 
 @catalog.command("formats")
 @WIDE
-@handle_errors
 def catalog_formats(wide: bool) -> None:
     """Weight formats and KV-cache dtypes, with bits per weight including scales."""
-    from ..report.catalog import render_formats
-
-    emit("table", wide, lambda: None, lambda console: render_formats(console, wide))
+    show_catalog("formats", "table", wide)
 
 
 @click.command()

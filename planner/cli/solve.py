@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import InputError, Issue
-from ..report.output import emit
-from .base import FORMAT_OUTPUT, FiniteFloatRange, check_plot, handle_errors, plot_option
+from .base import FORMAT_OUTPUT, FiniteFloatRange, check_plot, plot_option
 
 if TYPE_CHECKING:  # types only: the command line imports the library when a command runs
     from ..analysis.whatif import Executor
@@ -30,7 +29,6 @@ SERVING_PAIRS = ("cost,headroom", "cost,gpus", "cost,concurrency", "cost,tpot", 
               help="Pareto set of plans over two objectives (default pair: cost,headroom).")
 @click.option("--pareto-points", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most Pareto points to find.")
 @plot_option("Write a plot (.png or .svg): the frontier with --pareto, else the plan's memory bill per GPU.")
-@handle_errors
 def solve(scenario_path: str, output_format: str, wide: bool, method: Method, time_limit: float | None, pareto: str | None,
           pareto_points: int, plot_path: str | None) -> None:
     """Solve a scenario: the cheapest verified plan that meets its demand.
@@ -41,18 +39,14 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: Method, ti
       planner solve scenarios/llama-3.1-70b-chat.yaml --pareto cost,headroom --plot frontier.png
     """
     from ..api import load_scenario, plan
-    from ..report.output import plot, show
+    from ..report.output import show
 
     check_plot(plot_path)
     scenario = load_scenario(scenario_path)
     if scenario.kind == "training" and plot_path is not None:
         raise InputError("--plot is for serving plans", [Issue("training plans have no plot yet; use --format json", field_path="--plot")])
     answer = plan(scenario, method, time_limit, pareto, pareto_points)
-    show(answer, output_format, wide)
-    if plot_path:
-        plot(answer, plot_path)
-    if answer.kind == "serving" and answer.result.solver.get("interrupted"):
-        click.echo("interrupted (Ctrl-C): the plan above is the best found before the search stopped (status feasible)", err=True)
+    show(answer, output_format, wide, plot_path)
 
 
 @click.command()
@@ -68,7 +62,6 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: Method, ti
 @click.option("--sensitivity", is_flag=True,
               help="Also find, by re-solving, how far each used GPU's price can move before the baseline plan changes.")
 @plot_option("Write cost vs the swept variable (.png or .svg).")
-@handle_errors
 def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | None, output_format: str, wide: bool, executor: Executor,
            workers: int | None, sensitivity: bool, plot_path: str | None) -> None:
     """Re-solve a scenario under changes and compare each variation with the baseline.
@@ -81,8 +74,8 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
     from ..analysis.whatif import WhatIfReport
     from ..api import whatif as run
     from ..errors import Incomplete
+    from ..report.output import show_whatif
     from ..report.progress import progress_bar
-    from ..report.serving import render_whatif_report, whatif_csv
 
     check_plot(plot_path)
     incomplete = None
@@ -93,39 +86,17 @@ def whatif(scenario_path: str, overrides: tuple[str, ...], sweep_path: str | Non
             if not isinstance(stopped.partial, WhatIfReport):
                 raise
             incomplete, report = stopped, stopped.partial
-    emit(output_format, wide, report.to_dict, lambda console: render_whatif_report(report, console, wide), lambda: whatif_csv(report))
+    show_whatif(report, output_format, wide, None if incomplete else plot_path)
     if incomplete is not None:
         raise incomplete
-    if plot_path:
-        from ..report.plots import plot_sweep
-
-        plot_sweep(report, plot_path)
 
 
 @click.command()
 @SCENARIO
-@handle_errors
 def validate(scenario_path: str) -> None:
     """Check a scenario (schema, catalog ids, model) without solving."""
     from ..api import load_scenario
+    from ..api import validate as check
+    from ..report.output import validation_summary
 
-    scenario = load_scenario(scenario_path)
-    if scenario.kind == "training":
-        from ..pipeline.training import prepare_training
-
-        trained = prepare_training(scenario)
-        click.echo(f"{scenario_path}: valid — training {trained.model_name}, {len(trained.gpus)} GPU types, "
-                   f"{len(trained.enumeration.candidates)} layouts fit ({len(trained.candidates)} after pruning)")
-    elif scenario.demand is not None:
-        from ..pipeline.procurement import check_procurement_scenario
-
-        grid, shapes, supply = check_procurement_scenario(scenario)
-        click.echo(f"{scenario_path}: valid — procurement over {len(grid.periods)} period(s), {grid.points} demand points, peak "
-                   f"{grid.display(grid.peak)}; model {shapes.model_name}, {len(shapes.enumeration.candidates)} replica shapes fit, "
-                   f"{len(supply.pools)} supply pools")
-    else:
-        from ..pipeline.serving import prepare
-
-        prepared = prepare(scenario)
-        click.echo(f"{scenario_path}: valid — model {prepared.model_name}, {len(prepared.gpus)} GPU types, "
-                   f"{len(prepared.enumeration.candidates)} replica shapes fit ({len(prepared.candidates)} after pruning)")
+    click.echo(validation_summary(scenario_path, check(load_scenario(scenario_path))))

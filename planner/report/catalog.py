@@ -85,3 +85,23 @@ def render_formats(console: Console, wide: bool = False) -> None:
     console.print(table("KV-cache dtypes", [left("name"), Column("bits/element"), prose("engines", 20), prose("description", 36)],
                         [(d.name, f"{d.bits:g}" + (f" + {d.overhead_bits_per_head}/head" if d.overhead_bits_per_head else ""),
                           ", ".join(d.engines), d.description) for d in KV_CACHE_DTYPES.values()], wide))
+
+
+def show_catalog(what: str, output_format: str, wide: bool, gpu_id: str | None = None) -> None:
+    """``planner catalog gpus|offers|models|formats`` as JSON or a table (formats: a table only)."""
+    from .output import emit
+
+    if what == "gpus":
+        from ..catalog import default_catalog
+
+        gpus = default_catalog().gpus
+        emit(output_format, wide, lambda: [g.model_dump() for g in gpus], lambda console: render_gpus(gpus, console, wide))
+    elif what == "offers":
+        offers = offer_rows(gpu_id)
+        emit(output_format, wide, lambda: [{**o.model_dump(), "default": default} for o, default in offers],
+             lambda console: render_offers(offers, console, wide))
+    elif what == "models":
+        models = model_rows()
+        emit(output_format, wide, lambda: models, lambda console: render_models(models, console, wide))
+    else:
+        emit("table", wide, lambda: None, lambda console: render_formats(console, wide))

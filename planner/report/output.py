@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..analysis.whatif import WhatIfReport
     from ..plans.answer import Answer
 
 
@@ -28,8 +29,9 @@ def emit(output_format: str, wide: bool, data: Callable[[], Any], render: Callab
         render(make_console(wide))
 
 
-def show(answer: Answer, output_format: str, wide: bool) -> None:
-    """``planner solve``'s answer of any kind: a plan (serving, procurement, training) or a Pareto set."""
+def show(answer: Answer, output_format: str, wide: bool, plot_path: str | None = None) -> None:
+    """``planner solve``'s answer of any kind: a plan (serving, procurement, training) or a Pareto set, then its plot;
+    a search stopped by Ctrl-C says so on stderr."""
     result = answer.result
     if answer.kind == "serving":
         from .serving import render_solve_report, solve_csv
@@ -52,6 +54,23 @@ def show(answer: Answer, output_format: str, wide: bool) -> None:
 
         table, csv_text = (lambda console: render_pareto_table(result, _heading(answer), console, wide)), (lambda: pareto_csv(result))
     emit(output_format, wide, answer.to_dict, table, csv_text)
+    if plot_path:
+        plot(answer, plot_path)
+    if answer.kind == "serving" and result.solver.get("interrupted"):
+        import click
+
+        click.echo("interrupted (Ctrl-C): the plan above is the best found before the search stopped (status feasible)", err=True)
+
+
+def show_whatif(report: WhatIfReport, output_format: str, wide: bool, plot_path: str | None = None) -> None:
+    """``planner whatif``'s comparison (or what finished of it) as JSON, CSV or tables, then its plot."""
+    from .serving import render_whatif_report, whatif_csv
+
+    emit(output_format, wide, report.to_dict, lambda console: render_whatif_report(report, console, wide), lambda: whatif_csv(report))
+    if plot_path:
+        from .plots import plot_sweep
+
+        plot_sweep(report, plot_path)
 
 
 def plot(answer: Answer, path: str) -> None:
@@ -72,3 +91,15 @@ def _heading(answer: Answer) -> str:
 
     name, description = answer.title
     return f"[bold]{markup(name)}[/bold]: {markup(description)}"
+
+
+def validation_summary(path: str, found: dict[str, Any]) -> str:
+    """``planner validate``'s one line: what preparing the scenario found (``api.validate``)."""
+    if found["kind"] == "training":
+        return (f"{path}: valid — training {found['model']}, {found['gpu_types']} GPU types, {found['fit']} layouts fit "
+                f"({found['after_pruning']} after pruning)")
+    if found["kind"] == "procurement":
+        return (f"{path}: valid — procurement over {found['periods']} period(s), {found['demand_points']} demand points, peak "
+                f"{found['peak']}; model {found['model']}, {found['fit']} replica shapes fit, {found['supply_pools']} supply pools")
+    return (f"{path}: valid — model {found['model']}, {found['gpu_types']} GPU types, {found['fit']} replica shapes fit "
+            f"({found['after_pruning']} after pruning)")

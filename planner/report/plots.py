@@ -10,7 +10,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -114,6 +114,12 @@ def plot_memory_bill(bills: Sequence[tuple[str, ServingMemory]], path: str | Pat
 def plan_bills(plan: Plan) -> list[tuple[str, ServingMemory]]:
     """(label, bill) per replica group of a plan, labelled 'count x shape'."""
     return [(f"{g.count}x {g.candidate.key}".replace("/", "\n", 1), g.memory) for g in plan.groups]
+
+
+def plot_configuration_bill(data: dict[str, Any], memory: ServingMemory, path: str | Path) -> Path:
+    """``memory --plot``: one configuration's bill (``data``: its JSON form), labelled with its format, layout and load."""
+    label = f"{data['weight_format']}, TP={data['tp']} PP={data['pp']}\n{data['batch']} x {data['context_tokens']:,} tokens"
+    return plot_memory_bill([(label, memory)], path, f"{data['model']}: memory bill per GPU")
 
 
 def _gpu_types(gpu_mix: str | None) -> str:

@@ -30,9 +30,14 @@ def make_console(wide: bool = False, stderr: bool = False) -> Console:
     """The console a command prints to: the terminal's width (100 columns when not a terminal), or ``--wide``."""
     from rich.console import Console
 
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """A closed pipe (``| head``) ends the command as ``planner.exits`` says (141), not with rich's exit 1."""
+            raise BrokenPipeError
+
     stream = sys.stderr if stderr else sys.stdout
     width = WIDE_WIDTH if wide else (None if stream.isatty() else DEFAULT_WIDTH)
-    return Console(stderr=stderr, soft_wrap=False, width=width)
+    return PipeConsole(stderr=stderr, soft_wrap=False, width=width)
 
 
 @dataclass(frozen=True)

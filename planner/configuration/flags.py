@@ -1,0 +1,200 @@
+"""The flags of ``planner memory`` and ``planner perf``, declared once as data: names, bounds, defaults, help and
+the mode each belongs to (serving, ``--training`` or both).
+
+The command line builds its options from these tables and nothing else, and ``request`` turns the parsed values
+into the request the configuration functions take (``MemoryRequest``, ``PerfRequest``, ``TrainingMemoryRequest``,
+``TrainingPerfRequest``), refusing by name a flag of the other mode. No click here: the tables are plain data, so
+the library and its tests read them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+from ..errors import InputError, Issue
+
+Kind = Literal["text", "path", "int", "float", "choice", "switch"]
+Mode = Literal["both", "serving", "training"]
+
+DEFAULT_OFFLINE_REQUESTS = 1000
+"""Requests queued by ``perf --offline`` when ``--num-requests`` is not given."""
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag: its spellings (the first is the one messages name), the request field it fills, its
+    kind with bounds (inclusive) or choices, its default, its help, and the mode it belongs to."""
+
+    names: tuple[str, ...]
+    field: str
+    kind: Kind = "text"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    show_default: bool = False
+    help: str | None = None
+    metavar: str | None = None
+    mode: Mode = "both"
+
+
+def flag(*names: str, field: str | None = None, kind: Kind = "text", bounds: tuple[float, float] | None = None,
+         **details: Any) -> Flag:
+    """A flag; its field is its first name without dashes (``--max-model-len``: ``max_model_len``) unless given."""
+    low, high = bounds or (None, None)
+    default = False if kind == "switch" else details.pop("default", None)
+    return Flag(names, field or names[0].lstrip("-").replace("-", "_"), kind, low, high, default=default, **details)
+
+
+def number(name: str, low: float, high: float, default: Any = None, help: str | None = None, **details: Any) -> Flag:
+    """An integer (bounds given as ints) or a finite float flag, both ends inclusive."""
+    kind: Kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"
+    return flag(name, kind=kind, bounds=(low, high), default=default, show_default=default is not None, help=help, **details)
+
+
+def in_mode(mode: Mode, *group: Flag) -> tuple[Flag, ...]:
+    return tuple(replace(item, mode=mode) for item in group)
+
+
+MODEL = (
+    flag("--model", field="model_id", help="Catalog model id."),
+    flag("--config", field="config_path", kind="path", help="Path to a Hugging Face config.json."),
+    flag("--architecture", field="architecture_path", kind="path",
+         help="YAML/JSON file holding an architecture mapping (the fields of 'planner schema models' architecture)."),
+    flag("--gpu", field="gpu_id", help="Catalog GPU id (its usable memory, bandwidth, FLOP rates and links)."),
+    flag("--precision", help="Weight format (see 'planner catalog formats'); default: the checkpoint's."),
+    number("--tp", 1, 1024, 1),
+    number("--pp", 1, 1024, 1),
+)
+"""The model, GPU and layout both commands and both modes share."""
+
+ENGINE = in_mode(
+    "serving",
+    flag("--engine", metavar="NAME", help="vllm (default), sglang, trtllm, llamacpp; also vllm-v0, vllm-v1, tensorrt-llm, llama.cpp."),
+    flag("--engine-version", metavar="RELEASE", help="Release whose defaults apply, e.g. 0.6.3, 0.4.6, b4500."),
+    number("--max-num-batched-tokens", 16, 1_048_576,
+           help="Token budget per step (vLLM name; perf maps it to SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens)."),
+    number("--max-num-seqs", 1, 65_536, help="Largest batch (vLLM name; perf maps it to TensorRT-LLM max_batch_size)."),
+)
+"""The serving engine and its generic knobs (``memory`` and ``perf`` serving modes)."""
+
+TRAINING = (
+    flag("--training", kind="switch", help="Training instead: the options marked (--training)."),
+    *in_mode(
+        "training",
+        number("--zero", 0, 3, field="zero_stage", help="(--training) ZeRO stage over --dp [0]."),
+        flag("--optimizer", help="(--training) adamw, adam8bit, sgd or adafactor [adamw]."),
+        number("--micro-batch", 1, 65_536, help="(--training) sequences per micro-batch [1]."),
+        number("--sequence-length", 1, 10_000_000, help="(--training) tokens per sequence [2048]."),
+        flag("--recompute", kind="choice", choices=("none", "selective", "full"), help="(--training) activation recomputation [none]."),
+        flag("--sequence-parallel", kind="switch", help="(--training) Megatron sequence parallelism over --tp."),
+        flag("--method", field="training_method", kind="choice", choices=("full", "lora", "qlora", "frozen"),
+             help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full]."),
+        flag("--convention", kind="choice", choices=("zero-paper", "megatron", "deepspeed"),
+             help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper]."),
+        number("--lora-rank", 1, 4096, help="(--training) LoRA rank on q_proj, v_proj [16]."),
+        flag("--offload", kind="choice", choices=("none", "optimizer", "optimizer_and_parameters"),
+             help="(--training) CPU offload [none]."),
+        flag("--attention", kind="choice", choices=("flash", "eager"), help="(--training) flash: no s^2 activations [flash]."),
+        number("--trainable-layers", 0, 10_000, help="(--training --method frozen) last blocks trained with the output layer [0]."),
+    ),
+)
+"""The training flags ``memory --training`` and ``perf --training`` share (``--training`` itself switches mode)."""
+
+MEMORY = (
+    *MODEL,
+    number("--gpu-memory-gib", 0.1, 100_000, help="Total GPU memory as the engine reports it, GiB."),
+    number("--dp", 1, 1024, 1, help="Data-parallel attention ranks per replica (--training: data-parallel replicas)."),
+    *in_mode(
+        "serving",
+        number("--gpu-memory-utilization", 0.05, 1.0, help="vLLM [0.9]."),
+        flag("--kv-cache-dtype", default="fp16", show_default=True),
+        number("--ep", 1, 65_536, 1, help="Expert parallel: 1, --tp or --tp x --dp."),
+        number("--batch", 0, 10_000_000, 1, help="Concurrent sequences."),
+        number("--context", 1, 10_000_000, 4096, help="Tokens per sequence."),
+        number("--max-model-len", 1, 10_000_000, help="For vLLM's max-concurrency figure (default: --context)."),
+        *ENGINE,
+        number("--mem-fraction-static", 0.05, 0.99, help="SGLang; default: its own rule."),
+        number("--chunked-prefill-size", 16, 1_048_576, help="SGLang."),
+        number("--free-gpu-memory-fraction", 0.01, 1.0, help="TensorRT-LLM [0.9]."),
+        number("--max-num-tokens", 16, 1_048_576, help="TensorRT-LLM [8192]."),
+        number("--max-batch-size", 1, 65_536, help="TensorRT-LLM [2048]."),
+        replace(number("--n-gpu-layers", 0, 100_000, help="llama.cpp -ngl: blocks on the GPU, the rest in host RAM [all]."),
+                names=("--n-gpu-layers", "--ngl")),
+        number("--n-ubatch", 1, 1_048_576, help="llama.cpp physical batch [512]."),
+        flag("--gguf", field="gguf_path", kind="path",
+             help="A .gguf model file: its header's tensor types give the weights (engine: llamacpp)."),
+        flag("--cuda-graphs-in-budget", kind="switch", help="vLLM: charge CUDA graphs to the KV budget (newer vLLM estimates them)."),
+        flag("--memory-mode", kind="choice", choices=("engine", "formula"), default="engine", show_default=True),
+        flag("--plot", field="plot_path", kind="path", help="Also write the bill as a stacked bar (.png or .svg)."),
+    ),
+    *TRAINING,
+    flag("--explain", kind="switch", help="Show the formula behind each line."),
+)
+"""``planner memory``: the model and layout, the serving load with the engines' own memory knobs, GGUF files and
+the plot, or the training recipe."""
+
+PERF = (
+    *MODEL,
+    number("--ep", 1, 65_536, 1, help="Expert parallel: 1 or --tp (--training: a multiple of --tp dividing --tp x --dp)."),
+    *in_mode(
+        "serving",
+        number("--replicas", 1, 100_000, 1, help="Identical replicas; the load and the reported throughput are for all of them."),
+        flag("--kv-cache-dtype", default="auto", show_default=True, help="auto (the model's 16 bits), fp8, ..."),
+        *ENGINE,
+        number("--input-tokens", 1, 10_000_000, help="Prompt tokens per request."),
+        number("--output-tokens", 1, 10_000_000, help="Generated tokens per request."),
+        number("--prefix-cache-hit-rate", 0.0, 0.99, 0.0,
+               help="Share of prompt tokens found in the prefix cache (their prefill is skipped)."),
+        number("--batch-size", 1, 1_000_000, help="Load: one static batch per replica."),
+        number("--concurrency", 1, 10_000_000, help="Load: a closed loop of clients."),
+        number("--request-rate", 1e-6, 1_000_000, help="Load: Poisson arrivals, requests/s."),
+        flag("--offline", kind="switch", help="Load: every request queued at once."),
+        number("--num-requests", 1, 100_000_000, help=f"(--offline) requests queued [{DEFAULT_OFFLINE_REQUESTS}]."),
+        flag("--explain", kind="switch", help="Show the formula behind each part of the step and the efficiencies used."),
+    ),
+    *TRAINING,
+    *in_mode(
+        "training",
+        number("--dp", 1, 1_000_000, 1, help="(--training) data-parallel replicas."),
+        number("--virtual-stages", 1, 1024, 1, help="(--training) interleaved 1F1B model chunks per pipeline rank."),
+        number("--global-batch", 1, 100_000_000, help="(--training) sequences per optimizer step [dp x micro-batch x pp]."),
+        number("--gpus-per-node", 1, 1024, help="(--training) GPUs per node of your cluster [catalog]."),
+        number("--scale-up-bandwidth", 0.01, 100_000, field="scale_up_bandwidth_gb_per_s",
+               help="(--training) NVLink / Infinity Fabric GB/s per GPU, one direction [catalog]."),
+        number("--inter-node-bandwidth", 0.001, 100_000, field="inter_node_bandwidth_gb_per_s",
+               help="(--training) network GB/s per GPU between nodes, one direction [catalog]."),
+        number("--mfu", 0.001, 1.0, help="(--training) assume this MFU instead of the model."),
+    ),
+)
+"""``planner perf``: the model and layout, the serving engine, request lengths and one load, or the training
+recipe with the batch and the cluster."""
+
+TRAINING_HINTS = {"memory": "training takes --micro-batch and --sequence-length instead of --batch and --context",
+                  "perf": "training takes --dp, --micro-batch, --sequence-length and --global-batch"}
+"""What each command's training mode takes instead of the serving flags it refuses."""
+
+
+def request(command: Literal["memory", "perf"], training: bool, values: dict[str, Any], typed: set[str]) -> Any:
+    """The request that ``values`` (parsed flags by field) state for ``command`` in its serving or training mode.
+
+    A flag of the other mode that was typed (``typed``: fields not left at their default) is bad input naming it,
+    never silently ignored; fields no request takes (``--plot``, ``--explain``) are left to the caller.
+    """
+    from .memory import MemoryRequest
+    from .performance import PerfRequest
+    from .training import TrainingMemoryRequest, TrainingPerfRequest
+
+    table = MEMORY if command == "memory" else PERF
+    other = "serving" if training else "training"
+    refused = [item.names[0] for item in table if item.mode == other and item.field in typed]
+    if refused:
+        message, hint = ("serving options do not apply with --training", TRAINING_HINTS[command]) if training else \
+            ("training options need --training", None)
+        raise InputError(message, [Issue(f"given: {', '.join(refused)}", field_path="--training", suggestion=hint)])
+    kinds: dict[tuple[str, bool], type] = {("memory", False): MemoryRequest, ("memory", True): TrainingMemoryRequest,
+                                           ("perf", False): PerfRequest, ("perf", True): TrainingPerfRequest}
+    made = kinds[command, training]
+    taken = {item.name for item in fields(made)} & {item.field for item in table if item.mode != other}
+    return made(**{key: value for key, value in values.items() if key in taken})
