@@ -61,8 +61,7 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
         training = prepare_training(scenario)
         training_front = training_pareto(training, pareto_points, method, time_limit_s)
         _require_points(training_front, "no training plan meets the scenario, so there is no Pareto set")
-        return Answer("training_pareto", training_front, {"scenario": name, "kind": "training", "model": training.model_name},
-                      title=(name, training.model_name))
+        return Answer("training_pareto", training_front, title=(name, training.model_name))
     if pareto == "cost,time":
         raise refuse("--pareto cost,time is for training scenarios", "serving pairs: cost,headroom, cost,gpus, cost,concurrency",
                      "--pareto")
@@ -78,8 +77,7 @@ def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat",
         prepared = prepare(scenario)
         front = pareto_front(prepared, PAIRS[pareto], pareto_points, time_limit_s)
         _require_points(front, "no plan meets the scenario, so there is no Pareto set")
-        return Answer("pareto", front, {"scenario": name, "model": prepared.model_name, "demand": scenario.workload.as_dict()},
-                      title=(name, f"{prepared.model_name}, {scenario.workload.describe()}"))
+        return Answer("pareto", front, title=(name, f"{prepared.model_name}, {scenario.workload.describe()}"))
     from .catalog.pricing import pricing_summary
 
     report = solve_scenario(scenario, method=method, time_limit_s=time_limit_s)

@@ -34,12 +34,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, Issue, VerificationError
+from ..schema.outputs import StatedDemand
+from ..schema.outputs_analysis import ParetoBound, ParetoPointOutput, SecondObjective, ServingParetoOutput
 from ..solver import sat_api as cp_model
 from ..solver.cpsat import ServingModel
 from ..solver.phases import STATUS_NAMES, Objective, solve_in_phases
@@ -52,7 +54,6 @@ if TYPE_CHECKING:
     from ..schema.base import SolverOptions
     from ..schema.serving import ServingScenario
 
-SecondObjective = Literal["headroom", "gpus", "concurrency", "tpot", "ttft"]
 LatencyMetric = Literal["tpot", "ttft"]
 PAIRS: dict[str, SecondObjective] = {"cost,headroom": "headroom", "cost,gpus": "gpus", "cost,concurrency": "concurrency",
                                      "cost,tpot": "tpot", "cost,ttft": "ttft"}
@@ -91,23 +92,25 @@ class ParetoPoint:
             return self.plan.worst(f"{objective}_ms") or 0.0
         return self.max_concurrency
 
-    def bound(self, objective: SecondObjective) -> tuple[str, float | int | None]:
+    def bound(self, objective: SecondObjective) -> tuple[ParetoBound, float | int | None]:
         """(name, value) of the bound the point was solved under (None: the first point, unbounded)."""
-        name = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
-                "ttft": "max_ttft_ms"}[objective]
+        names: dict[str, ParetoBound] = {"headroom": "min_headroom", "gpus": "max_gpus", "concurrency": "demand", "tpot": "max_tpot_ms",
+                                        "ttft": "max_ttft_ms"}
+        name = names[objective]
         if self.level is None:
             return name, None
         return name, self.level if objective == "headroom" else round(self.level, 6) if objective in ("tpot", "ttft") else int(self.level)
 
-    def to_dict(self, objective: SecondObjective) -> dict[str, object]:
+    def output(self, objective: SecondObjective) -> ParetoPointOutput:
         bound, value = self.bound(objective)
-        latency = self.plan.worst("tpot_ms") is not None
-        return {"cost_usd_per_hour": micro_usd_to_usd(self.cost_micro_usd_per_hour),
-                "min_headroom_fraction": round(self.plan.min_headroom_fraction, 4),
-                "total_gpus": self.plan.total_gpus, "max_concurrency": self.max_concurrency, "gpu_mix": self.plan.gpu_mix,
-                "status": self.status, "bound": {bound: value},
-                **({"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")} if latency else {}),
-                "plan": self.plan.to_dict()}
+        latency: dict[str, float | None] = {}  # plans with a time model only: the JSON leaves them out otherwise
+        if self.plan.worst("tpot_ms") is not None:
+            latency = {"ttft_ms": self.plan.worst("ttft_ms"), "tpot_ms": self.plan.worst("tpot_ms")}
+        return ParetoPointOutput(cost_usd_per_hour=micro_usd_to_usd(self.cost_micro_usd_per_hour),
+                                 min_headroom_fraction=round(self.plan.min_headroom_fraction, 4),
+                                 total_gpus=self.plan.total_gpus, max_concurrency=self.max_concurrency,
+                                 gpu_mix=self.plan.gpu_mix, status=self.status, bound={bound: value},
+                                 **latency, plan=self.plan.output())
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class ParetoFront:
     stopped: str  # infeasible (the whole front) | max_points | ceiling | time_limit
     solves: int
     wall_time_s: float
+    scenario_name: str = "scenario"
+    model_name: str = ""
+    demand: dict[str, Any] = field(default_factory=dict)  # the workload as stated (``Workload.as_dict``)
 
     @property
     def pair(self) -> str:
@@ -128,9 +134,15 @@ class ParetoFront:
     def complete(self) -> bool:
         return self.stopped == "infeasible"
 
-    def to_dict(self) -> dict[str, object]:
-        return {"objectives": ["cost", self.objective], "stopped": self.stopped, "complete": self.complete, "solves": self.solves,
-                "wall_time_s": round(self.wall_time_s, 4), "pareto": [p.to_dict(self.objective) for p in self.points]}
+    def to_dict(self) -> dict[str, Any]:
+        """What ``planner solve --pareto ... --format json`` writes (``ServingParetoOutput``)."""
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> ServingParetoOutput:
+        return ServingParetoOutput(scenario=self.scenario_name, model=self.model_name, demand=StatedDemand.model_validate(self.demand),
+                                   objectives=("cost", self.objective), stopped=self.stopped, complete=self.complete,  # type: ignore[arg-type]
+                                   solves=self.solves, wall_time_s=round(self.wall_time_s, 4),
+                                   pareto=[p.output(self.objective) for p in self.points])
 
 
 def pareto_front(prepared: PreparedScenario, objective: SecondObjective = "headroom", max_points: int = 20,
@@ -148,7 +160,9 @@ def pareto_front(prepared: PreparedScenario, objective: SecondObjective = "headr
     points = non_dominated(raw, objective)
     if len(points) > max_points:
         points, stopped = points[:max_points], "max_points"
-    return ParetoFront(objective, tuple(points), stopped, solves, time.perf_counter() - start)
+    scenario = prepared.scenario
+    return ParetoFront(objective, tuple(points), stopped, solves, time.perf_counter() - start, scenario.name or "scenario",
+                       prepared.model_name, scenario.workload.as_dict())
 
 
 def check_pair(prepared: PreparedScenario, objective: SecondObjective) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..catalog.pricing import amortised_usd_per_gpu_hour, break_even_utilisation, power_usd_per_gpu_hour
+from ..schema.outputs_analysis import PriceRangeOutput, RentVsBuyOutput, Verdict
 from ..schema.procurement import PricingOptions, split_source
 from ..units import usd_to_micro_usd_ceil
 
@@ -31,16 +32,18 @@ class RentVsBuy:
     utilisation: float
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         if self.break_even_utilisation is None:
             return "rent" if self.purchase_usd is not None and self.power_usd_per_gpu_hour is not None else "no purchase price"
         return "buy" if self.utilisation > self.break_even_utilisation else "rent"
 
-    def to_dict(self) -> dict[str, object]:
+    def output(self) -> RentVsBuyOutput:
         r = _rounded
-        return {"gpu": self.gpu, "rent_usd_per_gpu_hour": r(self.rent_usd_per_gpu_hour), "purchase_usd": self.purchase_usd,
-                "power_usd_per_gpu_hour": r(self.power_usd_per_gpu_hour), "amortised_usd_per_gpu_hour": r(self.amortised_usd_per_gpu_hour),
-                "break_even_utilisation": r(self.break_even_utilisation), "utilisation": self.utilisation, "verdict": self.verdict}
+        return RentVsBuyOutput(gpu=self.gpu, rent_usd_per_gpu_hour=round(self.rent_usd_per_gpu_hour, 4),
+                               purchase_usd=self.purchase_usd, power_usd_per_gpu_hour=r(self.power_usd_per_gpu_hour),
+                               amortised_usd_per_gpu_hour=r(self.amortised_usd_per_gpu_hour),
+                               break_even_utilisation=r(self.break_even_utilisation), utilisation=self.utilisation,
+                               verdict=self.verdict)
 
 
 def rent_vs_buy(scenario: ServingScenario, catalog: Catalog, gpu_ids: list[str]) -> list[RentVsBuy]:
@@ -72,11 +75,12 @@ class PriceRange:
     ceiling_usd_per_gpu_hour: float
     solves: int
 
-    def to_dict(self) -> dict[str, object]:
+    def output(self) -> PriceRangeOutput:
         r = _rounded
-        return {"gpu": self.gpu, "price_usd_per_gpu_hour": r(self.price_usd_per_gpu_hour),
-                "low_usd_per_gpu_hour": r(self.low_usd_per_gpu_hour), "high_usd_per_gpu_hour": r(self.high_usd_per_gpu_hour),
-                "searched_usd_per_gpu_hour": [r(self.floor_usd_per_gpu_hour), r(self.ceiling_usd_per_gpu_hour)], "solves": self.solves}
+        return PriceRangeOutput(gpu=self.gpu, price_usd_per_gpu_hour=round(self.price_usd_per_gpu_hour, 4),
+                                low_usd_per_gpu_hour=r(self.low_usd_per_gpu_hour), high_usd_per_gpu_hour=r(self.high_usd_per_gpu_hour),
+                                searched_usd_per_gpu_hour=(round(self.floor_usd_per_gpu_hour, 4), round(self.ceiling_usd_per_gpu_hour, 4)),
+                                solves=self.solves)
 
 
 def price_sensitivity(prepared: PreparedScenario, plan: Plan, max_factor: float = 10.0,

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..pipeline.training import Method, PreparedTraining, build_training_plan
 from ..plans.training import TrainingPlan
+from ..schema.outputs_analysis import TrainingParetoOutput
 from ..solver.training_problem import solve_exhaustive
 from ..verify.training import verify_training_plan
 
@@ -25,9 +26,16 @@ class TrainingFront:
 
     points: tuple[TrainingPlan, ...]
     complete: bool  # False when max_points stopped the sweep before the fastest plan
+    scenario_name: str = "scenario"
+    model_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objective": "cost,time", "complete": self.complete, "pareto": [p.to_dict() for p in self.points]}
+        """What ``planner solve --pareto cost,time --format json`` writes (``TrainingParetoOutput``)."""
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> TrainingParetoOutput:
+        return TrainingParetoOutput(scenario=self.scenario_name, kind="training", model=self.model_name, objective="cost,time",
+                                    complete=self.complete, pareto=[p.output() for p in self.points])
 
 
 def training_pareto(prepared: PreparedTraining, max_points: int = 20, method: Method = "cpsat",
@@ -35,7 +43,7 @@ def training_pareto(prepared: PreparedTraining, max_points: int = 20, method: Me
     """Cost-time Pareto set of a prepared training scenario (deadline, budget and stock still apply)."""
     from ..solver.training_cpsat import solve_training_cpsat
 
-    settings = prepared.scenario.solver
+    settings, name = prepared.scenario.solver, prepared.scenario.name or "scenario"
     points: list[TrainingPlan] = []
     bound: float | None = None
     while len(points) < max_points:
@@ -45,10 +53,10 @@ def training_pareto(prepared: PreparedTraining, max_points: int = 20, method: Me
         else:
             outcome = solve_training_cpsat(problem, time_limit_s or settings.time_limit_s, settings.workers, settings.seed)
         if outcome.choice is None:
-            return TrainingFront(tuple(points), outcome.status != "unknown")
+            return TrainingFront(tuple(points), outcome.status != "unknown", name, prepared.model_name)
         plan = build_training_plan(prepared, outcome.choice, outcome.status)
         verify_training_plan(plan, prepared.context, prepared.limits)
         points.append(plan)
         row = next(r for r in problem.rows if r.key == outcome.choice.key)
         bound = row.seconds[row.at(outcome.choice.micro_batch)]
-    return TrainingFront(tuple(points), False)
+    return TrainingFront(tuple(points), False, name, prepared.model_name)

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from ..errors import Incomplete, InfeasibleError, InputError, Issue, PlannerError, ScenarioError, did_you_mean
 from ..limits import MAX_TEXT_CHARS
 from ..schema import resolve_paths, validate_scenario
+from ..schema.outputs_analysis import VariationOutput, WhatIfOutput
 from ..schema.serving import ServingScenario
 from ..schema.translate import first_model
 from ..units import micro_usd_to_usd
@@ -176,15 +177,18 @@ class VariationResult:
         return delta, (delta / baseline.cost_micro_usd_per_hour if baseline.cost_micro_usd_per_hour else None)
 
     def to_dict(self, baseline: VariationResult | None = None) -> dict[str, Any]:
+        """The variation as ``planner whatif --format json`` writes it (``VariationOutput``)."""
+        return self.output(baseline).model_dump(exclude_unset=True)
+
+    def output(self, baseline: VariationResult | None = None) -> VariationOutput:
         delta, fraction = self.delta_micro_vs(baseline) if baseline is not None else (None, None)
-        return {"variation": self.name, "status": self.status, "overrides": dict(self.overrides),
-                "axes": {a.name: a.value for a in self.axes},
-                "cost_usd_per_hour": self.cost_usd_per_hour,
-                "delta_usd_per_hour": None if delta is None else micro_usd_to_usd(delta),
-                "delta_fraction": None if fraction is None else round(fraction, 4),
-                "gpu_mix": self.gpu_mix, "total_gpus": self.total_gpus,
-                "min_headroom_fraction": None if self.min_headroom_fraction is None else round(self.min_headroom_fraction, 4),
-                "message": self.message, "plan": self.plan}
+        return VariationOutput(variation=self.name, status=self.status, overrides=dict(self.overrides),  # type: ignore[arg-type]
+                               axes={a.name: a.value for a in self.axes}, cost_usd_per_hour=self.cost_usd_per_hour,
+                               delta_usd_per_hour=None if delta is None else micro_usd_to_usd(delta),
+                               delta_fraction=None if fraction is None else round(fraction, 4),
+                               gpu_mix=self.gpu_mix, total_gpus=self.total_gpus,
+                               min_headroom_fraction=None if self.min_headroom_fraction is None else round(self.min_headroom_fraction, 4),
+                               message=self.message, plan=self.plan)  # type: ignore[arg-type]
 
 
 Task = tuple[str, ServingScenario, tuple[tuple[str, Any], ...], tuple[Axis, ...]]
@@ -232,14 +236,19 @@ class WhatIfReport:
     scenario_name: str
     baseline: VariationResult
     variations: tuple[VariationResult, ...]
-    executor: str
+    executor: Executor
     wall_time_s: float
     extras: dict[str, Any] = field(default_factory=dict)  # rent_vs_buy, sensitivity
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scenario": self.scenario_name, "executor": self.executor, "wall_time_s": round(self.wall_time_s, 3),
-                "baseline": self.baseline.to_dict(), "variations": [v.to_dict(self.baseline) for v in self.variations],
-                **{key: [item.to_dict() for item in items] for key, items in self.extras.items()}}
+        """What ``planner whatif --format json`` writes (``WhatIfOutput``)."""
+        return self.output().model_dump(exclude_unset=True)
+
+    def output(self) -> WhatIfOutput:
+        extras = {key: [item.output() for item in items] for key, items in self.extras.items()}
+        return WhatIfOutput(scenario=self.scenario_name, executor=self.executor, wall_time_s=round(self.wall_time_s, 3),
+                            baseline=self.baseline.output(), variations=[v.output(self.baseline) for v in self.variations],
+                            **extras)
 
 
 class WhatIf:

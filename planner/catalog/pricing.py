@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InputError, Issue, did_you_mean
+from ..schema.outputs import PricingSummary
 from ..schema.procurement import SOURCE_SEPARATOR, PricingOptions
 from .offers import allowed_offers, catalog_offers
 
@@ -193,8 +194,6 @@ def pricing_summary(scenario: ServingScenario, plan: PricedPlan) -> dict[str, ob
     if options is None:
         return None
     per = "hour of service" if options.objective == "hourly" else "wall-clock hour over the horizon"
-    summary: dict[str, object] = {"objective": options.objective, "cost_usd_per_hour_means": f"USD per {per}",
-                                  "utilisation": options.utilisation, "horizon_years": options.horizon_years}
-    if options.objective == "tco":
-        summary["total_cost_of_ownership_usd"] = round(plan.cost_usd_per_hour * HOURS_PER_YEAR * options.horizon_years, 2)
-    return summary
+    tco = round(plan.cost_usd_per_hour * HOURS_PER_YEAR * options.horizon_years, 2) if options.objective == "tco" else None
+    return PricingSummary(objective=options.objective, cost_usd_per_hour_means=f"USD per {per}", utilisation=options.utilisation,
+                          horizon_years=options.horizon_years, total_cost_of_ownership_usd=tco).model_dump(exclude_none=True)

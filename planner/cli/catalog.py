@@ -43,19 +43,20 @@ def catalog_formats(wide: bool) -> None:
 
 
 @click.command()
-@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan"]), default="scenario")
+@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan", "pareto", "whatif", "memory", "perf"]),
+                default="scenario")
 def schema(what: str) -> None:
-    """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalogs, or 'plan': what
-    'planner solve --format json' writes."""
+    """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalogs, or a command's JSON
+    output: 'plan' (solve --format json), 'pareto' (solve --pareto), 'whatif', 'memory' or 'perf' (--json)."""
     import json
 
     from pydantic import BaseModel
 
     from ..catalog.catalog import _GpuFile, _ModelFile
-    from ..schema.outputs import plan_json_schema
+    from ..schema.output_schemas import OUTPUT_NAMES, output_json_schema
     from ..schema.serving import ServingScenario
     from ..schema.training import TrainingScenario
 
     models: dict[str, type[BaseModel]] = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile,
                                           "models": _ModelFile}
-    click.echo(json.dumps(plan_json_schema() if what == "plan" else models[what].model_json_schema(), indent=2))
+    click.echo(json.dumps(output_json_schema(what) if what in OUTPUT_NAMES else models[what].model_json_schema(), indent=2))

@@ -28,6 +28,7 @@ from ..model.formats import (
 from ..model.gguf import GgufWeights
 from ..model.hf_config import architecture_from_config_file, checkpoint_weight_format, load_checkpoint_config
 from ..rules import format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees
+from ..schema.outputs_configuration import ServingMemoryOutput
 from ..units import BYTES_PER_GIB
 
 DEFAULT_CAPACITY_GIB = 80
@@ -46,55 +47,59 @@ class ServingBill:
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``planner memory --json`` writes (``ServingMemoryOutput``)."""
+        return self.output().model_dump()
+
+    def output(self) -> ServingMemoryOutput:
         mem, params = self.memory, count_parameters(self.arch)
 
         def gib(size_bytes: int) -> float:
             return round(size_bytes / BYTES_PER_GIB, 4)
 
         capacity_tokens = mem.kv_cache_capacity_tokens
-        return {
-            "model": self.model_name,
-            "gpu": self.gpu_id,
-            "attention": self.arch.attention_kind,
-            "moe": self.arch.is_moe,
-            "parameter_count": params.total,
-            "active_parameter_count": params.active,
-            "tp": self.layout.tp,
-            "pp": self.layout.pp,
-            "ep": self.layout.ep,
-            "dp": self.layout.dp,
-            "weight_format": _format_label(self.layout),
-            "gpu_layers": self.layout.offload_layers,
-            "kv_cache_dtype": self.layout.kv_cache_dtype.name if self.layout.kv_cache_dtype else "fp16",
-            "memory_mode": self.engine.mode,
-            "engine": self.engine.engine,
-            "engine_version": self.engine.version,
-            "engine_settings": engine_knobs(self.engine),
-            "max_num_batched_tokens": self.engine.max_num_batched_tokens,
-            "max_num_seqs": self.engine.max_num_seqs,
-            "gpu_memory_utilization": self.engine.gpu_memory_utilization,
-            "batch": mem.concurrency,
-            "context_tokens": mem.context_tokens,
-            "kv_cache_bytes_per_token": mem.kv_cache_bytes_per_token,
-            "kv_cache_bytes_per_sequence": mem.kv_cache_bytes_per_sequence,
-            "kv_cache_block_size": mem.block_size,
-            "kv_cache_capacity_tokens": capacity_tokens,
-            "kv_cache_capacity_blocks": capacity_tokens // mem.block_size,
-            "max_concurrency": mem.max_concurrency(),
-            "max_concurrency_at_max_model_len": round(mem.max_concurrency_at(self.max_model_len), 2),
-            "max_model_len": self.max_model_len,
-            "fits": mem.total_bytes <= mem.usable_bytes,
-            "memory_per_gpu_gib": {
+        return ServingMemoryOutput(
+            model=self.model_name,
+            gpu=self.gpu_id,
+            attention=self.arch.attention_kind,
+            moe=self.arch.is_moe,
+            parameter_count=params.total,
+            active_parameter_count=params.active,
+            tp=self.layout.tp,
+            pp=self.layout.pp,
+            ep=self.layout.ep,
+            dp=self.layout.dp,
+            weight_format=_format_label(self.layout),
+            gpu_layers=self.layout.offload_layers,
+            kv_cache_dtype=self.layout.kv_cache_dtype.name if self.layout.kv_cache_dtype else "fp16",
+            memory_mode=self.engine.mode,
+            engine=self.engine.engine,
+            engine_version=self.engine.version,
+            engine_settings=engine_knobs(self.engine),
+            max_num_batched_tokens=self.engine.max_num_batched_tokens,
+            max_num_seqs=self.engine.max_num_seqs,
+            gpu_memory_utilization=self.engine.gpu_memory_utilization,
+            batch=mem.concurrency,
+            context_tokens=mem.context_tokens,
+            kv_cache_bytes_per_token=mem.kv_cache_bytes_per_token,
+            kv_cache_bytes_per_sequence=mem.kv_cache_bytes_per_sequence,
+            kv_cache_block_size=mem.block_size,
+            kv_cache_capacity_tokens=capacity_tokens,
+            kv_cache_capacity_blocks=capacity_tokens // mem.block_size,
+            max_concurrency=mem.max_concurrency(),
+            max_concurrency_at_max_model_len=round(mem.max_concurrency_at(self.max_model_len), 2),
+            max_model_len=self.max_model_len,
+            fits=mem.total_bytes <= mem.usable_bytes,
+            memory_per_gpu_gib={
                 **mem.per_gpu_gib(4),
                 "kv_cache_budget": gib(max(0, mem.kv_budget_bytes)),
                 "cuda_graphs": gib(mem.cuda_graph_bytes),
                 "cuda_graphs_outside_budget": gib(0 if mem.cuda_graphs_in_budget else mem.cuda_graph_bytes),
                 "outside_budget": gib(mem.outside_budget_bytes),
             },
-            "explain": dict(mem.explanations),
-            "vision_parameter_count": params.vision,
-            "architecture_assumptions": list(self.arch.assumptions),
-        }
+            explain=dict(mem.explanations),
+            vision_parameter_count=params.vision,
+            architecture_assumptions=list(self.arch.assumptions),
+        )
 
 
 def serving_bill(model_name: str, arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings,

@@ -26,6 +26,15 @@ from ..performance.serving import (
     predict,
     shape_steps,
 )
+from ..plans.serving import latencies
+from ..schema.outputs_configuration import (
+    BatchSizeLoad,
+    ConcurrencyLoad,
+    EfficiencyOutput,
+    OfflineLoad,
+    RequestRateLoad,
+    ServingPerfOutput,
+)
 from .memory import MemoryRequest, memory_bill
 
 LOAD_FLAGS = {"batch_size": "--batch-size", "concurrency": "--concurrency", "request_rate": "--request-rate",
@@ -125,32 +134,61 @@ class PerfReport:
     performance: ServingPerformance
 
     def to_dict(self) -> dict[str, Any]:
-        layout, engine = self.shape.layout, self.shape.engine
+        """What ``planner perf --json`` writes (``ServingPerfOutput``)."""
+        return self.output().model_dump()
+
+    def output(self) -> ServingPerfOutput:
+        layout, engine, perf = self.shape.layout, self.shape.engine, self.performance
         efficiency = efficiency_for(self.shape.gpu, self.shape.engine_id)
         steps = shape_steps(self.shape)
-        load_name = type(self.load).__name__
-        load = {"kind": {"StaticBatch": "batch_size", "Concurrency": "concurrency", "RequestRate": "request_rate",
-                         "Offline": "offline"}[load_name], **self.load.__dict__}
-        return {
-            "model": self.model_name,
-            "gpu": self.shape.gpu.id,
-            "gpu_family": efficiency.family,
-            "tp": layout.tp, "pp": layout.pp, "ep": layout.ep, "replicas": self.replicas,
-            "gpus": layout.gpus_per_replica * self.replicas,
-            "weight_format": layout.weight_format.name,
-            "kv_cache_dtype": layout.kv_cache_dtype.name if layout.kv_cache_dtype else "fp16",
-            "compute_precision": steps.precision,
-            "engine": engine.engine, "engine_version": engine.version,
-            "max_num_batched_tokens": engine.max_num_batched_tokens, "max_num_seqs": engine.max_num_seqs,
-            "input_tokens": self.mix.buckets[0][0], "output_tokens": self.mix.buckets[0][1],
-            "prefix_cache_hit_rate": self.mix.prefix_cache_hit_rate,
-            "load": load,
-            "kv_cache_sequences_per_replica": self.max_sequences,
-            "tp_link": steps.tp_link, "pp_link": steps.pp_link,
-            "efficiency": {"compute": round(efficiency.compute, 3), "fp8_compute": round(efficiency.fp8_compute, 3),
-                           "bandwidth": round(efficiency.bandwidth, 3), "fitted": efficiency.fitted},
-            **self.performance.to_dict(),
-        }
+        return ServingPerfOutput(
+            model=self.model_name,
+            gpu=self.shape.gpu.id,
+            gpu_family=efficiency.family,
+            tp=layout.tp, pp=layout.pp, ep=layout.ep, replicas=self.replicas,
+            gpus=layout.gpus_per_replica * self.replicas,
+            weight_format=layout.weight_format.name,
+            kv_cache_dtype=layout.kv_cache_dtype.name if layout.kv_cache_dtype else "fp16",
+            compute_precision=steps.precision,
+            engine=engine.engine, engine_version=engine.version,
+            max_num_batched_tokens=engine.max_num_batched_tokens, max_num_seqs=engine.max_num_seqs,
+            input_tokens=self.mix.buckets[0][0], output_tokens=self.mix.buckets[0][1],
+            prefix_cache_hit_rate=self.mix.prefix_cache_hit_rate,
+            load=_load_output(self.load),
+            kv_cache_sequences_per_replica=self.max_sequences,
+            tp_link=steps.tp_link, pp_link=steps.pp_link,
+            efficiency=EfficiencyOutput(compute=round(efficiency.compute, 3), fp8_compute=round(efficiency.fp8_compute, 3),
+                                        bandwidth=round(efficiency.bandwidth, 3), fitted=efficiency.fitted),
+            output_tokens_per_s=_significant(perf.output_tokens_per_s),
+            requests_per_s=_significant(perf.requests_per_s),
+            ttft_ms=latencies(perf.ttft_ms),
+            tpot_ms=latencies(perf.tpot_ms),
+            e2e_latency_ms=latencies(perf.e2e_latency_ms),
+            batch_size=round(perf.batch_size, 2),
+            bound=perf.bound,
+            breakdown={key: round(value, 4) for key, value in perf.breakdown_ms.items()},
+            saturated=perf.saturated,
+            max_requests_per_s_per_replica=_significant(perf.max_requests_per_s_per_replica),
+            max_sequences_per_replica=round(perf.max_sequences, 1),
+            batch_limit=perf.limit,
+            output_tokens_per_s_per_user=round(perf.output_tokens_per_s_per_user, 2),
+            notes=list(perf.notes),
+        )
+
+
+def _load_output(load: Load) -> BatchSizeLoad | ConcurrencyLoad | RequestRateLoad | OfflineLoad:
+    if isinstance(load, StaticBatch):
+        return BatchSizeLoad(kind="batch_size", batch_size=load.batch_size)
+    if isinstance(load, Concurrency):
+        return ConcurrencyLoad(kind="concurrency", clients=load.clients)
+    if isinstance(load, RequestRate):
+        return RequestRateLoad(kind="request_rate", requests_per_s=load.requests_per_s)
+    return OfflineLoad(kind="offline", num_requests=load.num_requests)
+
+
+def _significant(value: float, digits: int = 6) -> float:
+    """``value`` to ``digits`` significant digits (rates span 1e-6 to 1e6 requests/s)."""
+    return float(f"{value:.{digits}g}")
 
 
 def performance_report(request: PerfRequest, catalog: Catalog) -> PerfReport:

@@ -27,6 +27,13 @@ from ..performance.training import assumed_mfu_step_time, peak_flops_per_second,
 from ..performance.training_compute import time_model_label
 from ..plans.training import memory_lines_gib
 from ..rules import expert_parallel_breach, offload_breach, pipeline_breach, tensor_parallel_breach, training_layout_breaches
+from ..schema.outputs_configuration import (
+    KernelsOutput,
+    LinksOutput,
+    TopologyOutput,
+    TrainingMemoryOutput,
+    TrainingPerfOutput,
+)
 from ..units import BYTES_PER_GIB
 
 
@@ -162,54 +169,55 @@ def training_performance(request: TrainingPerfRequest, catalog: Catalog) -> dict
         step = training_step_time(arch, recipe, layout, gpu, topology, global_batch)
     memory = training_memory(arch, recipe, layout, runtime_of(gpu))
     dp_link = topology.link_for_strided_group(layout.dp, layout.tp) if layout.dp > 1 else None
-    links = {"tp": topology.link_for_group(layout.tp).kind if layout.tp > 1 else None,
-             "dp": dp_link.kind if dp_link else None, "dp_bus_gb_per_s": round(dp_link.bytes_per_s / 1e9, 2) if dp_link else None,
-             "pp": pipeline_link(layout, topology).kind if layout.pp > 1 else None,
-             "ep": topology.link_for_group(layout.ep).kind if layout.ep > 1 else None}
-    return {
-        "model": name, "gpu": gpu.id, "gpus": layout.gpus, "method": recipe.method, "precision": recipe.precision,
-        "tp": layout.tp, "pp": layout.pp, "dp": layout.dp, "ep": layout.ep, "virtual_stages": layout.virtual_stages,
-        "zero_stage": layout.zero_stage, "recompute": layout.recompute, "sequence_parallel": layout.sequence_parallel,
-        "offload": layout.offload, "micro_batch": layout.micro_batch, "sequence_length": layout.sequence_length,
-        "global_batch_sequences": global_batch, "micro_batches_per_step": step.micro_batches,
-        "topology": {"gpus_per_node": topology.gpus_per_node, "scale_up_domain": topology.scale_up_domain,
-                     "scale_up_gb_per_s": topology.scale_up.peak_gb_per_s if topology.scale_up else None,
-                     "inter_node_gb_per_s_per_gpu": topology.network.peak_gb_per_s, "links": links},
-        "time_model": "assumed MFU" if request.mfu is not None else time_model_label(gpu),
-        "step_seconds": round(step.step_s, 6),
-        "step_breakdown_s": {k: round(v, 6) for k, v in step.breakdown().items()},
-        "kernels_s": {"gemm": round(step.gemm_s, 6), "attention": round(step.attention_s, 6),
-                      "elementwise": round(step.elementwise_s, 6)},
-        "dp_traffic_s": round(step.dp_traffic_s, 6),
-        "tokens_per_second": round(step.tokens_per_s, 1),
-        "tokens_per_second_per_gpu": round(step.tokens_per_s_per_gpu, 1),
-        "model_tflops_per_gpu": round(step.model_tflops_per_gpu, 2),
-        "mfu": round(step.mfu, 4), "hfu": round(step.hfu, 4),
-        "memory_per_gpu_gib": round(memory.total_bytes / BYTES_PER_GIB, 3),
-        "fits": memory.total_bytes <= gpu.capacity_bytes,
-    }
+    links = LinksOutput(tp=topology.link_for_group(layout.tp).kind if layout.tp > 1 else None,
+                        dp=dp_link.kind if dp_link else None,
+                        dp_bus_gb_per_s=round(dp_link.bytes_per_s / 1e9, 2) if dp_link else None,
+                        pp=pipeline_link(layout, topology).kind if layout.pp > 1 else None,
+                        ep=topology.link_for_group(layout.ep).kind if layout.ep > 1 else None)
+    return TrainingPerfOutput(
+        model=name, gpu=gpu.id, gpus=layout.gpus, method=recipe.method, precision=recipe.precision,
+        tp=layout.tp, pp=layout.pp, dp=layout.dp, ep=layout.ep, virtual_stages=layout.virtual_stages,
+        zero_stage=layout.zero_stage, recompute=layout.recompute, sequence_parallel=layout.sequence_parallel,
+        offload=layout.offload, micro_batch=layout.micro_batch, sequence_length=layout.sequence_length,
+        global_batch_sequences=global_batch, micro_batches_per_step=step.micro_batches,
+        topology=TopologyOutput(gpus_per_node=topology.gpus_per_node, scale_up_domain=topology.scale_up_domain,
+                                scale_up_gb_per_s=topology.scale_up.peak_gb_per_s if topology.scale_up else None,
+                                inter_node_gb_per_s_per_gpu=topology.network.peak_gb_per_s, links=links),
+        time_model="assumed MFU" if request.mfu is not None else time_model_label(gpu),
+        step_seconds=round(step.step_s, 6),
+        step_breakdown_s={k: round(v, 6) for k, v in step.breakdown().items()},
+        kernels_s=KernelsOutput(gemm=round(step.gemm_s, 6), attention=round(step.attention_s, 6),
+                                elementwise=round(step.elementwise_s, 6)),
+        dp_traffic_s=round(step.dp_traffic_s, 6),
+        tokens_per_second=round(step.tokens_per_s, 1),
+        tokens_per_second_per_gpu=round(step.tokens_per_s_per_gpu, 1),
+        model_tflops_per_gpu=round(step.model_tflops_per_gpu, 2),
+        mfu=round(step.mfu, 4), hfu=round(step.hfu, 4),
+        memory_per_gpu_gib=round(memory.total_bytes / BYTES_PER_GIB, 3),
+        fits=memory.total_bytes <= gpu.capacity_bytes,
+    ).model_dump()
 
 
 def training_bill(model_name: str, arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout,
                   memory: TrainingMemory, capacity_bytes: int | None, gpu_id: str | None) -> dict[str, Any]:
     """What ``planner memory --training --json`` prints: the worst stage's bill per GPU and its inputs."""
     worst = memory.worst
-    return {
-        "model": model_name,
-        "gpu": gpu_id,
-        "method": recipe.method,
-        "precision": recipe.precision,
-        "optimizer": recipe.optimizer,
-        "convention": recipe.convention,
-        "attention": "flash" if recipe.flash_attention else "eager",
-        "parameter_count": memory.parameter_count,
-        "trainable_parameter_count": memory.trainable_parameter_count,
-        "tp": layout.tp, "pp": layout.pp, "dp": layout.dp, "zero_stage": layout.zero_stage,
-        "micro_batch": layout.micro_batch, "sequence_length": layout.sequence_length, "recompute": layout.recompute,
-        "sequence_parallel": layout.sequence_parallel, "offload": layout.offload,
-        "worst_stage": worst.stage,
-        "fits": None if capacity_bytes is None else worst.total_bytes <= capacity_bytes,
-        "memory_per_gpu_gib": memory_lines_gib(worst, None, capacity_bytes),
-        "stages_total_gib": [round(s.total_bytes / 2**30, 3) for s in memory.stages],
-        "explain": dict(memory.explanations),
-    }
+    return TrainingMemoryOutput(
+        model=model_name,
+        gpu=gpu_id,
+        method=recipe.method,
+        precision=recipe.precision,
+        optimizer=recipe.optimizer,
+        convention=recipe.convention,
+        attention="flash" if recipe.flash_attention else "eager",
+        parameter_count=memory.parameter_count,
+        trainable_parameter_count=memory.trainable_parameter_count,
+        tp=layout.tp, pp=layout.pp, dp=layout.dp, zero_stage=layout.zero_stage,
+        micro_batch=layout.micro_batch, sequence_length=layout.sequence_length, recompute=layout.recompute,
+        sequence_parallel=layout.sequence_parallel, offload=layout.offload,
+        worst_stage=worst.stage,
+        fits=None if capacity_bytes is None else worst.total_bytes <= capacity_bytes,
+        memory_per_gpu_gib=memory_lines_gib(worst, None, capacity_bytes),
+        stages_total_gib=[round(s.total_bytes / 2**30, 3) for s in memory.stages],
+        explain=dict(memory.explanations),
+    ).model_dump()

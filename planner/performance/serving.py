@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from ..catalog import GpuSpec
 from ..memory.serving import EngineSettings, ServingLayout
@@ -177,15 +177,6 @@ class Latency:
     def at(self, percentile: str) -> float:
         return float(getattr(self, percentile))
 
-    def to_dict(self, digits: int = 2) -> dict[str, float | None]:
-        return {key: (None if math.isinf(value) else round(value, digits))
-                for key, value in (("mean", self.mean), ("p50", self.p50), ("p90", self.p90), ("p99", self.p99))}
-
-
-def _significant(value: float, digits: int = 6) -> float:
-    """``value`` to ``digits`` significant digits (rates span 1e-6 to 1e6 requests/s)."""
-    return float(f"{value:.{digits}g}")
-
 
 @dataclass(frozen=True)
 class ServingPerformance:
@@ -209,25 +200,6 @@ class ServingPerformance:
     @property
     def output_tokens_per_s_per_user(self) -> float:
         return 1000.0 / self.tpot_ms.mean if self.tpot_ms.mean > 0 else math.inf
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "output_tokens_per_s": _significant(self.output_tokens_per_s),
-            "requests_per_s": _significant(self.requests_per_s),
-            "ttft_ms": self.ttft_ms.to_dict(),
-            "tpot_ms": self.tpot_ms.to_dict(),
-            "e2e_latency_ms": self.e2e_latency_ms.to_dict(),
-            "batch_size": round(self.batch_size, 2),
-            "bound": self.bound,
-            "breakdown": {key: round(value, 4) for key, value in self.breakdown_ms.items()},
-            "replicas": self.replicas,
-            "saturated": self.saturated,
-            "max_requests_per_s_per_replica": _significant(self.max_requests_per_s_per_replica),
-            "max_sequences_per_replica": round(self.max_sequences, 1),
-            "batch_limit": self.limit,
-            "output_tokens_per_s_per_user": round(self.output_tokens_per_s_per_user, 2),
-            "notes": list(self.notes),
-        }
 
 
 @dataclass(frozen=True)

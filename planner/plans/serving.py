@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,18 @@ from ..schema.outputs import (
     ReplicaPerformance,
     ServingPlanOutput,
     ServingSolveOutput,
+    StatedDemand,
 )
 from ..units import micro_usd_to_usd, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
     from ..performance.serving import Latency, ServingPerformance
+
+
+def latencies(latency: Latency, digits: int = 2) -> Latencies:
+    """A latency's mean and percentiles in ms for the JSON (None: unbounded, a queue that never drains)."""
+    return Latencies(**{key: None if math.isinf(value) else round(value, digits)
+                        for key, value in (("mean", latency.mean), ("p50", latency.p50), ("p90", latency.p90), ("p99", latency.p99))})
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class ReplicaGroup:
             percentile=self.percentile,  # type: ignore[arg-type]
             ttft_ms=round(at(perf.ttft_ms), 2), tpot_ms=round(at(perf.tpot_ms), 3),
             e2e_latency_ms=round(at(perf.e2e_latency_ms), 1),
-            ttft_ms_all=Latencies(**perf.ttft_ms.to_dict()), tpot_ms_all=Latencies(**perf.tpot_ms.to_dict(3)),
+            ttft_ms_all=latencies(perf.ttft_ms), tpot_ms_all=latencies(perf.tpot_ms, 3),
             batch_size=round(perf.batch_size, 2), bound=perf.bound,
             max_requests_per_s_per_replica=None if self.max_requests_per_s_per_replica is None
             else round(self.max_requests_per_s_per_replica, 4),
@@ -238,7 +246,8 @@ class SolveReport:
             scenario=self.scenario_name,
             model=self.model_name,
             status=self.status,
-            demand=self.demand or {"concurrency": self.demand_sequences, "context_tokens": self.context_tokens},
+            demand=StatedDemand.model_validate(self.demand or {"concurrency": self.demand_sequences,
+                                                               "context_tokens": self.context_tokens}),
             **job,
             candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning,
                                   **({"rejected": self.rejections} if self.rejections else {})),

@@ -78,7 +78,7 @@ def plot(answer: Answer, path: str) -> None:
     from . import plots
 
     if answer.kind == "pareto":
-        plots.plot_pareto(answer.result, path, f"{answer.before['scenario']}: cost vs {answer.result.objective}")
+        plots.plot_pareto(answer.result, path, f"{answer.title[0]}: cost vs {answer.result.objective}")
     elif answer.kind == "procurement":
         plots.plot_procurement(answer.result, path)
     else:

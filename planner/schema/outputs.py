@@ -1,6 +1,7 @@
 """What ``planner solve --format json`` writes, as pydantic models: serving plans, training plans and procurement
 schedules. ``planner schema plan`` prints their JSON Schema (``PLAN``), and the plan objects build their JSON
-through these models, so the documented shape and the written one cannot drift.
+through these models, so the documented shape and the written one cannot drift. The analyses' outputs are in
+``outputs_analysis``, those of ``memory`` and ``perf`` in ``outputs_configuration``.
 
 Every model refuses unknown keys: a key added to the output without its field here is a failing test, not an
 undocumented change. Memory bills are mappings of line name to GiB (their lines are the memory models'; see
@@ -9,12 +10,13 @@ undocumented change. Memory bills are mappings of line name to GiB (their lines 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, TypeAdapter
 
 from .base import StrictModel
-from .choices import Percentile
+from .choices import Percentile, PricingObjective
+from .workload import LengthBucket
 
 SolverStatistics = dict[str, bool | int | float | str | None]
 """CP-SAT's parameters (workers, seed, time limit), the status, objective and bound, wall time, model size."""
@@ -108,6 +110,46 @@ class ServingPlanOutput(StrictModel):
     idle_gpus: list[IdleGpusOutput] | None = None
 
 
+class SloOutput(StrictModel):
+    """The scenario's latency targets as stated, and the TPOT limit they make together."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    percentile: Percentile
+    min_output_tokens_per_s_per_user: float | None = None
+    tpot_limit_ms: float | None = Field(description="The tighter of tpot_ms and 1000 / min_output_tokens_per_s_per_user")
+
+
+class OfflineDemand(StrictModel):
+    requests: int
+    deadline_hours: float
+
+
+class StatedDemand(StrictModel):
+    """The workload as the scenario states it: a concurrency, or a request rate (live traffic or an offline job)
+    with its lengths and SLO. Only the keys that apply are written."""
+
+    concurrency: int | None = None
+    request_rate: float | None = Field(None, description="Requests/s the fleet must sustain (an offline job: over its deadline)")
+    prompt_tokens: float | None = Field(None, description="Mean prompt tokens per request")
+    output_tokens: float | None = Field(None, description="Mean output tokens per request")
+    context_tokens: int = Field(description="Tokens per sequence the KV cache holds")
+    length_mix: list[LengthBucket] | None = None
+    prefix_cache_hit_rate: float | None = None
+    slo: SloOutput | None = None
+    offline: OfflineDemand | None = None
+
+
+class PricingSummary(StrictModel):
+    """What a serving plan's cost means under the scenario's ``pricing`` section."""
+
+    objective: PricingObjective
+    cost_usd_per_hour_means: str = Field(description="USD per hour of service, or per wall-clock hour over the horizon")
+    utilisation: float
+    horizon_years: float
+    total_cost_of_ownership_usd: float | None = Field(None, description="objective tco: the cost over the horizon")
+
+
 class OfflineJobOutput(StrictModel):
     """An offline job on the plan: time to finish, its cost and the price per million tokens."""
 
@@ -127,13 +169,13 @@ class ServingSolveOutput(StrictModel):
     scenario: str
     model: str
     status: str
-    demand: dict[str, Any] = Field(description="The workload as stated (concurrency, traffic and SLO, or offline job)")
+    demand: StatedDemand
     job: OfflineJobOutput | None = None
     candidates: Candidates
     solver: SolverStatistics
     notes: list[str]
     plans: list[ServingPlanOutput]
-    pricing: dict[str, Any] | None = Field(None, description="How prices were counted (hourly or TCO) when the scenario sets pricing")
+    pricing: PricingSummary | None = Field(None, description="How prices were counted (hourly or TCO) when the scenario sets pricing")
 
 
 class TrainingPlanOutput(StrictModel):
@@ -293,9 +335,3 @@ SolveOutput = TrainingSolveOutput | ProcurementSolveOutput | ServingSolveOutput
 PLAN: TypeAdapter[SolveOutput] = TypeAdapter(SolveOutput)
 """Validates a solve's JSON and describes it (``PLAN.json_schema()``, ``planner schema plan``)."""
 
-
-def plan_json_schema() -> dict[str, Any]:
-    """The JSON Schema of ``planner solve --format json`` (serving, training and procurement)."""
-    schema = PLAN.json_schema()
-    schema["title"] = "planner solve --format json"
-    return schema
