@@ -34,13 +34,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, Issue, VerificationError
-from ..schema.outputs import StatedDemand
+from ..schema.outputs import StatedDemand, stated_demand
 from ..schema.outputs_analysis import ParetoBound, ParetoPointOutput, SecondObjective, ServingParetoOutput
 from ..solver import sat_api as cp_model
 from ..solver.cpsat import ServingModel
@@ -122,9 +122,9 @@ class ParetoFront:
     stopped: str  # infeasible (the whole front) | max_points | ceiling | time_limit
     solves: int
     wall_time_s: float
-    scenario_name: str = "scenario"
-    model_name: str = ""
-    demand: dict[str, Any] = field(default_factory=dict)  # the workload as stated (``Workload.as_dict``)
+    scenario_name: str
+    model_name: str
+    demand: StatedDemand  # the workload as stated
 
     @property
     def pair(self) -> str:
@@ -139,7 +139,7 @@ class ParetoFront:
         return self.output().model_dump(exclude_unset=True)
 
     def output(self) -> ServingParetoOutput:
-        return ServingParetoOutput(scenario=self.scenario_name, model=self.model_name, demand=StatedDemand.model_validate(self.demand),
+        return ServingParetoOutput(scenario=self.scenario_name, model=self.model_name, demand=self.demand,
                                    objectives=("cost", self.objective), stopped=self.stopped, complete=self.complete,  # type: ignore[arg-type]
                                    solves=self.solves, wall_time_s=round(self.wall_time_s, 4),
                                    pareto=[p.output(self.objective) for p in self.points])
@@ -162,7 +162,7 @@ def pareto_front(prepared: PreparedScenario, objective: SecondObjective = "headr
         points, stopped = points[:max_points], "max_points"
     scenario = prepared.scenario
     return ParetoFront(objective, tuple(points), stopped, solves, time.perf_counter() - start, scenario.name or "scenario",
-                       prepared.model_name, scenario.workload.as_dict())
+                       prepared.model_name, stated_demand(scenario.workload))
 
 
 def check_pair(prepared: PreparedScenario, objective: SecondObjective) -> None:

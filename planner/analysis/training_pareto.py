@@ -26,8 +26,8 @@ class TrainingFront:
 
     points: tuple[TrainingPlan, ...]
     complete: bool  # False when max_points stopped the sweep before the fastest plan
-    scenario_name: str = "scenario"
-    model_name: str = ""
+    scenario_name: str
+    model_name: str
 
     def to_dict(self) -> dict[str, Any]:
         """What ``planner solve --pareto cost,time --format json`` writes (``TrainingParetoOutput``)."""

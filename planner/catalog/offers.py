@@ -64,10 +64,6 @@ class Offer(StrictModel):
         what = "ESTIMATED" if self.estimated else ", ".join(x for x in (self.tier, self.as_of) if x)
         return f"{self.provider} {self.instance}" + (f" ({what})" if what else "")
 
-    def describe(self) -> dict[str, object]:
-        return {"provider": self.provider, "tier": self.tier, "instance": self.instance, "instance_gpus": self.instance_gpus,
-                "as_of": self.as_of, "source": self.source, "estimated": self.estimated}
-
 
 class _OfferFile(StrictModel):
     schema_version: int

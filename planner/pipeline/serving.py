@@ -25,6 +25,7 @@ from ..performance.topology import NodeTopology, node_topology
 from ..plans.serving import IdleGpus, Plan, ReplicaGroup, SolveReport, offline_job
 from ..rules import Rule, format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees
 from ..schema.base import ModelRef
+from ..schema.outputs import stated_demand
 from ..schema.procurement import split_source
 from ..schema.serving import ServingScenario
 from ..solver.problem import Assignment, Instance, Problem, Row, SolveOutcome
@@ -271,7 +272,7 @@ def solve_report(prepared: PreparedScenario, method: Method = "cpsat", time_limi
         plans=(plan,),
         demand_sequences=workload.concurrency,
         context_tokens=workload.tokens_per_sequence,
-        demand=workload.as_dict(),
+        demand=stated_demand(workload),
         demand_text=workload.describe(),
         rejections={reason.name.lower(): n for reason, n in prepared.enumeration.rejection_counts().most_common()},
         job=job,

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..candidates.serving import Candidate
-from ..schema.outputs import ProcurementSolveOutput
+from ..schema.outputs import BreakEvenOutput, ProcurementSolveOutput
 from ..solver.procurement import ProcurementOutcome, ProcurementProblem
 from ..solver.rentals import RentalTable
 
@@ -91,7 +91,7 @@ def report_output(report: ProcurementReport) -> ProcurementSolveOutput:
                         "interruption_probability": i.interruption_probability} for key, i in report.pools.items()},
         "periods": [_period_dict(report, p) for p in report.periods],
         "utilisation": report.utilisation,
-        "break_even": [b.to_dict() for b in report.break_even],
+        "break_even": [b.output() for b in report.break_even],
         "solver": {**report.outcome.parameters, "status": report.status, "wall_time_s": round(report.outcome.wall_time_s, 4),
                    "variables": report.outcome.variables, "constraints": report.outcome.constraints,
                    "objective_usd": None if report.outcome.objective_micro_usd is None else report.outcome.objective_micro_usd / 1e6,
@@ -209,13 +209,13 @@ class BreakEven:
     buy_payback_months: float | None  # months of full use after which buying beats renting
     reserved: dict[str, float]  # term pool -> utilisation above which the commitment beats on demand
 
-    def to_dict(self) -> dict[str, Any]:
+    def output(self) -> BreakEvenOutput:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, 4)
 
-        return {"gpu": self.gpu, "on_demand_usd_per_gpu_hour": r(self.on_demand_usd_per_gpu_hour),
-                "buy_break_even_utilisation": r(self.buy_utilisation), "buy_payback_months": r(self.buy_payback_months),
-                "reserved_break_even_utilisation": {k: r(v) for k, v in self.reserved.items()}}
+        return BreakEvenOutput(gpu=self.gpu, on_demand_usd_per_gpu_hour=round(self.on_demand_usd_per_gpu_hour, 4),
+                               buy_break_even_utilisation=r(self.buy_utilisation), buy_payback_months=r(self.buy_payback_months),
+                               reserved_break_even_utilisation={k: round(v, 4) for k, v in self.reserved.items()})
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ..schema.outputs import (
     Candidates,
     IdleGpusOutput,
     Latencies,
+    OfflineJobOutput,
     ReplicaGroupOutput,
     ReplicaPerformance,
     ServingPlanOutput,
@@ -232,7 +233,7 @@ class SolveReport:
     candidates_after_pruning: int
     solver: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. GPUs left out because their only price is estimated
-    demand: dict[str, Any] = field(default_factory=dict)  # the workload as stated (traffic, SLO, offline job)
+    demand: StatedDemand | None = None  # the workload as stated (traffic, SLO, offline job)
     demand_text: str = ""  # one line for people
     rejections: dict[str, int] = field(default_factory=dict)  # shapes left out, by reason
     job: dict[str, Any] | None = None  # offline: hours, cost, USD per million tokens
@@ -246,8 +247,7 @@ class SolveReport:
             scenario=self.scenario_name,
             model=self.model_name,
             status=self.status,
-            demand=StatedDemand.model_validate(self.demand or {"concurrency": self.demand_sequences,
-                                                               "context_tokens": self.context_tokens}),
+            demand=self.demand or StatedDemand(concurrency=self.demand_sequences, context_tokens=self.context_tokens),
             **job,
             candidates=Candidates(total=self.candidates_total, after_pruning=self.candidates_after_pruning,
                                   **({"rejected": self.rejections} if self.rejections else {})),
@@ -261,14 +261,14 @@ def offline_job(plan: Plan, requests: int, deadline_hours: float, tokens_per_req
                 ) -> dict[str, Any]:
     """An offline job on ``plan``: hours to finish at the fleet's full throughput, its cost if the fleet is released
     when done and if it is held until the deadline, and the price per million tokens (prompt + output, and output
-    only) at the finishing-time cost."""
+    only) at the finishing-time cost (``OfflineJobOutput``)."""
     capacity_per_s = sum(g.count * (g.max_requests_per_s_per_replica or 0.0) for g in plan.groups)
     hours = requests / capacity_per_s / 3600 if capacity_per_s else float("inf")
     cost = plan.cost_usd_per_hour * hours
     tokens_m = requests * tokens_per_request / 1e6
     output_m = requests * output_tokens_per_request / 1e6
-    return {"requests": requests, "deadline_hours": deadline_hours, "hours_to_finish": round(hours, 4),
-            "throughput_requests_per_s": round(capacity_per_s, 4),
-            "cost_usd": round(cost, 2), "cost_usd_held_to_deadline": round(plan.cost_usd_per_hour * deadline_hours, 2),
-            "usd_per_million_tokens": round(cost / tokens_m, 4) if tokens_m else None,
-            "usd_per_million_output_tokens": round(cost / output_m, 4) if output_m else None}
+    return OfflineJobOutput(requests=requests, deadline_hours=deadline_hours, hours_to_finish=round(hours, 4),
+                            throughput_requests_per_s=round(capacity_per_s, 4), cost_usd=round(cost, 2),
+                            cost_usd_held_to_deadline=round(plan.cost_usd_per_hour * deadline_hours, 2),
+                            usd_per_million_tokens=round(cost / tokens_m, 4) if tokens_m else None,
+                            usd_per_million_output_tokens=round(cost / output_m, 4) if output_m else None).model_dump()

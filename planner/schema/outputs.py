@@ -10,13 +10,13 @@ undocumented change. Memory bills are mappings of line name to GiB (their lines 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter
 
 from .base import StrictModel
 from .choices import Percentile, PricingObjective
-from .workload import LengthBucket
+from .workload import LengthBucket, Workload
 
 SolverStatistics = dict[str, bool | int | float | str | None]
 """CP-SAT's parameters (workers, seed, time limit), the status, objective and bound, wall time, model size."""
@@ -138,6 +138,24 @@ class StatedDemand(StrictModel):
     prefix_cache_hit_rate: float | None = None
     slo: SloOutput | None = None
     offline: OfflineDemand | None = None
+
+
+def stated_demand(workload: Workload) -> StatedDemand:
+    """The demand as the scenario states it, for the JSON (only the keys that apply are set)."""
+    if workload.concurrency is not None:
+        return StatedDemand(concurrency=workload.concurrency, context_tokens=workload.tokens_per_sequence)
+    slo = workload.slo
+    optional: dict[str, Any] = {}
+    if workload.length_mix is not None:
+        optional["length_mix"] = [bucket.model_dump() for bucket in workload.buckets]
+    if workload.prefix_cache_hit_rate:
+        optional["prefix_cache_hit_rate"] = workload.prefix_cache_hit_rate
+    if slo is not None:
+        optional["slo"] = SloOutput(**slo.model_dump(exclude_none=True), tpot_limit_ms=slo.tpot_limit_ms)
+    if workload.offline is not None:
+        optional["offline"] = OfflineDemand(requests=workload.offline_requests or 0, deadline_hours=workload.offline.deadline_hours)
+    return StatedDemand(request_rate=round(workload.demand_requests_per_s or 0.0, 6), prompt_tokens=round(workload.mean_prompt_tokens, 2),
+                        output_tokens=round(workload.mean_output_tokens, 2), context_tokens=workload.tokens_per_sequence, **optional)
 
 
 class PricingSummary(StrictModel):

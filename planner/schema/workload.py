@@ -18,7 +18,7 @@ hit rate is a property of the traffic and lives here.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, StrictInt, model_validator
 
@@ -194,23 +194,6 @@ class Workload(StrictModel):
         if self.offline is not None:
             return self.offline_requests / (self.offline.deadline_hours * SECONDS_PER_HOUR)  # type: ignore[operator]
         return None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The demand as stated, for JSON reports."""
-        if self.concurrency is not None:
-            return {"concurrency": self.concurrency, "context_tokens": self.tokens_per_sequence}
-        out: dict[str, Any] = {"request_rate": round(self.demand_requests_per_s or 0.0, 6),
-                               "prompt_tokens": round(self.mean_prompt_tokens, 2), "output_tokens": round(self.mean_output_tokens, 2),
-                               "context_tokens": self.tokens_per_sequence}
-        if self.length_mix is not None:
-            out["length_mix"] = [b.model_dump() for b in self.buckets]
-        if self.prefix_cache_hit_rate:
-            out["prefix_cache_hit_rate"] = self.prefix_cache_hit_rate
-        if self.slo is not None:
-            out["slo"] = {**self.slo.model_dump(exclude_none=True), "tpot_limit_ms": self.slo.tpot_limit_ms}
-        if self.offline is not None:
-            out["offline"] = {"requests": self.offline_requests, "deadline_hours": self.offline.deadline_hours}
-        return out
 
     def describe(self) -> str:
         """One line for reports: the load and its lengths."""
