@@ -1,7 +1,7 @@
 """What the analyses write as JSON, as pydantic models: Pareto sets (``planner solve --pareto ... --format json``),
 what-if comparisons and sweeps (``planner whatif --format json``) with their pricing analyses (rent or buy, the
-price range a plan stays optimal over), and the pricing summary of a serving plan. ``planner schema pareto`` and
-``planner schema whatif`` print their JSON Schema; ``planner.analysis`` builds its JSON through them.
+price range a plan stays optimal over). ``planner schema pareto`` and ``planner schema whatif`` print their JSON
+Schema; ``planner.analysis`` builds its JSON through them.
 
 Like the plan's models (``planner.schema.outputs``) every model refuses unknown keys; a Pareto point and a
 variation carry the solve's own plan objects.
