@@ -43,14 +43,17 @@ def solve_scenario(scenario: ServingScenario, catalog: Catalog | None = None, me
 
 
 def plan(scenario: ServingScenario | TrainingScenario, method: Method = "cpsat", time_limit_s: float | None = None,
-         pareto: str | None = None, pareto_points: int = 20) -> Answer:
+         pareto: str | None = None, pareto_points: int = 20, plot: bool = False) -> Answer:
     """``planner solve``: the cheapest verified plan of any scenario, or with ``pareto`` ("cost,headroom", ...,
-    "cost,time" for training) its Pareto set; options that do not apply to the scenario's kind are input errors."""
+    "cost,time" for training) its Pareto set; options that do not apply to the scenario's kind (``plot``: a plot
+    will be asked of the answer) are input errors."""
     def refuse(message: str, issue: str, flag: str) -> InputError:
         return InputError(message, [Issue(issue, field_path=flag)])
 
     name = scenario.name or "scenario"
     if scenario.kind == "training":
+        if plot:
+            raise refuse("--plot is for serving plans", "training plans have no plot yet; use --format json", "--plot")
         if pareto is None:
             return Answer("training", solve_scenario(scenario, method=method, time_limit_s=time_limit_s))  # type: ignore[arg-type]
         if pareto != "cost,time":

@@ -67,11 +67,12 @@ class Group(click.Group):
 def options(flags: Sequence[Flag]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click options of a flag table, in its order."""
     def details(flag: Flag) -> dict[str, Any]:
-        types: dict[str, Any] = {"path": click.Path(dir_okay=False), "choice": click.Choice(flag.choices),
-                                             "int": click.IntRange(cast("int | None", flag.low), cast("int | None", flag.high)),
-                                             "float": FiniteFloatRange(flag.low, flag.high)}
-        return {**({"is_flag": True} if flag.kind == "switch" else {}), **({"type": types[flag.kind]} if flag.kind in types else {}),
-                **({"default": flag.default} if flag.default is not None and flag.kind != "switch" else {})}
+        if flag.kind == "switch":
+            return {"is_flag": True}
+        kind: Any = {"path": lambda: click.Path(dir_okay=False), "choice": lambda: click.Choice(flag.choices),
+                     "float": lambda: FiniteFloatRange(flag.low, flag.high),
+                     "int": lambda: click.IntRange(cast("int | None", flag.low), cast("int | None", flag.high))}
+        return {**({"type": kind[flag.kind]()} if flag.kind in kind else {}), **({} if flag.default is None else {"default": flag.default})}
 
     def apply(function: Callable[..., Any]) -> Callable[..., Any]:
         for flag in reversed(flags):
@@ -87,14 +88,6 @@ def typed() -> set[str]:
     context = click.get_current_context()
     return {str(param.name) for param in context.command.params
             if context.get_parameter_source(str(param.name)) is not click.core.ParameterSource.DEFAULT}
-
-
-def check_plot(plot_path: str | None) -> None:
-    """A ``--plot`` destination is checked before any work: a plan is never computed and then not written."""
-    if plot_path is not None:
-        from ..report.plots import check_plot_path
-
-        check_plot_path(plot_path)
 
 
 def output(*decorators: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

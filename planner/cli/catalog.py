@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ..report.catalog import show_catalog
 from .base import JSON_OUTPUT, WIDE
+
+
+def show_catalog(what: str, output_format: str, wide: bool, gpu_id: str | None = None) -> None:
+    from ..report.catalog import show_catalog as show  # the tables load only when a table is printed
+
+    show(what, output_format, wide, gpu_id)
 
 
 @click.group()

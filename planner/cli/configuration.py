@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from ..configuration import flags
-from ..report.output import emit
-from .base import JSON_OUTPUT, check_plot, options, typed
+from ..report.output import check_plot, emit
+from .base import JSON_OUTPUT, options, typed
 
 
 @click.command()

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import InputError, Issue
-from .base import FORMAT_OUTPUT, FiniteFloatRange, check_plot, plot_option
+from ..report.output import check_plot
+from .base import FORMAT_OUTPUT, FiniteFloatRange, plot_option
 
 if TYPE_CHECKING:  # types only: the command line imports the library when a command runs
     from ..analysis.whatif import Executor
@@ -42,10 +42,7 @@ def solve(scenario_path: str, output_format: str, wide: bool, method: Method, ti
     from ..report.output import show
 
     check_plot(plot_path)
-    scenario = load_scenario(scenario_path)
-    if scenario.kind == "training" and plot_path is not None:
-        raise InputError("--plot is for serving plans", [Issue("training plans have no plot yet; use --format json", field_path="--plot")])
-    answer = plan(scenario, method, time_limit, pareto, pareto_points)
+    answer = plan(load_scenario(scenario_path), method, time_limit, pareto, pareto_points, plot_path is not None)
     show(answer, output_format, wide, plot_path)
 
 

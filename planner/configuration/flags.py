@@ -9,8 +9,7 @@ the library and its tests read them too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..errors import InputError, Issue
 
@@ -21,10 +20,10 @@ DEFAULT_OFFLINE_REQUESTS = 1000
 """Requests queued by ``perf --offline`` when ``--num-requests`` is not given."""
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """One command-line flag: its spellings (the first is the one messages name), the request field it fills, its
-    kind with bounds (inclusive) or choices, its default, its help, and the mode it belongs to."""
+    kind with bounds (inclusive) or choices, its default, its help, and the mode it belongs to. (A named tuple, not a
+    dataclass: the table is built at every start of the command line, and this is the cheaper of the two.)"""
 
     names: tuple[str, ...]
     field: str
@@ -54,7 +53,7 @@ def number(name: str, low: float, high: float, default: Any = None, help: str | 
 
 
 def in_mode(mode: Mode, *group: Flag) -> tuple[Flag, ...]:
-    return tuple(replace(item, mode=mode) for item in group)
+    return tuple(item._replace(mode=mode) for item in group)
 
 
 MODEL = (
@@ -120,8 +119,8 @@ MEMORY = (
         number("--free-gpu-memory-fraction", 0.01, 1.0, help="TensorRT-LLM [0.9]."),
         number("--max-num-tokens", 16, 1_048_576, help="TensorRT-LLM [8192]."),
         number("--max-batch-size", 1, 65_536, help="TensorRT-LLM [2048]."),
-        replace(number("--n-gpu-layers", 0, 100_000, help="llama.cpp -ngl: blocks on the GPU, the rest in host RAM [all]."),
-                names=("--n-gpu-layers", "--ngl")),
+        number("--n-gpu-layers", 0, 100_000, help="llama.cpp -ngl: blocks on the GPU, the rest in host RAM [all].")._replace(
+            names=("--n-gpu-layers", "--ngl")),
         number("--n-ubatch", 1, 1_048_576, help="llama.cpp physical batch [512]."),
         flag("--gguf", field="gguf_path", kind="path",
              help="A .gguf model file: its header's tensor types give the weights (engine: llamacpp)."),
@@ -182,6 +181,8 @@ def request(command: Literal["memory", "perf"], training: bool, values: dict[str
     A flag of the other mode that was typed (``typed``: fields not left at their default) is bad input naming it,
     never silently ignored; fields no request takes (``--plot``, ``--explain``) are left to the caller.
     """
+    from dataclasses import fields
+
     from .memory import MemoryRequest
     from .performance import PerfRequest
     from .training import TrainingMemoryRequest, TrainingPerfRequest

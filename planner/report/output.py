@@ -29,6 +29,14 @@ def emit(output_format: str, wide: bool, data: Callable[[], Any], render: Callab
         render(make_console(wide))
 
 
+def check_plot(plot_path: str | None) -> None:
+    """A ``--plot`` destination is checked before any work: a plan is never computed and then not written."""
+    if plot_path is not None:
+        from .plots import check_plot_path
+
+        check_plot_path(plot_path)
+
+
 def show(answer: Answer, output_format: str, wide: bool, plot_path: str | None = None) -> None:
     """``planner solve``'s answer of any kind: a plan (serving, procurement, training) or a Pareto set, then its plot;
     a search stopped by Ctrl-C says so on stderr."""
