@@ -7,13 +7,12 @@ interrupted (Ctrl-C: what finished is reported first), 141 output closed (``| he
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import click
 
 from .. import __version__
-from .base import DEBUG, SIGINT_SEEN, Group, stop
+from .base import DEBUG, SIGINT_SEEN, Group
 from .catalog import catalog, schema
 from .configuration import memory, perf
 from .solve import solve, validate, whatif
@@ -42,22 +41,7 @@ for command in (solve, whatif, validate, memory, perf, catalog, schema):
 
 
 def main(interrupted: Callable[[], bool] = lambda: False) -> None:
-    """The ``planner`` command. Ctrl-C before a command starts (while its modules load) is reported like Ctrl-C
-    inside it, exit 130, instead of click's 'Aborted!' with exit 1; ``interrupted`` says whether Ctrl-C was seen
-    (an extension module interrupted while loading raises ImportError instead). Output is flushed here, so a
-    closed pipe ends the command quietly (exit 141) instead of failing in Python's last flush."""
+    """The ``planner`` command; ``interrupted`` says whether Ctrl-C was seen while its modules loaded (an extension
+    module interrupted while it loads raises ImportError instead), so that is reported as Ctrl-C, exit 130."""
     SIGINT_SEEN["check"] = interrupted
-    try:
-        try:
-            cli.main(prog_name="planner", standalone_mode=False)
-        finally:
-            sys.stdout.flush()
-    except click.exceptions.Abort:
-        stop(KeyboardInterrupt(), in_command=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - outside any command (option callbacks): still no traceback
-        stop(exc, in_command=False)
+    cli.main(prog_name="planner")

@@ -43,14 +43,17 @@ def stop(exc: BaseException, in_command: bool = True) -> NoReturn:
 
 
 class Group(click.Group):
-    """The ``planner`` group: whatever a command raises ends in one message on stderr and its exit code
-    (``planner.exits``), never a traceback; a closed stdout, even while click prints help, ends quietly (141)."""
+    """The ``planner`` group, the one place a command ends on error: whatever it raises, and whatever is raised
+    while click parses or prints help (a closed stdout, Ctrl-C), ends in one line on stderr and its exit code
+    (``planner.exits``), never a traceback. click's own usage errors keep their message and exit 2."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
-        except BrokenPipeError as exc:
-            stop(exc)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - before any command: still one line, no traceback
+            stop(exc, in_command=False)
 
     def invoke(self, ctx: click.Context) -> Any:
         sat_api = sys.modules.get("planner.solver.sat_api")  # a Ctrl-C left by an earlier command of this process
