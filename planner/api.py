@@ -134,3 +134,19 @@ def validate(scenario: ServingScenario | TrainingScenario) -> dict[str, Any]:
     prepared = prepare(scenario)
     return {"kind": "serving", "model": prepared.model_name, "gpu_types": len(prepared.gpus),
             "fit": len(prepared.enumeration.candidates), "after_pruning": len(prepared.candidates)}
+
+
+def json_schema(what: str) -> dict[str, Any]:
+    """``planner schema``: the JSON Schema of a scenario ("scenario"; "training" for kind: training), a catalog file
+    ("gpus", "models") or a command's JSON output (the names of ``schema.output_schemas.OUTPUT_NAMES``)."""
+    from pydantic import BaseModel
+
+    from .catalog.catalog import _GpuFile, _ModelFile
+    from .schema.output_schemas import OUTPUT_NAMES, output_json_schema
+    from .schema.training import TrainingScenario
+
+    if what in OUTPUT_NAMES:
+        return output_json_schema(what)
+    models: dict[str, type[BaseModel]] = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile,
+                                          "models": _ModelFile}
+    return models[what].model_json_schema()

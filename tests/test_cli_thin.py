@@ -20,8 +20,8 @@ from planner.exits import BROKEN_PIPE_EXIT_CODE
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "planner" / "cli"
-MAX_CLI_LINES = 420
-"""The CLI package's size: 408 lines once the flag tables, exit codes, summaries and rules moved out (619 before)."""
+MAX_CLI_LINES = 410
+"""The CLI package's size: 401 lines once the flag tables, exit codes, summaries, rules and schema choice moved out (619 before)."""
 
 NOT_REQUEST_FIELDS = {"training", "explain", "plot_path"}  # mode switch and output options, used by the command itself
 

@@ -55,13 +55,6 @@ def schema(what: str) -> None:
     output: 'plan' (solve --format json), 'pareto' (solve --pareto), 'whatif', 'memory' or 'perf' (--json)."""
     import json
 
-    from pydantic import BaseModel
+    from ..api import json_schema
 
-    from ..catalog.catalog import _GpuFile, _ModelFile
-    from ..schema.output_schemas import OUTPUT_NAMES, output_json_schema
-    from ..schema.serving import ServingScenario
-    from ..schema.training import TrainingScenario
-
-    models: dict[str, type[BaseModel]] = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile,
-                                          "models": _ModelFile}
-    click.echo(json.dumps(output_json_schema(what) if what in OUTPUT_NAMES else models[what].model_json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(what), indent=2))
