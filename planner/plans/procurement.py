@@ -7,7 +7,15 @@ from fractions import Fraction
 from typing import Any
 
 from ..candidates.serving import Candidate
-from ..schema.outputs import BreakEvenOutput, ProcurementSolveOutput
+from ..schema.outputs import (
+    BreakEvenOutput,
+    PeriodOutput,
+    PoolOutput,
+    ProcurementSolveOutput,
+    ReplicasInPool,
+    SlotOutput,
+    SpotUnits,
+)
 from ..solver.procurement import ProcurementOutcome, ProcurementProblem
 from ..solver.rentals import RentalTable
 
@@ -72,47 +80,38 @@ def report_dict(report: ProcurementReport) -> dict[str, Any]:
 
 
 def report_output(report: ProcurementReport) -> ProcurementSolveOutput:
-    grid = report.grid
-    return ProcurementSolveOutput.model_validate({
-        "scenario": report.scenario_name,
-        "model": report.model_name,
-        "status": report.status,
-        "kind": "procurement",
-        "steady_state": grid.steady_state,
-        "horizon_hours": float(grid.hours),
-        "total_cost_usd": round(report.total_usd, 3),
-        "cost_usd_per_hour": round(report.cost_usd_per_hour, 4),
-        "discount_rate": report.discount_rate,
-        "cost_by_source_usd": {k: round(v, 3) for k, v in report.cost_by_source().items()},
-        "pools": {key: {"gpu": i.gpu, "source": i.source, "offer": i.label, "unit_gpus": i.unit_gpus,
-                        "usd_per_gpu_hour": i.usd_per_gpu_hour, "upfront_usd_per_gpu": i.upfront_usd_per_gpu or None,
-                        "term_hours": i.term_hours, "purchase_usd": i.purchase_usd, "power_usd_per_gpu_hour": i.power_usd_per_gpu_hour,
-                        "lead_time_hours": i.lead_time_hours or None, "owned": i.owned or None, "price_estimated": i.estimated,
-                        "interruption_probability": i.interruption_probability} for key, i in report.pools.items()},
-        "periods": [_period_dict(report, p) for p in report.periods],
-        "utilisation": report.utilisation,
-        "break_even": [b.output() for b in report.break_even],
-        "solver": {**report.outcome.parameters, "status": report.status, "wall_time_s": round(report.outcome.wall_time_s, 4),
-                   "variables": report.outcome.variables, "constraints": report.outcome.constraints,
-                   "objective_usd": None if report.outcome.objective_micro_usd is None else report.outcome.objective_micro_usd / 1e6,
-                   "best_bound_usd": None if report.outcome.best_bound_micro_usd is None else report.outcome.best_bound_micro_usd / 1e6,
-                   "shapes": len(report.shapes), "shapes_total": report.candidates_total},
-        "notes": list(report.notes),
-    })
+    grid, outcome = report.grid, report.outcome
+    pools = {key: PoolOutput(gpu=i.gpu, source=i.source, offer=i.label, unit_gpus=i.unit_gpus, usd_per_gpu_hour=i.usd_per_gpu_hour,
+                             upfront_usd_per_gpu=i.upfront_usd_per_gpu or None, term_hours=i.term_hours, purchase_usd=i.purchase_usd,
+                             power_usd_per_gpu_hour=i.power_usd_per_gpu_hour, lead_time_hours=i.lead_time_hours or None,
+                             owned=i.owned or None, price_estimated=i.estimated, interruption_probability=i.interruption_probability)
+             for key, i in report.pools.items()}
+    solver: dict[str, Any] = {
+        **outcome.parameters, "status": report.status, "wall_time_s": round(outcome.wall_time_s, 4), "variables": outcome.variables,
+        "constraints": outcome.constraints,
+        "objective_usd": None if outcome.objective_micro_usd is None else outcome.objective_micro_usd / 1e6,
+        "best_bound_usd": None if outcome.best_bound_micro_usd is None else outcome.best_bound_micro_usd / 1e6,
+        "shapes": len(report.shapes), "shapes_total": report.candidates_total}
+    return ProcurementSolveOutput(
+        scenario=report.scenario_name, model=report.model_name, status=report.status, kind="procurement",
+        steady_state=grid.steady_state, horizon_hours=float(grid.hours), total_cost_usd=round(report.total_usd, 3),
+        cost_usd_per_hour=round(report.cost_usd_per_hour, 4), discount_rate=report.discount_rate,
+        cost_by_source_usd={k: round(v, 3) for k, v in report.cost_by_source().items()}, pools=pools,
+        periods=[_period_output(p) for p in report.periods], utilisation=report.utilisation,
+        break_even=[b.output() for b in report.break_even], solver=solver, notes=list(report.notes))
 
 
-def _period_dict(report: ProcurementReport, period: PeriodPlan) -> dict[str, Any]:
-    return {
-        "period": period.label, "start_hours": period.start_hours, "hours": period.hours,
-        "ordered_gpus": period.ordered, "onprem_gpus": period.onprem_gpus,
-        "reserved_started_units": period.reserved_started, "reserved_active_units": period.reserved_active,
-        "cost_usd": {k: v / 1e6 for k, v in period.cost_micro_usd.items() if v},
-        "slots": [{"slot": s.label, "hours": round(s.hours, 4), "load": s.load, "capacity": {k: v for k, v in s.capacity.items() if v},
-                   "gpus": s.gpus, "replicas": [{"pool": pool, "shape": shape, "count": n} for (pool, shape), n in s.replicas.items() if n],
-                   "spot_units": [{"pool": pool, "shape": shape, "provisioned": a, "guaranteed": b}
-                                  for (pool, shape), (a, b) in s.spot_units.items()]}
-                  for s in period.slots],
-    }
+def _period_output(period: PeriodPlan) -> PeriodOutput:
+    return PeriodOutput(
+        period=period.label, start_hours=period.start_hours, hours=period.hours, ordered_gpus=period.ordered,
+        onprem_gpus=period.onprem_gpus, reserved_started_units=period.reserved_started, reserved_active_units=period.reserved_active,
+        cost_usd={k: v / 1e6 for k, v in period.cost_micro_usd.items() if v},
+        slots=[SlotOutput(slot=s.label, hours=round(s.hours, 4), load=s.load, capacity={k: v for k, v in s.capacity.items() if v},
+                          gpus=s.gpus,
+                          replicas=[ReplicasInPool(pool=pool, shape=shape, count=n) for (pool, shape), n in s.replicas.items() if n],
+                          spot_units=[SpotUnits(pool=pool, shape=shape, provisioned=a, guaranteed=b)
+                                      for (pool, shape), (a, b) in s.spot_units.items()])
+               for s in period.slots])
 
 
 @dataclass(frozen=True)
