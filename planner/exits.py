@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-from .display import plain
 from .errors import PlannerError
 
 INTERNAL_ERROR_EXIT_CODE = 3
@@ -36,6 +35,8 @@ def ending(exc: BaseException, interrupted: bool, in_command: bool = True) -> tu
     ``interrupted``: Ctrl-C was seen (an extension module interrupted while it loads raises ImportError instead).
     ``in_command``: raised inside a command, where ``--debug`` shows the traceback of an internal error.
     """
+    from .display import plain  # loaded only when a command fails
+
     if isinstance(exc, BrokenPipeError):
         return None, BROKEN_PIPE_EXIT_CODE
     if isinstance(exc, PlannerError):

@@ -111,3 +111,17 @@ def test_a_closed_stdout_ends_quietly_with_141(args):
     stderr = process.stderr.read().decode()
     process.stderr.close()
     assert (process.wait(timeout=60), stderr) == (BROKEN_PIPE_EXIT_CODE, "")
+
+
+def test_the_cli_choices_are_the_libraries():
+    """The command line names its choices without importing the library (start-up time); they must not drift."""
+    from typing import get_args
+
+    from planner.analysis.pareto import PAIRS
+    from planner.analysis.whatif import Executor
+    from planner.pipeline.serving import Method
+
+    params = {command: {param.name: param for param in cli.commands[command].params} for command in ("solve", "whatif")}
+    assert list(params["solve"]["method"].type.choices) == list(get_args(Method))
+    assert list(params["solve"]["pareto"].type.choices) == [*PAIRS, "cost,time"]
+    assert list(params["whatif"]["executor"].type.choices) == list(get_args(Executor))
