@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, Issue, VerificationError
 from ..schema.outputs import StatedDemand, stated_demand
-from ..schema.outputs_analysis import ParetoBound, ParetoPointOutput, SecondObjective, ServingParetoOutput
+from ..schema.outputs_analysis import ParetoBound, ParetoPointOutput, ParetoStop, SecondObjective, ServingParetoOutput
 from ..solver import sat_api as cp_model
 from ..solver.cpsat import ServingModel
 from ..solver.phases import STATUS_NAMES, Objective, solve_in_phases
@@ -119,7 +119,7 @@ class ParetoFront:
 
     objective: SecondObjective
     points: tuple[ParetoPoint, ...]
-    stopped: str  # infeasible (the whole front) | max_points | ceiling | time_limit
+    stopped: ParetoStop  # infeasible (the whole front) | max_points | ceiling | time_limit
     solves: int
     wall_time_s: float
     scenario_name: str
@@ -140,7 +140,7 @@ class ParetoFront:
 
     def output(self) -> ServingParetoOutput:
         return ServingParetoOutput(scenario=self.scenario_name, model=self.model_name, demand=self.demand,
-                                   objectives=("cost", self.objective), stopped=self.stopped, complete=self.complete,  # type: ignore[arg-type]
+                                   objectives=("cost", self.objective), stopped=self.stopped, complete=self.complete,
                                    solves=self.solves, wall_time_s=round(self.wall_time_s, 4),
                                    pareto=[p.output(self.objective) for p in self.points])
 
@@ -250,7 +250,7 @@ def _limit(settings: SolverOptions, time_limit_s: float | None) -> float:
     return time_limit_s or settings.time_limit_s
 
 
-_Sweep = tuple[list[ParetoPoint], str, int]
+_Sweep = tuple[list[ParetoPoint], ParetoStop, int]
 """A sweep's points, why it stopped, and the number of solves."""
 
 
@@ -261,6 +261,7 @@ def _sweep_headroom(prepared: PreparedScenario, max_points: int, time_limit_s: f
     level = prepared.scenario.min_headroom
     points: list[ParetoPoint] = []
     hint: Assignment | None = None
+    stopped: ParetoStop
     solves, stopped = 0, "infeasible"
     at_level = prepared
     while True:
@@ -316,6 +317,7 @@ def _sweep_gpus(prepared: PreparedScenario, max_points: int, time_limit_s: float
     points: list[ParetoPoint] = []
     hint: Assignment | None = None
     max_gpus: int | None = None
+    stopped: ParetoStop
     solves, stopped = 0, "infeasible"
     while True:
         if len(non_dominated(points, "gpus")) > max_points:
@@ -352,6 +354,7 @@ def _sweep_concurrency(prepared: PreparedScenario, max_points: int, time_limit_s
     points: list[ParetoPoint] = []
     hint: Assignment | None = None
     demand = base.demand_sequences
+    stopped: ParetoStop
     solves, stopped = 0, "infeasible"
     while True:
         if len(non_dominated(points, "concurrency")) > max_points:
@@ -394,6 +397,7 @@ def _sweep_latency(prepared: PreparedScenario, max_points: int, time_limit_s: fl
     points: list[ParetoPoint] = []
     hint: Assignment | None = None
     level: float | None = None
+    stopped: ParetoStop
     solves, stopped = 0, "infeasible"
     at_level = prepared
     if prepared.is_traffic and prepared.scenario.workload.slo is None:  # read every point at p99: an SLO that never binds

@@ -20,6 +20,8 @@ SecondObjective = Literal["headroom", "gpus", "concurrency", "tpot", "ttft"]
 """What a serving Pareto set trades against cost (``--pareto cost,<objective>``)."""
 ParetoBound = Literal["min_headroom", "max_gpus", "demand", "max_tpot_ms", "max_ttft_ms"]
 """The bound each objective's sweep tightens, point after point."""
+ParetoStop = Literal["infeasible", "max_points", "ceiling", "time_limit"]
+"""Why a Pareto sweep ended."""
 
 
 class ParetoPointOutput(StrictModel):
@@ -45,7 +47,7 @@ class ServingParetoOutput(StrictModel):
     model: str
     demand: StatedDemand
     objectives: tuple[Literal["cost"], SecondObjective]
-    stopped: Literal["infeasible", "max_points", "ceiling", "time_limit"] = Field(
+    stopped: ParetoStop = Field(
         description="Why the sweep ended: infeasible (the whole set was found), max_points, ceiling (the concurrency "
                     "sweep reached 16x the demand) or time_limit")
     complete: bool = Field(description="Every Pareto point was found (stopped: infeasible)")
