@@ -359,6 +359,73 @@ def test_the_lp_neighbourhood_hint_keeps_the_optimum_and_the_lp_bounds_it():
     assert [list(v.domain) for v in proto.variables] == domains  # the full model's domains are back
 
 
+def _generated_case(seed):
+    """A small horizon drawn from a seed: three to four GPU types, two to four months of load, owned GPUs or not, purchases
+    with or without a lead time, one or two commitment terms, sometimes a capex cap."""
+    import random
+
+    draw = random.Random(seed)
+    gpus = draw.sample(["l4", "l40s", "a10g", "t4", "a100-80gb", "h100-sxm", "rtx-4090"], draw.choice([3, 4]))
+    pricing = {"buy": draw.random() < 0.8, "lead_time_weeks": draw.choice([0, 4]), "rent": ["on_demand", "reserved"],
+               "reserved_terms": draw.sample([{"months": 1, "discount": 0.2}, {"months": 2, "discount": 0.35},
+                                              {"months": 3, "discount": 0.5}], draw.choice([1, 2]))}
+    if draw.random() < 0.4:
+        pricing["owned"] = {gpus[0]: draw.choice([1, 2])}
+    if draw.random() < 0.3:
+        pricing["capex_cap_usd_per_quarter"] = draw.choice([20000, 60000])
+    return {**SMALL, "precisions": ["fp16"], "parallelism": {"tp": [1, 2, 4], "pp": [1]}, "gpus": gpus, "pricing": pricing,
+            "demand": {"period": "month", "loads": [draw.randint(20, 320) for _ in range(draw.choice([2, 3, 4]))]}}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_dropping_replaced_committed_sources_keeps_the_optimum_on_generated_horizons(seed):
+    """The dominance rule of planner.solver.procurement_pruning (another type, bought or reserved, with L GPUs per GPU
+    dropped) leaves the optimal cost unchanged against the model with every pool, to the micro-USD."""
+    from planner.solver.procurement import solve_procurement
+
+    case = _generated_case(seed)
+    pruned, full = _supply(case), _supply(case, prune=False)
+    a, b = solve_procurement(pruned.problem, 60), solve_procurement(full.problem, 60)
+    assert a.status == b.status == "optimal" and a.objective_micro_usd == b.objective_micro_usd
+
+
+def test_a_source_that_needs_more_gpus_of_a_cheaper_type_is_replaced_with_the_gpu_factor():
+    """f(x), the fewest GPUs of A that serve what x GPUs of B serve, is at most L x: L = 1 when A serves as much on
+    every count, L = 2 when A needs up to twice the GPUs; None when no whole factor up to MAX_FACTOR does."""
+    from planner.solver.procurement_pruning import gpu_factor
+
+    assert gpu_factor([0, 10, 20, 30, 40], [0, 5, 12, 30]) == 1
+    assert gpu_factor([0, 4, 10, 15, 20, 26, 30], [0, 10, 20, 26]) == 2  # f = 2, 4, 5
+    assert gpu_factor([0, 1, 2], [0, 10]) is None
+
+
+def test_a_reserved_fleet_is_replaced_by_purchases_that_arrive_in_time_for_less():
+    """With no lead time a purchase covers every period a reservation started then covers; L40S bought (its
+    depreciation over two months) cost less than a reserved L40S and serve the same: the fleet is dropped. A lead
+    time of a month leaves the first month's reservations without a twin, and the fleet is kept."""
+    case = {**SMALL, "gpus": ["l40s"], "demand": {"period": "month", "loads": [60, 90]},
+            "pricing": {"buy": True, "lead_time_weeks": 0, "rent": ["reserved"], "reserved_terms": [{"months": 2, "discount": 0.2}]}}
+    assert _supply(case).problem.reserved == () and len(_supply(case).problem.onprem) == 1
+    late = {**case, "pricing": {**case["pricing"], "lead_time_weeks": 5}}
+    assert {p.group for p in _supply(late).problem.reserved} == {"l40s@reserved"}
+
+
+def test_a_cheaper_type_that_draws_more_power_replaces_another_only_when_the_power_is_paid_for():
+    """L40S priced $100 under an L4 (paid in cash) serve more on every GPU count; at 200 W against 72 W they replace
+    the L4s (the price gap pays a GPU's extra power through the six months, about $71), at 5 kW they do not (then an
+    L4 is the optimum)."""
+    def case(watts):
+        return {**SMALL, "demand": {"period": "month", "loads": [8, 8, 8, 8, 8, 8]},
+                "pricing": {"buy": True, "lead_time_weeks": 0, "rent": [], "commitments_past_horizon": "cash",
+                            "gpus": {"l40s": {"purchase_usd": 3190, "tdp_watts": watts}}}}
+
+    assert [p.gpu_type for p in _supply(case(200)).problem.onprem] == ["l40s"]
+    hungry = _supply(case(5000)).problem
+    assert sorted(p.gpu_type for p in hungry.onprem) == ["l4", "l40s"]
+    plan = solve_procurement_scenario(validate_scenario(case(5000)))
+    assert plan.periods[0].ordered == {"l4": 1}
+
+
 def test_pool_dominance_drops_a_type_that_serves_less_for_more():
     """Reserved T4s (14.6 GiB) next to reserved L4s (22.4 GiB), fp16 weights (a T4 has no bf16): at 35 % off either's
     on-demand price an L4 costs $0.523/h and a T4 $0.342/h, so neither fleet replaces the other; priced equally,

@@ -253,7 +253,7 @@ def build_supply(scenario: ServingScenario, catalog: Catalog, candidates: list[C
     if prune:
         problem, dropped = drop_dominated_pools(problem)
         if dropped:
-            notes.append(f"{len(dropped)} committed pool(s) left out: another GPU type serves at least as much for no more "
+            notes.append(f"{len(dropped)} committed pool(s) left out: another source (bought or reserved) serves as much for no more "
                          f"({', '.join(dropped[:6])}{', ...' if len(dropped) > 6 else ''})")
     table = rental_table(problem) if project_rentals else None
     if table is not None:
