@@ -138,15 +138,19 @@ def validate(scenario: ServingScenario | TrainingScenario) -> dict[str, Any]:
 
 def json_schema(what: str) -> dict[str, Any]:
     """``planner schema``: the JSON Schema of a scenario ("scenario"; "training" for kind: training), a catalog file
-    ("gpus", "models") or a command's JSON output (the names of ``schema.output_schemas.OUTPUT_NAMES``)."""
+    ("gpus", "models") or a command's JSON output (the names of ``schema.output_schemas.OUTPUT_NAMES`` and of
+    ``catalog.outputs.CATALOG_OUTPUT_NAMES``)."""
     from pydantic import BaseModel
 
     from .catalog.catalog import _GpuFile, _ModelFile
+    from .catalog.outputs import CATALOG_OUTPUT_NAMES, catalog_output_json_schema
     from .schema.output_schemas import OUTPUT_NAMES, output_json_schema
     from .schema.training import TrainingScenario
 
     if what in OUTPUT_NAMES:
         return output_json_schema(what)
+    if what in CATALOG_OUTPUT_NAMES:
+        return catalog_output_json_schema(what)
     models: dict[str, type[BaseModel]] = {"scenario": ServingScenario, "training": TrainingScenario, "gpus": _GpuFile,
                                           "models": _ModelFile}
     return models[what].model_json_schema()

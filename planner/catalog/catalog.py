@@ -42,23 +42,24 @@ class GpuSpec(StrictModel):
     """One GPU type: memory as the driver reports it, throughput, interconnect and price."""
 
 
-    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=64)
-    name: str = Field(..., max_length=MAX_NAME_CHARS)
-    vendor: Literal["nvidia", "amd"]
-    segment: Literal["datacenter", "workstation", "consumer"]
-    memory_nominal_gb: float = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB)
+    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=64, description="GPU id, as scenarios and --gpu name it")
+    name: str = Field(..., max_length=MAX_NAME_CHARS, description="Product name")
+    vendor: Literal["nvidia", "amd"] = Field(..., description="Vendor (its software stack: CUDA or ROCm)")
+    segment: Literal["datacenter", "workstation", "consumer"] = Field(..., description="Market segment")
+    memory_nominal_gb: float = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB, description="Memory on the datasheet, GB (1e9 bytes)")
     memory_usable_mib: int = Field(..., gt=0, le=MAX_GPU_MEMORY_MIB, description="Total memory the driver reports (nvidia-smi), MiB")
-    memory_usable_estimated: bool = False
-    memory_usable_source: str = Field(..., max_length=MAX_TEXT_CHARS)
-    memory_bandwidth_gbps: float = Field(..., gt=0, le=1e7)
-    bf16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
-    fp16_dense_tflops: float | None = Field(None, gt=0, le=1e7)
-    fp8_dense_tflops: float | None = Field(None, gt=0, le=1e7)
-    int8_dense_tops: float | None = Field(None, gt=0, le=1e7)
-    supports_bf16: bool
-    supports_fp8: bool
-    nvlink_domain_size: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
-    gpus_per_node: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA)
+    memory_usable_estimated: bool = Field(False, description="No driver figure found: 99% of the nominal memory")
+    memory_usable_source: str = Field(..., max_length=MAX_TEXT_CHARS, description="Where memory_usable_mib comes from")
+    memory_bandwidth_gbps: float = Field(..., gt=0, le=1e7, description="Memory bandwidth, GB/s (decimal)")
+    bf16_dense_tflops: float | None = Field(None, gt=0, le=1e7, description="Dense BF16 tensor throughput, TFLOPS (no 2:4 sparsity)")
+    fp16_dense_tflops: float | None = Field(None, gt=0, le=1e7, description="Dense FP16 tensor throughput, TFLOPS")
+    fp8_dense_tflops: float | None = Field(None, gt=0, le=1e7, description="Dense FP8 tensor throughput, TFLOPS")
+    int8_dense_tops: float | None = Field(None, gt=0, le=1e7, description="Dense INT8 tensor throughput, TOPS")
+    supports_bf16: bool = Field(..., description="BF16 tensor math")
+    supports_fp8: bool = Field(..., description="FP8 tensor math")
+    nvlink_domain_size: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA,
+                                    description="GPUs joined by NVLink / Infinity Fabric (1: PCIe only)")
+    gpus_per_node: int = Field(..., ge=1, le=MAX_GPUS_PER_REPLICA, description="GPUs in one server")
     scale_up_link: Literal["nvswitch", "nvlink-bridge", "xgmi", "none"] | None = Field(
         None, description="GPU-to-GPU link inside the NVLink (or Infinity Fabric) domain; 'none' = PCIe only "
                           "(default: nvswitch for domains of 8 or more, nvlink-bridge for 2-4, none for 1)")
@@ -69,20 +70,22 @@ class GpuSpec(StrictModel):
     inter_node_bandwidth_gb_per_s: float | None = Field(
         None, gt=0, le=1e7, description="Network bandwidth per GPU between nodes, one direction, GB/s "
                                 "(default: 100 Gb/s Ethernet per node, shared by its GPUs, marked estimated)")
-    inter_node_estimated: bool = False
+    inter_node_estimated: bool = Field(False, description="inter_node_bandwidth_gb_per_s is an assumption (inter_node_network says which)")
     inter_node_network: str | None = Field(None, max_length=MAX_TEXT_CHARS,
                                            description="The network behind inter_node_bandwidth_gb_per_s, with its source")
     instance_gpus: int = Field(1, ge=1, le=MAX_GPUS_PER_REPLICA,
                                description="GPUs per rented instance at price_usd_per_gpu_hour (1 = by the GPU)")
-    tdp_watts: float | None = Field(None, gt=0, le=100_000)
-    price_usd_per_gpu_hour: float = Field(..., gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
-    spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR)
-    price_source: str = Field(..., max_length=MAX_TEXT_CHARS)
-    price_estimated: bool = False
-    purchase_price_usd: float | None = Field(None, gt=0, le=1e8)
-    purchase_price_source: str | None = None
-    release_year: int | None = Field(None, ge=1900, le=2200)
-    source_url: str = Field(..., max_length=MAX_TEXT_CHARS)
+    tdp_watts: float | None = Field(None, gt=0, le=100_000, description="Board power on the datasheet, W")
+    price_usd_per_gpu_hour: float = Field(..., gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR,
+                                          description="On-demand rental price per GPU-hour, USD (the default offer)")
+    spot_price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=MAX_PRICE_USD_PER_GPU_HOUR,
+                                                      description="Lowest spot price per GPU-hour, USD (None: no spot market)")
+    price_source: str = Field(..., max_length=MAX_TEXT_CHARS, description="Where the price comes from, or how it was derived")
+    price_estimated: bool = Field(False, description="Price derived rather than quoted (used only with allow_estimated)")
+    purchase_price_usd: float | None = Field(None, gt=0, le=1e8, description="Indicative purchase price per GPU, USD")
+    purchase_price_source: str | None = Field(None, description="Where the purchase price comes from")
+    release_year: int | None = Field(None, ge=1900, le=2200, description="Year of release")
+    source_url: str = Field(..., max_length=MAX_TEXT_CHARS, description="Datasheet of the figures")
 
     @model_validator(mode="before")
     @classmethod

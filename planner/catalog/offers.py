@@ -39,20 +39,21 @@ class Offer(StrictModel):
     """One way to rent one GPU type: an instance of ``instance_gpus`` GPUs at a price per instance-hour."""
 
 
-    gpu: str
+    gpu: str = Field(..., description="GPU id in the GPU catalog")
     provider: str = Field(..., description="aws, gcp, azure, lambda, runpod, vast; 'catalog' / 'scenario' for others")
     tier: Tier | None = Field(None, description="Market tier; None for a derived or user-given price")
-    instance: str
-    instance_gpus: int = Field(..., ge=1, le=1024)
+    instance: str = Field(..., description="Instance type ('catalog price' or 'per GPU' for a price not tied to one)")
+    instance_gpus: int = Field(..., ge=1, le=1024, description="GPUs per instance")
     on_demand_usd_per_hour: float | None = Field(None, gt=0, le=1_000_000, description="Per instance-hour")
     spot_usd_per_hour: float | None = Field(None, gt=0, le=1_000_000, description="Per instance-hour")
-    region: str | None = None
-    spot_region: str | None = None
-    region_coverage: Literal["full", "partial"] | None = None
+    region: str | None = Field(None, description="Region of the on-demand price")
+    spot_region: str | None = Field(None, description="Region of the spot price")
+    region_coverage: Literal["full", "partial"] | None = Field(
+        None, description="Whether the snapshot read every region of the provider (partial: some were not read)")
     as_of: str | None = Field(None, description="Date of the price snapshot")
-    source: str
+    source: str = Field(..., description="Where the price comes from")
     estimated: bool = Field(False, description="Derived rather than quoted")
-    notes: str | None = None
+    notes: str | None = Field(None, description="What the source row says besides the price (rows or regions left out)")
 
     def usd_per_gpu_hour(self, market: Market) -> float | None:
         price = self.on_demand_usd_per_hour if market == "on_demand" else self.spot_usd_per_hour

@@ -48,11 +48,12 @@ def catalog_formats(wide: bool) -> None:
 
 
 @click.command()
-@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan", "pareto", "whatif", "memory", "perf"]),
-                default="scenario")
+@click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan", "pareto", "whatif", "memory", "perf",
+                                           "catalog-gpus", "catalog-offers", "catalog-models"]), default="scenario")
 def schema(what: str) -> None:
-    """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalogs, or a command's JSON
-    output: 'plan' (solve --format json), 'pareto' (solve --pareto), 'whatif', 'memory' or 'perf' (--json)."""
+    """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalog files, or a command's JSON
+    output: 'plan' (solve --format json), 'pareto' (solve --pareto), 'whatif', 'memory', 'perf' or 'catalog-gpus',
+    'catalog-offers', 'catalog-models' (--json)."""
     import json
 
     from ..api import json_schema

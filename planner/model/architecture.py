@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import Issue, ModelConfigError
 from .quantization import CheckpointQuantization
 
+AttentionKind = Literal["MHA", "GQA", "MQA", "MLA"]
+"""How keys and values are kept: one per query head (MHA), shared by groups (GQA) or by all heads (MQA), or compressed
+into a latent (MLA, DeepSeek-V2 section 2.1)."""
 NormKind = Literal["rmsnorm", "layernorm", "layernorm_no_bias", "nonparametric"]
 NORM_VECTORS = {"rmsnorm": 1, "layernorm": 2, "layernorm_no_bias": 1, "nonparametric": 0}
 """Parameter vectors of one norm: RMSNorm a weight, LayerNorm a weight and a bias (Cohere drops the bias, OLMo-1
@@ -180,7 +183,7 @@ class ModelArchitecture(BaseModel):
         return self.uses_mla or self.kv_heads % tp == 0 or tp % self.kv_heads == 0
 
     @property
-    def attention_kind(self) -> str:
+    def attention_kind(self) -> AttentionKind:
         if self.uses_mla:
             return "MLA"
         if self.kv_heads == self.num_attention_heads:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .tables import Column, left, prose, table
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..catalog import GpuSpec
-    from ..catalog.offers import Offer
+    from ..catalog.outputs import CatalogModelOutput, CatalogOfferOutput
 
 
 def render_gpus(gpus: list[GpuSpec], console: Console, wide: bool = False) -> None:
@@ -23,55 +23,23 @@ def render_gpus(gpus: list[GpuSpec], console: Console, wide: bool = False) -> No
     console.print("* estimated (see the catalog entry's source)")
 
 
-def offer_rows(gpu_id: str | None) -> list[tuple[Offer, bool]]:
-    """(offer, is the catalog's default offer) for one GPU or all: the default first, then the cheapest on demand."""
-    from ..catalog import default_catalog
-    from ..catalog.offers import builtin_offers, default_offer
-
-    cat = default_catalog()
-    offers = builtin_offers()
-    specs = [cat.gpu(gpu_id)] if gpu_id else cat.gpus
-    rows = [(default_offer(spec, offers), True) for spec in specs]
-    rows += [(o, False) for o in offers if o.gpu in {s.id for s in specs} and
-             all((o.provider, o.instance) != (d.provider, d.instance) for d, _ in rows if d.gpu == o.gpu)]
-    order = [s.id for s in specs]
-    rows.sort(key=lambda item: (order.index(item[0].gpu), not item[1], item[0].usd_per_gpu_hour("on_demand") or 1e9))
-    return rows
-
-
-def render_offers(rows: list[tuple[Offer, bool]], console: Console, wide: bool = False) -> None:
+def render_offers(rows: list[CatalogOfferOutput], console: Console, wide: bool = False) -> None:
     def money(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     columns = [left("GPU"), left("provider"), left("instance"), Column("GPUs"), Column("on demand"), Column("spot"),
                left("tier", wide=True),
                left("as of")]
-    cells = [(o.gpu + ("*" if default else ""), o.provider, o.instance, str(o.instance_gpus), money(o.usd_per_gpu_hour("on_demand")),
-              money(o.usd_per_gpu_hour("spot")), "ESTIMATED" if o.estimated else (o.tier or "-"), o.as_of or "-") for o, default in rows]
+    cells = [(o.gpu + ("*" if o.default else ""), o.provider, o.instance, str(o.instance_gpus), money(o.usd_per_gpu_hour("on_demand")),
+              money(o.usd_per_gpu_hour("spot")), "ESTIMATED" if o.estimated else (o.tier or "-"), o.as_of or "-") for o in rows]
     console.print(table("Rental offers (USD per GPU-hour; * default offer, the catalog's price)", columns, cells, wide))
 
 
-def model_rows() -> list[dict[str, Any]]:
-    """Each catalog model's architecture summary and parameter counts (computed and published)."""
-    from ..catalog import default_catalog
-    from ..memory.parameters import count_parameters
-
-    cat = default_catalog()
-    rows = []
-    for entry in cat.models:
-        arch = cat.architecture(entry.id)
-        params = count_parameters(arch)
-        rows.append({"id": entry.id, "name": entry.name, "attention": arch.attention_kind, "moe": arch.is_moe,
-                     "layers": arch.num_layers, "parameters": params.total, "active_parameters": params.active,
-                     "published_parameters": entry.published_params_total, "weight_format": entry.weight_format})
-    return rows
-
-
-def render_models(rows: list[dict[str, Any]], console: Console, wide: bool = False) -> None:
+def render_models(rows: list[CatalogModelOutput], console: Console, wide: bool = False) -> None:
     columns = [left("id"), left("attention"), left("MoE", wide=True), Column("layers"), Column("params (B)"), Column("active (B)"),
                Column("published (B)", wide=True), left("checkpoint")]
-    cells = [(r["id"], r["attention"], "yes" if r["moe"] else "", str(r["layers"]), f"{r['parameters'] / 1e9:.2f}",
-              f"{r['active_parameters'] / 1e9:.2f}", f"{(r['published_parameters'] or 0) / 1e9:.2f}", r["weight_format"]) for r in rows]
+    cells = [(r.id, r.attention, "yes" if r.moe else "", str(r.layers), f"{r.parameters / 1e9:.2f}", f"{r.active_parameters / 1e9:.2f}",
+              f"{(r.published_parameters or 0) / 1e9:.2f}", r.weight_format) for r in rows]
     console.print(table("Model catalog", columns, cells, wide))
 
 
@@ -91,17 +59,17 @@ def show_catalog(what: str, output_format: str, wide: bool, gpu_id: str | None =
     """``planner catalog gpus|offers|models|formats`` as JSON or a table (formats: a table only)."""
     from .output import emit
 
-    if what == "gpus":
-        from ..catalog import default_catalog
-
-        gpus = default_catalog().gpus
-        emit(output_format, wide, lambda: [g.model_dump() for g in gpus], lambda console: render_gpus(gpus, console, wide))
-    elif what == "offers":
-        offers = offer_rows(gpu_id)
-        emit(output_format, wide, lambda: [{**o.model_dump(), "default": default} for o, default in offers],
-             lambda console: render_offers(offers, console, wide))
-    elif what == "models":
-        models = model_rows()
-        emit(output_format, wide, lambda: models, lambda console: render_models(models, console, wide))
-    else:
+    if what == "formats":
         emit("table", wide, lambda: None, lambda console: render_formats(console, wide))
+        return
+    from ..catalog import default_catalog, outputs  # the listings are built and written through their output models
+
+    if what == "gpus":
+        gpus = list(default_catalog().gpus)
+        emit(output_format, wide, lambda: outputs.CATALOG_GPUS.dump_python(gpus), lambda console: render_gpus(gpus, console, wide))
+    elif what == "offers":
+        offers = outputs.catalog_offers_listing(gpu_id)
+        emit(output_format, wide, lambda: outputs.CATALOG_OFFERS.dump_python(offers), lambda console: render_offers(offers, console, wide))
+    else:
+        models = outputs.catalog_models_listing()
+        emit(output_format, wide, lambda: outputs.CATALOG_MODELS.dump_python(models), lambda console: render_models(models, console, wide))

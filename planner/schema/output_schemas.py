@@ -1,5 +1,7 @@
 """The JSON Schema of every JSON output, by the name ``planner schema`` takes (``plan``, ``pareto``, ``whatif``,
-``memory``, ``perf``). The outputs are written through these very models, so the schema and the JSON cannot drift."""
+``memory``, ``perf``). The outputs are written through these very models, so the schema and the JSON cannot drift.
+The catalog listings' models and names (``catalog-gpus``, ...) are in ``planner.catalog.outputs``: a GPU or offer row
+is the catalog's own model, and this package sits below the catalog."""
 
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ def output_adapter(name: str) -> tuple[str, TypeAdapter[Any]]:
 
 def output_json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one output (serving and training alike, where the command has both)."""
-    command, adapter = output_adapter(name)
+    return titled_json_schema(*output_adapter(name))
+
+
+def titled_json_schema(command: str, adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """An output's JSON Schema, titled with the command whose JSON it is."""
     schema = adapter.json_schema()
     schema["title"] = command
     return schema

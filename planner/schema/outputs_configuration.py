@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from ..model.architecture import AttentionKind
 from .base import StrictModel
 from .choices import Attention, MemoryMode
 from .outputs import Latencies, MemoryGib
@@ -26,7 +27,7 @@ class ServingMemoryOutput(StrictModel):
 
     model: str
     gpu: str | None = Field(description="Catalog GPU id (None: --gpu-memory-gib or the 80 GiB default)")
-    attention: str = Field(description="Attention kind: MHA, GQA, MQA, MLA, ...")
+    attention: AttentionKind = Field(description="How keys and values are kept: MHA, GQA, MQA or MLA")
     moe: bool
     parameter_count: int
     active_parameter_count: int = Field(description="Parameters one token reads (MoE: the routed experts it uses)")
