@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from planner.catalog import GpuSpec, default_catalog
 from planner.catalog.outputs import (
+    CATALOG_FORMATS,
     CATALOG_GPUS,
     CATALOG_MODELS,
     CATALOG_OFFERS,
@@ -24,6 +25,7 @@ GPUS_ARGS = ("catalog", "gpus", "--json")
 OFFERS_ARGS = ("catalog", "offers", "--json")
 H100_OFFERS_ARGS = ("catalog", "offers", "--gpu", "h100-sxm", "--json")
 MODELS_ARGS = ("catalog", "models", "--json")
+FORMATS_ARGS = ("catalog", "formats", "--json")
 
 
 def written(*args):
@@ -66,6 +68,17 @@ def test_catalog_models_json_is_what_planner_schema_catalog_models_describes():
     assert {model.attention for model in models} == {"MHA", "GQA", "MQA", "MLA"}
 
 
+def test_catalog_formats_json_lists_every_format_the_memory_model_knows_with_its_scales():
+    from planner.model.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
+
+    formats = rewritten(CATALOG_FORMATS, written(*FORMATS_ARGS))
+    assert [f.name for f in formats.weight_formats] == list(WEIGHT_FORMATS)
+    assert [d.name for d in formats.kv_cache_dtypes] == list(KV_CACHE_DTYPES)
+    by_name = {f.name: f for f in formats.weight_formats}
+    assert by_name["bf16"].effective_bits_per_weight == 16
+    assert by_name["int4-awq"].effective_bits_per_weight == 4 + 20 / 128  # AWQ: a 16-bit scale and a 4-bit zero per 128
+
+
 @pytest.mark.parametrize("name", CATALOG_OUTPUT_NAMES)
 def test_planner_schema_prints_each_catalog_listings_json_schema(name):
     printed = json.loads(written("schema", name))
@@ -78,19 +91,22 @@ def test_planner_schema_prints_each_catalog_listings_json_schema(name):
 @pytest.mark.parametrize("name", CATALOG_OUTPUT_NAMES)
 def test_every_catalog_listing_row_refuses_unknown_keys_and_describes_each_field(name):
     schema = catalog_output_adapter(name)[1].json_schema()
-    assert schema["type"] == "array"
-    row = schema["$defs"][schema["items"]["$ref"].rsplit("/", 1)[-1]]
-    assert row["additionalProperties"] is False
-    assert [key for key, field in row["properties"].items() if not field.get("description")] == []
+    top = schema["items"]["$ref"] if schema["type"] == "array" else None
+    rows = [schema["$defs"][top.rsplit("/", 1)[-1]]] if top else [schema, *(d for d in schema["$defs"].values() if "properties" in d)]
+    for row in rows:
+        assert row["additionalProperties"] is False
+        assert [key for key, field in row["properties"].items() if not field.get("description")] == []
 
 
 @pytest.mark.parametrize(("args", "adapter"), [(GPUS_ARGS, CATALOG_GPUS), (OFFERS_ARGS, CATALOG_OFFERS), (H100_OFFERS_ARGS, CATALOG_OFFERS),
-                                               (MODELS_ARGS, CATALOG_MODELS)], ids=["gpus", "offers", "offers-gpu", "models"])
+                                               (MODELS_ARGS, CATALOG_MODELS), (FORMATS_ARGS, CATALOG_FORMATS)],
+                         ids=["gpus", "offers", "offers-gpu", "models", "formats"])
 def test_a_key_added_to_a_catalog_row_without_its_model_field_is_refused(args, adapter):
-    rows = json.loads(written(*args))
+    listing = json.loads(written(*args))
+    rows = listing if isinstance(listing, list) else listing["kv_cache_dtypes"]
     rows[-1]["unexpected"] = 1
     with pytest.raises(ValidationError, match="unexpected"):
-        adapter.validate_python(rows)
+        adapter.validate_python(listing)
 
 
 @pytest.mark.parametrize(("model", "args"), [("CatalogModelOutput", MODELS_ARGS), ("CatalogOfferOutput", H100_OFFERS_ARGS)],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .base import JSON_OUTPUT, WIDE
+from .base import JSON_OUTPUT
 
 
 def show_catalog(what: str, output_format: str, wide: bool, gpu_id: str | None = None) -> None:
@@ -41,19 +41,20 @@ def catalog_models(output_format: str, wide: bool) -> None:
 
 
 @catalog.command("formats")
-@WIDE
-def catalog_formats(wide: bool) -> None:
+@JSON_OUTPUT
+def catalog_formats(output_format: str, wide: bool) -> None:
     """Weight formats and KV-cache dtypes, with bits per weight including scales."""
-    show_catalog("formats", "table", wide)
+    show_catalog("formats", output_format, wide)
 
 
 @click.command()
 @click.argument("what", type=click.Choice(["scenario", "training", "gpus", "models", "plan", "pareto", "whatif", "memory", "perf",
-                                           "catalog-gpus", "catalog-offers", "catalog-models"]), default="scenario")
+                                           "catalog-gpus", "catalog-offers", "catalog-models", "catalog-formats"]),
+              default="scenario")
 def schema(what: str) -> None:
     """Print the JSON Schema of scenarios (serving; 'training' for kind: training), catalog files, or a command's JSON
     output: 'plan' (solve --format json), 'pareto' (solve --pareto), 'whatif', 'memory', 'perf' or 'catalog-gpus',
-    'catalog-offers', 'catalog-models' (--json)."""
+    'catalog-offers', 'catalog-models', 'catalog-formats' (--json)."""
     import json
 
     from ..api import json_schema

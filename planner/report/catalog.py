@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..catalog import GpuSpec
-    from ..catalog.outputs import CatalogModelOutput, CatalogOfferOutput
+    from ..catalog.outputs import CatalogFormatsOutput, CatalogModelOutput, CatalogOfferOutput
 
 
 def render_gpus(gpus: list[GpuSpec], console: Console, wide: bool = False) -> None:
@@ -43,28 +43,26 @@ def render_models(rows: list[CatalogModelOutput], console: Console, wide: bool =
     console.print(table("Model catalog", columns, cells, wide))
 
 
-def render_formats(console: Console, wide: bool = False) -> None:
-    from ..model.formats import KV_CACHE_DTYPES, WEIGHT_FORMATS
-
+def render_formats(formats: CatalogFormatsOutput, console: Console, wide: bool = False) -> None:
     console.print(table("Weight formats (bits per weight include the scales)", [left("name"), Column("bits/weight"), left("quantizes"),
                                                                                prose("engines", 20), prose("description", 24)],
-                        [(f.name, f"{f.effective_bits_per_weight:.4g}", f.scope.value, ", ".join(f.engines), f.description)
-                         for f in WEIGHT_FORMATS.values()], wide))
+                        [(f.name, f"{f.effective_bits_per_weight:.4g}", f.quantizes.value, ", ".join(f.engines), f.description)
+                         for f in formats.weight_formats], wide))
     console.print(table("KV-cache dtypes", [left("name"), Column("bits/element"), prose("engines", 20), prose("description", 36)],
                         [(d.name, f"{d.bits:g}" + (f" + {d.overhead_bits_per_head}/head" if d.overhead_bits_per_head else ""),
-                          ", ".join(d.engines), d.description) for d in KV_CACHE_DTYPES.values()], wide))
+                          ", ".join(d.engines), d.description) for d in formats.kv_cache_dtypes], wide))
 
 
 def show_catalog(what: str, output_format: str, wide: bool, gpu_id: str | None = None) -> None:
-    """``planner catalog gpus|offers|models|formats`` as JSON or a table (formats: a table only)."""
+    """``planner catalog gpus|offers|models|formats`` as JSON or a table."""
+    from ..catalog import default_catalog, outputs  # the listings are built and written through their output models
     from .output import emit
 
     if what == "formats":
-        emit("table", wide, lambda: None, lambda console: render_formats(console, wide))
-        return
-    from ..catalog import default_catalog, outputs  # the listings are built and written through their output models
-
-    if what == "gpus":
+        formats = outputs.catalog_formats_listing()
+        emit(output_format, wide, lambda: outputs.CATALOG_FORMATS.dump_python(formats),
+             lambda console: render_formats(formats, console, wide))
+    elif what == "gpus":
         gpus = list(default_catalog().gpus)
         emit(output_format, wide, lambda: outputs.CATALOG_GPUS.dump_python(gpus), lambda console: render_gpus(gpus, console, wide))
     elif what == "offers":
