@@ -402,6 +402,9 @@ def check_objective_range(proto: cp_model.CpModelProto) -> None:
             field_path="demand", suggestion="shorten the horizon (repeat, count) or check the loads and prices")])
 
 
+HORIZON_ROOT_CUT_ROUNDS = 5
+
+
 def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
                       exchange_bounds: bool = True, hint: bool = True) -> ProcurementOutcome:
     """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap).
@@ -409,7 +412,14 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     With ``hint`` a horizon (more than one period) starts from the best plan near its LP relaxation
     (``planner.solver.procurement_hint``): the same optimum, found sooner; the hint's deterministic time is counted
     in the outcome's. A single period (a steady state) has few commitments to walk through: measured, the hint
-    only costs time there."""
+    only costs time there.
+
+    A horizon's main solve runs ``HORIZON_ROOT_CUT_ROUNDS`` rounds of cuts at the root (CP-SAT's default is one):
+    its proof is most of the time, and the bound after the root cuts decides how much tree is left. Measured over
+    seeds 0-3 (the planner uses seed 0): CPU s of the 24-month full-catalog case 10.1 -> 8.1 on average, the two-year
+    example's deterministic time lower on every seed; 3 and 8 rounds did worse. It also runs one presolve
+    iteration (the model is built reduced; a second pass found little): 0.2-0.5 CPU s less on both 24-month cases
+    for seeds 0-2, the same answers."""
     from .procurement_hint import add_neighbourhood_hint
 
     start = time.perf_counter()
@@ -420,7 +430,11 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
                   "linearization_level": 2, "hint": hint, "ortools": cp_model.ortools_version()}
     solver = solver_parameters(time_limit_s, workers, seed)
-    hint_time = add_neighbourhood_hint(built, solver) if hint and len(problem.periods) > 1 else 0.0
+    horizon = len(problem.periods) > 1
+    hint_time = add_neighbourhood_hint(built, solver) if hint and horizon else 0.0
+    if horizon:
+        solver.parameters.max_cut_rounds_at_level_zero = HORIZON_ROOT_CUT_ROUNDS
+        solver.parameters.max_presolve_iterations = 1
     in_neighbourhood = solver.interrupted  # Ctrl-C during the hint: its plan stands, with no bound on the full model
     if in_neighbourhood:
         status, hint_time = solver.response.status, 0.0
