@@ -324,14 +324,16 @@ REDUCTION_CASES = [
 
 @pytest.mark.parametrize("case", REDUCTION_CASES, ids=["horizon", "steady-state"])
 def test_the_safe_reductions_keep_the_optimum(case):
-    """Dropping dominated pools and term starts, the per-type shape frontier, the replica exchange bounds and the
-    projected rentals: each leaves the optimal cost unchanged against the model without it."""
+    """Dropping dominated pools and term starts, the per-type shape frontier, the replica exchange bounds, the committed
+    capacities one more replica improves and the projected rentals: each leaves the optimal cost unchanged against
+    the model without it."""
     from planner.solver.procurement import solve_procurement
 
     reduced = solve_procurement(_supply(case).problem, 60)
     assert reduced.status == "optimal"
     for full in (solve_procurement(_supply(case, prune=False).problem, 60),
                  solve_procurement(_supply(case).problem, 60, exchange_bounds=False),
+                 solve_procurement(_supply(case).problem, 60, capacity_dominance=False),
                  solve_procurement(_supply(case, project=False).problem, 60)):
         assert full.status == "optimal" and full.objective_micro_usd == reduced.objective_micro_usd
 
@@ -385,8 +387,51 @@ def test_dropping_replaced_committed_sources_keeps_the_optimum_on_generated_hori
 
     case = _generated_case(seed)
     pruned, full = _supply(case), _supply(case, prune=False)
-    a, b = solve_procurement(pruned.problem, 60), solve_procurement(full.problem, 60)
+    a, b = solve_procurement(pruned.problem, 60), solve_procurement(full.problem, 60, capacity_dominance=False)
     assert a.status == b.status == "optimal" and a.objective_micro_usd == b.objective_micro_usd
+
+
+@pytest.mark.parametrize("seed", range(8, 16))
+def test_committed_capacities_one_more_replica_improves_are_left_out_without_changing_the_optimum(seed):
+    """planner.solver.procurement_pruning.undominated_capacities on generated horizons without a capex cap (where it
+    applies): the optimum is the same to the micro-USD, and the capacity variables lose values."""
+    from planner.solver.procurement import ProcurementModel, solve_procurement
+
+    case = _generated_case(seed)
+    case["pricing"].pop("capex_cap_usd_per_quarter", None)
+    problem = _supply(case).problem
+    a, b = solve_procurement(problem, 60), solve_procurement(problem, 60, capacity_dominance=False)
+    assert a.status == b.status == "optimal" and a.objective_micro_usd == b.objective_micro_usd
+    def values(flag):
+        built = ProcurementModel(problem, capacity_dominance=flag)
+        domains = [list(built.model.model_proto.variables[v.index].domain) for k, v in built.vars.items() if k[0] == "capacity"]
+        return sum(high - low + 1 for domain in domains for low, high in zip(domain[::2], domain[1::2]))
+
+    assert 0 < values(True) <= values(False)
+
+
+@pytest.mark.parametrize("loads", [[40] * 22 + [120, 160], [30] * 20 + [60, 200, 90, 60]])
+def test_rented_peaks_keep_their_optimum_when_committed_capacities_are_left_out(loads):
+    """Daily curves whose peaks are cheaper rented than bought (owned L4s, purchases and on-demand rentals): the
+    capacities left out never include the optimum's, to the micro-USD."""
+    from planner.solver.procurement import solve_procurement
+
+    case = {**SMALL, "demand": {"loads": loads, "repeat": 365}, "pricing": {"owned": {"l4": 2}, "buy": True}}
+    problem = _supply(case).problem
+    a, b = solve_procurement(problem, 60), solve_procurement(problem, 60, capacity_dominance=False)
+    assert a.status == b.status == "optimal" and a.objective_micro_usd == b.objective_micro_usd
+    plan = solve_procurement_scenario(validate_scenario(case))
+    assert plan.cost_by_source()["on_demand"] > 0
+
+
+def test_a_capacity_is_left_out_when_one_more_replica_costs_less_than_the_rentals_it_saves():
+    """F (rentals by committed capacity) 0..10: 100, 90, 60, 60, 30, 30, 20, 20, 20, 0, 0. A replica holding 2 for 25:
+    from 0 it saves 40 (kept out), from 1 it saves 30 (out), from 2 it saves 30 (out), from 4 it saves 10 (kept), 6
+    saves 0 (kept), 8 saves 20 (kept: 20 < 25); the last capacity where F falls (9) is always kept."""
+    from planner.solver.procurement_pruning import undominated_capacities
+
+    table = (100, 90, 60, 60, 30, 30, 20, 20, 20, 0, 0)
+    assert undominated_capacities([0, 1, 2, 4, 6, 9], table, [(2, 25)]) == [4, 6, 9]
 
 
 def test_a_source_that_needs_more_gpus_of_a_cheaper_type_is_replaced_with_the_gpu_factor():

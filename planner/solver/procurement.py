@@ -203,9 +203,10 @@ class ProcurementOutcome:
 class ProcurementModel:
     """Builds the model of the module docstring and reads a schedule back from a solver."""
 
-    def __init__(self, problem: ProcurementProblem, exchange_bounds: bool = True):
+    def __init__(self, problem: ProcurementProblem, exchange_bounds: bool = True, capacity_dominance: bool = True):
         self.problem = problem
         self.exchange_bounds = exchange_bounds
+        self.capacity_dominance = capacity_dominance
         self.model = cp_model.CpModel()
         self.cost_terms: list[cp_model.LinearExpr] = []
         self.vars: dict[tuple[Any, ...], cp_model.IntVar] = {}  # (kind, pool or period, ...) -> variable
@@ -277,7 +278,10 @@ class ProcurementModel:
         model.minimize(self.cost)
 
     def _projected_rentals(self, tables: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
-        """Per period: committed capacity C (at most what committed replicas hold) and its rental cost F[C]."""
+        """Per period: committed capacity C (at most what committed replicas hold) and its rental cost F[C]; C takes
+        only the capacities no extra replica improves (``planner.solver.procurement_pruning.undominated_capacities``)."""
+        from .procurement_pruning import replica_moves, undominated_capacities
+
         model = self.model
         for h, period in enumerate(self.problem.periods):
             minimum, table = tables[h]
@@ -285,7 +289,9 @@ class ProcurementModel:
             # F is a nonincreasing step function and the solver wants C as large as the commitments allow, so C
             # need only take the values where F drops (and its least value): the rest never change the cost
             steps = [c for c in range(minimum + 1, len(table)) if table[c] < table[c - 1]]
-            capacity = self.model.new_int_var_from_values([minimum, *steps], f"committed-capacity/{h}")
+            values = undominated_capacities([minimum, *steps], table, replica_moves(self.problem, h, len(table) - 1)) \
+                if self.capacity_dominance else [minimum, *steps]
+            capacity = self.model.new_int_var_from_values(values, f"committed-capacity/{h}")
             model.add(capacity <= cp_model.total(committed))
             cost = self._var(("rental-cost", h), max(table))
             self.vars[("capacity", h)] = capacity
@@ -406,7 +412,7 @@ HORIZON_ROOT_CUT_ROUNDS = 5
 
 
 def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, workers: int = 1, seed: int = 0,
-                      exchange_bounds: bool = True, hint: bool = True) -> ProcurementOutcome:
+                      exchange_bounds: bool = True, hint: bool = True, capacity_dominance: bool = True) -> ProcurementOutcome:
     """Minimise the horizon's cost; the status is what CP-SAT proved (``optimal`` only with a zero gap).
 
     With ``hint`` a horizon (more than one period) starts from the best plan near its LP relaxation
@@ -423,7 +429,7 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     from .procurement_hint import add_neighbourhood_hint
 
     start = time.perf_counter()
-    built = ProcurementModel(problem, exchange_bounds)
+    built = ProcurementModel(problem, exchange_bounds, capacity_dominance)
     proto = built.model.model_proto
     check_objective_range(proto)
     size = (len(proto.variables), len(proto.constraints))

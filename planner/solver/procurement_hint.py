@@ -11,7 +11,9 @@ neighborhoods to improve MIP solutions", Math. Programming 102, 2005):
 1. the LP relaxation of the CP-SAT model (linear rows as they are; an element ``target = table[index]`` as the
    convex hull of its points, one weight per value of ``index``), solved by GLOP;
 2. the commitment decisions (purchases, reservation starts) restricted to the integers next to their LP value,
-   ``floor(x) .. ceil(x)``; CP-SAT solves that small model within a deterministic-time budget;
+   ``floor(x) .. ceil(x)`` (from ``floor(x)`` up when that holds no plan: the committed capacity may have to cover
+   more than the LP's, ``planner.solver.procurement_pruning.undominated_capacities``); CP-SAT solves that small
+   model within a deterministic-time budget;
 3. its solution, every variable, becomes the hint of the full model.
 """
 
@@ -90,6 +92,22 @@ def add_neighbourhood_hint(built: Any, solver: cp_model.CpSolver) -> float:
     relaxed = lp_relaxation(proto)
     if relaxed is None:
         return 0.0
+    spent = 0.0
+    for widened in (False, True):  # floor..ceil; if no plan is there, floor and up (the committed capacity may need more)
+        status = _solve_neighbourhood(built, solver, relaxed, widened)
+        spent += solver.deterministic_time
+        if status != cp_model.INFEASIBLE or solver.interrupted:
+            break
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        for var in built.vars.values():
+            built.model.add_hint(var, solver.value(var))
+    return spent
+
+
+def _solve_neighbourhood(built: Any, solver: cp_model.CpSolver, relaxed: list[float], widened: bool) -> cp_model.CpSolverStatus:
+    """Solve ``built.model`` with each commitment held to ``floor(x)..ceil(x)`` of its LP value x (``widened``: from
+    ``floor(x)`` to its own upper bound), within the neighbourhood's budget; every domain is restored after."""
+    proto = built.model.model_proto
     saved: dict[int, list[int]] = {}
     for key, var in built.vars.items():
         if key[0] in COMMITMENTS:
@@ -97,20 +115,18 @@ def add_neighbourhood_hint(built: Any, solver: cp_model.CpSolver) -> float:
             saved[var.index] = list(domain)
             value = relaxed[var.index]
             lower = max(saved[var.index][0], math.floor(value + 1e-6))
-            upper = min(saved[var.index][-1], max(lower, math.ceil(value - 1e-6)))
+            upper = saved[var.index][-1] if widened else min(saved[var.index][-1], max(lower, math.ceil(value - 1e-6)))
             domain.clear()
             domain.extend([lower, upper])
-    budget, probing = solver.parameters.max_deterministic_time, solver.parameters.cp_model_probing_level
-    solver.parameters.max_deterministic_time = HINT_DETERMINISTIC_S
-    solver.parameters.cp_model_probing_level = 0  # measured: a third less work on the small model, same plans
+    params = solver.parameters
+    budget, probing, presolve = params.max_deterministic_time, params.cp_model_probing_level, params.max_presolve_iterations
+    params.max_deterministic_time = HINT_DETERMINISTIC_S
+    params.cp_model_probing_level = 0  # measured: a third less work on the small model, same plans
+    params.max_presolve_iterations = 1  # measured: 0.1-0.2 CPU s less on the 24-month full catalog, seeds 0-2
     try:
-        status = solver.solve(built.model)
+        return solver.solve(built.model)
     finally:
-        solver.parameters.max_deterministic_time, solver.parameters.cp_model_probing_level = budget, probing
+        params.max_deterministic_time, params.cp_model_probing_level, params.max_presolve_iterations = budget, probing, presolve
         for index, domain in saved.items():
             proto.variables[index].domain.clear()
             proto.variables[index].domain.extend(domain)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        for var in built.vars.values():
-            built.model.add_hint(var, solver.value(var))
-    return solver.deterministic_time
