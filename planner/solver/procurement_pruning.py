@@ -1,5 +1,6 @@
-"""Safe reductions of the procurement model: committed pools that another pool replaces in every plan, term starts
-another term beats, and committed capacities one more replica improves (``undominated_capacities``).
+"""Safe reductions of the procurement model: pools another replaces, beaten term starts, capacities a replica improves.
+
+Committed capacities one more replica improves: ``undominated_capacities`` (its docstring has the argument).
 
 A source of committed GPUs (an on-premises pool: owned + bought; or a reserved fleet: every term of one GPU type)
 is a list of **acquisitions**, each a decision that brings ``unit`` GPUs for a set of periods at a cost (a
