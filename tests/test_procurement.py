@@ -393,7 +393,7 @@ def test_dropping_replaced_committed_sources_keeps_the_optimum_on_generated_hori
 
 @pytest.mark.parametrize("seed", range(8, 16))
 def test_committed_capacities_one_more_replica_improves_are_left_out_without_changing_the_optimum(seed):
-    """planner.solver.procurement_pruning.undominated_capacities on generated horizons without a capex cap (where it
+    """planner.solver.procurement.undominated_capacities on generated horizons without a capex cap (where it
     applies): the optimum is the same to the micro-USD, and the capacity variables lose values."""
     from planner.solver.procurement import ProcurementModel, solve_procurement
 
@@ -428,7 +428,7 @@ def test_a_capacity_is_left_out_when_one_more_replica_costs_less_than_the_rental
     """F (rentals by committed capacity) 0..10: 100, 90, 60, 60, 30, 30, 20, 20, 20, 0, 0. A replica holding 2 for 25:
     from 0 it saves 40 (kept out), from 1 it saves 30 (out), from 2 it saves 30 (out), from 4 it saves 10 (kept), 6
     saves 0 (kept), 8 saves 20 (kept: 20 < 25); the last capacity where F falls (9) is always kept."""
-    from planner.solver.procurement_pruning import undominated_capacities
+    from planner.solver.procurement import undominated_capacities
 
     table = (100, 90, 60, 60, 30, 30, 20, 20, 20, 0, 0)
     assert undominated_capacities([0, 1, 2, 4, 6, 9], table, [(2, 25)]) == [4, 6, 9]

@@ -12,7 +12,7 @@ neighborhoods to improve MIP solutions", Math. Programming 102, 2005):
    convex hull of its points, one weight per value of ``index``), solved by GLOP;
 2. the commitment decisions (purchases, reservation starts) restricted to the integers next to their LP value,
    ``floor(x) .. ceil(x)`` (from ``floor(x)`` up when that holds no plan: the committed capacity may have to cover
-   more than the LP's, ``planner.solver.procurement_pruning.undominated_capacities``); CP-SAT solves that small
+   more than the LP's, ``planner.solver.procurement.undominated_capacities``); CP-SAT solves that small
    model within a deterministic-time budget;
 3. its solution, every variable, becomes the hint of the full model.
 """

@@ -1,6 +1,7 @@
-"""Safe reductions of the procurement model: pools another replaces, beaten term starts, capacities a replica improves.
+"""Safe reductions of the procurement model: committed pools that another pool replaces in every plan.
 
-Committed capacities one more replica improves: ``undominated_capacities`` (its docstring has the argument).
+(The committed capacities one more replica improves are left out where the model is built:
+``planner.solver.procurement.undominated_capacities``.)
 
 A source of committed GPUs (an on-premises pool: owned + bought; or a reserved fleet: every term of one GPU type)
 is a list of **acquisitions**, each a decision that brings ``unit`` GPUs for a set of periods at a cost (a
@@ -170,46 +171,6 @@ def drop_dominated_pools(problem: ProcurementProblem) -> tuple[ProcurementProble
     onprem = tuple(p for p in problem.onprem if p.key not in dropped)
     reserved = drop_dominated_starts(tuple(p for p in problem.reserved if p.group not in dropped))
     return replace(problem, onprem=onprem, reserved=reserved), tuple(dropped)
-
-
-def replica_moves(problem: ProcurementProblem, h: int, peak: int) -> list[tuple[int, int]]:
-    """``(capacity, micro-USD)`` of one more committed replica in period h, for every shape of every pool without a
-    stock or purchase limit (none under a capex cap): its GPUs bought by the cheapest order that arrives by h (and
-    their power in h), or reserved by the cheapest start whose term covers h. Capacity is capped at the peak."""
-    if problem.capex_cap_micro_usd_per_quarter is not None:
-        return []
-    moves = []
-    for pool in problem.onprem:
-        orders = [c for order, c in enumerate(pool.buy_cost) if c is not None and pool.arrival[order] <= h]
-        if pool.max_purchase is None and orders:
-            per_gpu = min(orders) + pool.power_cost[h]
-            moves += [(min(problem.capacity(k), peak), problem.row(k).gpus_per_replica * per_gpu) for k in pool.shapes]
-    for term in problem.reserved:
-        starts = [c for start, c in enumerate(term.start_cost) if c is not None and h in term.covers[start]]
-        if term.max_units is None and starts:
-            moves += [(min(problem.capacity(k), peak), -(-problem.row(k).gpus_per_replica // term.unit_gpus) * min(starts))
-                      for k in term.shapes]
-    return [move for move in moves if move[0] > 0 and move[1] > 0]  # a free move would improve every capacity
-
-
-def undominated_capacities(values: list[int], table: tuple[int, ...], moves: list[tuple[int, int]]) -> list[int]:
-    """The committed capacities C (of ``values``, each below ``len(table)``) that no replica move improves: C is
-    left out when one more replica (``replica_moves``) raising it to ``C' = min(peak, C + capacity)`` costs no more
-    than the rentals it saves, ``F[C] - F[C']`` (``table`` is F, the period's rental cost by committed capacity).
-
-    Why it is exact: from any plan whose committed capacity C is left out, adding that replica (its GPUs bought or
-    reserved as ``replica_moves`` says; a knapsack over more GPUs serves at least the sum, so the pool's capacity
-    rises by the replica's) gives a plan at C' or above that costs no more. Every move costs something, so F falls
-    along the way and repeating ends at a capacity that is kept (the last capacity where F falls always is). The
-    other reductions keep it: they drop replicas or purchases only beyond what covers the peak, or swap replicas for
-    ones that hold as much. A dominance rule in the sense of the module docstring, on the capacity a period
-    commits."""
-    peak = len(table) - 1
-    kept = []
-    for capacity in values:
-        if not any(capacity < peak and table[capacity] - table[min(peak, capacity + held)] >= cost for held, cost in moves):
-            kept.append(capacity)
-    return kept
 
 
 def drop_dominated_starts(pools: tuple[ReservedPool, ...]) -> tuple[ReservedPool, ...]:
