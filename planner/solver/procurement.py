@@ -479,6 +479,7 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     if horizon:
         solver.parameters.max_cut_rounds_at_level_zero = HORIZON_ROOT_CUT_ROUNDS
         solver.parameters.max_presolve_iterations = 1
+        parameters.update(max_cut_rounds_at_level_zero=HORIZON_ROOT_CUT_ROUNDS, max_presolve_iterations=1)
     in_neighbourhood = solver.interrupted  # Ctrl-C during the hint: its plan stands, with no bound on the full model
     if in_neighbourhood:
         status, hint_time = solver.response.status, 0.0
