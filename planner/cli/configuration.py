@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..configuration import flags
+from ..configuration import flags, requests
 from ..report.output import check_plot, emit
 from .base import JSON_OUTPUT, options, typed
 
@@ -33,7 +33,7 @@ def memory(explain: bool, output_format: str, wide: bool, training: bool, plot_p
     """
     from ..catalog import default_catalog
 
-    request = flags.request("memory", training, values, typed())
+    request = requests.request("memory", training, values, typed())
     if training:
         from ..configuration.training import training_memory_bill
         from ..report.training import render_training_bill
@@ -72,7 +72,7 @@ def perf(explain: bool, output_format: str, wide: bool, training: bool, **values
     """
     from ..catalog import default_catalog
 
-    request = flags.request("perf", training, values, typed())
+    request = requests.request("perf", training, values, typed())
     if training:
         from ..configuration.training import training_performance
         from ..report.training import render_training_performance

@@ -1,14 +1,14 @@
 """The flags of ``planner memory`` and ``planner perf``, declared once as data: names, bounds, defaults, help and
 the mode each belongs to (serving, ``--training`` or both).
 
-The command line builds its options from these tables and nothing else, and ``request`` turns the parsed values
-into the request the configuration functions take (``MemoryRequest``, ``PerfRequest``, ``TrainingMemoryRequest``,
-``TrainingPerfRequest``), refusing by name a flag of the other mode. No click here: the tables are plain data, so
-the library and its tests read them too.
+The command line builds its options from these tables and nothing else (``requests.request`` turns the parsed
+values into the request the configuration functions take), and ``check`` holds a request made in Python to the same
+bounds and choices, so the library refuses what the command line refuses. No click here: the tables are plain data.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 from ..errors import InputError, Issue
@@ -175,27 +175,33 @@ TRAINING_HINTS = {"memory": "training takes --micro-batch and --sequence-length 
 """What each command's training mode takes instead of the serving flags it refuses."""
 
 
-def request(command: Literal["memory", "perf"], training: bool, values: dict[str, Any], typed: set[str]) -> Any:
-    """The request that ``values`` (parsed flags by field) state for ``command`` in its serving or training mode.
-
-    A flag of the other mode that was typed (``typed``: fields not left at their default) is bad input naming it,
-    never silently ignored; fields no request takes (``--plot``, ``--explain``) are left to the caller.
-    """
-    from dataclasses import fields
-
-    from .memory import MemoryRequest
-    from .performance import PerfRequest
-    from .training import TrainingMemoryRequest, TrainingPerfRequest
-
+def check(command: Literal["memory", "perf"], training: bool, request: Any) -> None:
+    """A request built in Python held to its flags' bounds and choices: a field outside them is bad input naming the
+    field and the flag (the command line refuses the same values while it parses; without this a ``tp=0`` from
+    Python would end in a division by zero)."""
     table = MEMORY if command == "memory" else PERF
     other = "serving" if training else "training"
-    refused = [item.names[0] for item in table if item.mode == other and item.field in typed]
-    if refused:
-        message, hint = ("serving options do not apply with --training", TRAINING_HINTS[command]) if training else \
-            ("training options need --training", None)
-        raise InputError(message, [Issue(f"given: {', '.join(refused)}", field_path="--training", suggestion=hint)])
-    kinds: dict[tuple[str, bool], type] = {("memory", False): MemoryRequest, ("memory", True): TrainingMemoryRequest,
-                                           ("perf", False): PerfRequest, ("perf", True): TrainingPerfRequest}
-    made = kinds[command, training]
-    taken = {item.name for item in fields(made)} & {item.field for item in table if item.mode != other}
-    return made(**{key: value for key, value in values.items() if key in taken})
+    issues = []
+    for item in table:
+        value = getattr(request, item.field, None)
+        if item.mode == other or value is None or item.kind not in ("int", "float", "choice"):
+            continue
+        if item.kind == "choice":
+            if value not in item.choices:
+                issues.append(Issue(f"{value!r}: expected one of {', '.join(item.choices)}", field_path=item.field,
+                                    suggestion=f"the command line's {item.names[0]} takes the same choices"))
+            continue
+        number = not isinstance(value, bool) and isinstance(value, (int, float)) and (item.kind == "float" or isinstance(value, int))
+        if not number or not math.isfinite(value) or not (item.low or 0) <= value <= (item.high if item.high is not None else math.inf):
+            expected = "a whole number" if item.kind == "int" else "a finite number"
+            issues.append(Issue(f"{value!r}: expected {expected} from {_plain(item.low)} to {_plain(item.high)}", field_path=item.field,
+                                suggestion=f"the command line's {item.names[0]} takes the same range"))
+    if issues:
+        raise InputError(f"{command} request: a value out of range", issues)
+
+
+def _plain(bound: float | None) -> str:
+    """A bound as the help text would write it: 10,000,000 rather than 1e+07, 0.05 as itself."""
+    if bound is None:
+        return "any"
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"

@@ -30,6 +30,7 @@ from ..model.hf_config import architecture_from_config_file, checkpoint_weight_f
 from ..rules import format_breach, pipeline_breach, tensor_parallel_breach, valid_tp_degrees
 from ..schema.outputs_configuration import ServingMemoryOutput
 from ..units import BYTES_PER_GIB
+from .flags import check
 
 DEFAULT_CAPACITY_GIB = 80
 
@@ -259,7 +260,14 @@ def _capacity_and_gpu(request: MemoryRequest, layout: ServingLayout, catalog: Ca
 
 def memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
     """The bill ``planner memory`` prints: the model, the GPU's capacity and the engine's settings for them,
-    resolved by ``planner.engines.engine_settings`` exactly as ``planner solve`` resolves them."""
+    resolved by ``planner.engines.engine_settings`` exactly as ``planner solve`` resolves them. The request is held
+    to the command line's bounds first (``flags.check``)."""
+    check("memory", False, request)
+    return unchecked_memory_bill(request, catalog)
+
+
+def unchecked_memory_bill(request: MemoryRequest, catalog: Catalog) -> ServingBill:
+    """``memory_bill`` of a request already checked (``planner perf`` derives one from its own checked request)."""
     if request.gguf_path is not None and request.engine is None:
         request = replace(request, engine="llamacpp")
     choice = request.engine_choice()

@@ -35,7 +35,8 @@ from ..schema.outputs_configuration import (
     RequestRateLoad,
     ServingPerfOutput,
 )
-from .memory import MemoryRequest, memory_bill
+from .flags import check
+from .memory import MemoryRequest, unchecked_memory_bill
 
 LOAD_FLAGS = {"batch_size": "--batch-size", "concurrency": "--concurrency", "request_rate": "--request-rate",
               "offline": "--offline"}
@@ -193,12 +194,13 @@ def _significant(value: float, digits: int = 6) -> float:
 
 def performance_report(request: PerfRequest, catalog: Catalog) -> PerfReport:
     """Resolve ``request`` as ``planner memory`` would, then predict its performance under its load."""
+    check("perf", False, request)
     if request.gpu_id is None:
         raise InputError("--gpu is required", [Issue("the performance model needs the GPU's bandwidth and FLOP rates",
                                                      field_path="--gpu", suggestion="see 'planner catalog gpus'")])
     mix = request.mix()
     load = request.load()
-    bill = memory_bill(request.memory_request(mix.mean_context_tokens), catalog)
+    bill = unchecked_memory_bill(request.memory_request(mix.mean_context_tokens), catalog)
     gpu = catalog.gpu(request.gpu_id)
     shape = ServingShape(bill.arch, gpu, bill.layout, bill.engine)
     max_sequences = bill.memory.max_concurrency()

@@ -35,6 +35,7 @@ from ..schema.outputs_configuration import (
     TrainingPerfOutput,
 )
 from ..units import BYTES_PER_GIB
+from .flags import check
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def resolve_configuration(request: TrainingMemoryRequest,
 
 def training_memory_bill(request: TrainingMemoryRequest, catalog: Catalog) -> dict[str, Any]:
     """The bill per GPU of the worst pipeline stage for one training configuration (no solver involved)."""
+    check("memory", True, request)
     arch, name, recipe, layout = resolve_configuration(request, catalog)
     spec = catalog.gpu(request.gpu_id) if request.gpu_id is not None else None
     capacity: int | None
@@ -143,6 +145,7 @@ def runtime_of(gpu: GpuSpec) -> TrainingGpu:
 def training_performance(request: TrainingPerfRequest, catalog: Catalog) -> dict[str, Any]:
     """Predicted step time (compute, exposed DP / TP / PP / EP communication, bubble, optimizer, offload),
     tokens/s, TFLOP/s per GPU and MFU of one training configuration on one GPU type and cluster."""
+    check("perf", True, request)
     if request.gpu_id is None:
         raise InputError("planner perf --training needs --gpu",
                          [Issue("name a catalog GPU (see 'planner catalog gpus')", field_path="--gpu")])
