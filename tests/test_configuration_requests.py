@@ -59,3 +59,17 @@ def test_every_flag_default_is_within_its_own_bounds():
 def test_a_request_within_bounds_is_answered_as_before():
     bill = memory_bill(MemoryRequest(**MODEL, tp=2, batch=8, context=8192), default_catalog())
     assert bill.to_dict()["model"] == "llama-3.1-8b"
+
+
+def test_a_training_request_left_empty_resolves_to_the_defaults_its_flags_help_quotes():
+    from planner.configuration.training import resolve_configuration
+
+    _, _, recipe, layout = resolve_configuration(TrainingMemoryRequest(**MODEL), default_catalog())
+    default = flags.TRAINING_DEFAULTS
+    assert (recipe.method, recipe.precision, recipe.optimizer, recipe.convention, recipe.lora_rank) == \
+           (default["training_method"], default["precision"], default["optimizer"], default["convention"], default["lora_rank"])
+    assert (layout.zero_stage, layout.micro_batch, layout.sequence_length, layout.recompute, layout.offload) == \
+           (default["zero_stage"], default["micro_batch"], default["sequence_length"], default["recompute"], default["offload"])
+    helps = {item.field: item.help for item in flags.MEMORY}
+    quoted = [field for field in default if field in helps and f"[{default[field]}]" in helps[field]]
+    assert sorted(quoted) == sorted(field for field in default if field != "precision")  # --precision: the checkpoint's

@@ -78,25 +78,37 @@ ENGINE = in_mode(
 )
 """The serving engine and its generic knobs (``memory`` and ``perf`` serving modes)."""
 
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "zero_stage": 0, "optimizer": "adamw", "micro_batch": 1, "sequence_length": 2048, "recompute": "none",
+    "training_method": "full", "convention": "zero-paper", "lora_rank": 16, "offload": "none", "attention": "flash",
+    "trainable_layers": 0, "precision": "bf16-mixed",
+}
+"""What a training request left at None means (``configuration.training.resolve_configuration`` reads these, the
+help text quotes them in brackets): one home for each default."""
+_D = TRAINING_DEFAULTS
+
 TRAINING = (
     flag("--training", kind="switch", help="Training instead: the options marked (--training)."),
     *in_mode(
         "training",
-        number("--zero", 0, 3, field="zero_stage", help="(--training) ZeRO stage over --dp [0]."),
-        flag("--optimizer", help="(--training) adamw, adam8bit, sgd or adafactor [adamw]."),
-        number("--micro-batch", 1, 65_536, help="(--training) sequences per micro-batch [1]."),
-        number("--sequence-length", 1, 10_000_000, help="(--training) tokens per sequence [2048]."),
-        flag("--recompute", kind="choice", choices=("none", "selective", "full"), help="(--training) activation recomputation [none]."),
+        number("--zero", 0, 3, field="zero_stage", help=f"(--training) ZeRO stage over --dp [{_D['zero_stage']}]."),
+        flag("--optimizer", help=f"(--training) adamw, adam8bit, sgd or adafactor [{_D['optimizer']}]."),
+        number("--micro-batch", 1, 65_536, help=f"(--training) sequences per micro-batch [{_D['micro_batch']}]."),
+        number("--sequence-length", 1, 10_000_000, help=f"(--training) tokens per sequence [{_D['sequence_length']}]."),
+        flag("--recompute", kind="choice", choices=("none", "selective", "full"),
+             help=f"(--training) activation recomputation [{_D['recompute']}]."),
         flag("--sequence-parallel", kind="switch", help="(--training) Megatron sequence parallelism over --tp."),
         flag("--method", field="training_method", kind="choice", choices=("full", "lora", "qlora", "frozen"),
-             help="(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [full]."),
+             help=f"(--training) full, lora, qlora or frozen (backbone frozen, --trainable-layers trained) [{_D['training_method']}]."),
         flag("--convention", kind="choice", choices=("zero-paper", "megatron", "deepspeed"),
-             help="(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [zero-paper]."),
-        number("--lora-rank", 1, 4096, help="(--training) LoRA rank on q_proj, v_proj [16]."),
+             help=f"(--training) bytes per parameter: ZeRO paper 16, Megatron-LM 18, DeepSpeed estimator [{_D['convention']}]."),
+        number("--lora-rank", 1, 4096, help=f"(--training) LoRA rank on q_proj, v_proj [{_D['lora_rank']}]."),
         flag("--offload", kind="choice", choices=("none", "optimizer", "optimizer_and_parameters"),
-             help="(--training) CPU offload [none]."),
-        flag("--attention", kind="choice", choices=("flash", "eager"), help="(--training) flash: no s^2 activations [flash]."),
-        number("--trainable-layers", 0, 10_000, help="(--training --method frozen) last blocks trained with the output layer [0]."),
+             help=f"(--training) CPU offload [{_D['offload']}]."),
+        flag("--attention", kind="choice", choices=("flash", "eager"),
+             help=f"(--training) flash: no s^2 activations [{_D['attention']}]."),
+        number("--trainable-layers", 0, 10_000,
+               help=f"(--training --method frozen) last blocks trained with the output layer [{_D['trainable_layers']}]."),
     ),
 )
 """The training flags ``memory --training`` and ``perf --training`` share (``--training`` itself switches mode)."""

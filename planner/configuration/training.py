@@ -35,7 +35,7 @@ from ..schema.outputs_configuration import (
     TrainingPerfOutput,
 )
 from ..units import BYTES_PER_GIB
-from .flags import check
+from .flags import TRAINING_DEFAULTS, check
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,17 @@ def resolve_configuration(request: TrainingMemoryRequest,
 
     arch, name, _ = resolve_bill_model(MemoryRequest(model_id=request.model_id, config_path=request.config_path,
                                                      architecture_path=request.architecture_path), catalog)
-    recipe = TrainingRecipe(method=_named(request.training_method, "full", METHODS, "--method"),
-                            precision=_named(request.precision, "bf16-mixed", PRECISIONS, "--precision"),
-                            optimizer=_named(request.optimizer, "adamw", OPTIMIZERS, "--optimizer"),
-                            convention=_named(request.convention, "zero-paper", CONVENTIONS, "--convention"),
-                            lora_rank=request.lora_rank or 16, flash_attention=(request.attention or "flash") == "flash",
-                            trainable_layers=request.trainable_layers or 0)
-    zero, offload = request.zero_stage or 0, _named(request.offload, "none", OFFLOADS, "--offload")
-    recompute = _named(request.recompute, "none", RECOMPUTE, "--recompute")
+    default = TRAINING_DEFAULTS
+    recipe = TrainingRecipe(method=_named(request.training_method, default["training_method"], METHODS, "--method"),
+                            precision=_named(request.precision, default["precision"], PRECISIONS, "--precision"),
+                            optimizer=_named(request.optimizer, default["optimizer"], OPTIMIZERS, "--optimizer"),
+                            convention=_named(request.convention, default["convention"], CONVENTIONS, "--convention"),
+                            lora_rank=request.lora_rank or default["lora_rank"],
+                            flash_attention=(request.attention or default["attention"]) == "flash",
+                            trainable_layers=request.trainable_layers or default["trainable_layers"])
+    zero = default["zero_stage"] if request.zero_stage is None else request.zero_stage
+    offload = _named(request.offload, default["offload"], OFFLOADS, "--offload")
+    recompute = _named(request.recompute, default["recompute"], RECOMPUTE, "--recompute")
     checks = ((pipeline_breach(arch, request.pp), "--pp", f"--pp {request.pp} exceeds the model's {arch.num_layers} layers"),
               (tensor_parallel_breach(arch, request.tp), "--tp", f"--tp {request.tp} does not divide the "
                f"{arch.num_attention_heads} attention heads ({arch.kv_heads} KV heads)"),
@@ -113,8 +116,9 @@ def resolve_configuration(request: TrainingMemoryRequest,
     if issues:
         raise InputError("invalid training layout", issues)
     try:
-        layout = TrainingLayout(tp=request.tp, pp=request.pp, dp=request.dp, zero_stage=zero, micro_batch=request.micro_batch or 1,
-                                sequence_length=request.sequence_length or 2048, recompute=recompute,
+        layout = TrainingLayout(tp=request.tp, pp=request.pp, dp=request.dp, zero_stage=zero,
+                                micro_batch=request.micro_batch or default["micro_batch"],
+                                sequence_length=request.sequence_length or default["sequence_length"], recompute=recompute,
                                 sequence_parallel=request.sequence_parallel, offload=offload, ep=request.ep,
                                 virtual_stages=request.virtual_stages)
     except ValueError as exc:
