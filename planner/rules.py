@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .catalog import GpuSpec
     from .model.architecture import ModelArchitecture
-    from .model.formats import KvCacheDtype, WeightFormat
+    from .model.formats import WeightFormat
     from .performance.topology import NodeTopology
 
 
@@ -38,7 +38,6 @@ class Rule(str, Enum):
     PP_EXCEEDS_LAYERS = "pipeline degree exceeds the number of layers"
     TOO_MANY_GPUS = "more GPUs per replica than allowed"
     FORMAT_UNSUPPORTED = "weight format not supported by the GPU"
-    KV_DTYPE_UNSUPPORTED = "KV-cache dtype not supported by the GPU"
     PP_WITH_ZERO_2_3 = "pipeline parallelism with ZeRO-2/3 (DeepSpeed and Megatron-LM refuse it)"
     EP_INVALID = "expert-parallel degree must divide the experts and be a multiple of TP dividing TP x DP (Megatron-Core)"
     MOE_TP_WITHOUT_SP = "MoE with tensor parallelism needs sequence parallelism (Megatron-Core)"
@@ -87,11 +86,6 @@ def format_breach(gpu: GpuSpec, fmt: WeightFormat) -> Breach | None:
     if fmt.needs_bf16_hardware and not gpu.supports_bf16:
         return Breach(Rule.FORMAT_UNSUPPORTED, "no BF16 support; use fp16")
     return None
-
-
-def kv_dtype_breach(gpu: GpuSpec, kv: KvCacheDtype) -> Breach | None:
-    """A KV-cache dtype that needs FP8 tensor cores on a GPU without them (engines convert fp8 caches elsewhere)."""
-    return Breach(Rule.KV_DTYPE_UNSUPPORTED, "no FP8 tensor cores") if kv.needs_fp8_hardware and not gpu.supports_fp8 else None
 
 
 def valid_tp_degrees(arch: ModelArchitecture, largest: int) -> list[int]:

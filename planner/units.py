@@ -118,3 +118,8 @@ def round_up(value: float, decimals: int) -> float:
     """``value`` rounded up to ``decimals`` decimals, exactly: a printed time or cost read back as a limit admits it."""
     scale = 10**decimals
     return float(math.ceil(Fraction(value) * scale) / scale)
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded for a JSON output; None (not known, not applicable) stays None."""
+    return None if value is None else round(value, digits)

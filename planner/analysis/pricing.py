@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..catalog.pricing import amortised_usd_per_gpu_hour, break_even_utilisation, power_usd_per_gpu_hour
 from ..schema.outputs_analysis import PriceRangeOutput, RentVsBuyOutput, Verdict
 from ..schema.procurement import PricingOptions, split_source
-from ..units import usd_to_micro_usd_ceil
+from ..units import rounded, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -38,7 +38,7 @@ class RentVsBuy:
         return "buy" if self.utilisation > self.break_even_utilisation else "rent"
 
     def output(self) -> RentVsBuyOutput:
-        r = _rounded
+        r = rounded
         return RentVsBuyOutput(gpu=self.gpu, rent_usd_per_gpu_hour=round(self.rent_usd_per_gpu_hour, 4),
                                purchase_usd=self.purchase_usd, power_usd_per_gpu_hour=r(self.power_usd_per_gpu_hour),
                                amortised_usd_per_gpu_hour=r(self.amortised_usd_per_gpu_hour),
@@ -76,7 +76,7 @@ class PriceRange:
     solves: int
 
     def output(self) -> PriceRangeOutput:
-        r = _rounded
+        r = rounded
         return PriceRangeOutput(gpu=self.gpu, price_usd_per_gpu_hour=round(self.price_usd_per_gpu_hour, 4),
                                 low_usd_per_gpu_hour=r(self.low_usd_per_gpu_hour), high_usd_per_gpu_hour=r(self.high_usd_per_gpu_hour),
                                 searched_usd_per_gpu_hour=(round(self.floor_usd_per_gpu_hour, 4), round(self.ceiling_usd_per_gpu_hour, 4)),
@@ -119,10 +119,6 @@ def price_sensitivity(prepared: PreparedScenario, plan: Plan, max_factor: float 
         ranges.append(PriceRange(gpu_id, base, None if low is None else base * low, None if high is None else base * high,
                                  base / max_factor, base * max_factor, probes))
     return ranges
-
-
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def _bisect(still_optimal: Callable[[float], bool], inside: float, outside: float, tolerance: float) -> float:

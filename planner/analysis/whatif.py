@@ -30,7 +30,7 @@ from ..schema import resolve_paths, validate_scenario
 from ..schema.outputs_analysis import VariationOutput, WhatIfOutput
 from ..schema.serving import ServingScenario
 from ..schema.translate import first_model
-from ..units import micro_usd_to_usd
+from ..units import micro_usd_to_usd, rounded
 from ..yaml_io import Locator, load_yaml_file, parse_yaml
 from .sweep import GPU_SHORTCUTS, Axis, SweepFile, Variation, expand, expand_shortcut
 
@@ -185,9 +185,9 @@ class VariationResult:
         return VariationOutput(variation=self.name, status=self.status, overrides=dict(self.overrides),  # type: ignore[arg-type]
                                axes={a.name: a.value for a in self.axes}, cost_usd_per_hour=self.cost_usd_per_hour,
                                delta_usd_per_hour=None if delta is None else micro_usd_to_usd(delta),
-                               delta_fraction=None if fraction is None else round(fraction, 4),
+                               delta_fraction=rounded(fraction),
                                gpu_mix=self.gpu_mix, total_gpus=self.total_gpus,
-                               min_headroom_fraction=None if self.min_headroom_fraction is None else round(self.min_headroom_fraction, 4),
+                               min_headroom_fraction=rounded(self.min_headroom_fraction),
                                message=self.message, plan=self.plan)  # type: ignore[arg-type]
 
 

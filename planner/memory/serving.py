@@ -383,11 +383,6 @@ def sampler_peak(arch: ModelArchitecture, engine: EngineSettings, explain: bool 
     return logits + hidden, words
 
 
-def sampler_peak_bytes(arch: ModelArchitecture, engine: EngineSettings) -> int:
-    """Bytes of ``sampler_peak``."""
-    return sampler_peak(arch, engine)[0]
-
-
 def activation_peak(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings, weight_bytes: int = 0,
                     explain: bool = False) -> tuple[int, str]:
     """Peak activation memory on one GPU, or the engine's own logged figure when given, and its formula (``explain``).
@@ -434,11 +429,6 @@ def runtime_overhead(layout: ServingLayout, engine: EngineSettings) -> tuple[int
     words = {"vllm": "non-torch increase while profiling: cuBLAS workspaces, allocator slack" + group,
              "llamacpp": "CUDA context", "sglang": "CUDA context" + group}.get(engine.engine, "CUDA context" + group + " + runtime buffers")
     return non_torch_bytes(engine.engine, layout.gpus_per_replica, layout.tp, engine.scale_up_link), words
-
-
-def runtime_overhead_bytes(layout: ServingLayout, engine: EngineSettings) -> int:
-    """Bytes of ``runtime_overhead``."""
-    return runtime_overhead(layout, engine)[0]
 
 
 def cuda_graph_term(arch: ModelArchitecture, layout: ServingLayout, engine: EngineSettings | None = None) -> Term:

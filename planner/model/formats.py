@@ -105,7 +105,6 @@ class KvCacheDtype:
     name: str
     bits: float
     description: str
-    needs_fp8_hardware: bool = False
     overhead_bits_per_head: int = 0
     engines: tuple[str, ...] = ("vllm", "sglang", "tensorrt-llm", "llama.cpp")
 

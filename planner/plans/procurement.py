@@ -18,6 +18,7 @@ from ..schema.outputs import (
 )
 from ..solver.procurement import ProcurementOutcome, ProcurementProblem
 from ..solver.rentals import RentalTable
+from ..units import rounded
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,9 @@ class BreakEven:
     reserved: dict[str, float]  # term pool -> utilisation above which the commitment beats on demand
 
     def output(self) -> BreakEvenOutput:
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 4)
-
         return BreakEvenOutput(gpu=self.gpu, on_demand_usd_per_gpu_hour=round(self.on_demand_usd_per_gpu_hour, 4),
-                               buy_break_even_utilisation=r(self.buy_utilisation), buy_payback_months=r(self.buy_payback_months),
+                               buy_break_even_utilisation=rounded(self.buy_utilisation),
+                               buy_payback_months=rounded(self.buy_payback_months),
                                reserved_break_even_utilisation={k: round(v, 4) for k, v in self.reserved.items()})
 
 

@@ -19,7 +19,7 @@ from ..schema.outputs import (
     ServingSolveOutput,
     StatedDemand,
 )
-from ..units import micro_usd_to_usd, usd_to_micro_usd_ceil
+from ..units import micro_usd_to_usd, rounded, usd_to_micro_usd_ceil
 
 if TYPE_CHECKING:
     from ..performance.serving import Latency, ServingPerformance
@@ -74,7 +74,7 @@ class ReplicaGroup:
             batch_size=round(perf.batch_size, 2), bound=perf.bound,
             max_requests_per_s_per_replica=None if self.max_requests_per_s_per_replica is None
             else round(self.max_requests_per_s_per_replica, 4),
-            load_factor=None if self.load_factor is None else round(self.load_factor, 4),
+            load_factor=rounded(self.load_factor),
         )
 
     @property

@@ -18,11 +18,7 @@ from .choices import (
     PeriodName,
     PricingObjective,
     Tier,
-    values_of,
 )
-
-TIERS = values_of(Tier)
-
 
 SOURCE_SEPARATOR = "@"
 
