@@ -477,9 +477,10 @@ def solve_procurement(problem: ProcurementProblem, time_limit_s: float = 10.0, w
     horizon = len(problem.periods) > 1
     hint_time = add_neighbourhood_hint(built, solver) if hint and horizon else 0.0
     if horizon:
-        solver.parameters.max_cut_rounds_at_level_zero = HORIZON_ROOT_CUT_ROUNDS
-        solver.parameters.max_presolve_iterations = 1
-        parameters.update(max_cut_rounds_at_level_zero=HORIZON_ROOT_CUT_ROUNDS, max_presolve_iterations=1)
+        settings = {"max_cut_rounds_at_level_zero": HORIZON_ROOT_CUT_ROUNDS, "max_presolve_iterations": 1}
+        for name, value in settings.items():
+            setattr(solver.parameters, name, value)
+        parameters.update(settings)
     in_neighbourhood = solver.interrupted  # Ctrl-C during the hint: its plan stands, with no bound on the full model
     if in_neighbourhood:
         status, hint_time = solver.response.status, 0.0
