@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from planner.pipeline.serving import prepare
 from planner.solver import sat_api
-from planner.solver.cpsat import STATUS_NAMES, ServingModel, solve_cpsat
+from planner.solver.cpsat import ServingModel, solve_cpsat
+from planner.solver.phases import STATUS_NAMES
 from planner.solver.problem import Assignment, Problem, spread_sequences
 
 from .docs import save_results

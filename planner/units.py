@@ -114,6 +114,11 @@ def cents_ceil(micro_usd: int) -> int:
     return ceil_div(micro_usd, MICRO_USD_PER_USD // 100)
 
 
+def whole_units(count: int, unit: int) -> int:
+    """``count`` rounded up to whole units of ``unit`` (GPUs billed in whole instances of ``unit`` GPUs)."""
+    return ceil_div(count, unit) * unit
+
+
 def round_up(value: float, decimals: int) -> float:
     """``value`` rounded up to ``decimals`` decimals, exactly: a printed time or cost read back as a limit admits it."""
     scale = 10**decimals

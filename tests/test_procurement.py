@@ -341,7 +341,7 @@ def test_the_safe_reductions_keep_the_optimum(case):
 def test_the_lp_neighbourhood_hint_keeps_the_optimum_and_the_lp_bounds_it():
     """The starting plan from the LP relaxation (planner.solver.procurement_hint) changes the time to the optimum,
     never the optimum; the LP's value is a lower bound on it and the neighbourhood's plan an upper bound."""
-    from planner.solver.cpsat import solver_parameters
+    from planner.solver.phases import solver_parameters
     from planner.solver.procurement import ProcurementModel, solve_procurement
     from planner.solver.procurement_hint import add_neighbourhood_hint, lp_relaxation
 

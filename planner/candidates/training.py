@@ -40,7 +40,7 @@ from ..performance.training import (
 )
 from ..performance.training_compute import MicroBatchTime, compute_layout, pipeline_micro_batch
 from ..rules import data_parallel_breach, offload_breach, pipeline_zero_breach, sequence_parallel_breach, training_shape_breach
-from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil
+from ..units import fraction_of_bytes_ceil, usd_to_micro_usd_ceil, whole_units
 from .enumeration import Enumeration, Rejection
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class GpuTerms:
     instance_gpus: int = 1  # whole instances: GPUs are rented (and paid for) this many at a time
 
     def billed_gpus(self, gpus: int) -> int:
-        return -(-gpus // self.instance_gpus) * self.instance_gpus
+        return whole_units(gpus, self.instance_gpus)
 
 
 @dataclass(frozen=True)

@@ -429,10 +429,8 @@ class StageStates:
         return self.parameters_bytes + self.gradients_bytes + self.optimizer_states_bytes + self.buffers_bytes
 
 
-def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout
-                  ) -> tuple[tuple[StageStates, ...], StateBytes]:
-    """Model states and buffers of every stage (they depend on TP, PP, EP, DP, ZeRO and offload only), and the
-    bytes per parameter of the last stage."""
+def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> tuple[StageStates, ...]:
+    """Model states and buffers of every stage (they depend on TP, PP, EP, DP, ZeRO and offload only)."""
     base_params = stage_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     expert_params = stage_expert_parameters_per_gpu(arch, layout.tp, layout.pp, layout.ep)
     qlora_bytes = stage_weight_bytes(arch, layout.tp, layout.pp, "nf4", layout.ep) if recipe.method == "qlora" else None
@@ -441,7 +439,6 @@ def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
     frozen_over = layout.dp if layout.zero_stage >= 3 else 1
     frozen_label = "frozen " + ("fp32" if weight_width == 4 else "16-bit") + (" backbone" if backbone else " base")
     trained_label = {"full": "", "lora": "LoRA ", "qlora": "LoRA ", "frozen": "trained blocks' "}[recipe.method]
-    per_parameter = state_bytes(recipe.convention, recipe.precision, "adamw")
     stages = []
     for stage, tensors in enumerate(stage_tensors(arch, layout.pp)):
         trained = tensors if full or backbone else list(_trained_tensors(arch, layout.pp, stage, recipe.lora_rank, recipe.lora_targets))
@@ -470,7 +467,7 @@ def stage_states(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Traini
             largest = max((t.rows * t.cols for t in tensors if t.role is not Role.VECTOR), default=0)
             buffers += (Term("16-bit dequantized copy of the largest NF4 matrix", ceil_div(largest, layout.tp), 2, "params"),)
         stages.append(StageStates.of_terms({**terms, "parameters": terms["parameters"] + frozen, "buffers": buffers}))
-    return tuple(stages), per_parameter
+    return tuple(stages)
 
 
 def stage_activation_bytes(arch: ModelArchitecture, recipe: TrainingRecipe, layout: TrainingLayout) -> tuple[int, ...]:
@@ -486,7 +483,7 @@ def training_memory(arch: ModelArchitecture, recipe: TrainingRecipe, layout: Tra
     gpu = gpu or TrainingGpu()
     ranges = stage_layer_ranges(arch.num_layers, layout.pp)  # refuses more stages than layers
     overhead = NON_TORCH_BYTES_SINGLE_GPU + (NON_TORCH_BYTES_PER_COLLECTIVE_GROUP if layout.gpus > 1 else 0)
-    states, _ = stage_states(arch, recipe, layout)
+    states = stage_states(arch, recipe, layout)
     activations = stage_activation_bytes(arch, recipe, layout)
     stages = []
     for stage, layers in enumerate(ranges):

@@ -37,7 +37,7 @@ class WorstStageTotals:
         key = (layout.tp, layout.pp, layout.ep, layout.dp, layout.zero_stage, layout.offload)
         found = self._states.get(key)
         if found is None:
-            found = self._states[key] = tuple(s.allocated_bytes for s in stage_states(self.arch, self.recipe, layout)[0])
+            found = self._states[key] = tuple(s.allocated_bytes for s in stage_states(self.arch, self.recipe, layout))
         return found
 
     def activation_bytes(self, layout: TrainingLayout, micro_batch: int | None = None,

@@ -19,18 +19,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
 
 from ..catalog import GpuSpec
 from ..memory.serving import EngineSettings, ServingLayout
 from ..memory.serving_bill import serving_memory
 from ..model.architecture import ModelArchitecture
+from ..schema.choices import Percentile
 from .batching import PERCENTILES, Limits, MixStats, OperatingPoint, Replica
 from .efficiency import canonical_engine, efficiency_for, mixes_prefill
 from .serving_steps import StepModel, step_model
 from .topology import NodeTopology, node_topology
-
-Percentile = Literal["p50", "p90", "p99"]
 
 
 @dataclass(frozen=True)

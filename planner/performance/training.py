@@ -33,6 +33,7 @@ from ..memory.training import (
     trained_parameters_per_gpu,
 )
 from ..model.architecture import ModelArchitecture
+from ..units import whole_units
 from .collectives import all_gather_s, all_reduce_s, point_to_point_s, reduce_scatter_s
 from .topology import LINK_EFFICIENCY, LINK_LATENCY_S, PCIE_X16_GB_PER_S, Link, NodeTopology
 from .training_compute import MicroBatchTime, compute_layout, pipeline_micro_batch
@@ -325,7 +326,7 @@ class TrainingTime:
     @property
     def billed_gpus(self) -> int:
         """GPUs paid for: the layout's, rounded up to whole instances."""
-        return -(-self.gpus // self.instance_gpus) * self.instance_gpus
+        return whole_units(self.gpus, self.instance_gpus)
 
     @property
     def usd_per_hour(self) -> float:

@@ -8,7 +8,6 @@ and what was given, and a did-you-mean for unknown keys and for values outside a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -19,25 +18,18 @@ from ..yaml_io import Locator
 FRACTION_FIELDS = ("min_headroom", "gpu_memory_utilization", "utilisation")
 """Fields that take a fraction of 1; a value above 1 gets the hint that 0.1 means 10%."""
 
-ModelAt = Callable[[tuple[Any, ...]], "type[BaseModel] | None"]
-"""The model that validates the mapping at a path of the input (None: not a model)."""
-
 _ALTERNATIVE_PREFIX = "Input should be a valid "
 _MAX_SHOWN_CHARS = 80
 
 
 def validation_issues(error: ValidationError, data: Any, *, source: str, locator: Locator | None = None,
-                      root: type[BaseModel] | None = None, model_at: ModelAt | None = None) -> list[Issue]:
-    """One located ``Issue`` per problem pydantic found in ``data`` (validated against ``root``).
-
-    ``model_at`` overrides how the model at a path is found; by default the path is followed through ``root``'s
-    field annotations.
-    """
-    find_model = model_at or (lambda path: _model_at(root, path))
+                      root: type[BaseModel] | None = None) -> list[Issue]:
+    """One located ``Issue`` per problem pydantic found in ``data`` (validated against ``root``; the model at a path
+    of an unknown key, for its did-you-mean, is found by following the path through ``root``'s field annotations)."""
     issues = []
     for item in error.errors():
         loc = _clean_loc(item["loc"])
-        message, suggestion = _message(item, loc, find_model)
+        message, suggestion = _message(item, loc, root)
         line, column = locator.locate(loc) if locator is not None else (None, None)
         issues.append(Issue(message, source=source, field_path=_field_path(loc, data), line=line, column=column,
                             suggestion=suggestion))
@@ -71,11 +63,11 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str | None:
     return text or None
 
 
-def _message(item: Any, loc: tuple[Any, ...], model_at: ModelAt) -> tuple[str, str | None]:
+def _message(item: Any, loc: tuple[Any, ...], root: type[BaseModel] | None) -> tuple[str, str | None]:
     kind = item["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        model = model_at(tuple(p for p in loc[:-1] if not isinstance(p, int)))
+        model = _model_at(root, tuple(p for p in loc[:-1] if not isinstance(p, int)))
         return f"unknown key {key!r}", did_you_mean(key, list(model.model_fields)) if model is not None else None
     if kind == "missing":
         return "this field is required", None

@@ -66,10 +66,10 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from . import sat_api as cp_model
-from .phases import STATUS_NAMES, Objective, solve_in_phases, solver_parameters
+from .phases import Objective, solve_in_phases
 from .problem import Assignment, Instance, Problem, Row, SolveOutcome, assignment_for
 
-__all__ = ["STATUS_NAMES", "ConstraintGroups", "ServingModel", "solve_cpsat", "solver_parameters"]
+__all__ = ["ConstraintGroups", "ServingModel", "solve_cpsat"]
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def solve_cpsat(problem: Problem, time_limit_s: float = 10.0, workers: int = 1, 
     """Minimise cost, then GPU count at that cost; report the status CP-SAT proved."""
     start = time.perf_counter()
     parameters = {"num_workers": workers, "random_seed": seed, "max_time_in_seconds": time_limit_s,
-                  "linearization_level": 2, "ortools": _ortools_version()}
+                  "linearization_level": 2, "ortools": cp_model.ortools_version()}
     if not problem.rows:
         return SolveOutcome("infeasible", None, None, None, time.perf_counter() - start, "cpsat", parameters)
     built = ServingModel(problem)
@@ -382,7 +382,3 @@ def _covering_bound(problem: Problem) -> int:
         return 0
     cheapest = min(Fraction(problem.least_price_per_replica(row), problem.capacity(row)) for row in rows)
     return math.ceil(cheapest * problem.demand)
-
-
-def _ortools_version() -> str:
-    return cp_model.ortools_version()

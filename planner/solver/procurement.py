@@ -42,7 +42,7 @@ from functools import cached_property
 from typing import Any
 
 from . import sat_api as cp_model
-from .cpsat import STATUS_NAMES, solver_parameters
+from .phases import STATUS_NAMES, solver_parameters
 from .problem import Problem, Row
 
 
